@@ -1,0 +1,54 @@
+"""Datasets found by name (`--dataset_mode`), and the DataLoader that serves them."""
+import argparse
+import importlib
+from typing import Callable, List, Optional
+
+import torch.distributed as dist
+import torch.utils.data
+
+from .base_dataset import BaseDataset
+
+DATASETS = {
+    'coco': ('coco_dataset', 'CocoDataset'),
+    'ade20k': ('ade20k_dataset', 'ADE20KDataset'),
+    'cityscapes': ('cityscapes_dataset', 'CityscapesDataset'),
+    'custom': ('custom_dataset', 'CustomDataset'),
+    'synthetic': ('synthetic_dataset', 'SyntheticDataset'),
+}
+
+
+def dataset_names() -> List[str]:
+    return list(DATASETS)
+
+
+def find_dataset_using_name(name: str) -> type:
+    module_name, class_name = DATASETS[name]
+    return getattr(importlib.import_module(f'data.{module_name}'), class_name)
+
+
+def get_option_setter(name: str) -> Callable:
+    return find_dataset_using_name(name).modify_commandline_options
+
+
+def create_dataset(opt: argparse.Namespace) -> BaseDataset:
+    dataset = find_dataset_using_name(opt.dataset_mode)()
+    dataset.initialize(opt)
+    return dataset
+
+
+def create_dataloader(opt: argparse.Namespace, world_size: Optional[int] = None,
+                      rank: Optional[int] = None) -> torch.utils.data.DataLoader:
+    """Training: each process gets its own shard (DistributedSampler), shuffled by (--seed, epoch) unless
+    --serial_batches, last incomplete batch dropped. Testing: every sample once, in order."""
+    dataset = create_dataset(opt)
+    if opt.isTrain:
+        if world_size is None:
+            distributed = dist.is_available() and dist.is_initialized()
+            world_size = dist.get_world_size() if distributed else 1
+            rank = dist.get_rank() if distributed else 0
+        sampler = torch.utils.data.distributed.DistributedSampler(
+            dataset, num_replicas=world_size, rank=rank or 0, shuffle=not opt.serial_batches, seed=opt.seed)
+        return torch.utils.data.DataLoader(dataset, batch_size=opt.batchSize, sampler=sampler,
+                                           num_workers=int(opt.nThreads), drop_last=True)
+    return torch.utils.data.DataLoader(dataset, batch_size=opt.batchSize, shuffle=False,
+                                       num_workers=int(opt.nThreads), drop_last=False)

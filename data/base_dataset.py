@@ -1,0 +1,89 @@
+"""Preprocessing shared by the datasets: the reference's resize/crop/flip modes on PIL images."""
+import argparse
+import random
+from typing import Dict, Tuple
+
+import torch
+import torch.utils.data as data
+import torchvision.transforms.functional as TF
+from PIL import Image
+
+
+class BaseDataset(data.Dataset):
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        return parser
+
+    def initialize(self, opt: argparse.Namespace) -> None:
+        self.opt = opt
+
+    def set_epoch(self, epoch: int) -> None:
+        """Random augmentation is drawn per (seed, epoch, index), so a resumed run sees the same crops."""
+        self.epoch = epoch
+
+    def item_rng(self, index: int) -> random.Random:
+        return random.Random(f'{self.opt.seed}/{getattr(self, "epoch", 0)}/{index}')
+
+
+def get_params(opt: argparse.Namespace, size: Tuple[int, int], rng: random.Random) -> Dict:
+    """Crop position and flip for one sample (the size the image has after its resize step)."""
+    w, h = size
+    new_w, new_h = w, h
+    if opt.preprocess_mode == 'resize_and_crop':
+        new_w = new_h = opt.load_size
+    elif opt.preprocess_mode == 'scale_width_and_crop':
+        new_w, new_h = opt.load_size, opt.load_size * h // w
+    elif opt.preprocess_mode == 'scale_shortside_and_crop':
+        short, long = min(w, h), max(w, h)
+        long = int(opt.load_size * long / short)
+        new_w, new_h = (short, long) if w == short else (long, short)
+    x = rng.randint(0, max(0, new_w - opt.crop_size))
+    y = rng.randint(0, max(0, new_h - opt.crop_size))
+    return {'crop_pos': (x, y), 'flip': rng.random() > 0.5}
+
+
+def _scale_width(img: Image.Image, width: int, method) -> Image.Image:
+    w, h = img.size
+    return img if w == width else img.resize((width, int(width * h / w)), method)
+
+
+def _scale_shortside(img: Image.Image, size: int, method) -> Image.Image:
+    # Reference quirk kept: the short side keeps its length and only the long side is scaled.
+    w, h = img.size
+    short, long = min(w, h), max(w, h)
+    if short == size:
+        return img
+    long = int(size * long / short)
+    return img.resize((short, long) if w == short else (long, short), method)
+
+
+def _make_power_2(img: Image.Image, base: int, method) -> Image.Image:
+    w, h = img.size
+    new_w, new_h = int(round(w / base) * base), int(round(h / base) * base)
+    return img if (new_w, new_h) == (w, h) else img.resize((new_w, new_h), method)
+
+
+def transform_image(img: Image.Image, opt: argparse.Namespace, params: Dict, method=Image.BICUBIC) -> Image.Image:
+    """Resize / crop / flip a PIL image as `--preprocess_mode`; labels use NEAREST, photos BICUBIC."""
+    mode = opt.preprocess_mode
+    if 'resize' in mode:
+        img = img.resize((opt.load_size, opt.load_size), method)
+    elif 'scale_width' in mode:
+        img = _scale_width(img, opt.load_size, method)
+    elif 'scale_shortside' in mode:
+        img = _scale_shortside(img, opt.load_size, method)
+    if 'crop' in mode:
+        x, y = params['crop_pos']
+        img = img.crop((x, y, x + opt.crop_size, y + opt.crop_size))
+    if mode == 'none':
+        img = _make_power_2(img, 32, method)
+    if mode == 'fixed':
+        img = img.resize((opt.crop_size, round(opt.crop_size / opt.aspect_ratio)), method)
+    if opt.isTrain and not opt.no_flip and params['flip']:
+        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    return img
+
+
+def image_to_tensor(img: Image.Image) -> torch.Tensor:
+    """RGB photo -> float tensor in [-1, 1]."""
+    return TF.normalize(TF.to_tensor(img), (0.5,) * 3, (0.5,) * 3)

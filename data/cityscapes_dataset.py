@@ -1,0 +1,28 @@
+"""Cityscapes as released: <dataroot>/gtFine/<split>/<city>/*_gtFine_{labelIds,instanceIds}.png and
+<dataroot>/leftImg8bit/<split>/<city>/*_leftImg8bit.png."""
+import argparse
+import os
+
+from .pix2pix_dataset import Pix2pixDataset
+
+
+class CityscapesDataset(Pix2pixDataset):
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        parser = Pix2pixDataset.modify_commandline_options(parser, is_train)
+        parser.set_defaults(preprocess_mode='fixed', load_size=512, crop_size=512, display_winsize=512,
+                            label_nc=35, aspect_ratio=2.0)
+        return parser
+
+    def get_paths(self, opt: argparse.Namespace):
+        split = 'val' if opt.phase in ('test', 'val') else 'train'
+        label_files = self.list_images(os.path.join(opt.dataroot, 'gtFine', split), 'gtFine')
+        label_paths = [p for p in label_files if p.endswith('_labelIds.png')]
+        image_paths = self.list_images(os.path.join(opt.dataroot, 'leftImg8bit', split), 'leftImg8bit')
+        instance_paths = [] if opt.no_instance else [p for p in label_files if p.endswith('_instanceIds.png')]
+        return label_paths, image_paths, instance_paths
+
+    def paths_match(self, path1: str, path2: str) -> bool:
+        # <city>_<sequence>_<frame> identifies a sample.
+        key = lambda path: '_'.join(os.path.basename(path).split('_')[:3])
+        return key(path1) == key(path2)

@@ -1,0 +1,25 @@
+"""COCO-Stuff as SPADE lays it out: <dataroot>/{train,val}_{label,img,inst}/."""
+import argparse
+import os
+
+from .pix2pix_dataset import Pix2pixDataset
+
+
+class CocoDataset(Pix2pixDataset):
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        parser = Pix2pixDataset.modify_commandline_options(parser, is_train)
+        parser.set_defaults(preprocess_mode='resize_and_crop', load_size=286 if is_train else 256, crop_size=256,
+                            display_winsize=256, label_nc=182, contain_dontcare_label=True,
+                            cache_filelist_read=True, cache_filelist_write=True)
+        return parser
+
+    def split(self) -> str:
+        return 'val' if self.opt.phase == 'test' else self.opt.phase
+
+    def get_paths(self, opt: argparse.Namespace):
+        folder = lambda kind: os.path.join(opt.dataroot, f'{self.split()}_{kind}')
+        label_paths = self.list_images(folder('label'), 'label')
+        image_paths = self.list_images(folder('img'), 'photo')
+        instance_paths = [] if opt.no_instance else self.list_images(folder('inst'), 'instance')
+        return label_paths, image_paths, instance_paths

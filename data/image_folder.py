@@ -1,0 +1,43 @@
+"""Listing image files: natural order, optional files.list cache."""
+import os
+import re
+from typing import List
+
+from .errors import DatasetError
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.tif', '.tiff', '.webp')
+CACHE_NAME = 'files.list'
+
+
+def is_image_file(filename: str) -> bool:
+    return filename.lower().endswith(IMG_EXTENSIONS)
+
+
+def natural_keys(text: str) -> list:
+    """Sort key that orders 'img2' before 'img10'."""
+    return [int(part) if part.isdigit() else part for part in re.split(r'(\d+)', text)]
+
+
+def natural_sort(items: List[str]) -> None:
+    items.sort(key=natural_keys)
+
+
+def make_dataset(folder: str, read_cache: bool = False, write_cache: bool = False, what: str = 'images') -> List[str]:
+    """Image files in `folder` and its subfolders, in a stable order."""
+    if not os.path.isdir(folder):
+        raise DatasetError(f'{what} folder {folder} does not exist: check --dataroot and --phase')
+    cache = os.path.join(folder, CACHE_NAME)
+    if read_cache and os.path.isfile(cache):
+        with open(cache) as f:
+            return [line for line in f.read().splitlines() if line]
+    paths = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs.sort()
+        paths.extend(os.path.join(root, name) for name in sorted(files) if is_image_file(name))
+    if write_cache:
+        try:
+            with open(cache, 'w') as f:
+                f.writelines(f'{path}\n' for path in paths)
+        except OSError as exc:
+            print(f'warning: could not write the file-list cache {cache} ({exc.strerror})')
+    return paths

@@ -1,0 +1,112 @@
+"""Label map + photo (+ instance map) datasets on disk, with cheap checks that name the bad file."""
+import argparse
+import os
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+
+from .base_dataset import BaseDataset, get_params, image_to_tensor, transform_image
+from .errors import DatasetError
+from .image_folder import make_dataset, natural_sort
+
+LABEL_MODES = ('L', 'P')
+
+
+def open_image(path: str, what: str) -> Image.Image:
+    try:
+        img = Image.open(path)
+        img.load()
+    except FileNotFoundError:
+        raise DatasetError(f'{what} {path} does not exist (was it moved? delete a stale files.list)') from None
+    except Exception as exc:
+        raise DatasetError(f'{what} {path} is truncated or not a readable image ({type(exc).__name__}): '
+                           'replace or remove it') from None
+    return img
+
+
+class Pix2pixDataset(BaseDataset):
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        parser.add_argument('--no_pairing_check', action='store_true',
+                            help='skip the check that label and photo file names match')
+        return parser
+
+    def get_paths(self, opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str]]:
+        raise NotImplementedError
+
+    def list_images(self, folder: str, what: str) -> List[str]:
+        return make_dataset(folder, self.opt.cache_filelist_read, self.opt.cache_filelist_write, what)
+
+    def initialize(self, opt: argparse.Namespace) -> None:
+        self.opt = opt
+        label_paths, image_paths, instance_paths = self.get_paths(opt)
+        for paths in (label_paths, image_paths, instance_paths):
+            natural_sort(paths)
+        if not label_paths:
+            raise DatasetError(f'no label maps found for --dataset_mode {opt.dataset_mode} under {self.root_hint()}: '
+                               'check --dataroot and --phase')
+        if len(label_paths) != len(image_paths):
+            raise DatasetError(f'{len(label_paths)} label maps but {len(image_paths)} photos under {self.root_hint()}: '
+                               'every label map needs its photo')
+        if not opt.no_instance and len(instance_paths) != len(label_paths):
+            raise DatasetError(f'{len(label_paths)} label maps but {len(instance_paths)} instance maps under '
+                               f'{self.root_hint()}: provide them all or pass --no_instance')
+        limit = opt.max_dataset_size
+        self.label_paths, self.image_paths = label_paths[:limit], image_paths[:limit]
+        self.instance_paths = instance_paths[:limit] if not opt.no_instance else []
+        if not opt.no_pairing_check:
+            for label_path, image_path in zip(self.label_paths, self.image_paths):
+                if not self.paths_match(label_path, image_path):
+                    raise DatasetError(f'label map {label_path} and photo {image_path} do not look like a pair '
+                                       '(file names differ): fix the files or pass --no_pairing_check')
+        self.num_labels = opt.label_nc + (1 if opt.contain_dontcare_label else 0)
+
+    def root_hint(self) -> str:
+        return self.opt.dataroot
+
+    def paths_match(self, path1: str, path2: str) -> bool:
+        return os.path.splitext(os.path.basename(path1))[0] == os.path.splitext(os.path.basename(path2))[0]
+
+    def load_label(self, label: Image.Image, path: str, params: Dict) -> torch.Tensor:
+        if label.mode not in LABEL_MODES:
+            raise DatasetError(f'label map {path} is a {label.mode} image; expected one channel of class ids '
+                               '(8-bit grey or palette): convert colour-coded maps to ids first')
+        # As the reference: ids through ToTensor (x/255) and back (*255), exact for all 8-bit values.
+        label_tensor = TF.to_tensor(transform_image(label, self.opt, params, Image.NEAREST)) * 255.0
+        label_tensor[label_tensor == 255] = self.opt.label_nc  # don't-care
+        largest = int(label_tensor.max())
+        if largest >= self.num_labels:
+            raise DatasetError(
+                f'label map {path} has id {largest}, outside 0..{self.num_labels - 1} for --label_nc {self.opt.label_nc}'
+                f'{" with" if self.opt.contain_dontcare_label else " without"} --contain_dontcare_label: '
+                f'set --label_nc {largest + 1} (ids 0..{largest}), or map the id to 255 (don\'t care) '
+                'and add --contain_dontcare_label')
+        return label_tensor
+
+    def load_instance(self, path: str, params: Dict) -> torch.Tensor:
+        instance = transform_image(open_image(path, 'instance map'), self.opt, params, Image.NEAREST)
+        if instance.mode == 'L':
+            return (TF.to_tensor(instance) * 255).long()
+        # 16- and 32-bit maps (Cityscapes instanceIds): the ids themselves.
+        return torch.from_numpy(np.array(instance).astype(np.int64))[None]
+
+    def __getitem__(self, index: int) -> Dict:
+        label_path, image_path = self.label_paths[index], self.image_paths[index]
+        label = open_image(label_path, 'label map')
+        params = get_params(self.opt, label.size, self.item_rng(index))
+        label_tensor = self.load_label(label, label_path, params)
+        image = open_image(image_path, 'photo').convert('RGB')
+        image_tensor = image_to_tensor(transform_image(image, self.opt, params, Image.BICUBIC))
+        instance_tensor = 0 if self.opt.no_instance else self.load_instance(self.instance_paths[index], params)
+        input_dict = {'label': label_tensor, 'instance': instance_tensor, 'image': image_tensor, 'path': image_path}
+        self.postprocess(input_dict)
+        return input_dict
+
+    def postprocess(self, input_dict: Dict) -> None:
+        """Hook for dataset-specific changes to an item."""
+
+    def __len__(self) -> int:
+        return len(self.label_paths)

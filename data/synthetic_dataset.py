@@ -1,0 +1,94 @@
+"""A built-in dataset that needs no files: procedural layouts and photos rendered from them.
+
+Each layout has a sky / ground split with a wavy horizon and several blob-shaped regions; blobs of the
+'thing' classes are separate instances. The photo paints every class in its own colour and texture, with
+shading and noise, so the label -> photo mapping is learnable. Items are deterministic per (--seed, split, index).
+"""
+import argparse
+import colorsys
+from typing import Dict
+
+import numpy as np
+import torch
+
+from .base_dataset import BaseDataset
+
+DEFAULT_SIZES = {'train': 512, 'test': 64}
+SKY, FIRST_GROUND, NUM_GROUNDS = 0, 1, 3
+FIRST_THING_FRACTION = 0.6  # the upper 40% of the blob classes are countable objects with instance ids
+
+
+def class_colors(num_classes: int) -> np.ndarray:
+    """(num_classes, 3) base colours in [0, 1], spread around the hue circle so each class is distinct."""
+    colors = []
+    for c in range(num_classes):
+        hue = (c * 0.618034) % 1.0
+        value = 0.9 if c % 2 == 0 else 0.6
+        colors.append(colorsys.hsv_to_rgb(hue, 0.75, value))
+    return np.asarray(colors, dtype=np.float32)
+
+
+class SyntheticDataset(BaseDataset):
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        parser.set_defaults(preprocess_mode='fixed', load_size=64, crop_size=64, display_winsize=128,
+                            label_nc=12, contain_dontcare_label=False, aspect_ratio=1.0)
+        return parser
+
+    def initialize(self, opt: argparse.Namespace) -> None:
+        self.opt = opt
+        if opt.label_nc < FIRST_GROUND + NUM_GROUNDS + 2:
+            from .errors import DatasetError
+            raise DatasetError(f'--dataset_mode synthetic needs --label_nc of at least {FIRST_GROUND + NUM_GROUNDS + 2}')
+        self.split = 'train' if opt.phase == 'train' else 'test'
+        self.size = min(opt.max_dataset_size, DEFAULT_SIZES[self.split])
+        self.height, self.width = round(opt.crop_size / opt.aspect_ratio), opt.crop_size
+        self.colors = class_colors(opt.label_nc)
+        blob_classes = np.arange(FIRST_GROUND + NUM_GROUNDS, opt.label_nc)
+        self.blob_classes = blob_classes
+        self.first_thing = blob_classes[int(len(blob_classes) * FIRST_THING_FRACTION)]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def render_layout(self, rng: np.random.Generator):
+        h, w = self.height, self.width
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        horizon = h * rng.uniform(0.3, 0.6) + h * 0.05 * np.sin(xs[0] / w * 2 * np.pi * rng.uniform(0.5, 2) + rng.uniform(0, 6.3))
+        label = np.where(ys < horizon[None, :], SKY, FIRST_GROUND + rng.integers(NUM_GROUNDS)).astype(np.int64)
+        instance = label.copy()
+        for k in range(rng.integers(3, 7)):
+            cls = int(rng.choice(self.blob_classes))
+            cy, cx = rng.uniform(0.2, 0.95) * h, rng.uniform(0.05, 0.95) * w
+            ry, rx = rng.uniform(0.08, 0.25) * h, rng.uniform(0.08, 0.25) * w
+            angle = np.arctan2(ys - cy, xs - cx)
+            wobble = 1 + 0.2 * np.sin(3 * angle + rng.uniform(0, 6.3)) + 0.1 * np.sin(5 * angle + rng.uniform(0, 6.3))
+            inside = ((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2 < wobble ** 2
+            label[inside] = cls
+            instance[inside] = cls * 1000 + k if cls >= self.first_thing else cls
+        return label, instance
+
+    def render_photo(self, label: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        h, w = label.shape
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32) / max(h, w)
+        photo = self.colors[label]  # (h, w, 3)
+        # Class-specific texture: stripes with a frequency and orientation of the class.
+        freq = 6 + 3 * (label % 4)
+        theta = label * 0.7
+        texture = 0.12 * np.sin(2 * np.pi * freq * (xs * np.cos(theta) + ys * np.sin(theta)))
+        shading = 0.15 * (ys - 0.5) * np.where(label == SKY, -1.0, 1.0)
+        photo = photo + (texture + shading)[..., None] + rng.normal(0, 0.03, size=photo.shape)
+        return np.clip(photo, 0, 1).astype(np.float32)
+
+    def __getitem__(self, index: int) -> Dict:
+        rng = np.random.default_rng([self.opt.seed, 0 if self.split == 'train' else 1, index])
+        label, instance = self.render_layout(rng)
+        photo = self.render_photo(label, rng)
+        if self.opt.isTrain and not self.opt.no_flip and self.item_rng(index).random() > 0.5:
+            label, instance, photo = label[:, ::-1], instance[:, ::-1], photo[:, ::-1]
+        return {
+            'label': torch.from_numpy(label.astype(np.float32).copy())[None],
+            'instance': 0 if self.opt.no_instance else torch.from_numpy(instance.copy())[None],
+            'image': torch.from_numpy(photo.transpose(2, 0, 1).copy()) * 2 - 1,
+            'path': f'synthetic/{self.split}/{index:05d}.png',
+        }

@@ -1,0 +1,108 @@
+"""The CC-FPSE generator (`--netG condconv`)."""
+import argparse
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .architecture import DepthsepCCBlock
+from .base_network import BaseNetwork
+from .normalization import get_nonspade_norm_layer
+
+
+def num_upsampling_layers(opt: argparse.Namespace) -> str:
+    # The released code switches to the deeper 'more' layout for Cityscapes by dataset name.
+    return 'more' if opt.dataset_mode == 'cityscapes' else 'normal'
+
+
+# The image branch: (block, upsample x2 before it, pyramid level whose features condition it).
+# Reference quirk kept for the released weights: in 'normal' G_middle_1 reuses G_middle_0's level.
+BLOCK_SCHEDULES = {
+    'normal': [('head_0', False, 0), ('G_middle_0', True, 1), ('G_middle_1', False, 1),
+               ('up_0', True, 2), ('up_1', True, 3), ('up_2', True, 4), ('up_3', True, 5)],
+    'more': [('head_0', False, 0), ('G_middle_0', True, 1), ('G_middle_1', True, 2),
+             ('up_0', True, 3), ('up_1', True, 4), ('up_2', True, 5), ('up_3', True, 6)],
+}
+
+
+class CondConvGenerator(BaseNetwork):
+    """Synthesises an image from a label map with layout-conditioned convolutions.
+
+    A weight-prediction network turns the label map into a feature pyramid (stride-2 encoder `labelenc*`,
+    top-down decoder `labeldec*` with lateral 1x1 convs `labellat*`). Each image block takes the pyramid
+    level at its resolution (concatenated with the label map) and predicts from it its per-pixel depthwise
+    kernels and attention maps. The image branch starts from z (VAE) or from the downsampled label map.
+    """
+
+    def __init__(self, opt: argparse.Namespace):
+        super().__init__()
+        self.opt = opt
+        nf = opt.ngf
+        self.schedule = BLOCK_SCHEDULES[num_upsampling_layers(opt)]
+        self.num_levels = self.schedule[-1][2] + 1
+        self.sw, self.sh = self.compute_latent_vector_size(opt)
+
+        if opt.use_vae:
+            self.fc = nn.Linear(opt.z_dim, 16 * nf * self.sw * self.sh)
+        else:
+            self.fc = nn.Conv2d(opt.semantic_nc, 16 * nf, 3, padding=1)
+
+        norm_layer = get_nonspade_norm_layer(opt, opt.norm_G)
+
+        def conv_unit(in_channels: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
+            conv = nn.Conv2d(in_channels, nf, kernel_size, stride=stride, padding=kernel_size // 2)
+            return nn.Sequential(norm_layer(conv), nn.LeakyReLU(0.2, True))
+
+        # Level 1 keeps the input resolution; every further level halves it.
+        for level in range(1, self.num_levels + 1):
+            self.add_module(f'labelenc{level}', conv_unit(opt.semantic_nc if level == 1 else nf, 3, 1 if level == 1 else 2))
+        for level in range(1, self.num_levels):
+            self.add_module(f'labellat{level}', conv_unit(nf, 1))
+            self.add_module(f'labeldec{level}', conv_unit(nf, 3))
+
+        cond_nc = opt.semantic_nc + nf
+        widths = {'head_0': (16, 16), 'G_middle_0': (16, 16), 'G_middle_1': (16, 16),
+                  'up_0': (16, 8), 'up_1': (8, 4), 'up_2': (4, 2), 'up_3': (2, 1)}
+        for name, _, _ in self.schedule:
+            fin, fout = widths[name]
+            self.add_module(name, DepthsepCCBlock(fin * nf, fout * nf, opt, cond_nc))
+
+        self.conv_img = nn.Conv2d(nf, 3, 3, padding=1)
+        self.up = nn.Upsample(scale_factor=2)
+
+    def compute_latent_vector_size(self, opt: argparse.Namespace) -> Tuple[int, int]:
+        num_up_layers = self.num_levels - 1
+        sw = opt.crop_size // (2 ** num_up_layers)
+        sh = round(sw / opt.aspect_ratio)
+        return sw, sh
+
+    def label_pyramid(self, seg: torch.Tensor) -> List[torch.Tensor]:
+        """Feature pyramid of the label map, coarsest level first."""
+        encoded = []
+        features = seg
+        for level in range(1, self.num_levels + 1):
+            features = getattr(self, f'labelenc{level}')(features)
+            encoded.append(features)
+        decoded = [encoded[-1]]
+        for level in range(1, self.num_levels):
+            lateral = getattr(self, f'labellat{level}')(encoded[-1 - level])
+            decoded.append(getattr(self, f'labeldec{level}')(self.up(decoded[-1]) + lateral))
+        return decoded
+
+    def forward(self, seg: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.opt.use_vae:
+            if z is None:
+                z = torch.randn(seg.size(0), self.opt.z_dim, dtype=torch.float32, device=seg.device)
+            x = self.fc(z).view(-1, 16 * self.opt.ngf, self.sh, self.sw)
+        else:
+            x = self.fc(F.interpolate(seg, size=(self.sh, self.sw)))
+
+        pyramid = self.label_pyramid(seg)
+        for name, upsample, level in self.schedule:
+            if upsample:
+                x = self.up(x)
+            cond = torch.cat((F.interpolate(seg, size=x.shape[2:], mode='nearest'), pyramid[level]), dim=1)
+            x = getattr(self, name)(x, cond)
+
+        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))

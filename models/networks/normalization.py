@@ -1,0 +1,66 @@
+"""Normalisation layers: spectral norm + instance/batch/sync-batch, and SPADE."""
+import argparse
+from typing import Callable, Type
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils import spectral_norm
+
+from util.errors import UserError
+
+PLAIN_NORMS = ('instance', 'batch', 'sync_batch', 'none', '')
+
+
+def batch_norm_class(opt: argparse.Namespace) -> Type[nn.Module]:
+    """SyncBatchNorm when training distributed on GPUs, BatchNorm2d otherwise (SyncBatchNorm has no CPU kernel)."""
+    return nn.SyncBatchNorm if getattr(opt, 'sync_bn', False) else nn.BatchNorm2d
+
+
+def get_nonspade_norm_layer(opt: argparse.Namespace, norm_type: str = 'instance') -> Callable[[nn.Module], nn.Module]:
+    """A function that wraps a conv layer in optional spectral norm followed by a normalisation layer.
+
+    `norm_type` is e.g. 'spectralinstance', 'spectralsync_batch', 'batch', 'spectralnone'.
+    """
+    use_spectral = norm_type.startswith('spectral')
+    subnorm = norm_type[len('spectral'):] if use_spectral else norm_type
+    if subnorm not in PLAIN_NORMS:
+        raise UserError(f"unknown normalisation '{norm_type}' (for --norm_G/--norm_D/--norm_E): "
+                        f"use [spectral] followed by one of instance, batch, sync_batch, none")
+
+    def add_norm_layer(layer: nn.Module) -> nn.Module:
+        if use_spectral:
+            layer = spectral_norm(layer)
+        if subnorm in ('none', ''):
+            return layer
+        # The conv bias is redundant before a normalisation; the released checkpoints have none.
+        delattr(layer, 'bias')
+        layer.register_parameter('bias', None)
+        channels = layer.out_channels
+        if subnorm == 'instance':
+            norm = nn.InstanceNorm2d(channels, affine=False)
+        elif subnorm == 'sync_batch':
+            norm = batch_norm_class(opt)(channels, affine=True)
+        else:
+            norm = nn.BatchNorm2d(channels, affine=True)
+        return nn.Sequential(layer, norm)
+
+    return add_norm_layer
+
+
+class SPADE(nn.Module):
+    """Parameter-free batch norm, then a scale and bias predicted per pixel from the label map."""
+
+    def __init__(self, norm_nc: int, label_nc: int, opt: argparse.Namespace, hidden: int = 128):
+        super().__init__()
+        self.param_free_norm = batch_norm_class(opt)(norm_nc, affine=False)
+        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, hidden, 3, padding=1), nn.ReLU())
+        self.mlp_gamma = nn.Conv2d(hidden, norm_nc, 3, padding=1)
+        self.mlp_beta = nn.Conv2d(hidden, norm_nc, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, segmap: torch.Tensor) -> torch.Tensor:
+        normalized = self.param_free_norm(x)
+        if segmap.shape[2:] != x.shape[2:]:
+            segmap = F.interpolate(segmap, size=x.shape[2:], mode='nearest')
+        features = self.mlp_shared(segmap)
+        return normalized * (1 + self.mlp_gamma(features)) + self.mlp_beta(features)

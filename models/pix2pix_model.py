@@ -1,0 +1,156 @@
+"""Pix2PixModel: the generator, discriminator and encoder with their losses, behind one forward(data, mode)."""
+import argparse
+from typing import Dict, List, Tuple
+
+import torch
+
+import models.networks as networks
+from util.checkpoint import load_network, save_network
+from util.device import select_device
+from util.errors import UserError
+
+
+class Pix2PixModel(torch.nn.Module):
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        return networks.modify_commandline_options(parser, is_train)
+
+    def __init__(self, opt: argparse.Namespace):
+        super().__init__()
+        self.opt = opt
+        self.device = select_device(opt)
+        self.netG, self.netD, self.netE = self.initialize_networks(opt)
+        if opt.isTrain:
+            self.criterionGAN = networks.GANLoss(opt.gan_mode)
+            self.criterionFeat = torch.nn.L1Loss()
+            if not opt.no_vgg_loss:
+                self.criterionVGG = networks.VGGLoss(opt.vgg_weights).to(self.device)
+            if opt.use_vae:
+                self.KLDLoss = networks.KLDLoss()
+
+    # One entry point, so that DataParallel / DistributedDataParallel wrap every use of the networks.
+    def forward(self, data: Dict[str, torch.Tensor], mode: str):
+        input_semantics, real_image = self.preprocess_input(data)
+        if mode == 'generator':
+            return self.compute_generator_loss(input_semantics, real_image)
+        if mode == 'discriminator':
+            return self.compute_discriminator_loss(input_semantics, real_image)
+        if mode == 'encode_only':
+            _, mu, logvar = self.encode_z(real_image)
+            return mu, logvar
+        if mode == 'inference':
+            with torch.no_grad():
+                fake_image, _ = self.generate_fake(input_semantics, real_image)
+            return fake_image
+        raise ValueError(f"mode '{mode}' is not one of generator, discriminator, encode_only, inference")
+
+    def create_optimizers(self, opt: argparse.Namespace) -> Tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        G_params = list(self.netG.parameters())
+        if opt.use_vae:
+            G_params += list(self.netE.parameters())
+        if opt.no_TTUR:
+            betas, G_lr, D_lr = (opt.beta1, opt.beta2), opt.lr, opt.lr
+        else:  # two time-scale update rule, as the reference: fixed betas, G at lr/2, D at 2*lr
+            betas, G_lr, D_lr = (0, 0.9), opt.lr / 2, opt.lr * 2
+        optimizer_G = torch.optim.Adam(G_params, lr=G_lr, betas=betas)
+        optimizer_D = torch.optim.Adam(list(self.netD.parameters()), lr=D_lr, betas=betas)
+        return optimizer_G, optimizer_D
+
+    def networks_by_label(self) -> Dict[str, torch.nn.Module]:
+        nets = {'G': self.netG, 'D': self.netD, 'E': self.netE}
+        return {label: net for label, net in nets.items() if net is not None}
+
+    def save(self, epoch) -> None:
+        for label, net in self.networks_by_label().items():
+            save_network(net, label, epoch, self.opt)
+
+    def initialize_networks(self, opt: argparse.Namespace):
+        netG = networks.define_G(opt, self.device)
+        netD = networks.define_D(opt, self.device) if opt.isTrain else None
+        netE = networks.define_E(opt, self.device) if opt.use_vae else None
+        if not opt.isTrain or opt.continue_train:
+            for label, net in (('G', netG), ('D', netD), ('E', netE)):
+                if net is not None:
+                    load_network(net, label, opt.which_epoch, opt)
+        return netG, netD, netE
+
+    def preprocess_input(self, data: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """One-hot label map (with the don't-care channel when present), plus the instance edge map."""
+        label_map = data['label'].to(self.device).long()
+        num_labels = self.opt.label_nc + (1 if self.opt.contain_dontcare_label else 0)
+        low, high = torch.aminmax(label_map)
+        if low < 0 or high >= num_labels:
+            bad = int(high) if high >= num_labels else int(low)
+            raise UserError(f'label id {bad} is outside 0..{num_labels - 1} (--label_nc {self.opt.label_nc}'
+                            f'{" with --contain_dontcare_label" if self.opt.contain_dontcare_label else ""}): '
+                            f'set --label_nc to the number of classes or add --contain_dontcare_label')
+        bs, _, h, w = label_map.shape
+        input_semantics = torch.zeros(bs, num_labels, h, w, device=self.device).scatter_(1, label_map, 1.0)
+        if not self.opt.no_instance:
+            edges = self.get_edges(data['instance'].to(self.device))
+            input_semantics = torch.cat((input_semantics, edges), dim=1)
+        return input_semantics, data['image'].to(self.device)
+
+    def compute_generator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor):
+        G_losses = {}
+        fake_image, KLD_loss = self.generate_fake(input_semantics, real_image, compute_kld_loss=self.opt.use_vae)
+        if self.opt.use_vae:
+            G_losses['KLD'] = KLD_loss
+        feat_fake, pred_fake, feat_real, _ = self.discriminate(input_semantics, fake_image, real_image)
+        if not self.opt.no_ganFeat_loss:
+            G_losses['GAN_Feat'] = sum(self.criterionFeat(fake, real.detach()) * self.opt.lambda_feat / len(feat_fake)
+                                       for fake, real in zip(feat_fake, feat_real))
+        G_losses['GAN'] = self.criterionGAN(pred_fake, True, for_discriminator=False)
+        if not self.opt.no_vgg_loss:
+            G_losses['VGG'] = self.criterionVGG(fake_image, real_image) * self.opt.lambda_vgg
+        return G_losses, fake_image
+
+    def compute_discriminator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor):
+        with torch.no_grad():
+            fake_image, _ = self.generate_fake(input_semantics, real_image)
+        _, pred_fake, _, pred_real = self.discriminate(input_semantics, fake_image.detach(), real_image)
+        return {'D_Fake': self.criterionGAN(pred_fake, False, for_discriminator=True),
+                'D_real': self.criterionGAN(pred_real, True, for_discriminator=True)}
+
+    def encode_z(self, real_image: torch.Tensor):
+        mu, logvar = self.netE(real_image)
+        return self.reparameterize(mu, logvar), mu, logvar
+
+    def generate_fake(self, input_semantics: torch.Tensor, real_image: torch.Tensor, compute_kld_loss: bool = False):
+        z, KLD_loss = None, None
+        if self.opt.use_vae:
+            # As the reference, the style comes from the real image, at test time too.
+            z, mu, logvar = self.encode_z(real_image)
+            if compute_kld_loss:
+                KLD_loss = self.KLDLoss(mu, logvar) * self.opt.lambda_kld
+        return self.netG(input_semantics, z=z), KLD_loss
+
+    def discriminate(self, input_semantics: torch.Tensor, fake_image: torch.Tensor, real_image: torch.Tensor):
+        """Fake and real go through D as one batch (one set of instance-norm statistics each, as the reference)."""
+        features, logits = self.netD(torch.cat([fake_image, real_image], dim=0),
+                                     torch.cat([input_semantics, input_semantics], dim=0))
+        fake_feats, real_feats = self.divide_pred(features)
+        fake_preds, real_preds = self.divide_pred(logits)
+        return fake_feats, fake_preds, real_feats, real_preds
+
+    @staticmethod
+    def divide_pred(tensors: List[torch.Tensor]) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+        halves = [t.chunk(2, dim=0) for t in tensors]
+        return [h[0] for h in halves], [h[1] for h in halves]
+
+    @staticmethod
+    def get_edges(instance: torch.Tensor) -> torch.Tensor:
+        """1 where a pixel differs from a 4-neighbour in the instance map, else 0."""
+        edge = torch.zeros_like(instance, dtype=torch.bool)
+        horizontal = instance[:, :, :, 1:] != instance[:, :, :, :-1]
+        vertical = instance[:, :, 1:, :] != instance[:, :, :-1, :]
+        edge[:, :, :, 1:] |= horizontal
+        edge[:, :, :, :-1] |= horizontal
+        edge[:, :, 1:, :] |= vertical
+        edge[:, :, :-1, :] |= vertical
+        return edge.float()
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        std = torch.exp(0.5 * logvar)
+        return torch.randn_like(std) * std + mu
