@@ -30,6 +30,19 @@ def get_option_setter(name: str) -> Callable:
     return find_dataset_using_name(name).modify_commandline_options
 
 
+class ResumableSampler(torch.utils.data.distributed.DistributedSampler):
+    """DistributedSampler that can start its next pass at `start_index` (to continue an epoch mid-way)."""
+    start_index = 0
+
+    def __iter__(self):
+        indices = list(super().__iter__())[self.start_index:]
+        self.start_index = 0
+        return iter(indices)
+
+    def __len__(self) -> int:
+        return self.num_samples - self.start_index
+
+
 def create_dataset(opt: argparse.Namespace) -> BaseDataset:
     dataset = find_dataset_using_name(opt.dataset_mode)()
     dataset.initialize(opt)
@@ -46,7 +59,7 @@ def create_dataloader(opt: argparse.Namespace, world_size: Optional[int] = None,
             distributed = dist.is_available() and dist.is_initialized()
             world_size = dist.get_world_size() if distributed else 1
             rank = dist.get_rank() if distributed else 0
-        sampler = torch.utils.data.distributed.DistributedSampler(
+        sampler = ResumableSampler(
             dataset, num_replicas=world_size, rank=rank or 0, shuffle=not opt.serial_batches, seed=opt.seed)
         return torch.utils.data.DataLoader(dataset, batch_size=opt.batchSize, sampler=sampler,
                                            num_workers=int(opt.nThreads), drop_last=True)

@@ -1,11 +1,12 @@
 """Pix2PixModel: the generator, discriminator and encoder with their losses, behind one forward(data, mode)."""
 import argparse
+import os
 from typing import Dict, List, Tuple
 
 import torch
 
 import models.networks as networks
-from util.checkpoint import load_network, save_network
+from util.checkpoint import atomic_save_group, cpu_state_dict, load_network, network_path
 from util.device import select_device
 from util.errors import UserError
 
@@ -51,7 +52,7 @@ class Pix2PixModel(torch.nn.Module):
         if opt.no_TTUR:
             betas, G_lr, D_lr = (opt.beta1, opt.beta2), opt.lr, opt.lr
         else:  # two time-scale update rule, as the reference: fixed betas, G at lr/2, D at 2*lr
-            betas, G_lr, D_lr = (0, 0.9), opt.lr / 2, opt.lr * 2
+            betas, G_lr, D_lr = (0.0, 0.9), opt.lr / 2, opt.lr * 2
         optimizer_G = torch.optim.Adam(G_params, lr=G_lr, betas=betas)
         optimizer_D = torch.optim.Adam(list(self.netD.parameters()), lr=D_lr, betas=betas)
         return optimizer_G, optimizer_D
@@ -60,9 +61,14 @@ class Pix2PixModel(torch.nn.Module):
         nets = {'G': self.netG, 'D': self.netD, 'E': self.netE}
         return {label: net for label, net in nets.items() if net is not None}
 
+    def checkpoint_files(self, epoch) -> Dict[str, Dict[str, torch.Tensor]]:
+        """{path: state_dict} of checkpoints/<name>/<epoch>_net_{G,D,E}.pth."""
+        return {network_path(self.opt.checkpoints_dir, self.opt.name, str(epoch), label): cpu_state_dict(net)
+                for label, net in self.networks_by_label().items()}
+
     def save(self, epoch) -> None:
-        for label, net in self.networks_by_label().items():
-            save_network(net, label, epoch, self.opt)
+        os.makedirs(os.path.join(self.opt.checkpoints_dir, self.opt.name), exist_ok=True)
+        atomic_save_group(self.checkpoint_files(epoch))
 
     def initialize_networks(self, opt: argparse.Namespace):
         netG = networks.define_G(opt, self.device)

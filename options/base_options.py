@@ -10,6 +10,12 @@ import models
 import models.networks
 
 
+# Options that decide the networks' shapes: test.py and --continue_train take them from the training run.
+ARCHITECTURE_OPTIONS = ('dataset_mode', 'netG', 'ngf', 'norm_G', 'norm_E', 'label_nc', 'contain_dontcare_label',
+                        'no_instance', 'use_vae', 'z_dim', 'crop_size', 'aspect_ratio')
+TRAINING_ARCHITECTURE_OPTIONS = ARCHITECTURE_OPTIONS + ('netD', 'ndf', 'norm_D')
+
+
 class OptionParser(argparse.ArgumentParser):
     """argparse that reports a bad option as one line instead of the full usage text."""
 
@@ -85,20 +91,43 @@ class BaseOptions:
         parser.args = args  # option setters that peek at the command line read these, not sys.argv
         parser = self.initialize(parser)
         opt, _ = parser.parse_known_args(args)
+        self.saved_architecture = self.saved_architecture_options(opt)
+        parser.set_defaults(**self.saved_architecture)
+        opt, _ = parser.parse_known_args(args)
         parser = models.get_option_setter(opt.model)(parser, self.isTrain)
         parser = data.get_option_setter(opt.dataset_mode)(parser, self.isTrain)
+        parser.set_defaults(**self.saved_architecture)  # the training run's values beat dataset defaults
         opt, _ = parser.parse_known_args(args)
         if opt.load_from_opt_file:
             saved = load_saved_options(opt.checkpoints_dir, opt.name)
             parser.set_defaults(**{k: v for k, v in saved.items() if hasattr(opt, k)})
         return parser
 
+    def saved_architecture_options(self, opt: argparse.Namespace) -> dict:
+        """The architecture options of an earlier training run of --name, when testing or continuing it."""
+        if self.isTrain and not opt.continue_train:
+            return {}
+        path = os.path.join(opt.checkpoints_dir, opt.name, 'opt.json')
+        if not os.path.isfile(path):
+            return {}
+        with open(path) as f:
+            saved = json.load(f)
+        keys = TRAINING_ARCHITECTURE_OPTIONS if self.isTrain else ARCHITECTURE_OPTIONS
+        return {k: saved[k] for k in keys if k in saved}
+
     def parse(self, args: Optional[List[str]] = None, quiet: bool = False) -> argparse.Namespace:
-        """Parse `args` (default: sys.argv). Only parses: no file is read or written, no path is checked."""
+        """Parse `args` (default: sys.argv). Writes nothing and checks no dataset path; reads only the saved options
+        of --name when testing or continuing it."""
         args = sys.argv[1:] if args is None else list(args)
         self.parser = self.build_parser(args)
         opt = self.parser.parse_args(args)
         self.explicit_options = explicitly_given(self.parser, args)
+        conflicts = [f'--{k} {getattr(opt, k)} (trained with {v})' for k, v in self.saved_architecture.items()
+                     if k in self.explicit_options and getattr(opt, k) != v]
+        if conflicts:
+            from util.errors import UserError
+            raise UserError(f'options differ from the training run saved in {os.path.join(opt.checkpoints_dir, opt.name)}: '
+                            f'{", ".join(conflicts)}; drop them to use the saved values')
         opt.isTrain = self.isTrain
         finish_options(opt)
         if not quiet:

@@ -25,20 +25,31 @@ def network_path(checkpoints_dir: str, name: str, epoch: str, label: str) -> str
     return os.path.join(checkpoints_dir, name, f'{epoch}_net_{label}.pth')
 
 
-def atomic_torch_save(obj: Any, path: str) -> None:
-    """Write to a temporary file in the same folder, then rename: a crash never leaves a half-written file."""
-    folder = os.path.dirname(path) or '.'
-    fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix='.pth', dir=folder)
+def atomic_save_group(files: Dict[str, Any]) -> None:
+    """torch.save every {path: object} to a temporary file first, then rename them all.
+
+    A crash or kill while writing leaves every earlier file whole; the renames at the end take microseconds.
+    """
+    temporary = {}
     try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        for path, obj in files.items():
+            folder = os.path.dirname(path) or '.'
+            fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix='.pth', dir=folder)
+            temporary[path] = tmp
+            with os.fdopen(fd, 'wb') as f:
+                torch.save(obj, f)
+                f.flush()
+                os.fsync(f.fileno())
+        for path, tmp in temporary.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temporary.values():
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    atomic_save_group({path: obj})
 
 
 def atomic_write_text(path: str, text: str) -> None:
@@ -54,11 +65,8 @@ def atomic_write_text(path: str, text: str) -> None:
         raise
 
 
-def save_network(net: torch.nn.Module, label: str, epoch: str, opt: argparse.Namespace) -> str:
-    path = network_path(opt.checkpoints_dir, opt.name, str(epoch), label)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    atomic_torch_save({k: v.detach().cpu() for k, v in net.state_dict().items()}, path)
-    return path
+def cpu_state_dict(net: torch.nn.Module) -> Dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in net.state_dict().items()}
 
 
 def existing_epochs(checkpoints_dir: str, name: str, label: str = 'G') -> List[str]:

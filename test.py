@@ -1,0 +1,40 @@
+"""Synthesise images for a dataset split with a trained model: results/<name>/<phase>_<which_epoch>/index.html."""
+import os
+
+import torch
+from tqdm import tqdm
+
+import data
+from models.pix2pix_model import Pix2PixModel
+from options.test_options import TestOptions
+from util import html
+from util.errors import run_cli
+from util.visualizer import save_test_images
+
+
+def main() -> None:
+    opt = TestOptions().parse()
+    torch.manual_seed(opt.seed)
+    model = Pix2PixModel(opt)
+    model.eval()
+    dataloader = data.create_dataloader(opt)
+    web_dir = os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.which_epoch}')
+    webpage = html.HTML(web_dir, f'Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.which_epoch}')
+    total = int(min(len(dataloader.dataset), opt.how_many))
+    saved = 0
+    with tqdm(total=total, desc='synthesizing', unit='img') as progress:
+        for data_i in dataloader:
+            if saved >= total:
+                break
+            generated = model(data_i, mode='inference')
+            for b in range(min(generated.shape[0], total - saved)):
+                visuals = {'input_label': data_i['label'][b], 'synthesized_image': generated[b],
+                           'real_image': data_i['image'][b]}
+                save_test_images(webpage, visuals, data_i['path'][b], opt.display_winsize)
+                saved += 1
+                progress.update(1)
+    print(f'Test page: {webpage.save()}')
+
+
+if __name__ == '__main__':
+    run_cli(main)

@@ -1,0 +1,104 @@
+"""Pix2PixTrainer: owns the model, its optimizers and one training step; saves and restores training state."""
+import argparse
+import os
+from typing import Dict, Optional
+
+import torch
+
+from models.pix2pix_model import Pix2PixModel
+from util.checkpoint import atomic_save_group, atomic_write_text
+from util.distributed import DistInfo, all_true
+from util.errors import UserError
+from util.training_state import capture_rng, restore_rng, state_path
+
+
+class NonFiniteLossError(UserError):
+    pass
+
+
+class Pix2PixTrainer:
+    def __init__(self, opt: argparse.Namespace, dist_info: Optional[DistInfo] = None):
+        self.opt = opt
+        self.dist_info = dist_info or DistInfo()
+        self.pix2pix_model_on_one_gpu = Pix2PixModel(opt)
+        self.pix2pix_model = self.pix2pix_model_on_one_gpu
+        if self.dist_info.enabled:
+            device = self.pix2pix_model_on_one_gpu.device
+            # Some parameters never get gradients (kept-unused layers; G during the D step).
+            self.pix2pix_model = torch.nn.parallel.DistributedDataParallel(
+                self.pix2pix_model_on_one_gpu, device_ids=[device.index] if device.type == 'cuda' else None,
+                find_unused_parameters=True)
+        self.generated = None
+        self.g_losses: Dict[str, torch.Tensor] = {}
+        self.d_losses: Dict[str, torch.Tensor] = {}
+        if opt.isTrain:
+            self.optimizer_G, self.optimizer_D = self.pix2pix_model_on_one_gpu.create_optimizers(opt)
+            self.old_lr = opt.lr
+
+    def _step(self, optimizer: torch.optim.Optimizer, losses: Dict[str, torch.Tensor]) -> None:
+        finite = bool(torch.isfinite(torch.stack([v.detach().float().sum() for v in losses.values()])).all())
+        if not all_true(finite, self.dist_info):
+            bad = ', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())
+            raise NonFiniteLossError(f'a loss is not finite ({bad})')
+        sum(losses.values()).mean().backward()
+        optimizer.step()
+
+    def run_generator_one_step(self, data: Dict) -> None:
+        self.optimizer_G.zero_grad()
+        g_losses, generated = self.pix2pix_model(data, mode='generator')
+        self._step(self.optimizer_G, g_losses)
+        self.g_losses = g_losses
+        self.generated = generated
+
+    def run_discriminator_one_step(self, data: Dict) -> None:
+        self.optimizer_D.zero_grad()
+        d_losses = self.pix2pix_model(data, mode='discriminator')
+        self._step(self.optimizer_D, d_losses)
+        self.d_losses = d_losses
+
+    def get_latest_losses(self) -> Dict[str, torch.Tensor]:
+        return {**self.g_losses, **self.d_losses}
+
+    def get_latest_generated(self) -> Optional[torch.Tensor]:
+        return self.generated
+
+    def update_learning_rate(self, epoch: int) -> None:
+        """Linear decay to zero over the --niter_decay epochs after --niter; TTUR keeps G at lr/2, D at 2*lr."""
+        new_lr = self.old_lr - self.opt.lr / self.opt.niter_decay if epoch > self.opt.niter else self.old_lr
+        if new_lr == self.old_lr:
+            return
+        new_lr_G, new_lr_D = (new_lr, new_lr) if self.opt.no_TTUR else (new_lr / 2, new_lr * 2)
+        for group in self.optimizer_D.param_groups:
+            group['lr'] = new_lr_D
+        for group in self.optimizer_G.param_groups:
+            group['lr'] = new_lr_G
+        self.old_lr = new_lr
+
+    def save(self, epoch, position: Optional[Dict[str, int]] = None) -> None:
+        """Write <epoch>_net_{G,D,E}.pth and, with `position` ({'epoch', 'epoch_iter', 'total_steps'}), the
+        training state beside them, all atomically; also iter.txt, which the reference reads on resume."""
+        opt = self.opt
+        folder = os.path.join(opt.checkpoints_dir, opt.name)
+        os.makedirs(folder, exist_ok=True)
+        files = self.pix2pix_model_on_one_gpu.checkpoint_files(epoch)
+        if position is not None:
+            from options.base_options import options_to_dict
+            files[state_path(opt.checkpoints_dir, opt.name, str(epoch))] = {
+                'optimizer_G': self.optimizer_G.state_dict(), 'optimizer_D': self.optimizer_D.state_dict(),
+                'old_lr': self.old_lr, 'position': dict(position), 'rng': capture_rng(),
+                'options': options_to_dict(opt)}
+        atomic_save_group(files)
+        if position is not None:
+            atomic_write_text(os.path.join(folder, 'iter.txt'), f'{position["epoch"]}\n{position["epoch_iter"]}\n')
+
+    def load_training_state(self, epoch: str) -> Optional[Dict[str, int]]:
+        """Restore optimizers, learning rate and RNG states; returns the saved position, or None without a state file."""
+        path = state_path(self.opt.checkpoints_dir, self.opt.name, epoch)
+        if not os.path.isfile(path):
+            return None
+        state = torch.load(path, map_location='cpu', weights_only=True)
+        self.optimizer_G.load_state_dict(state['optimizer_G'])
+        self.optimizer_D.load_state_dict(state['optimizer_D'])
+        self.old_lr = state['old_lr']
+        restore_rng(state['rng'])
+        return state['position']

@@ -1,0 +1,53 @@
+"""HTML pages of image tables (dominate)."""
+import datetime
+import os
+from typing import List
+
+import dominate
+from dominate.tags import a, br, h1, h3, img, meta, p, table, td, tr
+from dominate.util import raw
+
+
+class HTML:
+    """A page at <web_dir>/index.html whose images live in <web_dir>/images/."""
+
+    def __init__(self, web_dir: str, title: str, refresh: int = 0):
+        self.web_dir = web_dir
+        self.img_dir = os.path.join(web_dir, 'images')
+        os.makedirs(self.img_dir, exist_ok=True)
+        self.doc = dominate.document(title=title)
+        with self.doc:
+            h1(title)
+            p(datetime.datetime.now().strftime('%I:%M%p on %B %d, %Y'))
+        if refresh > 0:
+            with self.doc.head:
+                meta(http_equiv='refresh', content=str(refresh))
+
+    def get_image_dir(self) -> str:
+        return self.img_dir
+
+    def add_header(self, text: str) -> None:
+        with self.doc:
+            h3(text)
+
+    def add_raw(self, markup: str) -> None:
+        with self.doc:
+            raw(markup)
+
+    def add_images(self, ims: List[str], txts: List[str], links: List[str], width: int = 512) -> None:
+        """One table row of images; paths are relative to images/."""
+        row = table(border=1, style='table-layout: fixed;')
+        self.doc.add(row)
+        with row, tr():
+            for im, txt, link in zip(ims, txts, links):
+                with td(style='word-wrap: break-word;', halign='center', valign='top'), p():
+                    with a(href=os.path.join('images', link)):
+                        img(style=f'width:{width}px', src=os.path.join('images', im))
+                    br()
+                    p(txt)
+
+    def save(self) -> str:
+        from util.checkpoint import atomic_write_text
+        path = os.path.join(self.web_dir, 'index.html')
+        atomic_write_text(path, self.doc.render())
+        return path
