@@ -27,14 +27,16 @@ def make_dataset(folder: str, read_cache: bool = False, write_cache: bool = Fals
     if not os.path.isdir(folder):
         raise DatasetError(f'{what} folder {folder} does not exist: check --dataroot and --phase')
     cache = os.path.join(folder, CACHE_NAME)
-    if read_cache and os.path.isfile(cache):
+    # A cache older than the folder's last change (a file added, removed or renamed) is stale.
+    cache_fresh = os.path.isfile(cache) and os.path.getmtime(cache) >= os.path.getmtime(folder)
+    if read_cache and cache_fresh:
         with open(cache) as f:
             return [line for line in f.read().splitlines() if line]
     paths = []
     for root, dirs, files in os.walk(folder, followlinks=True):
         dirs.sort()
         paths.extend(os.path.join(root, name) for name in sorted(files) if is_image_file(name))
-    if write_cache:
+    if write_cache and not cache_fresh:
         try:
             with open(cache, 'w') as f:
                 f.writelines(f'{path}\n' for path in paths)

@@ -18,13 +18,17 @@ SKY, FIRST_GROUND, NUM_GROUNDS = 0, 1, 3
 FIRST_THING_FRACTION = 0.6  # the upper 40% of the blob classes are countable objects with instance ids
 
 
+# sky, three grounds, then the blob classes: far apart in RGB so that each class is recognisable.
+BASE_COLORS = [(0.45, 0.70, 0.95), (0.20, 0.55, 0.20), (0.85, 0.75, 0.50), (0.35, 0.35, 0.38), (0.85, 0.15, 0.15),
+               (0.95, 0.55, 0.10), (0.95, 0.90, 0.20), (0.50, 0.20, 0.70), (0.95, 0.50, 0.75), (0.10, 0.80, 0.80),
+               (0.45, 0.25, 0.05), (0.97, 0.97, 0.97)]
+
+
 def class_colors(num_classes: int) -> np.ndarray:
-    """(num_classes, 3) base colours in [0, 1], spread around the hue circle so each class is distinct."""
-    colors = []
-    for c in range(num_classes):
-        hue = (c * 0.618034) % 1.0
-        value = 0.9 if c % 2 == 0 else 0.6
-        colors.append(colorsys.hsv_to_rgb(hue, 0.75, value))
+    """(num_classes, 3) base colours in [0, 1]; beyond the fixed twelve, hues spread by the golden ratio."""
+    colors = list(BASE_COLORS[:num_classes])
+    for c in range(len(colors), num_classes):
+        colors.append(colorsys.hsv_to_rgb((c * 0.618034) % 1.0, 0.8, 0.9 if c % 2 == 0 else 0.55))
     return np.asarray(colors, dtype=np.float32)
 
 

@@ -1,7 +1,7 @@
 """Pix2PixModel: the generator, discriminator and encoder with their losses, behind one forward(data, mode)."""
 import argparse
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -16,11 +16,15 @@ class Pix2PixModel(torch.nn.Module):
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
         return networks.modify_commandline_options(parser, is_train)
 
-    def __init__(self, opt: argparse.Namespace):
+    def __init__(self, opt: argparse.Namespace, load_checkpoint: Optional[bool] = None):
+        """Loads checkpoints/<name>/<which_epoch>_net_*.pth when testing or continuing training, unless
+        `load_checkpoint` says otherwise."""
         super().__init__()
         self.opt = opt
         self.device = select_device(opt)
-        self.netG, self.netD, self.netE = self.initialize_networks(opt)
+        if load_checkpoint is None:
+            load_checkpoint = not opt.isTrain or opt.continue_train
+        self.netG, self.netD, self.netE = self.initialize_networks(opt, load_checkpoint)
         if opt.isTrain:
             self.criterionGAN = networks.GANLoss(opt.gan_mode)
             self.criterionFeat = torch.nn.L1Loss()
@@ -70,11 +74,11 @@ class Pix2PixModel(torch.nn.Module):
         os.makedirs(os.path.join(self.opt.checkpoints_dir, self.opt.name), exist_ok=True)
         atomic_save_group(self.checkpoint_files(epoch))
 
-    def initialize_networks(self, opt: argparse.Namespace):
+    def initialize_networks(self, opt: argparse.Namespace, load_checkpoint: bool):
         netG = networks.define_G(opt, self.device)
         netD = networks.define_D(opt, self.device) if opt.isTrain else None
         netE = networks.define_E(opt, self.device) if opt.use_vae else None
-        if not opt.isTrain or opt.continue_train:
+        if load_checkpoint:
             for label, net in (('G', netG), ('D', netD), ('E', netE)):
                 if net is not None:
                     load_network(net, label, opt.which_epoch, opt)

@@ -1,0 +1,64 @@
+"""The lean conditional depthwise convolution equals the unfold reference in values and gradients."""
+import pytest
+import torch
+
+import models.networks as networks
+from conftest import train_opt
+from models.networks.condconv import conditional_depthwise_conv
+
+
+@pytest.mark.parametrize('shape', [(1, 1, 5, 5), (2, 3, 8, 10), (2, 16, 7, 4)])
+@pytest.mark.parametrize('stride', [1, 2])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_lean_equals_unfold_in_values_and_gradients(shape, stride, dtype):
+    torch.manual_seed(0)
+    n, c, h, w = shape
+    out_h, out_w = (h - 1) // stride + 1, (w - 1) // stride + 1
+    x = torch.randn(shape, dtype=dtype, requires_grad=True)
+    kernels = torch.randn(n, c * 9, out_h, out_w, dtype=dtype, requires_grad=True)
+    grad = torch.randn(n, c, out_h, out_w, dtype=dtype)
+    results = []
+    for impl in ('lean', 'unfold'):
+        out = conditional_depthwise_conv(x, kernels, stride, impl)
+        results.append((out, *torch.autograd.grad(out, (x, kernels), grad)))
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    for lean, unfold in zip(*results):
+        assert lean.shape == unfold.shape
+        assert torch.allclose(lean, unfold, rtol=tol, atol=tol * unfold.abs().max().item())
+
+
+def test_lean_matches_a_hand_computed_value():
+    x = torch.arange(9.0).view(1, 1, 3, 3)
+    kernels = torch.zeros(1, 9, 3, 3)
+    kernels[0, 4] = 1.0  # centre tap: identity
+    kernels[0, 0, 1, 1] = 2.0  # top-left tap at the centre pixel: + 2 * x[0, 0]
+    out = conditional_depthwise_conv(x, kernels)
+    expected = x.clone()
+    expected[0, 0, 1, 1] += 2 * x[0, 0, 0, 0]
+    assert torch.equal(out, expected)
+
+
+def test_gradcheck_float64():
+    torch.manual_seed(0)
+    x = torch.randn(1, 2, 4, 5, dtype=torch.float64, requires_grad=True)
+    kernels = torch.randn(1, 18, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: conditional_depthwise_conv(a, b, 1, 'lean'), (x, kernels))
+
+
+def test_bfloat16_runs_close_to_float32():
+    torch.manual_seed(0)
+    x, kernels = torch.randn(1, 4, 6, 6), torch.randn(1, 36, 6, 6)
+    out = conditional_depthwise_conv(x.bfloat16(), kernels.bfloat16()).float()
+    assert torch.allclose(out, conditional_depthwise_conv(x, kernels), atol=0.1, rtol=0.05)
+
+
+def test_generator_output_is_the_same_with_either_implementation():
+    outputs = []
+    for impl in ('lean', 'unfold'):
+        opt = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--depthconv_impl', impl)
+        torch.manual_seed(0)
+        generator = networks.define_G(opt)
+        torch.manual_seed(1)
+        semantics = torch.rand(2, opt.semantic_nc, 64, 64)
+        outputs.append(generator(semantics))
+    assert torch.allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)

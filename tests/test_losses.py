@@ -1,0 +1,74 @@
+"""Loss values on hand-computed inputs, and where the VGG weights come from."""
+import math
+
+import pytest
+import torch
+import torchvision
+
+from models.networks.architecture import VGG19
+from models.networks.loss import GANLoss, KLDLoss, VGGLoss
+from util.errors import UserError
+
+LOGITS = torch.tensor([[-2.0, -0.5], [0.5, 3.0]])
+
+
+def test_hinge_loss_values():
+    loss = GANLoss('hinge')
+    # D on real: mean(relu(1 - x)) = (3 + 1.5 + 0.5 + 0) / 4
+    assert loss(LOGITS, True, for_discriminator=True).item() == pytest.approx(1.25)
+    # D on fake: mean(relu(1 + x)) = (0 + 0.5 + 1.5 + 4) / 4
+    assert loss(LOGITS, False, for_discriminator=True).item() == pytest.approx(1.5)
+    # G: -mean(x)
+    assert loss(LOGITS, True, for_discriminator=False).item() == pytest.approx(-0.25)
+    with pytest.raises(ValueError):
+        loss(LOGITS, False, for_discriminator=False)
+
+
+def test_least_squares_cross_entropy_and_wasserstein_values():
+    assert GANLoss('ls')(LOGITS, True).item() == pytest.approx((9 + 2.25 + 0.25 + 4) / 4)
+    assert GANLoss('ls')(LOGITS, False).item() == pytest.approx((4 + 0.25 + 0.25 + 9) / 4)
+    softplus = lambda x: math.log1p(math.exp(x))
+    assert GANLoss('original')(LOGITS, True).item() == pytest.approx(sum(softplus(-x) for x in LOGITS.flatten().tolist()) / 4)
+    assert GANLoss('original')(LOGITS, False).item() == pytest.approx(sum(softplus(x) for x in LOGITS.flatten().tolist()) / 4)
+    assert GANLoss('w')(LOGITS, True).item() == pytest.approx(-0.25)
+    assert GANLoss('w')(LOGITS, False).item() == pytest.approx(0.25)
+
+
+def test_multiscale_loss_is_mean_over_scales():
+    scales = [LOGITS, torch.full((1, 1, 2, 2), 2.0)]
+    assert GANLoss('hinge')(scales, True).item() == pytest.approx((1.25 + 0.0) / 2)
+    with pytest.raises(ValueError, match='gan_mode'):
+        GANLoss('wgan-gp')
+
+
+def test_kld_value():
+    mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(2.0)]])
+    expected = -0.5 * ((1 + 0 - 1 - 1) + (1 + math.log(2.0) - 0 - 2))
+    assert KLDLoss()(mu, logvar).item() == pytest.approx(expected)
+
+
+def test_vgg_loss_from_a_local_weights_file(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / 'vgg19.pth'
+    torch.save(torchvision.models.vgg19().state_dict(), path)
+    loss = VGGLoss(str(path))
+    x, y = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    assert loss(x, x).item() == 0
+    value = loss(x, y)
+    assert value.item() > 0
+    assert not any(p.requires_grad for p in loss.parameters())
+    assert len(VGG19(str(path))(x)) == 5
+
+
+def test_vgg_weights_missing_offline_is_one_clear_line(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError('network is unreachable')
+    monkeypatch.setattr(torchvision.models._api, 'load_state_dict_from_url', offline)
+    with pytest.raises(UserError) as info:
+        VGG19()
+    assert '--vgg_weights' in str(info.value) and '--no_vgg_loss' in str(info.value) and '\n' not in str(info.value)
+    with pytest.raises(UserError, match='no such file'):
+        VGG19(str(tmp_path / 'missing.pth'))
+    torch.save({'not': torch.zeros(1)}, tmp_path / 'wrong.pth')
+    with pytest.raises(UserError, match='not a torchvision vgg19'):
+        VGG19(str(tmp_path / 'wrong.pth'))

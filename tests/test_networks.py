@@ -1,0 +1,167 @@
+"""The networks: released parameter layout, forward shapes, gradients, strict loading, readable mismatches."""
+import json
+import os
+
+import pytest
+import torch
+
+import models.networks as networks
+from conftest import ROOT, train_opt
+from models.pix2pix_model import Pix2PixModel
+from util.checkpoint import load_network
+from util.errors import UserError
+
+# Names and shapes of the released checkpoints (the shared folder sits beside the repository).
+SCHEMA_PATH = os.path.join(ROOT, '..', 'shared', 'checkpoint_schema.json')
+SETUPS = ['coco', 'ade20k', 'cityscapes']
+
+
+def schema():
+    with open(SCHEMA_PATH) as f:
+        return json.load(f)['configs']
+
+
+@pytest.fixture(scope='module', params=SETUPS)
+def released(request):
+    cfg = schema()[request.param]
+    opt = train_opt(*cfg['options'].split(), small=False)
+    nets = {'netG': networks.define_G(opt), 'netD': networks.define_D(opt), 'netE': networks.define_E(opt)}
+    return request.param, cfg, opt, nets
+
+
+def test_parameter_names_and_shapes_match_released_checkpoints(released):
+    name, cfg, _, nets = released
+    for label, net in nets.items():
+        got = {k: list(v.shape) for k, v in net.state_dict().items()}
+        assert got == cfg[label], f'{name} {label}'
+
+
+def test_strict_load_of_random_state_dict_with_released_shapes(released, tmp_path):
+    name, cfg, opt, nets = released
+    opt.checkpoints_dir, opt.name = str(tmp_path), name
+    os.makedirs(tmp_path / name)
+    for label, net in nets.items():
+        state = {k: torch.randn(shape) if shape else torch.tensor(3) for k, shape in cfg[label].items()}
+        torch.save(state, tmp_path / name / f'latest_net_{label[-1]}.pth')
+        load_network(net, label[-1], 'latest', opt)
+        for k, v in net.state_dict().items():
+            assert torch.equal(v, state[k].to(v.dtype)), k
+
+
+def test_parameter_counts_match_paper_facts():
+    counts = {}
+    for setup in SETUPS:
+        opt = train_opt(*schema()[setup]['options'].split(), small=False)
+        counts[setup] = networks.define_G(opt).num_parameters() / 1e6
+    assert round(counts['coco'], 1) == 141.9
+    assert round(counts['ade20k'], 1) == 140.7
+    assert round(counts['cityscapes'], 1) == 128.1
+
+
+def _batch(opt, batch_size=2):
+    h, w = round(opt.crop_size / opt.aspect_ratio), opt.crop_size
+    num_labels = opt.label_nc + (1 if opt.contain_dontcare_label else 0)
+    label = torch.randint(0, num_labels, (batch_size, 1, h, w)).float()
+    instance = torch.randint(0, 3, (batch_size, 1, h, w))
+    return {'label': label, 'instance': instance, 'image': torch.rand(batch_size, 3, h, w) * 2 - 1, 'path': ['a'] * batch_size}
+
+
+SMALL_SETUPS = {
+    'coco_vae': ['--dataset_mode', 'coco', '--use_vae', '--label_nc', '7', '--crop_size', '64'],
+    'cityscapes_vae': ['--dataset_mode', 'cityscapes', '--use_vae', '--label_nc', '5', '--crop_size', '128'],
+    'ade20k': ['--dataset_mode', 'ade20k', '--label_nc', '6', '--crop_size', '64'],
+}
+
+
+@pytest.mark.parametrize('setup', SMALL_SETUPS)
+def test_forward_shapes_for_every_mode(setup):
+    torch.manual_seed(0)
+    opt = train_opt(*SMALL_SETUPS[setup])
+    model = Pix2PixModel(opt)
+    data = _batch(opt)
+    h, w = data['image'].shape[2:]
+    for train in (True, False):
+        model.train(train)
+        g_losses, fake = model(data, mode='generator')
+        assert fake.shape == (2, 3, h, w) and fake.abs().max() <= 1
+        expected = {'GAN', 'GAN_Feat'} | ({'KLD'} if opt.use_vae else set())
+        assert set(g_losses) == expected and all(torch.isfinite(v) for v in g_losses.values())
+        assert set(model(data, mode='discriminator')) == {'D_Fake', 'D_real'}
+        assert model(data, mode='inference').shape == (2, 3, h, w)
+        if opt.use_vae:
+            mu, logvar = model(data, mode='encode_only')
+            assert mu.shape == logvar.shape == (2, opt.z_dim)
+    semantics, _ = model.preprocess_input(data)
+    assert semantics.shape == (2, opt.semantic_nc, h, w)
+    features, logits = model.netD(data['image'], semantics)
+    assert [f.shape[2] for f in features] == [h // 4, h // 8, h // 16, h // 32]
+    assert [l.shape[1:] for l in logits] == [(1, h // 4, w // 4), (1, h // 8, w // 8), (1, h // 16, w // 16)]
+    with pytest.raises(ValueError, match='mode'):
+        model(data, mode='sample')
+
+
+def test_preprocess_one_hot_with_dontcare_and_edges():
+    opt = train_opt('--dataset_mode', 'coco', '--label_nc', '3', '--crop_size', '64')
+    model = Pix2PixModel(opt)
+    label = torch.tensor([[[[0, 1], [3, 2]]]]).float()  # 3 is don't-care (label_nc)
+    instance = torch.tensor([[[[5, 5], [5, 7]]]])
+    semantics, _ = model.preprocess_input({'label': label, 'instance': instance, 'image': torch.zeros(1, 3, 2, 2)})
+    assert semantics.shape == (1, 5, 2, 2)
+    assert semantics[0, :4].argmax(0).tolist() == [[0, 1], [3, 2]]
+    assert semantics[0, :4].sum(0).eq(1).all()
+    assert semantics[0, 4].tolist() == [[0, 1], [1, 1]]
+    with pytest.raises(UserError, match='--label_nc'):
+        model.preprocess_input({'label': label + 1, 'instance': instance, 'image': torch.zeros(1, 3, 2, 2)})
+
+
+def test_instance_edge_map_on_hand_made_map():
+    instance = torch.tensor([[[[1, 1, 1, 2],
+                               [1, 1, 1, 2],
+                               [3, 3, 1, 2],
+                               [3, 3, 1, 1]]]])
+    expected = torch.tensor([[[[0, 0, 1, 1],
+                               [1, 1, 1, 1],
+                               [1, 1, 1, 1],
+                               [0, 1, 1, 1]]]]).float()
+    assert torch.equal(Pix2PixModel.get_edges(instance), expected)
+
+
+# The reference never applies these (built and saved only): they are the only parameters without gradients.
+UNUSED = ('.norm_0.', '.conv_0.norm_layer.', '.conv_2.norm_layer.')
+
+
+def test_gradients_reach_every_trained_parameter():
+    torch.manual_seed(0)
+    opt = train_opt(*SMALL_SETUPS['coco_vae'])
+    model = Pix2PixModel(opt)
+    data = _batch(opt)
+    g_losses, _ = model(data, mode='generator')
+    sum(g_losses.values()).backward()
+    for prefix, net in (('G', model.netG), ('E', model.netE)):
+        for name, param in net.named_parameters():
+            unused = any(tag in f'.{name}' for tag in UNUSED)
+            assert (param.grad is None) == unused, f'{prefix} {name}'
+            if not unused:
+                assert param.grad.abs().sum() > 0, f'{prefix} {name} has a zero gradient'
+    model.netD.zero_grad(set_to_none=True)
+    sum(model(data, mode='discriminator').values()).backward()
+    # Biases of the logit heads get exactly opposite real/fake gradients at init, so only weights must move.
+    for name, param in model.netD.named_parameters():
+        assert param.grad is not None, name
+        assert name.endswith('bias') or param.grad.abs().sum() > 0, name
+
+
+def test_mismatching_checkpoint_gives_one_readable_message(tmp_path):
+    saved = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--checkpoints_dir', str(tmp_path), '--name', 'x')
+    Pix2PixModel(saved).save('latest')
+    other = train_opt('--dataset_mode', 'coco', '--label_nc', '9', '--crop_size', '64', '--checkpoints_dir', str(tmp_path),
+                      '--name', 'x', '--continue_train')
+    with pytest.raises(UserError) as info:
+        Pix2PixModel(other)
+    message = str(info.value)
+    assert '\n' not in message and len(message) < 1200
+    assert 'latest_net_G.pth' in message and 'labelenc1.0.0.weight_orig' in message and '--label_nc' in message
+    vae = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--checkpoints_dir', str(tmp_path),
+                    '--name', 'x', '--continue_train', '--use_vae')
+    with pytest.raises(UserError, match='--use_vae'):
+        Pix2PixModel(vae)

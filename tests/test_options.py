@@ -1,0 +1,85 @@
+"""Option names, defaults and per-dataset defaults as the reference; clear errors for unknown names."""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from options.test_options import TestOptions
+from options.train_options import TrainOptions
+
+# The reference's defaults (options/*.py of xh-liu/CC-FPSE) for a plain `python train.py`.
+REFERENCE_TRAIN_DEFAULTS = {
+    'name': 'CC-FPSE_coco', 'checkpoints_dir': './checkpoints', 'model': 'pix2pix', 'norm_G': 'spectralsync_batch',
+    'norm_D': 'spectralinstance', 'norm_E': 'spectralinstance', 'phase': 'train', 'batchSize': 32,
+    'preprocess_mode': 'resize_and_crop', 'load_size': 286, 'crop_size': 256, 'aspect_ratio': 1.0, 'label_nc': 182,
+    'contain_dontcare_label': True, 'output_nc': 3, 'dataroot': './datasets/cityscapes/', 'dataset_mode': 'coco',
+    'serial_batches': False, 'no_flip': False, 'nThreads': 0, 'max_dataset_size': sys.maxsize,
+    'load_from_opt_file': False, 'cache_filelist_write': True, 'cache_filelist_read': True, 'display_winsize': 256,
+    'netG': 'condconv', 'ngf': 64, 'init_type': 'xavier', 'init_variance': 0.02, 'z_dim': 256, 'no_instance': False,
+    'nef': 16, 'use_vae': False, 'mpdist': False, 'num_servers': 1, 'idx_server': 0, 'ngpus_per_node': 8,
+    'display_freq': 100, 'print_freq': 100, 'save_epoch_freq': 10, 'no_html': False, 'debug': False, 'tf_log': False,
+    'continue_train': False, 'which_epoch': 'latest', 'niter': 50, 'niter_decay': 0, 'optimizer': 'adam',
+    'beta1': 0.5, 'beta2': 0.999, 'lr': 0.0002, 'ndf': 64, 'lambda_feat': 10.0, 'lambda_vgg': 10.0,
+    'no_ganFeat_loss': False, 'no_vgg_loss': False, 'gan_mode': 'hinge', 'netD': 'fpse', 'netD_subarch': 'n_layer',
+    'no_TTUR': False, 'lambda_kld': 0.05, 'no_pairing_check': False,
+}
+
+PER_DATASET = {
+    'ade20k': {'label_nc': 150, 'contain_dontcare_label': True, 'no_instance': True, 'preprocess_mode': 'resize_and_crop', 'load_size': 286, 'crop_size': 256},
+    'cityscapes': {'label_nc': 35, 'contain_dontcare_label': False, 'no_instance': False, 'preprocess_mode': 'fixed', 'load_size': 512, 'crop_size': 512, 'aspect_ratio': 2.0},
+    'custom': {'label_nc': 13, 'contain_dontcare_label': False, 'preprocess_mode': 'resize_and_crop', 'load_size': 286, 'crop_size': 256},
+}
+
+
+def test_train_defaults_equal_the_reference():
+    opt = TrainOptions().parse([], quiet=True)
+    for key, value in REFERENCE_TRAIN_DEFAULTS.items():
+        assert getattr(opt, key) == value, key
+    assert opt.semantic_nc == 184
+
+
+@pytest.mark.parametrize('mode', PER_DATASET)
+def test_per_dataset_defaults(mode):
+    opt = TrainOptions().parse(['--dataset_mode', mode], quiet=True)
+    for key, value in PER_DATASET[mode].items():
+        assert getattr(opt, key) == value, (mode, key)
+
+
+def test_test_defaults():
+    opt = TestOptions().parse(['--dataset_mode', 'coco'], quiet=True)
+    assert (opt.phase, opt.load_size, opt.crop_size, opt.serial_batches, opt.no_flip, opt.isTrain) == \
+        ('test', 256, 256, True, True, False)
+    assert opt.how_many == float('inf') and opt.results_dir == './results/'
+
+
+def test_explicit_options_win_and_semantic_nc():
+    opt = TrainOptions().parse(['--dataset_mode', 'ade20k', '--label_nc', '20', '--crop_size', '128'], quiet=True)
+    assert (opt.label_nc, opt.crop_size, opt.semantic_nc) == (20, 128, 21)
+
+
+def test_parse_reads_sys_argv(monkeypatch):
+    monkeypatch.setattr(sys, 'argv', ['train.py', '--name', 'from_argv', '--ngf', '8'])
+    opt = TrainOptions().parse(quiet=True)
+    assert (opt.name, opt.ngf) == ('from_argv', 8)
+
+
+def test_parse_needs_no_dataset_on_disk(tmp_path):
+    opt = TrainOptions().parse(['--dataset_mode', 'custom', '--dataroot', str(tmp_path / 'nothing')], quiet=True)
+    assert opt.label_dir == '' and not (tmp_path / 'nothing').exists()
+
+
+@pytest.mark.parametrize('flag,value,valid', [('--netG', 'spade', 'condconv'), ('--netD', 'multiscale', 'fpse'),
+                                              ('--dataset_mode', 'voc', 'cityscapes'), ('--gan_mode', 'wgan', 'hinge')])
+def test_unknown_names_give_one_line_listing_valid_names(flag, value, valid):
+    result = subprocess.run([sys.executable, 'train.py', flag, value], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and value in lines[0] and valid in lines[0] and flag in lines[0]
+
+
+def test_unknown_norm_is_a_clear_error():
+    from models.networks.normalization import get_nonspade_norm_layer
+    from util.errors import UserError
+    with pytest.raises(UserError, match='--norm_G'):
+        get_nonspade_norm_layer(TrainOptions().parse([], quiet=True), 'spectralgroup')
