@@ -6,6 +6,7 @@ shading and noise, so the label -> photo mapping is learnable. Items are determi
 """
 import argparse
 import colorsys
+import sys
 from typing import Dict
 
 import numpy as np
@@ -45,7 +46,8 @@ class SyntheticDataset(BaseDataset):
             from .errors import DatasetError
             raise DatasetError(f'--dataset_mode synthetic needs --label_nc of at least {FIRST_GROUND + NUM_GROUNDS + 2}')
         self.split = 'train' if opt.phase == 'train' else 'test'
-        self.size = min(opt.max_dataset_size, DEFAULT_SIZES[self.split])
+        # Procedural, so any size: --max_dataset_size sets it, else a default per split.
+        self.size = DEFAULT_SIZES[self.split] if opt.max_dataset_size == sys.maxsize else opt.max_dataset_size
         self.height, self.width = round(opt.crop_size / opt.aspect_ratio), opt.crop_size
         self.colors = class_colors(opt.label_nc)
         blob_classes = np.arange(FIRST_GROUND + NUM_GROUNDS, opt.label_nc)

@@ -14,3 +14,8 @@ def per_class_color_error(fake: torch.Tensor, real: torch.Tensor, label: torch.T
             difference = fake_i[:, mask].mean(1) - real_i[:, mask].mean(1)
             errors.append(difference.abs().mean() / 2)
     return torch.stack(errors).mean().item()
+
+
+def layout_blind_baseline(real: torch.Tensor) -> torch.Tensor:
+    """Each photo replaced by its mean colour: what an image that ignores the layout scores at best."""
+    return real.mean(dim=(2, 3), keepdim=True).expand_as(real)

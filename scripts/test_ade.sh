@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Synthesise the ade20k validation images with the released checkpoint (checkpoints/ade_best/200_net_{G,E}.pth).
+# The style comes from each real image through the VAE encoder, as in the paper. Extra arguments go to test.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python test.py --batchSize 4 --netG condconv --checkpoints_dir checkpoints --which_epoch 200 \
+    --name ade_best --dataset_mode ade20k --dataroot datasets/ade20k --use_vae "$@"

@@ -1,0 +1,204 @@
+"""train.py and test.py as a user runs them: pages, checkpoints, exact resume, interrupts, errors, DDP."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import ROOT, make_test_opt, train_opt
+from dataset_writers import write_coco
+from util.errors import UserError
+
+TINY = ['--ngf', '4', '--ndf', '4', '--crop_size', '32', '--no_vgg_loss', '--gpu_ids', '-1', '--batchSize', '2']
+
+
+def run(script, *args, check=True, env=None):
+    result = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, 'OMP_NUM_THREADS': '1', **(env or {})})
+    if check and result.returncode != 0:
+        raise AssertionError(f'{script} failed:\n{result.stderr[-3000:]}')
+    return result
+
+
+def synthetic_train(tmp_path, name, *extra, check=True):
+    return run('train.py', '--dataset_mode', 'synthetic', '--name', name, '--checkpoints_dir', str(tmp_path / 'ck'),
+               '--max_dataset_size', '6', *TINY, *extra, check=check)
+
+
+def assert_page_images_exist(page):
+    html = open(page).read()
+    sources = re.findall(r'src="([^"]+)"', html)
+    assert sources, page
+    for src in sources:
+        assert os.path.isfile(os.path.join(os.path.dirname(page), src)), src
+    return sources
+
+
+def test_train_then_test_on_synthetic(tmp_path):
+    synthetic_train(tmp_path, 'syn', '--niter', '2', '--use_vae', '--display_freq', '2', '--print_freq', '2')
+    folder = tmp_path / 'ck' / 'syn'
+    for f in ('latest_net_G.pth', 'latest_net_D.pth', 'latest_net_E.pth', '2_net_G.pth', 'latest_train_state.pth',
+              'opt.txt', 'opt.json', 'loss_log.txt', 'iter.txt'):
+        assert (folder / f).is_file(), f
+    assert 'GAN_Feat' in (folder / 'loss_log.txt').read_text()
+    sources = assert_page_images_exist(str(folder / 'web' / 'index.html'))
+    assert any('synthesized_image' in s for s in sources) and '<svg' in (folder / 'web' / 'index.html').read_text()
+    state = torch.load(folder / 'latest_train_state.pth', weights_only=True)
+    assert state['position']['epoch'] == 3 and state['options']['use_vae'] is True
+
+    result = run('test.py', '--dataset_mode', 'synthetic', '--name', 'syn', '--checkpoints_dir', str(tmp_path / 'ck'),
+                 '--results_dir', str(tmp_path / 'res'), '--how_many', '3', '--gpu_ids', '-1')
+    page = tmp_path / 'res' / 'syn' / 'test_latest' / 'index.html'
+    assert str(page) in result.stdout
+    assert_page_images_exist(str(page))
+    for kind in ('input_label', 'synthesized_image', 'real_image'):
+        assert sorted(os.listdir(page.parent / 'images' / kind)) == ['00000.png', '00001.png', '00002.png']
+
+
+def test_train_then_test_on_tiny_coco(tmp_path):
+    root = str(tmp_path / 'coco')
+    write_coco(root, 'train', count=4, label_nc=6)
+    write_coco(root, 'val', count=2, label_nc=6, seed=1)
+    common = ['--dataset_mode', 'coco', '--dataroot', root, '--label_nc', '6', '--name', 'c',
+              '--checkpoints_dir', str(tmp_path / 'ck'), '--load_size', '36']
+    run('train.py', *common, *TINY, '--niter', '1')
+    run('test.py', *common, '--crop_size', '32', '--results_dir', str(tmp_path / 'res'), '--gpu_ids', '-1')
+    images = tmp_path / 'res' / 'c' / 'test_latest' / 'images' / 'synthesized_image'
+    assert sorted(os.listdir(images)) == ['000000000001.png', '000000000002.png']
+
+
+def weights(folder, epoch='latest'):
+    return {label: torch.load(folder / f'{epoch}_net_{label}.pth', weights_only=True) for label in 'GDE'}
+
+
+def assert_same_weights(a, b):
+    for label in a:
+        assert a[label].keys() == b[label].keys()
+        for key in a[label]:
+            assert torch.equal(a[label][key], b[label][key]), (label, key)
+
+
+def test_resume_at_epoch_end_is_bit_identical(tmp_path):
+    schedule = ['--use_vae', '--niter', '1', '--niter_decay', '2']
+    synthetic_train(tmp_path, 'once', *schedule)
+    synthetic_train(tmp_path, 'twice', '--use_vae', '--niter', '1')  # stops after epoch 1
+    synthetic_train(tmp_path, 'twice', *schedule, '--continue_train')  # epochs 2 and 3, the learning rate decaying
+    assert_same_weights(weights(tmp_path / 'ck' / 'once'), weights(tmp_path / 'ck' / 'twice'))
+    state = torch.load(tmp_path / 'ck' / 'twice' / 'latest_train_state.pth', weights_only=True)
+    assert state['old_lr'] == pytest.approx(0.0) and state['position']['epoch'] == 4
+
+
+def test_interrupt_saves_latest_mid_epoch_and_resume_continues_it(tmp_path):
+    args = ['--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path / 'ck'), '--max_dataset_size', '40',
+            '--niter', '2', '--print_freq', '2', *TINY]
+    run('train.py', '--name', 'straight', *args)
+    process = subprocess.Popen([sys.executable, 'train.py', '--name', 'stopped', *args], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log = tmp_path / 'ck' / 'stopped' / 'loss_log.txt'
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.is_file() and log.read_text().count('\n') >= 3):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1 and 'interrupted: saved latest' in stderr and '--continue_train' in stderr
+    position = torch.load(tmp_path / 'ck' / 'stopped' / 'latest_train_state.pth', weights_only=True)['position']
+    assert position['epoch_iter'] > 0  # stopped inside an epoch
+    run('train.py', '--name', 'stopped', *args, '--continue_train')
+    assert_same_weights(weights(tmp_path / 'ck' / 'straight'), weights(tmp_path / 'ck' / 'stopped'))
+
+
+def test_nonfinite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
+    synthetic_train(tmp_path, 'n', '--niter', '1')
+    before = (tmp_path / 'ck' / 'n' / 'latest_net_G.pth').read_bytes()
+    result = synthetic_train(tmp_path, 'n', '--niter', '2', '--continue_train', '--lambda_feat', 'nan', check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith('error: a loss is not finite')
+    assert 'untouched' in result.stderr
+    assert (tmp_path / 'ck' / 'n' / 'latest_net_G.pth').read_bytes() == before
+
+
+def test_bad_resume_and_output_folder_errors(tmp_path):
+    synthetic_train(tmp_path, 'r', '--niter', '1')
+    result = synthetic_train(tmp_path, 'r', '--continue_train', '--which_epoch', '9', check=False)
+    assert result.returncode == 1 and 'available epochs: 1, latest' in result.stderr
+    result = synthetic_train(tmp_path, 'missing', '--continue_train', check=False)
+    assert result.returncode == 1 and 'check --name' in result.stderr
+    (tmp_path / 'file').write_text('x')
+    result = run('train.py', '--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path / 'file' / 'ck'), *TINY,
+                 check=False)
+    assert result.returncode == 1 and 'cannot write to' in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    result = run('test.py', '--dataset_mode', 'synthetic', '--name', 'r', '--checkpoints_dir', str(tmp_path / 'ck'),
+                 '--which_epoch', '5', '--gpu_ids', '-1', check=False)
+    assert result.returncode == 1 and 'available epochs: 1, latest' in result.stderr
+
+
+def test_test_options_come_from_the_training_run(tmp_path):
+    synthetic_train(tmp_path, 'o', '--niter', '1', '--label_nc', '10', '--use_vae')
+    opt = make_test_opt('--dataset_mode', 'synthetic', '--name', 'o', '--checkpoints_dir', str(tmp_path / 'ck'))
+    assert (opt.ngf, opt.label_nc, opt.use_vae, opt.crop_size) == (4, 10, True, 32)
+    opt = make_test_opt('--name', 'o', '--checkpoints_dir', str(tmp_path / 'ck'))  # dataset_mode too
+    assert opt.dataset_mode == 'synthetic' and opt.semantic_nc == 11
+    with pytest.raises(UserError) as info:
+        make_test_opt('--name', 'o', '--checkpoints_dir', str(tmp_path / 'ck'), '--ngf', '8', '--label_nc', '10')
+    assert '--ngf 8 (trained with 4)' in str(info.value) and 'label_nc' not in str(info.value)
+    saved = json.load(open(tmp_path / 'ck' / 'o' / 'opt.json'))
+    assert saved['ngf'] == 4 and 'ngf: 4 ' in (tmp_path / 'ck' / 'o' / 'opt.txt').read_text()
+    continued = train_opt('--name', 'o', '--checkpoints_dir', str(tmp_path / 'ck'), '--continue_train', '--niter', '5')
+    assert (continued.dataset_mode, continued.label_nc, continued.niter) == ('synthetic', 10, 5)
+
+
+DDP_SCRIPT = r'''
+import json, os, sys, torch
+sys.path.insert(0, {root!r})
+import torch.distributed as dist
+from options.train_options import TrainOptions
+from trainers.pix2pix_trainer import Pix2PixTrainer
+from util.distributed import init_distributed
+import data
+info = init_distributed(use_cuda=False)
+opt = TrainOptions().parse({args!r}, quiet=True)
+torch.manual_seed(opt.seed)
+loader = data.create_dataloader(opt, info.world_size, info.rank)
+trainer = Pix2PixTrainer(opt, info)
+seen = []
+loader.sampler.set_epoch(1)
+for batch in loader:
+    trainer.run_generator_one_step(batch)
+    trainer.run_discriminator_one_step(batch)
+    seen += batch['path']
+model = trainer.pix2pix_model_on_one_gpu
+checksum = sum(p.double().sum().item() for p in list(model.netG.parameters()) + list(model.netD.parameters()))
+json.dump({{'seen': seen, 'checksum': checksum, 'steps': len(seen)}}, open({out!r} + f'/rank{{info.rank}}.json', 'w'))
+'''
+
+
+def torchrun(*args, timeout=300):
+    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, 'OMP_NUM_THREADS': '1'})
+
+
+def test_ddp_two_processes_on_cpu(tmp_path):
+    args = ['--dataset_mode', 'synthetic', '--max_dataset_size', '8', '--name', 'ddp', '--checkpoints_dir',
+            str(tmp_path / 'ck'), *TINY]
+    script = tmp_path / 'ddp_steps.py'
+    script.write_text(DDP_SCRIPT.format(root=ROOT, args=args, out=str(tmp_path)))
+    result = torchrun(str(script))
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.load(open(tmp_path / f'rank{r}.json')) for r in (0, 1)]
+    assert ranks[0]['checksum'] == ranks[1]['checksum']  # identical weights after the steps
+    assert ranks[0]['steps'] == ranks[1]['steps'] == 4
+    assert not set(ranks[0]['seen']) & set(ranks[1]['seen'])  # each rank saw its own samples
+
+    result = torchrun('train.py', *args, '--niter', '1', '--print_freq', '2')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count('Training finished') == 1
+    log = (tmp_path / 'ck' / 'ddp' / 'loss_log.txt').read_text()
+    assert log.count('Training Loss') == 1
+    assert sorted(f for f in os.listdir(tmp_path / 'ck' / 'ddp') if f.endswith('.pth')) == \
+        ['1_net_D.pth', '1_net_G.pth', '1_train_state.pth', 'latest_net_D.pth', 'latest_net_G.pth', 'latest_train_state.pth']
