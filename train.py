@@ -99,7 +99,7 @@ def main() -> None:
         dataloader.sampler.start_index = batches_done * opt.batchSize
         batches = tqdm(dataloader, desc=f'epoch {epoch}/{total_epochs}', initial=batches_done,
                        total=batches_done + len(dataloader), disable=not dist_info.is_main, dynamic_ncols=True)
-        iter_start = time.time()
+        iter_start, data_i = time.time(), None
         for i, data_i in enumerate(batches, start=batches_done):
             try:
                 trainer.run_generator_one_step(data_i)
@@ -129,7 +129,7 @@ def main() -> None:
                                 'add --continue_train to resume')
             iter_start = time.time()
         batches.close()
-        if dist_info.is_main and not opt.no_html and trainer.get_latest_generated() is not None:
+        if dist_info.is_main and not opt.no_html and data_i is not None:
             visualizer.display_current_results(OrderedDict([
                 ('input_label', data_i['label'][0]), ('synthesized_image', trainer.get_latest_generated()[0]),
                 ('real_image', data_i['image'][0])]), epoch, total_steps)

@@ -34,8 +34,16 @@ class Pix2PixModel(torch.nn.Module):
                 self.KLDLoss = networks.KLDLoss()
 
     # One entry point, so that DataParallel / DistributedDataParallel wrap every use of the networks.
+    def autocast(self):
+        dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(getattr(self.opt, 'amp', 'off'))
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
     def forward(self, data: Dict[str, torch.Tensor], mode: str):
         input_semantics, real_image = self.preprocess_input(data)
+        with self.autocast():
+            return self.run_mode(input_semantics, real_image, mode)
+
+    def run_mode(self, input_semantics: torch.Tensor, real_image: torch.Tensor, mode: str):
         if mode == 'generator':
             return self.compute_generator_loss(input_semantics, real_image)
         if mode == 'discriminator':

@@ -79,6 +79,11 @@ class BaseOptions:
         parser.add_argument('--depthconv_impl', type=str, default='lean', choices=['lean', 'unfold'],
                             help='conditional depthwise convolution: lean (never builds the unfolded input) or unfold (the reference formulation); same numbers')
 
+        parser.add_argument('--amp', type=str, default='off', choices=['off', 'bf16', 'fp16'],
+                            help='mixed precision for G, D, E and the losses (off = float32, the faithful numbers)')
+        parser.add_argument('--checkpoint_predictors', action='store_true',
+                            help='recompute the kernel/attention predictors in backward: less memory, more time')
+
         # Instance maps and VAE.
         parser.add_argument('--no_instance', action='store_true', help='do not add the instance edge map as input')
         parser.add_argument('--nef', type=int, default=16, help='unused by CC-FPSE; kept for command-line compatibility')

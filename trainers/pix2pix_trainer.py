@@ -34,26 +34,31 @@ class Pix2PixTrainer:
         if opt.isTrain:
             self.optimizer_G, self.optimizer_D = self.pix2pix_model_on_one_gpu.create_optimizers(opt)
             self.old_lr = opt.lr
+            # float16 needs loss scaling against underflow; bfloat16 and float32 do not (the scalers stay off).
+            device_type = self.pix2pix_model_on_one_gpu.device.type
+            self.scalers = {name: torch.amp.GradScaler(device_type, enabled=opt.amp == 'fp16') for name in 'GD'}
 
-    def _step(self, optimizer: torch.optim.Optimizer, losses: Dict[str, torch.Tensor]) -> None:
+    def _step(self, net: str, losses: Dict[str, torch.Tensor]) -> None:
         finite = bool(torch.isfinite(torch.stack([v.detach().float().sum() for v in losses.values()])).all())
         if not all_true(finite, self.dist_info):
             bad = ', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())
             raise NonFiniteLossError(f'a loss is not finite ({bad})')
-        sum(losses.values()).mean().backward()
-        optimizer.step()
+        optimizer, scaler = getattr(self, f'optimizer_{net}'), self.scalers[net]
+        scaler.scale(sum(losses.values()).mean()).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
     def run_generator_one_step(self, data: Dict) -> None:
         self.optimizer_G.zero_grad()
         g_losses, generated = self.pix2pix_model(data, mode='generator')
-        self._step(self.optimizer_G, g_losses)
+        self._step('G', g_losses)
         self.g_losses = g_losses
         self.generated = generated
 
     def run_discriminator_one_step(self, data: Dict) -> None:
         self.optimizer_D.zero_grad()
         d_losses = self.pix2pix_model(data, mode='discriminator')
-        self._step(self.optimizer_D, d_losses)
+        self._step('D', d_losses)
         self.d_losses = d_losses
 
     def get_latest_losses(self) -> Dict[str, torch.Tensor]:
@@ -85,6 +90,7 @@ class Pix2PixTrainer:
             from options.base_options import options_to_dict
             files[state_path(opt.checkpoints_dir, opt.name, str(epoch))] = {
                 'optimizer_G': self.optimizer_G.state_dict(), 'optimizer_D': self.optimizer_D.state_dict(),
+                'scalers': {name: scaler.state_dict() for name, scaler in self.scalers.items()},
                 'old_lr': self.old_lr, 'position': dict(position), 'rng': capture_rng(),
                 'options': options_to_dict(opt)}
         atomic_save_group(files)
@@ -99,6 +105,8 @@ class Pix2PixTrainer:
         state = torch.load(path, map_location='cpu', weights_only=True)
         self.optimizer_G.load_state_dict(state['optimizer_G'])
         self.optimizer_D.load_state_dict(state['optimizer_D'])
+        for name, scaler in self.scalers.items():
+            scaler.load_state_dict(state['scalers'][name])
         self.old_lr = state['old_lr']
         restore_rng(state['rng'])
         return state['position']

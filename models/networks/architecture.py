@@ -1,12 +1,13 @@
 """Building blocks: the conditional-convolution residual block and the VGG19 feature extractor."""
 import argparse
 import os
-from typing import List
+from typing import List, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
+from torch.utils.checkpoint import checkpoint
 
 from util.errors import UserError
 from .condconv import TAPS, DepthConv
@@ -54,15 +55,26 @@ class DepthsepCCBlock(nn.Module):
         if self.learned_shortcut:
             self.conv_s = spectral_norm(nn.Conv2d(fin, fout, kernel_size=1, bias=False))
             self.norm_s = SPADE(fin, semantic_nc, opt)
+        self.recompute_predictions = getattr(opt, 'checkpoint_predictors', False)
+
+    def predict(self, segmap: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Per-pixel kernels and attention maps of both halves of the block."""
+        return (self.gen_weights1(segmap), self.gen_se_weights1(segmap),
+                self.gen_weights2(segmap), self.gen_se_weights2(segmap))
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         segmap = F.interpolate(seg, size=x.shape[2:], mode='nearest')
+        if self.recompute_predictions and torch.is_grad_enabled():
+            # Keeps only the predictions for backward and recomputes the predictors' hidden layers.
+            kernels1, attention1, kernels2, attention2 = checkpoint(self.predict, segmap, use_reentrant=False)
+        else:
+            kernels1, attention1, kernels2, attention2 = self.predict(segmap)
         shortcut = self.conv_s(self.norm_s(x, segmap)) if self.learned_shortcut else x
 
-        dx = self.conv_0(self.norm_1(x), self.gen_weights1(segmap))
-        dx = F.leaky_relu(self.conv_1(dx) * self.gen_se_weights1(segmap), 0.2)
-        dx = self.conv_2(self.norm_2(dx), self.gen_weights2(segmap))
-        dx = F.leaky_relu(self.conv_3(dx) * self.gen_se_weights2(segmap), 0.2)
+        dx = self.conv_0(self.norm_1(x), kernels1)
+        dx = F.leaky_relu(self.conv_1(dx) * attention1, 0.2)
+        dx = self.conv_2(self.norm_2(dx), kernels2)
+        dx = F.leaky_relu(self.conv_3(dx) * attention2, 0.2)
         return shortcut + dx
 
 

@@ -44,7 +44,7 @@ class _LeanDepthwiseConv(torch.autograd.Function):
         out_h, out_w = _output_size(h, w, stride)
         padded = F.pad(x, (1, 1, 1, 1))
         taps = kernels.view(n, c, TAPS, out_h, out_w)
-        out = torch.zeros(n, c, out_h, out_w, dtype=torch.result_type(x, kernels), device=x.device)
+        out = x.new_zeros(n, c, out_h, out_w)
         for tap in range(TAPS):
             rows, cols = _tap_slices(tap, out_h, out_w, stride)
             out.addcmul_(taps[:, :, tap], padded[:, :, rows, cols])
@@ -79,7 +79,9 @@ class _LeanDepthwiseConv(torch.autograd.Function):
 
 
 def lean_depthwise_conv(x: torch.Tensor, kernels: torch.Tensor, stride: int = 1) -> torch.Tensor:
-    return _LeanDepthwiseConv.apply(x, kernels.contiguous(), stride)
+    # Under autocast the two inputs can differ in precision; compute in the wider one.
+    dtype = torch.result_type(x, kernels)
+    return _LeanDepthwiseConv.apply(x.to(dtype), kernels.to(dtype).contiguous(), stride)
 
 
 IMPLEMENTATIONS = {'lean': lean_depthwise_conv, 'unfold': unfold_depthwise_conv}

@@ -1,0 +1,122 @@
+"""Time and memory of a training step and of inference, for the reference formulation and ours, side by side.
+
+python scripts/benchmark.py [--dataset_mode coco] [--crop_size 256] [--batchSize 1] [--ngf 64] [--ndf 64]
+                            [--no_vae] [--no_vgg] [--amps off,bf16] [--repeats 3] [--warmup 1]
+Each configuration runs in its own process, so peak memory (RSS on CPU, max allocated on GPU) is its own.
+'reference' is --depthconv_impl unfold; 'ours' is the lean op (+ --checkpoint_predictors for training, with
+--ours_recompute). Medians over --repeats runs after --warmup runs.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def model_args(args: argparse.Namespace) -> list:
+    """Options for a model of the chosen set-up with random weights (VGG too, so nothing is downloaded)."""
+    options = ['--dataset_mode', args.dataset_mode, '--crop_size', str(args.crop_size), '--batchSize',
+               str(args.batchSize), '--ngf', str(args.ngf), '--ndf', str(args.ndf), '--gpu_ids', args.gpu_ids,
+               '--name', 'benchmark', '--checkpoints_dir', args.workdir]
+    if not args.no_vae:
+        options.append('--use_vae')
+    options += ['--no_vgg_loss'] if args.no_vgg else ['--vgg_weights', os.path.join(args.workdir, 'vgg19.pth')]
+    return options
+
+
+def measure(config: dict) -> dict:
+    """Runs in the child process: one configuration, returns medians and the peak memory."""
+    import torch
+    from options.train_options import TrainOptions
+    from trainers.pix2pix_trainer import Pix2PixTrainer
+    opt = TrainOptions().parse(config['options'], quiet=True)
+    torch.manual_seed(0)
+    trainer = Pix2PixTrainer(opt)
+    model = trainer.pix2pix_model_on_one_gpu
+    h, w = round(opt.crop_size / opt.aspect_ratio), opt.crop_size
+    num_labels = opt.label_nc + (1 if opt.contain_dontcare_label else 0)
+    batch = {'label': torch.randint(0, num_labels, (opt.batchSize, 1, h // 16, w // 16)).float()
+             .repeat_interleave(16, 2).repeat_interleave(16, 3),
+             'instance': torch.randint(0, 4, (opt.batchSize, 1, h, w)), 'image': torch.rand(opt.batchSize, 3, h, w) * 2 - 1}
+    cuda = model.device.type == 'cuda'
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    if config['mode'] == 'train':
+        def step():
+            trainer.run_generator_one_step(batch)
+            trainer.run_discriminator_one_step(batch)
+    else:
+        model.eval()
+
+        def step():
+            model(batch, mode='inference')
+    times = []
+    for index in range(config['warmup'] + config['repeats']):
+        sync()
+        start = time.perf_counter()
+        step()
+        sync()
+        if index >= config['warmup']:
+            times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {'seconds': statistics.median(times), 'peak_bytes': peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--dataset_mode', default='coco')
+    parser.add_argument('--crop_size', type=int, default=256)
+    parser.add_argument('--batchSize', type=int, default=1)
+    parser.add_argument('--ngf', type=int, default=64)
+    parser.add_argument('--ndf', type=int, default=64)
+    parser.add_argument('--no_vae', action='store_true')
+    parser.add_argument('--no_vgg', action='store_true')
+    parser.add_argument('--gpu_ids', default='0')
+    parser.add_argument('--amps', default='off,bf16')
+    parser.add_argument('--modes', default='train,inference')
+    parser.add_argument('--ours_recompute', action='store_true', help='ours trains with --checkpoint_predictors')
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--workdir', default=os.path.join(ROOT, 'checkpoints', 'benchmark_work'))
+    parser.add_argument('--child', default='', help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(json.loads(args.child))))
+        return
+
+    os.makedirs(args.workdir, exist_ok=True)
+    if not args.no_vgg and not os.path.exists(os.path.join(args.workdir, 'vgg19.pth')):
+        import torch
+        import torchvision
+        torch.save(torchvision.models.vgg19().state_dict(), os.path.join(args.workdir, 'vgg19.pth'))
+    results = {}
+    for mode in args.modes.split(','):
+        for amp in args.amps.split(','):
+            for variant in ('reference', 'ours'):
+                options = model_args(args) + ['--amp', amp, '--depthconv_impl', 'unfold' if variant == 'reference' else 'lean']
+                if variant == 'ours' and mode == 'train' and args.ours_recompute:
+                    options.append('--checkpoint_predictors')
+                config = {'options': options, 'mode': mode, 'repeats': args.repeats, 'warmup': args.warmup}
+                child = subprocess.run([sys.executable, os.path.abspath(__file__), '--child', json.dumps(config)],
+                                       capture_output=True, text=True)
+                if child.returncode != 0:
+                    sys.exit(f'error: {mode}/{amp}/{variant} failed: {child.stderr.strip().splitlines()[-1]}')
+                results[mode, amp, variant] = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f'{"mode":<10}{"amp":<6}{"variant":<11}{"seconds":>9}{"peak MiB":>10}{"time x":>8}{"mem x":>7}')
+    for (mode, amp, variant), r in results.items():
+        base = results[mode, 'off', 'reference']
+        print(f'{mode:<10}{amp:<6}{variant:<11}{r["seconds"]:>9.3f}{r["peak_bytes"] / 2**20:>10.0f}'
+              f'{r["seconds"] / base["seconds"]:>8.2f}{r["peak_bytes"] / base["peak_bytes"]:>7.2f}')
+
+
+if __name__ == '__main__':
+    main()
