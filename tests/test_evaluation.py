@@ -1,0 +1,127 @@
+"""FID equals pytorch-fid's own computation; its statistics cache; segmentation scores on hand-made maps."""
+import os
+import subprocess
+import sys
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from conftest import ROOT
+from util import fid
+from util.errors import UserError
+from util.segmentation_metrics import confusion_matrix, evaluate_folders, scores
+
+
+@pytest.fixture(scope='module')
+def inception_weights(tmp_path_factory):
+    """Random weights in the layout of pytorch-fid's TF-Inception file, saved to a temporary file."""
+    import pytorch_fid.inception as inception
+    torch.manual_seed(0)
+    with mock.patch.object(inception, 'load_state_dict_from_url', lambda *a, **k: None), \
+            mock.patch.object(torchvision.models.Inception3, 'load_state_dict', lambda self, *a, **k: None):
+        net = inception.fid_inception_v3()
+    # Batch-norm statistics measured on random images, so that the features are neither zero nor constant.
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None
+            module.reset_running_stats()
+    with torch.no_grad():
+        net.train()(torch.rand(4, 3, 299, 299) * 2 - 1)
+    path = tmp_path_factory.mktemp('weights') / 'pt_inception_random.pth'
+    torch.save(net.state_dict(), path)
+    return str(path)
+
+
+def write_images(folder, count, seed, size=(48, 48)):
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(os.path.join(folder, f'{i}.png'))
+    return str(folder)
+
+
+def test_fid_equals_pytorch_fid(tmp_path, inception_weights):
+    real = write_images(tmp_path / 'real', 6, 0)
+    fake = write_images(tmp_path / 'fake', 5, 1)
+    result = subprocess.run([sys.executable, 'scripts/evaluate.py', 'fid', '--real_dir', real, '--fake_dir', fake,
+                             '--inception_weights', inception_weights, '--batch_size', '4', '--stats_cache',
+                             str(tmp_path / 'cache'), '--device', 'cpu'], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1].split()
+    assert last[0] == 'fid'
+    import pytorch_fid.inception as inception
+    from pytorch_fid.fid_score import calculate_fid_given_paths
+    with mock.patch.object(inception, 'load_state_dict_from_url',
+                           lambda *a, **k: torch.load(inception_weights, weights_only=True)):
+        expected = calculate_fid_given_paths([real, fake], 4, 'cpu', 2048, num_workers=0)
+    assert float(last[1]) == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    assert float(last[1]) > 0
+
+
+def test_statistics_cache_is_reused_and_invalidated(tmp_path, inception_weights, monkeypatch):
+    real = write_images(tmp_path / 'real', 3, 0)
+    model = fid.inception_model(inception_weights)
+    first = fid.folder_statistics(real, model, 4, 'cpu', inception_weights, str(tmp_path / 'cache'))
+    assert len(os.listdir(tmp_path / 'cache')) == 1
+    import pytorch_fid.fid_score as fid_score
+    monkeypatch.setattr(fid_score, 'calculate_activation_statistics', lambda *a, **k: pytest.fail('recomputed'))
+    again = fid.folder_statistics(real, model, 4, 'cpu', inception_weights, str(tmp_path / 'cache'))
+    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+    monkeypatch.undo()
+    write_images(tmp_path / 'real', 4, 5)  # one more image: the cache no longer applies
+    changed = fid.folder_statistics(real, model, 4, 'cpu', inception_weights, str(tmp_path / 'cache'))
+    assert len(os.listdir(tmp_path / 'cache')) == 2 and not np.array_equal(first[0], changed[0])
+
+
+def test_fid_errors(tmp_path, inception_weights, monkeypatch):
+    real = write_images(tmp_path / 'real', 2, 0)
+    os.makedirs(tmp_path / 'empty')
+    with pytest.raises(UserError, match='has no images'):
+        fid.fid_between(real, str(tmp_path / 'empty'), inception_weights)
+    small = write_images(tmp_path / 'small', 2, 0, size=(32, 32))
+    with pytest.raises(UserError, match="generator's resolution"):
+        fid.fid_between(real, small, inception_weights)
+    write_images(tmp_path / 'mixed', 1, 0, size=(32, 32))
+    Image.new('RGB', (40, 40)).save(tmp_path / 'mixed' / 'z.png')
+    with pytest.raises(UserError, match='differ in size'):
+        fid.fid_between(real, str(tmp_path / 'mixed'), inception_weights)
+    import pytorch_fid.inception as inception
+    monkeypatch.setattr(inception, 'load_state_dict_from_url', mock.Mock(side_effect=OSError('offline')))
+    with pytest.raises(UserError, match='--inception_weights'):
+        fid.inception_model('')
+
+
+def test_segmentation_scores_on_hand_made_maps(tmp_path):
+    label = np.array([[0, 0, 1, 1],
+                      [0, 0, 1, 1],
+                      [2, 2, 255, 255]], dtype=np.uint8)
+    pred = np.array([[0, 1, 1, 1],
+                     [0, 0, 1, 1],
+                     [2, 0, 3, 0]], dtype=np.uint8)
+    confusion = confusion_matrix(pred, label, num_classes=5)
+    assert confusion.sum() == 10  # ignored pixels left out
+    result = scores(confusion)
+    # class 0: tp 3, gt 4, pred 4 -> 3/5; class 1: tp 4, gt 4, pred 5 -> 4/5; class 2: tp 1, gt 2, pred 1 -> 1/2
+    assert result['iou'][:3] == pytest.approx([0.6, 0.8, 0.5])
+    assert np.isnan(result['iou'][3]) and np.isnan(result['iou'][4])
+    assert result['miou'] == pytest.approx((0.6 + 0.8 + 0.5) / 3)
+    assert result['pixel_accuracy'] == pytest.approx(8 / 10)
+
+    os.makedirs(tmp_path / 'pred')
+    os.makedirs(tmp_path / 'gt')
+    Image.fromarray(pred).save(tmp_path / 'pred' / 'a.png')
+    Image.fromarray(label).save(tmp_path / 'gt' / 'a.png')
+    out = subprocess.run([sys.executable, 'scripts/evaluate.py', 'seg', '--pred_dir', str(tmp_path / 'pred'),
+                          '--label_dir', str(tmp_path / 'gt'), '--num_classes', '5'], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[-2] == f'miou {(0.6 + 0.8 + 0.5) / 3:.6f}' and lines[-1] == 'pixel_accuracy 0.800000'
+    with pytest.raises(UserError, match='--num_classes'):
+        evaluate_folders(str(tmp_path / 'pred'), str(tmp_path / 'gt'), num_classes=2)
+    Image.fromarray(pred[:2]).save(tmp_path / 'pred' / 'a.png')
+    with pytest.raises(UserError, match='resize predictions'):
+        evaluate_folders(str(tmp_path / 'pred'), str(tmp_path / 'gt'), num_classes=5)

@@ -1,0 +1,124 @@
+"""FID through pytorch-fid (the field's reference implementation, TF-Inception weights), with cached real statistics."""
+import contextlib
+import hashlib
+import json
+import os
+import pathlib
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+from PIL import Image
+
+from util.errors import UserError
+
+DIMS = 2048
+
+
+def image_files(folder: str) -> List[str]:
+    """The files pytorch-fid reads from a folder, in its order."""
+    from pytorch_fid.fid_score import IMAGE_EXTENSIONS
+    if not os.path.isdir(folder):
+        raise UserError(f'image folder {folder} does not exist')
+    path = pathlib.Path(folder)
+    files = sorted(str(f) for ext in IMAGE_EXTENSIONS for f in path.glob(f'*.{ext}'))
+    if not files:
+        raise UserError(f'image folder {folder} has no images ({", ".join(sorted(IMAGE_EXTENSIONS))})')
+    return files
+
+
+def image_size(files: List[str], folder: str) -> Tuple[int, int]:
+    sizes = {}
+    for f in files:
+        with Image.open(f) as img:
+            sizes.setdefault(img.size, f)
+    if len(sizes) > 1:
+        (a, fa), (b, fb) = list(sizes.items())[:2]
+        raise UserError(f'images in {folder} differ in size ({os.path.basename(fa)} is {a[0]}x{a[1]}, '
+                        f'{os.path.basename(fb)} is {b[0]}x{b[1]}): FID compares images of one resolution')
+    return next(iter(sizes))
+
+
+@contextlib.contextmanager
+def _weights_from(path: str):
+    """Make pytorch-fid read its Inception weights from a local file instead of downloading them."""
+    import pytorch_fid.inception as inception
+    original = inception.load_state_dict_from_url
+    inception.load_state_dict_from_url = lambda *args, **kwargs: torch.load(path, map_location='cpu', weights_only=True)
+    try:
+        yield
+    finally:
+        inception.load_state_dict_from_url = original
+
+
+def inception_model(weights_path: str = '', device: str = 'cpu') -> torch.nn.Module:
+    """pytorch-fid's InceptionV3 (pool3, 2048-d) with the TF-Inception weights: downloaded, or from a local file."""
+    from pytorch_fid.inception import InceptionV3
+    block = InceptionV3.BLOCK_INDEX_BY_DIM[DIMS]
+    if weights_path:
+        if not os.path.isfile(weights_path):
+            raise UserError(f'--inception_weights {weights_path}: no such file')
+        with _weights_from(weights_path):
+            try:
+                model = InceptionV3([block])
+            except RuntimeError:
+                raise UserError(f'--inception_weights {weights_path}: not pytorch-fid Inception weights') from None
+    else:
+        try:
+            model = InceptionV3([block])
+        except Exception as exc:  # no network and nothing cached
+            raise UserError(f'the FID Inception weights are not available offline ({type(exc).__name__}): pass '
+                            '--inception_weights PATH (pt_inception-2015-12-05-6726825d.pth from pytorch-fid)') from None
+    return model.to(device).eval()
+
+
+def weights_tag(weights_path: str) -> str:
+    if not weights_path:
+        return 'pt_inception-2015-12-05'
+    stat = os.stat(weights_path)
+    return f'{os.path.abspath(weights_path)}:{stat.st_size}:{stat.st_mtime_ns}'
+
+
+def statistics_cache_path(files: List[str], folder: str, weights_path: str, cache_dir: str) -> str:
+    """A name that changes whenever a file is added, removed or modified, or the weights change."""
+    listing = [(os.path.basename(f), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    digest = hashlib.sha1(json.dumps([listing, weights_tag(weights_path), DIMS]).encode()).hexdigest()[:16]
+    return os.path.join(cache_dir, f'{os.path.basename(os.path.normpath(folder))}_{digest}.npz')
+
+
+def folder_statistics(folder: str, model: torch.nn.Module, batch_size: int, device: str, weights_path: str = '',
+                      cache_dir: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the pool3 features of a folder's images (or an .npz of them), cached when asked."""
+    from pytorch_fid.fid_score import calculate_activation_statistics
+    if folder.endswith('.npz'):
+        with np.load(folder) as stats:
+            return stats['mu'], stats['sigma']
+    files = image_files(folder)
+    image_size(files, folder)
+    cache = statistics_cache_path(files, folder, weights_path, cache_dir) if cache_dir else None
+    if cache and os.path.isfile(cache):
+        with np.load(cache) as stats:
+            return stats['mu'], stats['sigma']
+    mu, sigma = calculate_activation_statistics(files, model, min(batch_size, len(files)), DIMS, device, num_workers=0)
+    if cache:
+        os.makedirs(cache_dir, exist_ok=True)
+        tmp = cache + '.tmp.npz'
+        np.savez(tmp, mu=mu, sigma=sigma)
+        os.replace(tmp, cache)
+    return mu, sigma
+
+
+def fid_between(real: str, fake: str, weights_path: str = '', batch_size: int = 50, device: str = 'cpu',
+                cache_dir: Optional[str] = None) -> float:
+    """FID of the images in `fake` against those in `real` (a folder, or an .npz of its statistics)."""
+    from pytorch_fid.fid_score import calculate_frechet_distance
+    if not real.endswith('.npz'):
+        real_size = image_size(image_files(real), real)
+        fake_size = image_size(image_files(fake), fake)
+        if real_size != fake_size:
+            raise UserError(f'real images are {real_size[0]}x{real_size[1]} but generated ones {fake_size[0]}x{fake_size[1]}: '
+                            'compare at the generator\'s resolution')
+    model = inception_model(weights_path, device)
+    mu1, sigma1 = folder_statistics(real, model, batch_size, device, weights_path, cache_dir)
+    mu2, sigma2 = folder_statistics(fake, model, batch_size, device, weights_path)
+    return float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))

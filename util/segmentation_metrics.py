@@ -1,0 +1,53 @@
+"""mIoU, per-class IoU and pixel accuracy from predicted and ground-truth label maps."""
+import os
+from typing import Dict, List, Tuple
+
+import numpy as np
+from PIL import Image
+
+from util.errors import UserError
+
+
+def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int, ignore_index: int = 255) -> np.ndarray:
+    """(num_classes, num_classes) counts, rows = ground truth, columns = prediction; ignored pixels left out."""
+    valid = label != ignore_index
+    truth, guess = label[valid].astype(np.int64), pred[valid].astype(np.int64)
+    if truth.size and (truth.max() >= num_classes or guess.max() >= num_classes or min(truth.min(), guess.min()) < 0):
+        raise UserError(f'a label or prediction id is outside 0..{num_classes - 1}: check --num_classes and --ignore_index')
+    return np.bincount(truth * num_classes + guess, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def scores(confusion: np.ndarray) -> Dict[str, object]:
+    """IoU per class (nan for a class absent from both), their mean over present classes, pixel accuracy."""
+    tp = np.diag(confusion).astype(np.float64)
+    union = confusion.sum(0) + confusion.sum(1) - tp
+    with np.errstate(invalid='ignore', divide='ignore'):
+        iou = np.where(union > 0, tp / union, np.nan)
+    total = confusion.sum()
+    return {'miou': float(np.nanmean(iou)) if np.isfinite(iou).any() else float('nan'),
+            'pixel_accuracy': float(tp.sum() / total) if total else float('nan'), 'iou': iou}
+
+
+def paired_maps(pred_dir: str, label_dir: str) -> List[Tuple[str, str]]:
+    for folder, flag in ((pred_dir, '--pred_dir'), (label_dir, '--label_dir')):
+        if not os.path.isdir(folder):
+            raise UserError(f'{flag} {folder} does not exist')
+    labels = {os.path.splitext(f)[0]: os.path.join(label_dir, f) for f in sorted(os.listdir(label_dir)) if f.endswith('.png')}
+    preds = {os.path.splitext(f)[0]: os.path.join(pred_dir, f) for f in sorted(os.listdir(pred_dir)) if f.endswith('.png')}
+    if not preds:
+        raise UserError(f'--pred_dir {pred_dir} has no .png label maps')
+    missing = sorted(set(preds) - set(labels))
+    if missing:
+        raise UserError(f'no ground truth in {label_dir} for {len(missing)} predictions (e.g. {missing[0]}.png)')
+    return [(preds[k], labels[k]) for k in sorted(preds)]
+
+
+def evaluate_folders(pred_dir: str, label_dir: str, num_classes: int, ignore_index: int = 255) -> Dict[str, object]:
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    for pred_path, label_path in paired_maps(pred_dir, label_dir):
+        pred, label = np.array(Image.open(pred_path)), np.array(Image.open(label_path))
+        if pred.shape != label.shape:
+            raise UserError(f'{pred_path} is {pred.shape[1]}x{pred.shape[0]} but {label_path} is '
+                            f'{label.shape[1]}x{label.shape[0]}: resize predictions to the labels (nearest)')
+        confusion += confusion_matrix(pred, label, num_classes, ignore_index)
+    return {**scores(confusion), 'confusion': confusion}
