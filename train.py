@@ -2,7 +2,6 @@
 import os
 import random
 import signal
-import sys
 import time
 from collections import OrderedDict
 
@@ -12,12 +11,16 @@ from tqdm import tqdm
 
 import data
 from options.train_options import TrainOptions
+from trainers.fid_monitor import FIDMonitor
 from trainers.pix2pix_trainer import NonFiniteLossError, Pix2PixTrainer
 from util.checkpoint import existing_epochs
 from util.device import select_device
-from util.distributed import barrier, init_distributed, launched_rank
+from util.distributed import all_true, barrier, init_distributed, launched_rank
 from util.errors import UserError, run_cli
 from util.visualizer import Visualizer
+
+
+EMA_REFRESH_BATCHES = 4
 
 
 class InterruptFlag:
@@ -48,6 +51,12 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def first_batches(dataset, batch_size: int, count: int = EMA_REFRESH_BATCHES) -> list:
+    """A few fixed training batches for re-estimating the averaged generator's BatchNorm statistics."""
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    return [batch for _, batch in zip(range(count), loader)]
 
 
 def main() -> None:
@@ -85,13 +94,33 @@ def main() -> None:
     total_epochs = first_epoch if opt.debug else opt.niter + opt.niter_decay
     total_steps = ((first_epoch - 1) * len(dataloader) + batches_done) * samples_per_step
     visualizer = Visualizer(opt) if dist_info.is_main else None
+    fid_monitor = FIDMonitor(opt) if opt.fid_freq > 0 and dist_info.is_main else None
+    refresh_batches = first_batches(dataloader.dataset, opt.batchSize) if trainer.ema is not None else []
     interrupt = InterruptFlag()
 
     def position(epoch: int, done: int) -> dict:
         return {'epoch': epoch, 'epoch_iter': done * samples_per_step, 'total_steps': total_steps}
 
+    def latest_visuals(batch: dict) -> OrderedDict:
+        return OrderedDict([('input_label', batch['label'][0]), ('synthesized_image', trainer.get_latest_generated()[0]),
+                            ('real_image', batch['image'][0])])
+
     def every(freq: int) -> bool:
         return total_steps % freq < samples_per_step
+
+    def save(epoch_label, saved_position) -> None:
+        if trainer.ema is not None:
+            trainer.refresh_ema(refresh_batches)
+        trainer.save(epoch_label, saved_position)
+
+    def evaluate_fid(epoch: int) -> None:
+        if trainer.ema is not None:
+            trainer.refresh_ema(refresh_batches)
+        fid = fid_monitor.evaluate(lambda batch: trainer.synthesize(batch, use_ema=trainer.ema is not None))
+        visualizer.plot_fid(fid, total_steps)
+        print(f'\nFID {fid:.3f} at epoch {epoch}, iteration {total_steps}')
+        if fid_monitor.record(fid, epoch, total_steps):
+            trainer.save('best')
 
     for epoch in range(first_epoch, total_epochs + 1):
         dataloader.sampler.set_epoch(epoch)
@@ -109,6 +138,8 @@ def main() -> None:
                                 f'{expr_dir} are untouched (lower --lr or check the data)') from None
             total_steps += samples_per_step
             batches_done = i + 1
+            # Every process stops at the same iteration when any of them was interrupted.
+            stop = not all_true(not interrupt.raised, dist_info)
             if dist_info.is_main:
                 losses = {k: v.mean().item() for k, v in trainer.get_latest_losses().items()}
                 batches.set_postfix({k: f'{v:.3f}' for k, v in losses.items()}, refresh=False)
@@ -117,28 +148,27 @@ def main() -> None:
                                                     (time.time() - iter_start) / samples_per_step)
                     visualizer.plot_current_errors(losses, total_steps)
                 if every(opt.display_freq) and not opt.no_html:
-                    visuals = OrderedDict([('input_label', data_i['label'][0]),
-                                           ('synthesized_image', trainer.get_latest_generated()[0]),
-                                           ('real_image', data_i['image'][0])])
-                    visualizer.display_current_results(visuals, epoch, total_steps)
-                if every(opt.save_latest_freq) or interrupt.raised:
-                    trainer.save('latest', position(epoch, batches_done))
-            if interrupt.raised:
+                    visualizer.display_current_results(latest_visuals(data_i), epoch, total_steps)
+                if every(opt.save_latest_freq) or stop:
+                    save('latest', position(epoch, batches_done))
+                if fid_monitor is not None and every(opt.fid_freq):
+                    evaluate_fid(epoch)
+            if opt.fid_freq > 0 and every(opt.fid_freq):
+                barrier(dist_info)  # the other ranks wait for rank 0's evaluation
+            if stop:
                 barrier(dist_info)
                 raise UserError(f'interrupted: saved latest at epoch {epoch}, iteration {batches_done} in {expr_dir}; '
                                 'add --continue_train to resume')
             iter_start = time.time()
         batches.close()
         if dist_info.is_main and not opt.no_html and data_i is not None:
-            visualizer.display_current_results(OrderedDict([
-                ('input_label', data_i['label'][0]), ('synthesized_image', trainer.get_latest_generated()[0]),
-                ('real_image', data_i['image'][0])]), epoch, total_steps)
+            visualizer.display_current_results(latest_visuals(data_i), epoch, total_steps)
         batches_done = 0
         trainer.update_learning_rate(epoch)
         if dist_info.is_main:
-            trainer.save('latest', position(epoch + 1, 0))
+            save('latest', position(epoch + 1, 0))
             if epoch % opt.save_epoch_freq == 0 or epoch == total_epochs:
-                trainer.save(epoch, position(epoch + 1, 0))
+                save(epoch, position(epoch + 1, 0))
         barrier(dist_info)
 
     if dist_info.is_main:
@@ -147,4 +177,3 @@ def main() -> None:
 
 if __name__ == '__main__':
     run_cli(main)
-    sys.exit(0)

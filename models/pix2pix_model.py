@@ -87,7 +87,8 @@ class Pix2PixModel(torch.nn.Module):
         netD = networks.define_D(opt, self.device) if opt.isTrain else None
         netE = networks.define_E(opt, self.device) if opt.use_vae else None
         if load_checkpoint:
-            for label, net in (('G', netG), ('D', netD), ('E', netE)):
+            generator = 'G_ema' if getattr(opt, 'use_ema', False) else 'G'
+            for label, net in ((generator, netG), ('D', netD), ('E', netE)):
                 if net is not None:
                     load_network(net, label, opt.which_epoch, opt)
         return netG, netD, netE

@@ -40,4 +40,10 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--netD_subarch', type=str, default='n_layer', help='unused by the FPSE discriminator; kept for command-line compatibility')
         parser.add_argument('--no_TTUR', action='store_true', help='no two time-scale update rule')
         parser.add_argument('--lambda_kld', type=float, default=0.05, help='weight of the KL divergence loss')
+
+        # Evaluation during training.
+        parser.add_argument('--ema_decay', type=float, default=0.0, help='keep an exponential moving average of G with this decay (e.g. 0.999); 0 = off')
+        parser.add_argument('--fid_freq', type=int, default=0, help='FID on the validation split every this many iterations (0 = never); the best is saved as best_net_*.pth')
+        parser.add_argument('--fid_num_images', type=int, default=0, help='validation images used for FID during training (0 = all)')
+        parser.add_argument('--inception_weights', type=str, default='', help="pytorch-fid's Inception weights file for --fid_freq; default: download")
         return parser

@@ -25,3 +25,24 @@ def make_test_opt(*args: str):
 @pytest.fixture
 def repo_root() -> str:
     return ROOT
+
+
+def write_random_inception_weights(path: str) -> str:
+    """Random weights in the layout of pytorch-fid's TF-Inception file (the real one cannot be downloaded here)."""
+    from unittest import mock
+
+    import pytorch_fid.inception as inception
+    import torchvision
+    torch.manual_seed(0)
+    with mock.patch.object(inception, 'load_state_dict_from_url', lambda *a, **k: None), \
+            mock.patch.object(torchvision.models.Inception3, 'load_state_dict', lambda self, *a, **k: None):
+        net = inception.fid_inception_v3()
+    # Batch-norm statistics measured on random images, so that the features are neither zero nor constant.
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None
+            module.reset_running_stats()
+    with torch.no_grad():
+        net.train()(torch.rand(4, 3, 299, 299) * 2 - 1)
+    torch.save(net.state_dict(), path)
+    return path

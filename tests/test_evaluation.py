@@ -7,10 +7,9 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-import torchvision
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, write_random_inception_weights
 from util import fid
 from util.errors import UserError
 from util.segmentation_metrics import confusion_matrix, evaluate_folders, scores
@@ -18,22 +17,7 @@ from util.segmentation_metrics import confusion_matrix, evaluate_folders, scores
 
 @pytest.fixture(scope='module')
 def inception_weights(tmp_path_factory):
-    """Random weights in the layout of pytorch-fid's TF-Inception file, saved to a temporary file."""
-    import pytorch_fid.inception as inception
-    torch.manual_seed(0)
-    with mock.patch.object(inception, 'load_state_dict_from_url', lambda *a, **k: None), \
-            mock.patch.object(torchvision.models.Inception3, 'load_state_dict', lambda self, *a, **k: None):
-        net = inception.fid_inception_v3()
-    # Batch-norm statistics measured on random images, so that the features are neither zero nor constant.
-    for module in net.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None
-            module.reset_running_stats()
-    with torch.no_grad():
-        net.train()(torch.rand(4, 3, 299, 299) * 2 - 1)
-    path = tmp_path_factory.mktemp('weights') / 'pt_inception_random.pth'
-    torch.save(net.state_dict(), path)
-    return str(path)
+    return write_random_inception_weights(str(tmp_path_factory.mktemp('weights') / 'pt_inception_random.pth'))
 
 
 def write_images(folder, count, seed, size=(48, 48)):
@@ -125,3 +109,62 @@ def test_segmentation_scores_on_hand_made_maps(tmp_path):
     Image.fromarray(pred[:2]).save(tmp_path / 'pred' / 'a.png')
     with pytest.raises(UserError, match='resize predictions'):
         evaluate_folders(str(tmp_path / 'pred'), str(tmp_path / 'gt'), num_classes=5)
+
+
+def test_ema_update_arithmetic():
+    from trainers.ema import ExponentialMovingAverage
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    ema = ExponentialMovingAverage(net, decay=0.75)
+    start = [p.detach().clone() for p in net.parameters()]
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(4.0)
+        net[1].running_mean.fill_(3.0)
+    ema.update(net)
+    for averaged, original in zip(ema.net.parameters(), start):
+        assert torch.allclose(averaged, original + 1.0)  # 0.75 * w + 0.25 * (w + 4)
+    assert torch.equal(ema.net[1].running_mean, torch.full((2,), 3.0))
+    assert not any(p.requires_grad for p in ema.net.parameters())
+
+
+def test_ema_batch_norm_refresh_is_the_plain_mean():
+    from trainers.ema import ExponentialMovingAverage
+    net = torch.nn.BatchNorm1d(1)
+    ema = ExponentialMovingAverage(net, decay=0.9)
+    batches = [torch.tensor([[1.0], [3.0]]), torch.tensor([[5.0], [7.0]])]
+    ema.refresh_batch_norm(lambda module, batch: module(batch), batches)
+    assert ema.net.running_mean.item() == pytest.approx(4.0) and not ema.net.training
+    assert ema.net.momentum == net.momentum
+
+
+def test_best_fid_is_recorded_only_on_improvement(tmp_path):
+    from conftest import train_opt
+    from trainers.fid_monitor import FIDMonitor
+    opt = train_opt('--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path), '--name', 'f')
+    os.makedirs(tmp_path / 'f')
+    monitor = FIDMonitor(opt)
+    assert [monitor.record(v, 1, step) for step, v in enumerate([50.0, 60.0, 40.0, 40.0])] == [True, False, True, False]
+    assert '"fid": 40.0' in (tmp_path / 'f' / 'best_fid.json').read_text()
+    assert len((tmp_path / 'f' / 'fid_log.txt').read_text().splitlines()) == 4
+    assert FIDMonitor(opt).best == 40.0  # a resumed run remembers the best
+
+
+def test_training_with_fid_and_ema_then_testing_with_ema(tmp_path, inception_weights):
+    common = ['--dataset_mode', 'synthetic', '--name', 'fe', '--checkpoints_dir', str(tmp_path / 'ck'), '--gpu_ids', '-1']
+    train = subprocess.run([sys.executable, 'train.py', *common, '--max_dataset_size', '8', '--niter', '1', '--ngf', '4',
+                            '--ndf', '4', '--no_vgg_loss', '--batchSize', '2', '--ema_decay', '0.9', '--fid_freq', '8',
+                            '--fid_num_images', '4', '--inception_weights', inception_weights],
+                           cwd=ROOT, capture_output=True, text=True)
+    assert train.returncode == 0, train.stderr[-2000:]
+    folder = tmp_path / 'ck' / 'fe'
+    assert len((folder / 'fid_log.txt').read_text().splitlines()) == 1
+    for name in ('best_net_G.pth', 'best_net_G_ema.pth', 'latest_net_G_ema.pth', 'best_fid.json'):
+        assert (folder / name).is_file(), name
+    assert len(os.listdir(folder / 'fid' / 'real')) == 4
+    ema = torch.load(folder / 'latest_net_G_ema.pth', weights_only=True)
+    plain = torch.load(folder / 'latest_net_G.pth', weights_only=True)
+    assert ema.keys() == plain.keys() and not torch.equal(ema['conv_img.weight'], plain['conv_img.weight'])
+    test = subprocess.run([sys.executable, 'test.py', *common, '--use_ema', '--how_many', '2', '--results_dir',
+                           str(tmp_path / 'res')], cwd=ROOT, capture_output=True, text=True)
+    assert test.returncode == 0, test.stderr[-2000:]
+    assert len(os.listdir(tmp_path / 'res' / 'fe' / 'test_latest' / 'images' / 'synthesized_image')) == 2

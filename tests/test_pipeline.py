@@ -206,3 +206,13 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     assert log.count('Training Loss') == 1
     assert sorted(f for f in os.listdir(tmp_path / 'ck' / 'ddp') if f.endswith('.pth')) == \
         ['1_net_D.pth', '1_net_G.pth', '1_train_state.pth', 'latest_net_D.pth', 'latest_net_G.pth', 'latest_train_state.pth']
+
+
+def test_tf_log_writes_events_or_says_how_to_install(tmp_path):
+    result = synthetic_train(tmp_path, 'tb', '--niter', '1', '--tf_log', check=False)
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        assert result.returncode == 1 and 'pip install tensorboard' in result.stderr
+    else:
+        assert result.returncode == 0 and os.listdir(tmp_path / 'ck' / 'tb' / 'logs')

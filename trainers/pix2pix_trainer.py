@@ -1,12 +1,13 @@
 """Pix2PixTrainer: owns the model, its optimizers and one training step; saves and restores training state."""
 import argparse
 import os
-from typing import Dict, Optional
+from typing import Dict, Iterable, Optional
 
 import torch
 
 from models.pix2pix_model import Pix2PixModel
-from util.checkpoint import atomic_save_group, atomic_write_text
+from trainers.ema import ExponentialMovingAverage
+from util.checkpoint import atomic_save_group, atomic_write_text, cpu_state_dict, network_path
 from util.distributed import DistInfo, all_true
 from util.errors import UserError
 from util.training_state import capture_rng, restore_rng, state_path
@@ -37,6 +38,8 @@ class Pix2PixTrainer:
             # float16 needs loss scaling against underflow; bfloat16 and float32 do not (the scalers stay off).
             device_type = self.pix2pix_model_on_one_gpu.device.type
             self.scalers = {name: torch.amp.GradScaler(device_type, enabled=opt.amp == 'fp16') for name in 'GD'}
+            self.ema = ExponentialMovingAverage(self.pix2pix_model_on_one_gpu.netG, opt.ema_decay) \
+                if opt.ema_decay > 0 else None
 
     def _step(self, net: str, losses: Dict[str, torch.Tensor]) -> None:
         finite = bool(torch.isfinite(torch.stack([v.detach().float().sum() for v in losses.values()])).all())
@@ -52,6 +55,8 @@ class Pix2PixTrainer:
         self.optimizer_G.zero_grad()
         g_losses, generated = self.pix2pix_model(data, mode='generator')
         self._step('G', g_losses)
+        if self.ema is not None:
+            self.ema.update(self.pix2pix_model_on_one_gpu.netG)
         self.g_losses = g_losses
         self.generated = generated
 
@@ -66,6 +71,32 @@ class Pix2PixTrainer:
 
     def get_latest_generated(self) -> Optional[torch.Tensor]:
         return self.generated
+
+    def _generate(self, generator: torch.nn.Module, batch: Dict) -> torch.Tensor:
+        model = self.pix2pix_model_on_one_gpu
+        semantics, real = model.preprocess_input(batch)
+        with model.autocast():
+            return generator(semantics, z=model.encode_z(real)[0] if self.opt.use_vae else None)
+
+    def _forked_rng(self):
+        """Evaluation draws VAE noise without moving the training RNG, so resumed runs stay exact."""
+        device = self.pix2pix_model_on_one_gpu.device
+        return torch.random.fork_rng(devices=[device] if device.type == 'cuda' else [])
+
+    def refresh_ema(self, batches: Iterable[Dict]) -> None:
+        """Re-estimate the averaged generator's BatchNorm statistics on `batches`."""
+        with self._forked_rng():
+            self.ema.refresh_batch_norm(self._generate, batches)
+
+    def synthesize(self, batch: Dict, use_ema: bool) -> torch.Tensor:
+        """Generated images for a batch in eval mode, with the averaged generator if asked."""
+        generator = self.ema.net if use_ema else self.pix2pix_model_on_one_gpu.netG
+        was_training = generator.training
+        generator.eval()
+        with torch.no_grad(), self._forked_rng():
+            fake = self._generate(generator, batch)
+        generator.train(was_training)
+        return fake.float()
 
     def update_learning_rate(self, epoch: int) -> None:
         """Linear decay to zero over the --niter_decay epochs after --niter; TTUR keeps G at lr/2, D at 2*lr."""
@@ -86,6 +117,8 @@ class Pix2PixTrainer:
         folder = os.path.join(opt.checkpoints_dir, opt.name)
         os.makedirs(folder, exist_ok=True)
         files = self.pix2pix_model_on_one_gpu.checkpoint_files(epoch)
+        if self.ema is not None:
+            files[network_path(opt.checkpoints_dir, opt.name, str(epoch), 'G_ema')] = cpu_state_dict(self.ema.net)
         if position is not None:
             from options.base_options import options_to_dict
             files[state_path(opt.checkpoints_dir, opt.name, str(epoch))] = {
@@ -108,5 +141,9 @@ class Pix2PixTrainer:
         for name, scaler in self.scalers.items():
             scaler.load_state_dict(state['scalers'][name])
         self.old_lr = state['old_lr']
+        if self.ema is not None:
+            ema_path = network_path(self.opt.checkpoints_dir, self.opt.name, epoch, 'G_ema')
+            if os.path.isfile(ema_path):
+                self.ema.net.load_state_dict(torch.load(ema_path, map_location='cpu', weights_only=True))
         restore_rng(state['rng'])
         return state['position']

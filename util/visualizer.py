@@ -52,6 +52,7 @@ class Visualizer:
         self.log_name = os.path.join(self.expr_dir, 'loss_log.txt')
         self.history_path = os.path.join(self.expr_dir, 'loss_history.json')
         self.history: Dict[str, List[List[float]]] = {}
+        self.fid_history: Dict[str, List[List[float]]] = {}
         self.displays: List[str] = []
         self.writer = None
         if opt.isTrain:
@@ -59,6 +60,7 @@ class Visualizer:
                 with open(self.history_path) as f:
                     saved = json.load(f)
                 self.history, self.displays = saved.get('losses', {}), saved.get('displays', [])
+                self.fid_history = saved.get('fid', {})
             if opt.tf_log:
                 try:
                     from torch.utils.tensorboard import SummaryWriter
@@ -86,6 +88,11 @@ class Visualizer:
             if self.writer is not None:
                 self.writer.add_scalar(tag, value, step)
 
+    def plot_fid(self, fid: float, step: int) -> None:
+        self.fid_history.setdefault('FID', []).append([step, fid])
+        if self.writer is not None:
+            self.writer.add_scalar('FID', fid, step)
+
     def display_current_results(self, visuals: Dict[str, torch.Tensor], epoch: int, step: int) -> str:
         """Save the first sample's images and rewrite checkpoints/<name>/web/index.html."""
         prefix = f'epoch{epoch:03d}_iter{step:08d}'
@@ -95,10 +102,14 @@ class Visualizer:
             self.displays.append(prefix)
         self.displays = self.displays[-PAGE_ROWS:]
         from util.checkpoint import atomic_write_text
-        atomic_write_text(self.history_path, json.dumps({'losses': self.history, 'displays': self.displays}))
+        atomic_write_text(self.history_path, json.dumps({'losses': self.history, 'displays': self.displays,
+                                                         'fid': self.fid_history}))
         webpage = html.HTML(self.web_dir, f'Experiment name = {self.opt.name}', refresh=30)
         webpage.add_header('losses')
         webpage.add_raw(loss_plot_svg(self.history))
+        if self.fid_history:
+            webpage.add_header('FID on the validation split')
+            webpage.add_raw(loss_plot_svg(self.fid_history))
         for shown in reversed(self.displays):
             webpage.add_header(shown.replace('_', ' '))
             names = [f'{shown}_{label}.png' for label in visuals]

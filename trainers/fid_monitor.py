@@ -1,0 +1,65 @@
+"""FID on the validation split during training (rank 0), its log, and the best value so far."""
+import argparse
+import copy
+import json
+import os
+import shutil
+from typing import Callable, Optional
+
+import torch
+
+import data
+from util import util
+from util.checkpoint import atomic_write_text
+from util.fid import fid_between
+
+
+class FIDMonitor:
+    """Writes the real validation images once (at the generator's resolution), then for each evaluation the
+    synthesised ones, and compares them with pytorch-fid. The real statistics are cached."""
+
+    def __init__(self, opt: argparse.Namespace):
+        self.opt = opt
+        self.folder = os.path.join(opt.checkpoints_dir, opt.name, 'fid')
+        self.log_path = os.path.join(opt.checkpoints_dir, opt.name, 'fid_log.txt')
+        self.best_path = os.path.join(opt.checkpoints_dir, opt.name, 'best_fid.json')
+        self.best: Optional[float] = None
+        if os.path.isfile(self.best_path):
+            with open(self.best_path) as f:
+                self.best = json.load(f)['fid']
+        val_opt = copy.copy(opt)
+        val_opt.isTrain, val_opt.phase, val_opt.serial_batches, val_opt.no_flip = False, 'val', True, True
+        self.loader = data.create_dataloader(val_opt)
+        self.limit = opt.fid_num_images or len(self.loader.dataset)
+
+    def _write(self, kind: str, images: Callable[[dict], torch.Tensor]) -> str:
+        folder = os.path.join(self.folder, kind)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        count = 0
+        for batch in self.loader:
+            for image in images(batch)[:self.limit - count]:
+                util.save_image(util.tensor2im(image), os.path.join(folder, f'{count:06d}.png'))
+                count += 1
+            if count >= self.limit:
+                break
+        return folder
+
+    def evaluate(self, synthesize: Callable[[dict], torch.Tensor]) -> float:
+        real = os.path.join(self.folder, 'real')
+        if not os.path.isdir(real):
+            self._write('real', lambda batch: batch['image'])
+        fake = self._write('fake', synthesize)
+        device = 'cuda' if torch.cuda.is_available() and self.opt.gpu_ids != '-1' else 'cpu'
+        return fid_between(real, fake, self.opt.inception_weights, device=device,
+                           cache_dir=os.path.join(self.folder, 'stats'))
+
+    def record(self, fid: float, epoch: int, step: int) -> bool:
+        """Log the value; True when it is the best so far (and note it in best_fid.json)."""
+        with open(self.log_path, 'a') as log:
+            log.write(f'epoch {epoch} iteration {step} fid {fid:.4f}\n')
+        if self.best is not None and fid >= self.best:
+            return False
+        self.best = fid
+        atomic_write_text(self.best_path, json.dumps({'fid': fid, 'epoch': epoch, 'iteration': step}))
+        return True
