@@ -9,6 +9,7 @@ import time
 
 import pytest
 import torch
+from PIL import Image
 
 from conftest import ROOT, make_test_opt, train_opt
 from dataset_writers import write_coco
@@ -216,3 +217,26 @@ def test_tf_log_writes_events_or_says_how_to_install(tmp_path):
         assert result.returncode == 1 and 'pip install tensorboard' in result.stderr
     else:
         assert result.returncode == 0 and os.listdir(tmp_path / 'ck' / 'tb' / 'logs')
+
+
+def test_released_checkpoint_script_runs_as_written(tmp_path):
+    """scripts/test_ade.sh with a checkpoint of the released ADE20K layout (random values) and a tiny ADE20K."""
+    from test_networks import schema
+    from dataset_writers import write_ade20k
+    layout = schema()['ade20k']
+    folder = tmp_path / 'checkpoints' / 'ade_best'
+    os.makedirs(folder)
+    for label in ('G', 'E'):
+        state = {k: (torch.rand(shape) * 0.02 if shape else torch.tensor(1)) for k, shape in layout[f'net{label}'].items()}
+        for key in state:
+            if key.endswith('running_var'):
+                state[key] = torch.ones_like(state[key])
+        torch.save(state, folder / f'200_net_{label}.pth')
+    write_ade20k(str(tmp_path / 'ade'), 'val', count=1, size=(64, 48))
+    result = subprocess.run(['bash', 'scripts/test_ade.sh', '--dataroot', str(tmp_path / 'ade'), '--checkpoints_dir',
+                             str(tmp_path / 'checkpoints'), '--results_dir', str(tmp_path / 'res'), '--gpu_ids', '-1'],
+                            cwd=ROOT, capture_output=True, text=True, env=ENV, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    images = tmp_path / 'res' / 'ade_best' / 'test_200' / 'images' / 'synthesized_image'
+    assert os.listdir(images) == ['ADE_val_00000001.png']
+    assert Image.open(images / 'ADE_val_00000001.png').size == (256, 256)
