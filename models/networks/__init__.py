@@ -10,6 +10,9 @@ from .encoder import ConvEncoder
 from .generator import CondConvGenerator
 from .loss import GANLoss, KLDLoss, VGGLoss
 
+__all__ = ['BaseNetwork', 'GANLoss', 'KLDLoss', 'VGGLoss', 'define_D', 'define_E', 'define_G', 'generator_names',
+           'modify_commandline_options']
+
 GENERATORS: Dict[str, Type[BaseNetwork]] = {'condconv': CondConvGenerator}
 DISCRIMINATORS: Dict[str, Type[BaseNetwork]] = {'fpse': FPSEDiscriminator}
 
