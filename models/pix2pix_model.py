@@ -7,7 +7,7 @@ import torch
 
 import models.networks as networks
 from util.checkpoint import atomic_save_group, cpu_state_dict, load_network, network_path
-from util.device import select_device
+from util.device import configure_cpu_allocator, select_device
 from util.errors import UserError
 
 
@@ -22,6 +22,8 @@ class Pix2PixModel(torch.nn.Module):
         super().__init__()
         self.opt = opt
         self.device = select_device(opt)
+        if self.device.type == 'cpu':
+            configure_cpu_allocator(getattr(opt, 'cpu_allocator', 'retain'))
         if load_checkpoint is None:
             load_checkpoint = not opt.isTrain or opt.continue_train
         self.netG, self.netD, self.netE = self.initialize_networks(opt, load_checkpoint)

@@ -78,11 +78,16 @@ class BaseOptions:
         parser.add_argument('--z_dim', type=int, default=256, help='dimension of the latent z vector')
         parser.add_argument('--depthconv_impl', type=str, default='lean', choices=['lean', 'unfold'],
                             help='conditional depthwise convolution: lean (never builds the unfolded input) or unfold (the reference formulation); same numbers')
+        parser.add_argument('--predictor_impl', type=str, default='fused', choices=['fused', 'reference'],
+                            help="kernel/attention predictors: fused (a block's first layers as one convolution that skips "
+                                 "label channels absent from the batch) or reference (one convolution each); same numbers")
 
         parser.add_argument('--amp', type=str, default='off', choices=['off', 'bf16', 'fp16'],
                             help='mixed precision for G, D, E and the losses (off = float32, the faithful numbers)')
+        parser.add_argument('--cpu_allocator', type=str, default='retain', choices=['retain', 'system'],
+                            help='on the CPU: retain (keep freed memory for reuse, faster) or system (the C library default)')
         parser.add_argument('--checkpoint_predictors', action='store_true',
-                            help='recompute the kernel/attention predictors in backward: less memory, more time')
+                            help='recompute the per-pixel kernels in backward instead of keeping them: less memory, more time')
 
         # Instance maps and VAE.
         parser.add_argument('--no_instance', action='store_true', help='do not add the instance edge map as input')

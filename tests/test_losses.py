@@ -60,6 +60,21 @@ def test_vgg_loss_from_a_local_weights_file(tmp_path):
     assert len(VGG19(str(path))(x)) == 5
 
 
+@pytest.mark.parametrize('zip_format', [True, False])
+def test_vgg_features_get_the_files_weights(tmp_path, zip_format):
+    torch.manual_seed(0)
+    state = torchvision.models.vgg19().state_dict()
+    path = tmp_path / 'vgg19.pth'
+    torch.save(state, path, _use_new_zipfile_serialization=zip_format)  # torchvision's own file is the old format
+    vgg = VGG19(str(path))
+    layers = [layer for index in range(1, 6) for layer in getattr(vgg, f'slice{index}')]
+    assert len(layers) == 30  # up to relu5_1
+    for index, layer in enumerate(layers):
+        if isinstance(layer, torch.nn.Conv2d):
+            assert torch.equal(layer.weight, state[f'features.{index}.weight'])
+            assert torch.equal(layer.bias, state[f'features.{index}.bias'])
+
+
 def test_vgg_weights_missing_offline_is_one_clear_line(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise OSError('network is unreachable')

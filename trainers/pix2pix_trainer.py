@@ -1,7 +1,8 @@
 """Pix2PixTrainer: owns the model, its optimizers and one training step; saves and restores training state."""
 import argparse
+import contextlib
 import os
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, Iterator, Optional
 
 import torch
 
@@ -15,6 +16,19 @@ from util.training_state import capture_rng, restore_rng, state_path
 
 class NonFiniteLossError(UserError):
     pass
+
+
+@contextlib.contextmanager
+def frozen(net: torch.nn.Module) -> Iterator[None]:
+    """Within the block, `net`'s parameters get no gradients (their previous requires_grad is restored after)."""
+    flags = [(param, param.requires_grad) for param in net.parameters()]
+    for param, _ in flags:
+        param.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param, flag in flags:
+            param.requires_grad_(flag)
 
 
 class Pix2PixTrainer:
@@ -53,8 +67,10 @@ class Pix2PixTrainer:
 
     def run_generator_one_step(self, data: Dict) -> None:
         self.optimizer_G.zero_grad()
-        g_losses, generated = self.pix2pix_model(data, mode='generator')
-        self._step('G', g_losses)
+        # The reference also accumulates D's gradients here, only to zero them before the D step: skip that work.
+        with frozen(self.pix2pix_model_on_one_gpu.netD):
+            g_losses, generated = self.pix2pix_model(data, mode='generator')
+            self._step('G', g_losses)
         if self.ema is not None:
             self.ema.update(self.pix2pix_model_on_one_gpu.netG)
         self.g_losses = g_losses

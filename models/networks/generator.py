@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from .architecture import DepthsepCCBlock
 from .base_network import BaseNetwork
-from .normalization import get_nonspade_norm_layer
+from .normalization import get_nonspade_norm_layer, resize_nearest
 
 
 def num_upsampling_layers(opt: argparse.Namespace) -> str:
@@ -90,6 +90,16 @@ class CondConvGenerator(BaseNetwork):
             decoded.append(getattr(self, f'labeldec{level}')(self.up(decoded[-1]) + lateral))
         return decoded
 
+    def conditioning_semantics(self, seg: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The label-map channels the blocks' predictors read, and which input channels of the predictors' first
+        layers the conditioning map then holds (None: all of them)."""
+        if getattr(self.opt, 'predictor_impl', 'fused') == 'reference':
+            return seg, None
+        # A batch holds a few of the (up to 184) classes; an all-zero channel adds exactly zero to a convolution.
+        present = torch.count_nonzero(seg, dim=(0, 2, 3)).nonzero().squeeze(1)
+        features = torch.arange(seg.size(1), seg.size(1) + self.opt.ngf, device=seg.device)
+        return seg.index_select(1, present), torch.cat((present, features))
+
     def forward(self, seg: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
         if self.opt.use_vae:
             if z is None:
@@ -99,10 +109,11 @@ class CondConvGenerator(BaseNetwork):
             x = self.fc(F.interpolate(seg, size=(self.sh, self.sw)))
 
         pyramid = self.label_pyramid(seg)
+        semantics, columns = self.conditioning_semantics(seg)
         for name, upsample, level in self.schedule:
             if upsample:
                 x = self.up(x)
-            cond = torch.cat((F.interpolate(seg, size=x.shape[2:], mode='nearest'), pyramid[level]), dim=1)
-            x = getattr(self, name)(x, cond)
+            cond = torch.cat((resize_nearest(semantics, x.shape[2:]), pyramid[level]), dim=1)
+            x = getattr(self, name)(x, cond, columns)
 
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))

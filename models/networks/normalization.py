@@ -1,6 +1,6 @@
 """Normalisation layers: spectral norm + instance/batch/sync-batch, and SPADE."""
 import argparse
-from typing import Callable, Type
+from typing import Callable, Sequence, Type
 
 import torch
 import torch.nn as nn
@@ -59,8 +59,13 @@ class SPADE(nn.Module):
         self.mlp_beta = nn.Conv2d(hidden, norm_nc, 3, padding=1)
 
     def forward(self, x: torch.Tensor, segmap: torch.Tensor) -> torch.Tensor:
-        normalized = self.param_free_norm(x)
-        if segmap.shape[2:] != x.shape[2:]:
-            segmap = F.interpolate(segmap, size=x.shape[2:], mode='nearest')
-        features = self.mlp_shared(segmap)
-        return normalized * (1 + self.mlp_gamma(features)) + self.mlp_beta(features)
+        return self.modulate(x, self.mlp_shared(resize_nearest(segmap, x.shape[2:])))
+
+    def modulate(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """The normalised x, scaled and shifted by maps predicted from `features` (mlp_shared's output)."""
+        return self.param_free_norm(x) * (1 + self.mlp_gamma(features)) + self.mlp_beta(features)
+
+
+def resize_nearest(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Nearest-neighbour resize that skips the copy when x already has that size."""
+    return x if tuple(x.shape[2:]) == tuple(size) else F.interpolate(x, size=tuple(size), mode='nearest')

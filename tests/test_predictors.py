@@ -1,0 +1,97 @@
+"""The fused predictors (one first-layer convolution per block, absent label channels left out) equal the
+reference's separate predictors; the G step leaves D without gradients; the CPU allocator policy."""
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+
+import models.networks as networks
+from conftest import train_opt
+from models.networks.architecture import fused_first_layers
+from trainers.pix2pix_trainer import Pix2PixTrainer
+from test_networks import _batch
+from util.device import configure_cpu_allocator
+
+LABEL_NC = 10
+
+
+def _semantics(kind: str, opt) -> torch.Tensor:
+    """(2, semantic_nc, 32, 32) conditioning input of one of three kinds."""
+    torch.manual_seed(2)
+    if kind == 'soft':
+        return torch.rand(2, opt.semantic_nc, 32, 32)
+    classes = torch.tensor([3, 7]) if kind == 'two_classes' else torch.tensor([5])
+    label = classes[torch.randint(0, len(classes), (2, 1, 4, 4))].repeat_interleave(8, 2).repeat_interleave(8, 3)
+    onehot = torch.zeros(2, opt.semantic_nc - 1, 32, 32).scatter_(1, label, 1.0)
+    edges = (torch.rand(2, 1, 32, 32) > 0.8).float()
+    return torch.cat((onehot, edges), dim=1)
+
+
+@pytest.mark.parametrize('kind', ['two_classes', 'one_class', 'soft'])
+@pytest.mark.parametrize('train', [True, False])
+def test_fused_predictors_equal_the_reference_in_values_and_gradients(kind, train):
+    args = ('--dataset_mode', 'coco', '--label_nc', str(LABEL_NC), '--crop_size', '32', '--ngf', '8', '--use_vae')
+    generators = []
+    for impl in ('fused', 'reference'):
+        opt = train_opt(*args, '--predictor_impl', impl)
+        torch.manual_seed(0)
+        generators.append(networks.define_G(opt).train(train))
+    generators[1].load_state_dict(generators[0].state_dict())
+    seg, z = _semantics(kind, opt), torch.randn(2, opt.z_dim)
+    state = generators[0].state_dict()
+    outputs = [g(seg, z) for g in generators]
+    assert torch.allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
+
+    # Gradients in float64: in float32 those of parameters before a normalisation nearly cancel, so that any
+    # change of summation order shows in their last digits.
+    for g in generators:
+        g.load_state_dict(state)
+        g.double()(seg.double(), z.double()).square().sum().backward()
+    for (name, fused), reference in zip(generators[0].named_parameters(), generators[1].parameters()):
+        assert (fused.grad is None) == (reference.grad is None), name
+        if reference.grad is not None:
+            assert torch.allclose(fused.grad, reference.grad, rtol=1e-9, atol=1e-12), name
+
+
+def test_absent_label_channels_are_left_out_of_the_conditioning():
+    opt = train_opt('--dataset_mode', 'coco', '--label_nc', str(LABEL_NC), '--crop_size', '32', '--ngf', '8')
+    generator = networks.define_G(opt)
+    seg = _semantics('two_classes', opt)
+    semantics, columns = generator.conditioning_semantics(seg)
+    edge = opt.semantic_nc - 1
+    assert columns.tolist() == [3, 7, edge] + list(range(opt.semantic_nc, opt.semantic_nc + opt.ngf))
+    assert torch.equal(semantics, seg[:, [3, 7, edge]])
+
+    opt.predictor_impl = 'reference'
+    semantics, columns = generator.conditioning_semantics(seg)
+    assert columns is None and semantics is seg
+
+
+def test_fused_first_layers_equal_separate_convolutions_on_the_kept_channels():
+    torch.manual_seed(0)
+    convs = [nn.Conv2d(6, width, 3, padding=1) for width in (4, 2, 5)]
+    full = torch.randn(1, 6, 9, 7)
+    full[:, [1, 4]] = 0  # absent channels
+    columns = torch.tensor([0, 2, 3, 5])
+    outputs = fused_first_layers(convs, full[:, columns], columns)
+    assert [o.shape[1] for o in outputs] == [4, 2, 5]
+    for conv, out in zip(convs, outputs):
+        assert torch.allclose(out, conv(full), rtol=1e-5, atol=1e-6)
+
+
+def test_generator_step_leaves_the_discriminator_without_gradients():
+    opt = train_opt('--dataset_mode', 'coco', '--label_nc', '4', '--crop_size', '64')
+    trainer = Pix2PixTrainer(opt)
+    model = trainer.pix2pix_model_on_one_gpu
+    trainer.run_generator_one_step(_batch(opt))
+    assert all(p.grad is None and p.requires_grad for p in model.netD.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.netG.parameters())
+    trainer.run_discriminator_one_step(_batch(opt))
+    assert all(p.grad is not None for p in model.netD.parameters())
+
+
+def test_cpu_allocator_policy():
+    assert configure_cpu_allocator('system') is False
+    expected = sys.platform.startswith('linux')  # glibc's mallopt
+    assert configure_cpu_allocator('retain') is expected
