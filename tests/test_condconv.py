@@ -1,10 +1,12 @@
-"""The lean conditional depthwise convolution equals the unfold reference in values and gradients."""
+"""The lean conditional depthwise convolution equals the unfold reference in values and gradients; predicting and
+applying the kernels a tap at a time equals predicting the whole kernel map first."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 import models.networks as networks
 from conftest import train_opt
-from models.networks.condconv import conditional_depthwise_conv
+from models.networks.condconv import conditional_depthwise_conv, predicted_depthwise_conv
 
 
 @pytest.mark.parametrize('shape', [(1, 1, 5, 5), (2, 3, 8, 10), (2, 16, 7, 4)])
@@ -62,3 +64,32 @@ def test_generator_output_is_the_same_with_either_implementation():
         semantics = torch.rand(2, opt.semantic_nc, 64, 64)
         outputs.append(generator(semantics))
     assert torch.allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('shape', [(1, 1, 5, 5), (2, 3, 8, 10), (2, 16, 7, 4)])
+@pytest.mark.parametrize('stride', [1, 2])
+@pytest.mark.parametrize('layout', [torch.contiguous_format, torch.channels_last])
+def test_tap_by_tap_prediction_equals_the_whole_kernel_map(shape, stride, layout):
+    torch.manual_seed(0)
+    n, c, h, w = shape
+    out_h, out_w = (h - 1) // stride + 1, (w - 1) // stride + 1
+    x = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=layout)
+    hidden = torch.randn(n, 6, out_h, out_w, dtype=torch.float64)
+    weight, bias = torch.randn(c * 9, 6, 3, 3, dtype=torch.float64), torch.randn(c * 9, dtype=torch.float64)
+    expected = conditional_depthwise_conv(x, F.conv2d(hidden, weight, bias, padding=1), stride)
+    out = predicted_depthwise_conv(x, hidden, weight, bias, stride)
+    assert out.shape == expected.shape
+    assert torch.allclose(out, expected, rtol=1e-12, atol=1e-12)
+    if layout == torch.channels_last and c > 1 and out_h * out_w > 1:
+        assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_tap_by_tap_prediction_under_bfloat16_autocast_stays_close():
+    torch.manual_seed(0)
+    x, hidden = torch.randn(1, 4, 6, 6), torch.randn(1, 8, 6, 6)
+    weight, bias = torch.randn(36, 8, 3, 3) * 0.1, torch.randn(36) * 0.1
+    expected = predicted_depthwise_conv(x, hidden, weight, bias)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = predicted_depthwise_conv(x, hidden, weight, bias)
+    assert out.dtype == torch.float32  # accumulated in x's precision
+    assert torch.allclose(out, expected, atol=0.1, rtol=0.05)

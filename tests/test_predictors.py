@@ -8,6 +8,7 @@ import torch.nn as nn
 
 import models.networks as networks
 from conftest import train_opt
+from models.networks import architecture
 from models.networks.architecture import fused_first_layers
 from trainers.pix2pix_trainer import Pix2PixTrainer
 from test_networks import _batch
@@ -52,6 +53,35 @@ def test_fused_predictors_equal_the_reference_in_values_and_gradients(kind, trai
         assert (fused.grad is None) == (reference.grad is None), name
         if reference.grad is not None:
             assert torch.allclose(fused.grad, reference.grad, rtol=1e-9, atol=1e-12), name
+
+
+def test_without_autograd_the_generator_goes_tap_by_tap_channels_last_with_the_same_numbers(monkeypatch):
+    args = ('--dataset_mode', 'coco', '--label_nc', str(LABEL_NC), '--crop_size', '64', '--ngf', '8', '--use_vae')
+    generators = []
+    for impl in ('fused', 'reference'):
+        torch.manual_seed(0)
+        generators.append(networks.define_G(train_opt(*args, '--predictor_impl', impl)).eval())
+    with torch.no_grad():  # biases start at zero: make them tell the taps apart
+        for name, param in generators[0].named_parameters():
+            if name.endswith('bias'):
+                param.copy_(torch.randn_like(param) * 0.1)
+    generators[1].load_state_dict(generators[0].state_dict())
+    seg, z = _semantics('two_classes', train_opt(*args)), torch.randn(2, 256)
+    seg = torch.nn.functional.interpolate(seg, size=(64, 64))
+    with_autograd = generators[0](seg, z)
+
+    layouts = []
+    original = architecture.predicted_depthwise_conv
+    monkeypatch.setattr(architecture, 'predicted_depthwise_conv', lambda x, *rest: layouts.append(
+        x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()) or original(x, *rest))
+    with torch.no_grad():
+        reference = generators[1](seg, z)
+        assert layouts == []
+        tap_by_tap = generators[0](seg, z)
+    assert len(layouts) == 2 * len(generators[0].schedule) and all(layouts)
+    assert tap_by_tap.is_contiguous()
+    assert torch.allclose(tap_by_tap, with_autograd, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(tap_by_tap, reference, rtol=1e-5, atol=1e-6)
 
 
 def test_absent_label_channels_are_left_out_of_the_conditioning():

@@ -2,7 +2,7 @@
 import argparse
 import os
 import zipfile
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -11,7 +11,7 @@ from torch.nn.utils import spectral_norm
 from torch.utils.checkpoint import checkpoint
 
 from util.errors import UserError
-from .condconv import TAPS, DepthConv
+from .condconv import TAPS, DepthConv, predicted_depthwise_conv
 from .normalization import SPADE, batch_norm_class
 
 PREDICTOR_HIDDEN = 128
@@ -24,6 +24,14 @@ def predictor(in_channels: int, out_channels: int, sigmoid: bool = False) -> nn.
     if sigmoid:
         layers.append(nn.Sigmoid())
     return nn.Sequential(*layers)
+
+
+def predicts_tap_by_tap(opt: argparse.Namespace) -> bool:
+    """Whether blocks built with these options, when autograd is off, predict and apply their kernels a tap at
+    a time (predicted_depthwise_conv) instead of holding whole kernel maps: with the fused predictors and the
+    lean convolution; the reference formulations keep the released code's order of work."""
+    return (getattr(opt, 'predictor_impl', 'fused') == 'fused'
+            and getattr(opt, 'depthconv_impl', 'lean') == 'lean')
 
 
 def fused_first_layers(convs: Sequence[nn.Conv2d], cond: torch.Tensor,
@@ -73,6 +81,7 @@ class DepthsepCCBlock(nn.Module):
             self.conv_s = spectral_norm(nn.Conv2d(fin, fout, kernel_size=1, bias=False))
             self.norm_s = SPADE(fin, semantic_nc, opt)
         self.fused = getattr(opt, 'predictor_impl', 'fused') == 'fused'
+        self.tap_by_tap = predicts_tap_by_tap(opt)
         self.recompute_predictions = getattr(opt, 'checkpoint_predictors', False)
 
     def branches(self) -> List[nn.Sequential]:
@@ -83,16 +92,27 @@ class DepthsepCCBlock(nn.Module):
             branches.append(self.norm_s.mlp_shared)
         return branches
 
-    def first_layers(self, cond: torch.Tensor, columns: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
-        """The output of each branch's first convolution."""
+    def first_layers(self, cond: torch.Tensor, columns: Optional[torch.Tensor]) -> Callable[[int], torch.Tensor]:
+        """A function giving the output of branch i's first convolution.
+
+        With autograd all five are computed at once (backward keeps them anyway). Without, each is computed when
+        asked for, so that only one is alive at a time.
+        """
         branches = self.branches()
-        if self.fused:
-            return fused_first_layers([branch[0] for branch in branches], cond, columns)
-        return tuple(branch[0](cond) for branch in branches)
+        if not self.fused:
+            return lambda index: branches[index][0](cond)
+        if torch.is_grad_enabled():
+            return fused_first_layers([branch[0] for branch in branches], cond, columns).__getitem__
+        return lambda index: fused_first_layers([branches[index][0]], cond, columns)[0]
 
     def conditional_conv(self, conv: DepthConv, branch: nn.Sequential, x: torch.Tensor,
                          first: torch.Tensor) -> torch.Tensor:
         """x convolved with the kernels that `branch` predicts from its first layer's output `first`."""
+        if self.tap_by_tap and not torch.is_grad_enabled():
+            # Nothing else reads `first`, so branch[1] (ReLU) can run in place.
+            last = branch[2]
+            return predicted_depthwise_conv(x, F.relu(first, inplace=True), last.weight, last.bias, conv.stride)
+
         def apply(x: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
             return conv(x, branch[1:](first))
         if self.recompute_predictions and torch.is_grad_enabled():
@@ -103,17 +123,17 @@ class DepthsepCCBlock(nn.Module):
     def forward(self, x: torch.Tensor, cond: torch.Tensor, columns: Optional[torch.Tensor] = None) -> torch.Tensor:
         """`cond`: the conditioning map at x's resolution; `columns`: see fused_first_layers.
 
-        The predictors' second layers run just before their output is used, so that without autograd each
-        kernel map is freed right after its convolution.
+        The predictors run just before their output is used, so that without autograd only one branch's
+        output is alive at a time.
         """
-        firsts = self.first_layers(cond, columns)
-        dx = self.conditional_conv(self.conv_0, self.gen_weights1, self.norm_1(x), firsts[0])
-        dx = F.leaky_relu(self.conv_1(dx) * self.gen_se_weights1[1:](firsts[1]), 0.2)
-        dx = self.conditional_conv(self.conv_2, self.gen_weights2, self.norm_2(dx), firsts[2])
-        dx = F.leaky_relu(self.conv_3(dx) * self.gen_se_weights2[1:](firsts[3]), 0.2)
+        first = self.first_layers(cond, columns)
+        dx = self.conditional_conv(self.conv_0, self.gen_weights1, self.norm_1(x), first(0))
+        dx = F.leaky_relu(self.conv_1(dx) * self.gen_se_weights1[1:](first(1)), 0.2)
+        dx = self.conditional_conv(self.conv_2, self.gen_weights2, self.norm_2(dx), first(2))
+        dx = F.leaky_relu(self.conv_3(dx) * self.gen_se_weights2[1:](first(3)), 0.2)
         if not self.learned_shortcut:
             return x + dx
-        return self.conv_s(self.norm_s.modulate(x, self.norm_s.mlp_shared[1:](firsts[4]))) + dx
+        return self.conv_s(self.norm_s.modulate(x, self.norm_s.mlp_shared[1:](first(4)))) + dx
 
 
 # Last layer index (exclusive) of each VGG19 slice: relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.

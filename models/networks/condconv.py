@@ -4,9 +4,10 @@
 - 'unfold', the reference formulation: unfold the input into an N*C*9*H*W tensor and multiply by the kernels;
 - 'lean', the default: add up the nine shifted products. Its autograd keeps only the input and the kernels,
   never the unfolded tensor, so it is several times faster and lighter.
+`predicted_depthwise_conv` also runs the layer that predicts the kernels, one tap at a time (for inference).
 """
 import argparse
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -95,6 +96,38 @@ def conditional_depthwise_conv(x: torch.Tensor, kernels: torch.Tensor, stride: i
     where H' = (H-1)//stride + 1. Zero padding of 1, as the released model.
     """
     return IMPLEMENTATIONS[impl](x, kernels, stride)
+
+
+def predicted_depthwise_conv(x: torch.Tensor, hidden: torch.Tensor, weight: torch.Tensor,
+                             bias: Optional[torch.Tensor], stride: int = 1) -> torch.Tensor:
+    """conditional_depthwise_conv(x, F.conv2d(hidden, weight, bias, padding), stride) without ever holding the
+    whole kernel map: the kernels of one tap, for every channel, are predicted and applied at a time, so that
+    the largest temporary is the size of the output instead of nine times it.
+
+    hidden: (N, K, H', W') at the output's resolution; weight: (C*9, K, kh, kw) in the kernel map's channel order.
+    Runs in x's memory format. Meant for inference: under autograd it would keep every tap's kernels.
+    """
+    n, c, h, w = x.shape
+    out_h, out_w = _output_size(h, w, stride)
+    layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
+    hidden = hidden.contiguous(memory_format=layout)
+    padded = F.pad(x, (1, 1, 1, 1))
+    tap_weights = weight.view(c, TAPS, *weight.shape[1:])
+    tap_biases = None if bias is None else bias.view(c, TAPS)
+    out = None
+    for tap in range(TAPS):
+        kernels = F.conv2d(hidden, tap_weights[:, tap], None if tap_biases is None else tap_biases[:, tap],
+                           padding=weight.size(-1) // 2)
+        rows, cols = _tap_slices(tap, out_h, out_w, stride)
+        if out is None:
+            out = kernels * padded[:, :, rows, cols]  # under autocast, in the wider of the two precisions
+        else:
+            out.addcmul_(kernels, padded[:, :, rows, cols])
+    return out
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 class DepthConv(nn.Module):
