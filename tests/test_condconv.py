@@ -8,14 +8,20 @@ import models.networks as networks
 from conftest import train_opt
 from models.networks.condconv import conditional_depthwise_conv, predicted_depthwise_conv
 
+SHAPES_AND_STRIDES = [(shape, stride) for shape in [(1, 1, 5, 5), (2, 3, 8, 10), (2, 16, 7, 4)] for stride in (1, 2)]
 
-@pytest.mark.parametrize('shape', [(1, 1, 5, 5), (2, 3, 8, 10), (2, 16, 7, 4)])
-@pytest.mark.parametrize('stride', [1, 2])
+
+def _sizes(shape, stride):
+    """N, C and the output's height and width."""
+    n, c, h, w = shape
+    return n, c, (h - 1) // stride + 1, (w - 1) // stride + 1
+
+
+@pytest.mark.parametrize('shape, stride', SHAPES_AND_STRIDES)
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 def test_lean_equals_unfold_in_values_and_gradients(shape, stride, dtype):
     torch.manual_seed(0)
-    n, c, h, w = shape
-    out_h, out_w = (h - 1) // stride + 1, (w - 1) // stride + 1
+    n, c, out_h, out_w = _sizes(shape, stride)
     x = torch.randn(shape, dtype=dtype, requires_grad=True)
     kernels = torch.randn(n, c * 9, out_h, out_w, dtype=dtype, requires_grad=True)
     grad = torch.randn(n, c, out_h, out_w, dtype=dtype)
@@ -66,13 +72,11 @@ def test_generator_output_is_the_same_with_either_implementation():
     assert torch.allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize('shape', [(1, 1, 5, 5), (2, 3, 8, 10), (2, 16, 7, 4)])
-@pytest.mark.parametrize('stride', [1, 2])
+@pytest.mark.parametrize('shape, stride', SHAPES_AND_STRIDES)
 @pytest.mark.parametrize('layout', [torch.contiguous_format, torch.channels_last])
 def test_tap_by_tap_prediction_equals_the_whole_kernel_map(shape, stride, layout):
     torch.manual_seed(0)
-    n, c, h, w = shape
-    out_h, out_w = (h - 1) // stride + 1, (w - 1) // stride + 1
+    n, c, out_h, out_w = _sizes(shape, stride)
     x = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=layout)
     hidden = torch.randn(n, 6, out_h, out_w, dtype=torch.float64)
     weight, bias = torch.randn(c * 9, 6, 3, 3, dtype=torch.float64), torch.randn(c * 9, dtype=torch.float64)
