@@ -82,7 +82,7 @@ def measure(config: dict) -> dict:
         if index >= config['warmup']:
             times.append(time.perf_counter() - start)
     if cuda:
-        peak, above_runtime = torch.cuda.max_memory_allocated(), torch.cuda.max_memory_allocated()
+        peak = above_runtime = torch.cuda.max_memory_allocated()
     else:
         peak = rss_bytes('VmHWM')
         above_runtime = peak - runtime_bytes

@@ -26,12 +26,16 @@ def predictor(in_channels: int, out_channels: int, sigmoid: bool = False) -> nn.
     return nn.Sequential(*layers)
 
 
+def fuses_predictors(opt: argparse.Namespace) -> bool:
+    """`--predictor_impl fused` (the default): see fused_first_layers and CondConvGenerator.conditioning_semantics."""
+    return getattr(opt, 'predictor_impl', 'fused') == 'fused'
+
+
 def predicts_tap_by_tap(opt: argparse.Namespace) -> bool:
     """Whether blocks built with these options, when autograd is off, predict and apply their kernels a tap at
     a time (predicted_depthwise_conv) instead of holding whole kernel maps: with the fused predictors and the
     lean convolution; the reference formulations keep the released code's order of work."""
-    return (getattr(opt, 'predictor_impl', 'fused') == 'fused'
-            and getattr(opt, 'depthconv_impl', 'lean') == 'lean')
+    return fuses_predictors(opt) and getattr(opt, 'depthconv_impl', 'lean') == 'lean'
 
 
 def fused_first_layers(convs: Sequence[nn.Conv2d], cond: torch.Tensor,
@@ -80,7 +84,7 @@ class DepthsepCCBlock(nn.Module):
         if self.learned_shortcut:
             self.conv_s = spectral_norm(nn.Conv2d(fin, fout, kernel_size=1, bias=False))
             self.norm_s = SPADE(fin, semantic_nc, opt)
-        self.fused = getattr(opt, 'predictor_impl', 'fused') == 'fused'
+        self.fused = fuses_predictors(opt)
         self.tap_by_tap = predicts_tap_by_tap(opt)
         self.recompute_predictions = getattr(opt, 'checkpoint_predictors', False)
 

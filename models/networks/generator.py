@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .architecture import DepthsepCCBlock, predicts_tap_by_tap
+from .architecture import DepthsepCCBlock, fuses_predictors, predicts_tap_by_tap
 from .base_network import BaseNetwork
 from .normalization import get_nonspade_norm_layer, resize_nearest
 
@@ -93,7 +93,7 @@ class CondConvGenerator(BaseNetwork):
     def conditioning_semantics(self, seg: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """The label-map channels the blocks' predictors read, and which input channels of the predictors' first
         layers the conditioning map then holds (None: all of them)."""
-        if getattr(self.opt, 'predictor_impl', 'fused') == 'reference':
+        if not fuses_predictors(self.opt):
             return seg, None
         # A batch holds a few of the (up to 184) classes; an all-zero channel adds exactly zero to a convolution.
         present = seg.ne(0).flatten(2).any(2).any(0).nonzero().squeeze(1)  # bool temporaries: a quarter of seg
