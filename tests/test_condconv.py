@@ -1,20 +1,35 @@
-"""The lean conditional depthwise convolution equals the unfold reference in values and gradients; predicting and
-applying the kernels a tap at a time equals predicting the whole kernel map first."""
+"""The lean conditional depthwise convolution equals the unfold reference in values and gradients, for kernel maps
+in either channel order and memory layout; predicting and applying the kernels a tap at a time equals predicting
+the whole kernel map first."""
 import pytest
 import torch
 import torch.nn.functional as F
 
 import models.networks as networks
 from conftest import train_opt
-from models.networks.condconv import conditional_depthwise_conv, predicted_depthwise_conv
+from models.networks.condconv import conditional_depthwise_conv, predicted_depthwise_conv, to_tap_major
 
-SHAPES_AND_STRIDES = [(shape, stride) for shape in [(1, 1, 5, 5), (2, 3, 8, 10), (2, 16, 7, 4)] for stride in (1, 2)]
+SHAPES_AND_STRIDES = [(shape, stride) for shape in [(1, 1, 5, 5), (1, 4, 6, 5), (2, 3, 8, 10), (2, 16, 7, 4)]
+                      for stride in (1, 2)]
+LAYOUTS = [torch.contiguous_format, torch.channels_last]
 
 
 def _sizes(shape, stride):
     """N, C and the output's height and width."""
     n, c, h, w = shape
     return n, c, (h - 1) // stride + 1, (w - 1) // stride + 1
+
+
+def _tap_major_order(channels: int) -> torch.Tensor:
+    """Channel-major index of each tap-major channel: tap t of channel c moves from c*9 + t to t*C + c."""
+    return torch.tensor([c * 9 + t for t in range(9) for c in range(channels)])
+
+
+def _keeps_channels_last(out: torch.Tensor, layout: torch.memory_format) -> bool:
+    n, c, h, w = out.shape
+    if layout != torch.channels_last or c == 1 or h * w == 1:  # those shapes are both layouts at once
+        return True
+    return out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
 
 
 @pytest.mark.parametrize('shape, stride', SHAPES_AND_STRIDES)
@@ -33,6 +48,33 @@ def test_lean_equals_unfold_in_values_and_gradients(shape, stride, dtype):
     for lean, unfold in zip(*results):
         assert lean.shape == unfold.shape
         assert torch.allclose(lean, unfold, rtol=tol, atol=tol * unfold.abs().max().item())
+
+
+@pytest.mark.parametrize('shape, stride', SHAPES_AND_STRIDES)
+@pytest.mark.parametrize('layout', LAYOUTS)
+@pytest.mark.parametrize('impl', ['lean', 'unfold'])
+def test_tap_major_kernels_in_either_layout_give_the_same_values_and_gradients(shape, stride, layout, impl):
+    torch.manual_seed(0)
+    n, c, out_h, out_w = _sizes(shape, stride)
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    kernels = torch.randn(n, c * 9, out_h, out_w, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(n, c, out_h, out_w, dtype=torch.float64)
+    expected = conditional_depthwise_conv(x, kernels, stride, 'unfold')
+    expected_grads = torch.autograd.grad(expected, (x, kernels), grad)
+
+    tap_major = kernels[:, _tap_major_order(c)].contiguous(memory_format=layout)
+    out = conditional_depthwise_conv(x.contiguous(memory_format=layout), tap_major, stride, impl, tap_major=True)
+    grads = torch.autograd.grad(out, (x, kernels), grad)
+    for value, reference in zip((out, *grads), (expected, *expected_grads)):
+        assert torch.allclose(value, reference, rtol=1e-12, atol=1e-12)
+    if impl == 'lean':
+        assert _keeps_channels_last(out, layout)
+
+
+def test_tap_major_reorders_a_predictors_output_rows():
+    weight = torch.randn(4 * 9, 3, 3, 3)
+    assert torch.equal(to_tap_major(weight), weight[_tap_major_order(4)])
+    assert torch.equal(to_tap_major(weight[:, 0, 0, 0]), weight[_tap_major_order(4), 0, 0, 0])
 
 
 def test_lean_matches_a_hand_computed_value():
@@ -73,7 +115,7 @@ def test_generator_output_is_the_same_with_either_implementation():
 
 
 @pytest.mark.parametrize('shape, stride', SHAPES_AND_STRIDES)
-@pytest.mark.parametrize('layout', [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize('layout', LAYOUTS)
 def test_tap_by_tap_prediction_equals_the_whole_kernel_map(shape, stride, layout):
     torch.manual_seed(0)
     n, c, out_h, out_w = _sizes(shape, stride)
@@ -84,8 +126,7 @@ def test_tap_by_tap_prediction_equals_the_whole_kernel_map(shape, stride, layout
     out = predicted_depthwise_conv(x, hidden, weight, bias, stride)
     assert out.shape == expected.shape
     assert torch.allclose(out, expected, rtol=1e-12, atol=1e-12)
-    if layout == torch.channels_last and c > 1 and out_h * out_w > 1:
-        assert out.is_contiguous(memory_format=torch.channels_last)
+    assert _keeps_channels_last(out, layout)
 
 
 def test_tap_by_tap_prediction_under_bfloat16_autocast_stays_close():

@@ -11,7 +11,7 @@ from torch.nn.utils import spectral_norm
 from torch.utils.checkpoint import checkpoint
 
 from util.errors import UserError
-from .condconv import TAPS, DepthConv, predicted_depthwise_conv
+from .condconv import TAPS, DepthConv, predicted_depthwise_conv, to_tap_major
 from .normalization import SPADE, batch_norm_class
 
 PREDICTOR_HIDDEN = 128
@@ -31,10 +31,11 @@ def fuses_predictors(opt: argparse.Namespace) -> bool:
     return getattr(opt, 'predictor_impl', 'fused') == 'fused'
 
 
-def predicts_tap_by_tap(opt: argparse.Namespace) -> bool:
-    """Whether blocks built with these options, when autograd is off, predict and apply their kernels a tap at
-    a time (predicted_depthwise_conv) instead of holding whole kernel maps: with the fused predictors and the
-    lean convolution; the reference formulations keep the released code's order of work."""
+def uses_lean_kernels(opt: argparse.Namespace) -> bool:
+    """Whether blocks built with these options (the fused predictors and the lean convolution) predict their
+    kernels in the order that suits the lean convolution: tap-major with autograd, a tap at a time without
+    (predicted_depthwise_conv, never holding a whole kernel map). The generator then runs channels-last on CPU.
+    The reference formulations keep the released code's order of work."""
     return fuses_predictors(opt) and getattr(opt, 'depthconv_impl', 'lean') == 'lean'
 
 
@@ -85,7 +86,7 @@ class DepthsepCCBlock(nn.Module):
             self.conv_s = spectral_norm(nn.Conv2d(fin, fout, kernel_size=1, bias=False))
             self.norm_s = SPADE(fin, semantic_nc, opt)
         self.fused = fuses_predictors(opt)
-        self.tap_by_tap = predicts_tap_by_tap(opt)
+        self.lean_kernels = uses_lean_kernels(opt)
         self.recompute_predictions = getattr(opt, 'checkpoint_predictors', False)
 
     def branches(self) -> List[nn.Sequential]:
@@ -112,13 +113,19 @@ class DepthsepCCBlock(nn.Module):
     def conditional_conv(self, conv: DepthConv, branch: nn.Sequential, x: torch.Tensor,
                          first: torch.Tensor) -> torch.Tensor:
         """x convolved with the kernels that `branch` predicts from its first layer's output `first`."""
-        if self.tap_by_tap and not torch.is_grad_enabled():
+        last = branch[2]
+        if self.lean_kernels and not torch.is_grad_enabled():
             # Nothing else reads `first`, so branch[1] (ReLU) can run in place.
-            last = branch[2]
             return predicted_depthwise_conv(x, F.relu(first, inplace=True), last.weight, last.bias, conv.stride)
 
         def apply(x: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
-            return conv(x, branch[1:](first))
+            if not self.lean_kernels:
+                return conv(x, branch[1:](first))
+            # Tap-major, each tap's kernels are C adjacent channels of the map, so that channels-last the lean
+            # convolution reads them contiguously (channel-major they would be every ninth channel).
+            kernels = F.conv2d(branch[1](first), to_tap_major(last.weight), to_tap_major(last.bias),
+                               padding=last.padding)
+            return conv(x, kernels, tap_major=True)
         if self.recompute_predictions and torch.is_grad_enabled():
             # The per-pixel kernels are the largest activations: recompute them in backward instead of keeping them.
             return checkpoint(apply, x, first, use_reentrant=False)

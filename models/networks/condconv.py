@@ -5,6 +5,9 @@
 - 'lean', the default: add up the nine shifted products. Its autograd keeps only the input and the kernels,
   never the unfolded tensor, so it is several times faster and lighter.
 `predicted_depthwise_conv` also runs the layer that predicts the kernels, one tap at a time (for inference).
+
+Kernel maps come in the checkpoint's channel-major order (channel c's taps at c*9 .. c*9+8) or, with
+`tap_major=True`, tap-major (tap t's kernels for all channels at t*C .. t*C+C-1; see `to_tap_major`).
 """
 import argparse
 from typing import Optional, Tuple
@@ -30,27 +33,54 @@ def _tap_slices(tap: int, out_h: int, out_w: int, stride: int) -> Tuple[slice, s
             slice(col, col + stride * (out_w - 1) + 1, stride))
 
 
-def unfold_depthwise_conv(x: torch.Tensor, kernels: torch.Tensor, stride: int = 1) -> torch.Tensor:
+def to_tap_major(rows: torch.Tensor) -> torch.Tensor:
+    """A kernel predictor's weight or bias, its output rows reordered from channel-major to tap-major."""
+    return rows.unflatten(0, (-1, TAPS)).transpose(0, 1).flatten(0, 1)
+
+
+def _taps(kernels: torch.Tensor, channels: int, tap_major: bool) -> torch.Tensor:
+    """The kernel map viewed as (N, C, 9, H, W), whichever its channel order."""
+    if tap_major:
+        return kernels.unflatten(1, (TAPS, channels)).transpose(1, 2)
+    return kernels.unflatten(1, (channels, TAPS))
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if _is_channels_last(x) else torch.contiguous_format
+
+
+def unfold_depthwise_conv(x: torch.Tensor, kernels: torch.Tensor, stride: int = 1,
+                          tap_major: bool = False) -> torch.Tensor:
     """Reference formulation (as the released code): explicit unfold, multiply, sum over the 9 taps."""
     n, c, h, w = x.shape
     out_h, out_w = _output_size(h, w, stride)
     patches = F.unfold(x, KERNEL_SIZE, padding=1, stride=stride).view(n * c, TAPS, out_h, out_w)
-    return (kernels.reshape(n * c, TAPS, out_h, out_w) * patches).sum(dim=1).view(n, c, out_h, out_w)
+    taps = _taps(kernels, c, tap_major).reshape(n * c, TAPS, out_h, out_w)
+    return (taps * patches).sum(dim=1).view(n, c, out_h, out_w)
 
 
 class _LeanDepthwiseConv(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, kernels: torch.Tensor, stride: int) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, kernels: torch.Tensor, stride: int, tap_major: bool) -> torch.Tensor:
         n, c, h, w = x.shape
         out_h, out_w = _output_size(h, w, stride)
         padded = F.pad(x, (1, 1, 1, 1))
-        taps = kernels.view(n, c, TAPS, out_h, out_w)
-        out = x.new_zeros(n, c, out_h, out_w)
+        taps = _taps(kernels, c, tap_major)
+        # Allocated in x's layout: left to the elementwise ops, a batch of one can get strides that the next
+        # convolution does not take for channels-last, and it would then fall back to NCHW.
+        out = torch.empty((n, c, out_h, out_w), dtype=x.dtype, device=x.device, memory_format=_layout(x))
         for tap in range(TAPS):
             rows, cols = _tap_slices(tap, out_h, out_w, stride)
-            out.addcmul_(taps[:, :, tap], padded[:, :, rows, cols])
+            if tap == 0:
+                torch.mul(taps[:, :, tap], padded[:, :, rows, cols], out=out)
+            else:
+                out.addcmul_(taps[:, :, tap], padded[:, :, rows, cols])
         ctx.save_for_backward(x, kernels)
-        ctx.stride = stride
+        ctx.stride, ctx.tap_major = stride, tap_major
         return out
 
     @staticmethod
@@ -59,43 +89,45 @@ class _LeanDepthwiseConv(torch.autograd.Function):
         stride = ctx.stride
         n, c, h, w = x.shape
         out_h, out_w = grad_out.shape[2:]
-        taps = kernels.view(n, c, TAPS, out_h, out_w)
+        taps = _taps(kernels, c, ctx.tap_major)
         grad_x = grad_kernels = None
         padded = F.pad(x, (1, 1, 1, 1))
         if ctx.needs_input_grad[1]:
-            grad_kernels = torch.empty_like(kernels).view(n, c, TAPS, out_h, out_w)
+            grad_kernels = torch.empty_like(kernels)
+            grad_taps = _taps(grad_kernels, c, ctx.tap_major)
         if ctx.needs_input_grad[0]:
             grad_padded = torch.zeros_like(padded)
         for tap in range(TAPS):
             rows, cols = _tap_slices(tap, out_h, out_w, stride)
             if grad_kernels is not None:
-                torch.mul(grad_out, padded[:, :, rows, cols], out=grad_kernels[:, :, tap])
+                torch.mul(grad_out, padded[:, :, rows, cols], out=grad_taps[:, :, tap])
             if ctx.needs_input_grad[0]:
                 grad_padded[:, :, rows, cols].addcmul_(grad_out, taps[:, :, tap])
         if ctx.needs_input_grad[0]:
             grad_x = grad_padded[:, :, 1:h + 1, 1:w + 1]
-        if grad_kernels is not None:
-            grad_kernels = grad_kernels.view_as(kernels)
-        return grad_x, grad_kernels, None
+        return grad_x, grad_kernels, None, None
 
 
-def lean_depthwise_conv(x: torch.Tensor, kernels: torch.Tensor, stride: int = 1) -> torch.Tensor:
+def lean_depthwise_conv(x: torch.Tensor, kernels: torch.Tensor, stride: int = 1,
+                        tap_major: bool = False) -> torch.Tensor:
     # Under autocast the two inputs can differ in precision; compute in the wider one.
     dtype = torch.result_type(x, kernels)
-    return _LeanDepthwiseConv.apply(x.to(dtype), kernels.to(dtype).contiguous(), stride)
+    kernels = kernels.to(dtype).contiguous(memory_format=_layout(kernels))
+    return _LeanDepthwiseConv.apply(x.to(dtype), kernels, stride, tap_major)
 
 
 IMPLEMENTATIONS = {'lean': lean_depthwise_conv, 'unfold': unfold_depthwise_conv}
 
 
 def conditional_depthwise_conv(x: torch.Tensor, kernels: torch.Tensor, stride: int = 1,
-                               impl: str = 'lean') -> torch.Tensor:
+                               impl: str = 'lean', tap_major: bool = False) -> torch.Tensor:
     """Apply per-pixel 3x3 depthwise kernels.
 
-    x: (N, C, H, W). kernels: (N, C*9, H', W') with the 9 taps of channel c at c*9 .. c*9+8, row-major,
-    where H' = (H-1)//stride + 1. Zero padding of 1, as the released model.
+    x: (N, C, H, W). kernels: (N, C*9, H', W') with the 9 taps of channel c at c*9 .. c*9+8, row-major
+    (with tap_major, tap t of channel c at t*C + c), where H' = (H-1)//stride + 1. Zero padding of 1, as the
+    released model.
     """
-    return IMPLEMENTATIONS[impl](x, kernels, stride)
+    return IMPLEMENTATIONS[impl](x, kernels, stride, tap_major)
 
 
 def predicted_depthwise_conv(x: torch.Tensor, hidden: torch.Tensor, weight: torch.Tensor,
@@ -109,8 +141,7 @@ def predicted_depthwise_conv(x: torch.Tensor, hidden: torch.Tensor, weight: torc
     """
     n, c, h, w = x.shape
     out_h, out_w = _output_size(h, w, stride)
-    layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
-    hidden = hidden.contiguous(memory_format=layout)
+    hidden = hidden.contiguous(memory_format=_layout(x))
     padded = F.pad(x, (1, 1, 1, 1))
     tap_weights = weight.view(c, TAPS, *weight.shape[1:])
     tap_biases = None if bias is None else bias.view(c, TAPS)
@@ -126,10 +157,6 @@ def predicted_depthwise_conv(x: torch.Tensor, hidden: torch.Tensor, weight: torc
     return out
 
 
-def _is_channels_last(x: torch.Tensor) -> bool:
-    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-
-
 class DepthConv(nn.Module):
     """The conditional depthwise convolution as a module, with the released checkpoint's layout."""
 
@@ -140,5 +167,5 @@ class DepthConv(nn.Module):
         # Kept unused: present in the released checkpoints (the reference never applies it).
         self.norm_layer = batch_norm_class(opt)(channels, affine=True)
 
-    def forward(self, x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-        return conditional_depthwise_conv(x, kernels, self.stride, self.impl)
+    def forward(self, x: torch.Tensor, kernels: torch.Tensor, tap_major: bool = False) -> torch.Tensor:
+        return conditional_depthwise_conv(x, kernels, self.stride, self.impl, tap_major)

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .architecture import DepthsepCCBlock, fuses_predictors, predicts_tap_by_tap
+from .architecture import DepthsepCCBlock, fuses_predictors, uses_lean_kernels
 from .base_network import BaseNetwork
 from .normalization import get_nonspade_norm_layer, resize_nearest
 
@@ -101,8 +101,8 @@ class CondConvGenerator(BaseNetwork):
         return seg.index_select(1, present), torch.cat((present, features))
 
     def forward(self, seg: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
-        # Tap by tap, the kernel predictors are narrow convolutions, which oneDNN runs faster channels-last.
-        channels_last = predicts_tap_by_tap(self.opt) and not torch.is_grad_enabled() and seg.device.type == 'cpu'
+        # oneDNN runs the predictors' convolutions faster channels-last, forward and backward, bf16 most of all.
+        channels_last = uses_lean_kernels(self.opt) and seg.device.type == 'cpu'
         layout = torch.channels_last if channels_last else torch.contiguous_format
         seg = seg.contiguous(memory_format=layout)
         if self.opt.use_vae:
@@ -120,6 +120,8 @@ class CondConvGenerator(BaseNetwork):
             if upsample:
                 x = self.up(x)
             cond = torch.cat((resize_nearest(semantics, x.shape[2:]), pyramid[level]), dim=1)
+            # A map of one pixel (or one channel) is in both layouts at once, and ops on it may return NCHW.
+            x, cond = x.contiguous(memory_format=layout), cond.contiguous(memory_format=layout)
             x = getattr(self, name)(x, cond, columns)
 
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2))).contiguous()
