@@ -45,6 +45,9 @@ def test_fused_predictors_equal_the_reference_in_values_and_gradients(kind, trai
     # float32 sums in another order (fused first layers, channels-last convolutions), and batch statistics
     # over these tiny maps magnify it: up to 2e-4 of the output's scale here, against 5e-6 at full width.
     assert (fused - reference).abs().max() <= 1e-3 * reference.abs().max()
+    # The same buffer updates: spectral norm's power iteration, batch-norm statistics in training.
+    for (name, value), expected in zip(generators[0].state_dict().items(), generators[1].state_dict().values()):
+        assert torch.allclose(value.double(), expected.double(), rtol=1e-4, atol=1e-6), name
 
     # float64 shows that the functions are the same, in values and gradients (in float32 the gradients of
     # parameters before a normalisation nearly cancel, so that any change of summation order shows).

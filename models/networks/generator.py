@@ -77,11 +77,25 @@ class CondConvGenerator(BaseNetwork):
         sh = round(sw / opt.aspect_ratio)
         return sw, sh
 
-    def label_pyramid(self, seg: torch.Tensor) -> List[torch.Tensor]:
-        """Feature pyramid of the label map, coarsest level first."""
-        encoded = []
-        features = seg
-        for level in range(1, self.num_levels + 1):
+    def label_pyramid(self, seg: torch.Tensor, semantics: torch.Tensor,
+                      channels: Optional[torch.Tensor]) -> List[torch.Tensor]:
+        """Feature pyramid of the label map `seg`, coarsest level first.
+
+        Its first convolution reads `semantics`, which holds seg's `channels` (None: all of seg); the others must
+        be zero everywhere.
+        """
+        if channels is None:
+            features = self.labelenc1(semantics)
+        else:
+            conv, *rest = [layer for layer in self.labelenc1.modules() if not isinstance(layer, nn.Sequential)]
+            # Called on one pixel, the conv runs its spectral-norm hook, which sets conv.weight as a call on the
+            # whole map would (with its one power iteration in training).
+            conv(seg[:, :, :1, :1])
+            features = F.conv2d(semantics, conv.weight.index_select(1, channels), conv.bias, conv.stride, conv.padding)
+            for layer in rest:
+                features = layer(features)
+        encoded = [features]
+        for level in range(2, self.num_levels + 1):
             features = getattr(self, f'labelenc{level}')(features)
             encoded.append(features)
         decoded = [encoded[-1]]
@@ -104,7 +118,6 @@ class CondConvGenerator(BaseNetwork):
         # oneDNN runs the predictors' convolutions faster channels-last, forward and backward, bf16 most of all.
         channels_last = uses_lean_kernels(self.opt) and seg.device.type == 'cpu'
         layout = torch.channels_last if channels_last else torch.contiguous_format
-        seg = seg.contiguous(memory_format=layout)
         if self.opt.use_vae:
             if z is None:
                 z = torch.randn(seg.size(0), self.opt.z_dim, dtype=torch.float32, device=seg.device)
@@ -113,9 +126,9 @@ class CondConvGenerator(BaseNetwork):
             x = self.fc(F.interpolate(seg, size=(self.sh, self.sw)))
         x = x.contiguous(memory_format=layout)
 
-        pyramid = self.label_pyramid(seg)
         semantics, columns = self.conditioning_semantics(seg)
         semantics = semantics.contiguous(memory_format=layout)
+        pyramid = self.label_pyramid(seg, semantics, None if columns is None else columns[:semantics.size(1)])
         for name, upsample, level in self.schedule:
             if upsample:
                 x = self.up(x)
