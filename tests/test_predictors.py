@@ -139,6 +139,9 @@ def test_fused_first_layers_equal_separate_convolutions_on_the_kept_channels():
     assert [o.shape[1] for o in outputs] == [4, 2, 5]
     for conv, out in zip(convs, outputs):
         assert torch.allclose(out, conv(full), rtol=1e-5, atol=1e-6)
+    unbiased = nn.Conv2d(6, 3, 3, padding=1, bias=False)
+    assert torch.allclose(fused_first_layers([unbiased], full[:, columns], columns)[0], unbiased(full),
+                          rtol=1e-5, atol=1e-6)
 
 
 def test_generator_step_leaves_the_discriminator_without_gradients():

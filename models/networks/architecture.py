@@ -41,7 +41,8 @@ def uses_lean_kernels(opt: argparse.Namespace) -> bool:
 
 def fused_first_layers(convs: Sequence[nn.Conv2d], cond: torch.Tensor,
                        columns: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
-    """Several 3x3 convolutions of the same input run as one, optionally on a subset of their input channels.
+    """Several 3x3 convolutions of the same input (all with biases, or a single one without) run as one,
+    optionally on a subset of their input channels.
 
     `columns` lists which of the convolutions' input channels `cond` holds; the others must be zero everywhere,
     so leaving them out changes only the summation order.
@@ -49,7 +50,8 @@ def fused_first_layers(convs: Sequence[nn.Conv2d], cond: torch.Tensor,
     weight = torch.cat([conv.weight for conv in convs])
     if columns is not None:
         weight = weight.index_select(1, columns)
-    out = F.conv2d(cond, weight, torch.cat([conv.bias for conv in convs]), padding=1)
+    bias = None if convs[0].bias is None else torch.cat([conv.bias for conv in convs])
+    out = F.conv2d(cond, weight, bias, padding=1)
     return out.split([conv.out_channels for conv in convs], dim=1)
 
 

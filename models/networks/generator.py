@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .architecture import DepthsepCCBlock, fuses_predictors, uses_lean_kernels
+from .architecture import DepthsepCCBlock, fused_first_layers, fuses_predictors, uses_lean_kernels
 from .base_network import BaseNetwork
 from .normalization import get_nonspade_norm_layer, resize_nearest
 
@@ -91,7 +91,7 @@ class CondConvGenerator(BaseNetwork):
             # Called on one pixel, the conv runs its spectral-norm hook, which sets conv.weight as a call on the
             # whole map would (with its one power iteration in training).
             conv(seg[:, :, :1, :1])
-            features = F.conv2d(semantics, conv.weight.index_select(1, channels), conv.bias, conv.stride, conv.padding)
+            features = fused_first_layers([conv], semantics, channels)[0]
             for layer in rest:
                 features = layer(features)
         encoded = [features]
