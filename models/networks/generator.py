@@ -124,7 +124,6 @@ class CondConvGenerator(BaseNetwork):
             x = self.fc(z).view(-1, 16 * self.opt.ngf, self.sh, self.sw)
         else:
             x = self.fc(F.interpolate(seg, size=(self.sh, self.sw)))
-        x = x.contiguous(memory_format=layout)
 
         semantics, columns = self.conditioning_semantics(seg)
         semantics = semantics.contiguous(memory_format=layout)
