@@ -80,9 +80,9 @@ class BaseOptions:
                             help='conditional depthwise convolution: lean (never builds the unfolded input) or unfold (the reference formulation); same numbers')
         parser.add_argument('--predictor_impl', type=str, default='fused', choices=['fused', 'reference'],
                             help="kernel/attention predictors: fused (a block's first layers as one convolution that skips "
-                                 "label channels absent from the batch; without autograd, with --depthconv_impl lean, "
-                                 "kernels predicted and applied a tap at a time) or reference (one convolution each, "
-                                 "whole kernel maps); same numbers")
+                                 "label channels absent from the batch; with --depthconv_impl lean, kernel maps predicted "
+                                 "tap-major, or a tap at a time without autograd, channels-last on CPU) or reference (one "
+                                 "convolution each, whole kernel maps in the released order); same numbers")
 
         parser.add_argument('--amp', type=str, default='off', choices=['off', 'bf16', 'fp16'],
                             help='mixed precision for G, D, E and the losses (off = float32, the faithful numbers)')
