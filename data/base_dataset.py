@@ -85,5 +85,6 @@ def transform_image(img: Image.Image, opt: argparse.Namespace, params: Dict, met
 
 
 def image_to_tensor(img: Image.Image) -> torch.Tensor:
-    """RGB photo -> float tensor in [-1, 1]."""
-    return TF.normalize(TF.to_tensor(img), (0.5,) * 3, (0.5,) * 3)
+    """RGB (or grey) photo -> float tensor in [-1, 1]."""
+    tensor = TF.to_tensor(img)
+    return TF.normalize(tensor, (0.5,) * tensor.size(0), (0.5,) * tensor.size(0))

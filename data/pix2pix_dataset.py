@@ -62,7 +62,7 @@ class Pix2pixDataset(BaseDataset):
                 if not self.paths_match(label_path, image_path):
                     raise DatasetError(f'label map {label_path} and photo {image_path} do not look like a pair '
                                        '(file names differ): fix the files or pass --no_pairing_check')
-        self.num_labels = opt.label_nc + (1 if opt.contain_dontcare_label else 0)
+        self.num_labels = opt.num_labels
 
     def root_hint(self) -> str:
         return self.opt.dataroot
@@ -98,7 +98,7 @@ class Pix2pixDataset(BaseDataset):
         label = open_image(label_path, 'label map')
         params = get_params(self.opt, label.size, self.item_rng(index))
         label_tensor = self.load_label(label, label_path, params)
-        image = open_image(image_path, 'photo').convert('RGB')
+        image = open_image(image_path, 'photo').convert('RGB' if self.opt.output_nc == 3 else 'L')
         image_tensor = image_to_tensor(transform_image(image, self.opt, params, Image.BICUBIC))
         instance_tensor = 0 if self.opt.no_instance else self.load_instance(self.instance_paths[index], params)
         input_dict = {'label': label_tensor, 'instance': instance_tensor, 'image': image_tensor, 'path': image_path}

@@ -90,6 +90,8 @@ class SyntheticDataset(BaseDataset):
         rng = np.random.default_rng([self.opt.seed, 0 if self.split == 'train' else 1, index])
         label, instance = self.render_layout(rng)
         photo = self.render_photo(label, rng)
+        if self.opt.output_nc == 1:
+            photo = photo.mean(axis=2, keepdims=True)
         if self.opt.isTrain and not self.opt.no_flip and self.item_rng(index).random() > 0.5:
             label, instance, photo = label[:, ::-1], instance[:, ::-1], photo[:, ::-1]
         return {

@@ -1,19 +1,25 @@
 """Pix2PixModel: the generator, discriminator and encoder with their losses, behind one forward(data, mode)."""
 import argparse
-import os
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
 import models.networks as networks
-from util.checkpoint import atomic_save_group, cpu_state_dict, load_network, network_path
+from util.checkpoint import CheckpointStore, cpu_state_dict
 from util.device import configure_cpu_allocator, select_device
+from util.distributed import launched_rank
 from util.errors import UserError
+
+AMP_DTYPES = {'off': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 class Pix2PixModel(torch.nn.Module):
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        parser.add_argument('--amp', type=str, default='off', choices=list(AMP_DTYPES),
+                            help='mixed precision for G, D, E and the losses (off = float32, the faithful numbers)')
+        parser.add_argument('--cpu_allocator', type=str, default='retain', choices=['retain', 'system'],
+                            help='on the CPU: retain (keep freed memory for reuse, faster) or system (the C library default)')
         return networks.modify_commandline_options(parser, is_train)
 
     def __init__(self, opt: argparse.Namespace, load_checkpoint: Optional[bool] = None):
@@ -21,9 +27,12 @@ class Pix2PixModel(torch.nn.Module):
         `load_checkpoint` says otherwise."""
         super().__init__()
         self.opt = opt
-        self.device = select_device(opt)
+        self.store = CheckpointStore.of(opt)
+        self.device = select_device(opt, announce=launched_rank() == 0)
         if self.device.type == 'cpu':
-            configure_cpu_allocator(getattr(opt, 'cpu_allocator', 'retain'))
+            configure_cpu_allocator(opt.cpu_allocator)
+        if opt.output_nc not in (1, 3):
+            raise UserError(f'--output_nc {opt.output_nc}: images have 3 (colour) or 1 (grey) channels')
         if load_checkpoint is None:
             load_checkpoint = not opt.isTrain or opt.continue_train
         self.netG, self.netD, self.netE = self.initialize_networks(opt, load_checkpoint)
@@ -37,7 +46,7 @@ class Pix2PixModel(torch.nn.Module):
 
     # One entry point, so that DataParallel / DistributedDataParallel wrap every use of the networks.
     def autocast(self):
-        dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(getattr(self.opt, 'amp', 'off'))
+        dtype = AMP_DTYPES[self.opt.amp]
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
     def forward(self, data: Dict[str, torch.Tensor], mode: str):
@@ -76,30 +85,29 @@ class Pix2PixModel(torch.nn.Module):
         nets = {'G': self.netG, 'D': self.netD, 'E': self.netE}
         return {label: net for label, net in nets.items() if net is not None}
 
-    def checkpoint_files(self, epoch) -> Dict[str, Dict[str, torch.Tensor]]:
-        """{path: state_dict} of checkpoints/<name>/<epoch>_net_{G,D,E}.pth."""
-        return {network_path(self.opt.checkpoints_dir, self.opt.name, str(epoch), label): cpu_state_dict(net)
-                for label, net in self.networks_by_label().items()}
+    def state_dicts(self) -> Dict[str, Dict[str, torch.Tensor]]:
+        """{label: state_dict on the CPU} of G, D and E, as saved in <epoch>_net_<label>.pth."""
+        return {label: cpu_state_dict(net) for label, net in self.networks_by_label().items()}
 
     def save(self, epoch) -> None:
-        os.makedirs(os.path.join(self.opt.checkpoints_dir, self.opt.name), exist_ok=True)
-        atomic_save_group(self.checkpoint_files(epoch))
+        """checkpoints/<name>/<epoch>_net_{G,D,E}.pth (the trainer saves the training state with them)."""
+        self.store.save(epoch, self.state_dicts())
 
     def initialize_networks(self, opt: argparse.Namespace, load_checkpoint: bool):
         netG = networks.define_G(opt, self.device)
         netD = networks.define_D(opt, self.device) if opt.isTrain else None
         netE = networks.define_E(opt, self.device) if opt.use_vae else None
         if load_checkpoint:
-            generator = 'G_ema' if getattr(opt, 'use_ema', False) else 'G'
+            generator = 'G_ema' if not opt.isTrain and opt.use_ema else 'G'
             for label, net in ((generator, netG), ('D', netD), ('E', netE)):
                 if net is not None:
-                    load_network(net, label, opt.which_epoch, opt)
+                    self.store.load_network(net, label, opt.which_epoch)
         return netG, netD, netE
 
     def preprocess_input(self, data: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """One-hot label map (with the don't-care channel when present), plus the instance edge map."""
         label_map = data['label'].to(self.device).long()
-        num_labels = self.opt.label_nc + (1 if self.opt.contain_dontcare_label else 0)
+        num_labels = self.opt.num_labels
         low, high = torch.aminmax(label_map)
         if low < 0 or high >= num_labels:
             bad = int(high) if high >= num_labels else int(low)

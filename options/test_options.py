@@ -1,13 +1,11 @@
 """Options for testing, with the reference's names and defaults."""
-import argparse
-
-from .base_options import BaseOptions
+from .base_options import BaseOptions, OptionParser
 
 
 class TestOptions(BaseOptions):
     isTrain = False
 
-    def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    def initialize(self, parser: OptionParser) -> OptionParser:
         BaseOptions.initialize(self, parser)
         parser.add_argument('--results_dir', type=str, default='./results/', help='results are saved here')
         parser.add_argument('--which_epoch', type=str, default='latest', help='which epoch to load')

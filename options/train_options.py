@@ -1,13 +1,12 @@
 """Options for training, with the reference's names and defaults."""
-import argparse
-
-from .base_options import BaseOptions
+import models.networks
+from .base_options import BaseOptions, OptionParser
 
 
 class TrainOptions(BaseOptions):
     isTrain = True
 
-    def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    def initialize(self, parser: OptionParser) -> OptionParser:
         BaseOptions.initialize(self, parser)
         # Display and saving.
         parser.add_argument('--display_freq', type=int, default=100, help='refresh the training page every this many iterations')
@@ -23,21 +22,21 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--which_epoch', type=str, default='latest', help='which epoch to load')
         parser.add_argument('--niter', type=int, default=50, help='epochs at the initial learning rate')
         parser.add_argument('--niter_decay', type=int, default=0, help='epochs of linear learning-rate decay to zero after --niter')
-        parser.add_argument('--optimizer', type=str, default='adam', choices=['adam'])
+        parser.add_argument('--optimizer', type=str, default='adam', choices=['adam'], help='both networks train with Adam')
         parser.add_argument('--beta1', type=float, default=0.5, help='Adam beta1 (only with --no_TTUR)')
         parser.add_argument('--beta2', type=float, default=0.999, help='Adam beta2 (only with --no_TTUR)')
         parser.add_argument('--lr', type=float, default=0.0002, help='initial learning rate')
 
         # Discriminator and losses.
-        parser.add_argument('--ndf', type=int, default=64, help='discriminator width')
+        parser.add_argument('--ndf', type=int, default=64, architecture=True, help='discriminator width')
         parser.add_argument('--lambda_feat', type=float, default=10.0, help='weight of the feature matching loss')
         parser.add_argument('--lambda_vgg', type=float, default=10.0, help='weight of the VGG loss')
         parser.add_argument('--no_ganFeat_loss', action='store_true', help='no discriminator feature matching loss')
         parser.add_argument('--no_vgg_loss', action='store_true', help='no VGG perceptual loss')
         parser.add_argument('--vgg_weights', type=str, default='', help="VGG19 state_dict (torchvision layout) for the VGG loss; default: torchvision's ImageNet weights")
         parser.add_argument('--gan_mode', type=str, default='hinge', choices=['hinge', 'ls', 'original', 'w'])
-        parser.add_argument('--netD', type=str, default='fpse', choices=['fpse'])
-        parser.add_argument('--netD_subarch', type=str, default='n_layer', help='unused by the FPSE discriminator; kept for command-line compatibility')
+        parser.add_argument('--netD', type=str, default='fpse', choices=models.networks.discriminator_names(), architecture=True)
+        parser.add_ignored_argument('--netD_subarch', 'the FPSE discriminator has no sub-architectures', type=str, default='n_layer')
         parser.add_argument('--no_TTUR', action='store_true', help='no two time-scale update rule')
         parser.add_argument('--lambda_kld', type=float, default=0.05, help='weight of the KL divergence loss')
 

@@ -53,7 +53,7 @@ def measure(config: dict) -> dict:
         opt.isTrain = False
         model = Pix2PixModel(opt, load_checkpoint=False).eval()
     h, w = round(opt.crop_size / opt.aspect_ratio), opt.crop_size
-    num_labels = opt.label_nc + (1 if opt.contain_dontcare_label else 0)
+    num_labels = opt.num_labels
     # 16x16 blocks, each of one of `classes_per_image` classes drawn per image.
     classes = torch.stack([torch.randperm(num_labels)[:config['classes_per_image']] for _ in range(opt.batchSize)])
     blocks = torch.randint(0, classes.size(1), (opt.batchSize, h // 16 * w // 16))

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from conftest import ROOT
 from options.test_options import TestOptions
@@ -69,6 +70,7 @@ def test_parse_needs_no_dataset_on_disk(tmp_path):
     assert opt.label_dir == '' and not (tmp_path / 'nothing').exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('flag,value,valid', [('--netG', 'spade', 'condconv'), ('--netD', 'multiscale', 'fpse'),
                                               ('--dataset_mode', 'voc', 'cityscapes'), ('--gan_mode', 'wgan', 'hinge')])
 def test_unknown_names_give_one_line_listing_valid_names(flag, value, valid):
@@ -83,3 +85,65 @@ def test_unknown_norm_is_a_clear_error():
     from util.errors import UserError
     with pytest.raises(UserError, match='--norm_G'):
         get_nonspade_norm_layer(TrainOptions().parse([], quiet=True), 'spectralgroup')
+
+
+def test_each_network_builds_with_only_its_own_and_the_shared_options():
+    """A network reads the base and training options and those it declares itself, nothing another network or
+    the model declares (no fallbacks for options that are absent)."""
+    import argparse
+
+    from models.networks import ConvEncoder, CondConvGenerator, FPSEDiscriminator
+    from options.base_options import OptionParser
+    full = TrainOptions().parse(['--use_vae', '--label_nc', '5', '--crop_size', '64', '--ngf', '4', '--ndf', '4',
+                                 '--gpu_ids', '-1'], quiet=True)
+    shared = TrainOptions().initialize(OptionParser())
+    derived = {'isTrain', 'num_labels', 'semantic_nc', 'sync_bn'}
+    own_options = {}
+    for cls in (CondConvGenerator, FPSEDiscriminator, ConvEncoder):
+        own_options[cls] = set(cls.modify_commandline_options(OptionParser(), True).declared)
+    assert {'depthconv_impl', 'predictor_impl', 'checkpoint_predictors'} <= own_options[CondConvGenerator]
+    images, semantics = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, full.semantic_nc, 64, 64)
+    for cls, own in own_options.items():
+        keep = set(shared.declared) | own | derived
+        opt = argparse.Namespace(**{k: v for k, v in vars(full).items() if k in keep})
+        assert not hasattr(opt, 'amp') and (cls is CondConvGenerator or not hasattr(opt, 'depthconv_impl'))
+        net = cls(opt)
+        if cls is CondConvGenerator:
+            assert net(semantics, z=torch.randn(1, opt.z_dim)).shape == (1, 3, 64, 64)
+        elif cls is FPSEDiscriminator:
+            assert len(net(images, semantics)[1]) == 3
+        else:
+            assert net(images)[0].shape == (1, opt.z_dim)
+
+
+def test_ignored_reference_options_are_accepted_with_a_note(capsys):
+    opt = TrainOptions().parse(['--nef', '32', '--mpdist', '--netD_subarch', 'n_layer'])
+    assert (opt.nef, opt.mpdist) == (32, True)
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith('note:')]
+    assert [line.split()[1] for line in notes] == ['--mpdist', '--nef', '--netD_subarch'] and all('ignored' in n for n in notes)
+
+
+def test_architecture_options_are_declared_where_they_are_defined():
+    from options.base_options import OptionParser
+    parser = TrainOptions().initialize(OptionParser())
+    assert {'dataset_mode', 'netG', 'ngf', 'label_nc', 'use_vae', 'crop_size', 'netD', 'ndf', 'output_nc'} <= parser.architecture_options
+    assert not {'lr', 'batchSize', 'name', 'gpu_ids'} & parser.architecture_options
+
+
+@pytest.mark.slow
+def test_help_lists_the_networks_and_datasets_options():
+    result = subprocess.run([sys.executable, 'train.py', '--dataset_mode', 'custom', '--help'], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0
+    for flag in ('--depthconv_impl', '--amp', '--label_dir', '--lambda_feat', '--nef'):
+        assert flag in result.stdout, flag
+
+
+def test_no_gpu_is_said_in_one_line(monkeypatch, capsys):
+    from models.pix2pix_model import Pix2PixModel
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    opt = TrainOptions().parse(['--ngf', '4', '--ndf', '4', '--crop_size', '64', '--label_nc', '3', '--no_vgg_loss',
+                                '--gpu_ids', '0'], quiet=True)
+    model = Pix2PixModel(opt)
+    assert model.device.type == 'cpu'
+    assert 'note: no GPU found, running on the CPU' in capsys.readouterr().out

@@ -7,11 +7,10 @@ import torch
 import torch.nn as nn
 
 import models.networks as networks
-from conftest import train_opt
+from conftest import random_batch, train_opt
 from models.networks import architecture, condconv
 from models.networks.architecture import fused_first_layers
 from trainers.pix2pix_trainer import Pix2PixTrainer
-from test_networks import _batch
 from util.device import configure_cpu_allocator
 
 LABEL_NC = 10
@@ -125,7 +124,7 @@ def test_absent_label_channels_are_left_out_of_the_conditioning():
     assert torch.equal(semantics, seg[:, [3, 7, edge]])
 
     opt.predictor_impl = 'reference'
-    semantics, columns = generator.conditioning_semantics(seg)
+    semantics, columns = networks.define_G(opt).conditioning_semantics(seg)
     assert columns is None and semantics is seg
 
 
@@ -148,10 +147,10 @@ def test_generator_step_leaves_the_discriminator_without_gradients():
     opt = train_opt('--dataset_mode', 'coco', '--label_nc', '4', '--crop_size', '64')
     trainer = Pix2PixTrainer(opt)
     model = trainer.pix2pix_model_on_one_gpu
-    trainer.run_generator_one_step(_batch(opt))
+    trainer.run_generator_one_step(random_batch(opt))
     assert all(p.grad is None and p.requires_grad for p in model.netD.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.netG.parameters())
-    trainer.run_discriminator_one_step(_batch(opt))
+    trainer.run_discriminator_one_step(random_batch(opt))
     assert all(p.grad is not None for p in model.netD.parameters())
 
 

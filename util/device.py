@@ -5,14 +5,26 @@ import os
 import torch
 
 
-def select_device(opt: argparse.Namespace) -> torch.device:
-    """The GPU if there is one (under torchrun, the one of LOCAL_RANK), the CPU otherwise or with --gpu_ids -1."""
-    ids = [int(i) for i in str(getattr(opt, 'gpu_ids', '0')).split(',') if i.strip()]
-    if not ids or ids[0] < 0 or not torch.cuda.is_available():
+def select_device(opt: argparse.Namespace, announce: bool = False) -> torch.device:
+    """The GPU if there is one (under torchrun, the one of LOCAL_RANK), the CPU otherwise or with --gpu_ids -1.
+
+    With `announce`, a GPU asked for but absent is said in one line, so that nobody waits on a CPU run unaware.
+    """
+    ids = [int(i) for i in str(opt.gpu_ids).split(',') if i.strip()]
+    if not ids or ids[0] < 0:
+        return torch.device('cpu')
+    if not torch.cuda.is_available():
+        if announce:
+            print(f'note: no GPU found, running on the CPU (--gpu_ids {opt.gpu_ids}; pass --gpu_ids -1 to choose the CPU)')
         return torch.device('cpu')
     if 'LOCAL_RANK' in os.environ:
         return torch.device('cuda', int(os.environ['LOCAL_RANK']))
     return torch.device('cuda', ids[0])
+
+
+def distributed_on_gpus(opt: argparse.Namespace) -> bool:
+    """Whether this process is one of several (torchrun) that compute on GPUs: then BatchNorm is synchronised."""
+    return int(os.environ.get('WORLD_SIZE', '1')) > 1 and select_device(opt).type == 'cuda'
 
 
 def configure_cpu_allocator(policy: str) -> bool:

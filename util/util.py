@@ -32,7 +32,8 @@ def label_colormap(n: int) -> np.ndarray:
 def tensor2im(image: torch.Tensor) -> np.ndarray:
     """(3, H, W) in [-1, 1] -> (H, W, 3) uint8."""
     array = (image.detach().cpu().float().numpy().transpose(1, 2, 0) + 1) / 2.0 * 255.0
-    return np.clip(array, 0, 255).astype(np.uint8)
+    array = np.clip(array, 0, 255).astype(np.uint8)
+    return array[:, :, 0] if array.shape[2] == 1 else array
 
 
 def tensor2label(label: torch.Tensor, num_labels: int) -> np.ndarray:

@@ -10,8 +10,8 @@ from .encoder import ConvEncoder
 from .generator import CondConvGenerator
 from .loss import GANLoss, KLDLoss, VGGLoss
 
-__all__ = ['BaseNetwork', 'GANLoss', 'KLDLoss', 'VGGLoss', 'define_D', 'define_E', 'define_G', 'generator_names',
-           'modify_commandline_options']
+__all__ = ['BaseNetwork', 'GANLoss', 'KLDLoss', 'VGGLoss', 'define_D', 'define_E', 'define_G', 'discriminator_names',
+           'generator_names', 'modify_commandline_options']
 
 GENERATORS: Dict[str, Type[BaseNetwork]] = {'condconv': CondConvGenerator}
 DISCRIMINATORS: Dict[str, Type[BaseNetwork]] = {'fpse': FPSEDiscriminator}
@@ -21,11 +21,15 @@ def generator_names() -> List[str]:
     return sorted(GENERATORS)
 
 
+def discriminator_names() -> List[str]:
+    return sorted(DISCRIMINATORS)
+
+
 def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
-    opt, _ = parser.parse_known_args(getattr(parser, 'args', None))
-    parser = GENERATORS[opt.netG].modify_commandline_options(parser, is_train)
+    """The chosen networks' own options (`parser` is an options.base_options.OptionParser)."""
+    parser = GENERATORS[parser.selected('netG')].modify_commandline_options(parser, is_train)
     if is_train:
-        parser = DISCRIMINATORS[opt.netD].modify_commandline_options(parser, is_train)
+        parser = DISCRIMINATORS[parser.selected('netD')].modify_commandline_options(parser, is_train)
     return ConvEncoder.modify_commandline_options(parser, is_train)
 
 

@@ -1,8 +1,7 @@
 """Building blocks: the conditional-convolution residual block and the VGG19 feature extractor."""
-import argparse
 import os
 import zipfile
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Type
 
 import torch
 import torch.nn as nn
@@ -12,7 +11,7 @@ from torch.utils.checkpoint import checkpoint
 
 from util.errors import UserError
 from .condconv import TAPS, DepthConv, predicted_depthwise_conv, to_tap_major
-from .normalization import SPADE, batch_norm_class
+from .normalization import SPADE
 
 PREDICTOR_HIDDEN = 128
 
@@ -26,17 +25,12 @@ def predictor(in_channels: int, out_channels: int, sigmoid: bool = False) -> nn.
     return nn.Sequential(*layers)
 
 
-def fuses_predictors(opt: argparse.Namespace) -> bool:
-    """`--predictor_impl fused` (the default): see fused_first_layers and CondConvGenerator.conditioning_semantics."""
-    return getattr(opt, 'predictor_impl', 'fused') == 'fused'
-
-
-def uses_lean_kernels(opt: argparse.Namespace) -> bool:
-    """Whether blocks built with these options (the fused predictors and the lean convolution) predict their
+def uses_lean_kernels(predictor_impl: str, depthconv_impl: str) -> bool:
+    """Whether blocks with these implementations (the fused predictors and the lean convolution) predict their
     kernels in the order that suits the lean convolution: tap-major with autograd, a tap at a time without
     (predicted_depthwise_conv, never holding a whole kernel map). The generator then runs channels-last on CPU.
     The reference formulations keep the released code's order of work."""
-    return fuses_predictors(opt) and getattr(opt, 'depthconv_impl', 'lean') == 'lean'
+    return predictor_impl == 'fused' and depthconv_impl == 'lean'
 
 
 def fused_first_layers(convs: Sequence[nn.Conv2d], cond: torch.Tensor,
@@ -64,32 +58,38 @@ class DepthsepCCBlock(nn.Module):
     features at the block's resolution.
     """
 
-    def __init__(self, fin: int, fout: int, opt: argparse.Namespace, semantic_nc: int):
+    def __init__(self,
+                 fin: int,                                       # input channels
+                 fout: int,                                      # output channels
+                 semantic_nc: int,                               # channels of the conditioning map
+                 batch_norm: Type[nn.Module] = nn.BatchNorm2d,   # or SyncBatchNorm
+                 depthconv_impl: str = 'lean',                   # see condconv.conditional_depthwise_conv
+                 predictor_impl: str = 'fused',                  # 'fused' first layers, or one conv each
+                 recompute_predictions: bool = False):           # recompute the kernel maps in backward
         super().__init__()
         self.learned_shortcut = fin != fout
         fmiddle = min(fin, fout)
-        BatchNorm = batch_norm_class(opt)
 
         self.gen_weights1 = predictor(semantic_nc, fin * TAPS)
         self.gen_weights2 = predictor(semantic_nc, fout * TAPS)
         self.gen_se_weights1 = predictor(semantic_nc, fmiddle, sigmoid=True)
         self.gen_se_weights2 = predictor(semantic_nc, fout, sigmoid=True)
 
-        self.conv_0 = DepthConv(fin, opt)
+        self.conv_0 = DepthConv(fin, depthconv_impl, batch_norm)
         # Kept unused: present in the released checkpoints (the reference builds it and never applies it).
-        self.norm_0 = BatchNorm(fmiddle, affine=True)
+        self.norm_0 = batch_norm(fmiddle, affine=True)
         self.conv_1 = nn.Conv2d(fin, fmiddle, kernel_size=1)
-        self.norm_1 = BatchNorm(fin, affine=True)
+        self.norm_1 = batch_norm(fin, affine=True)
         # Its kernels are predicted for fout channels (gen_weights2), which equals fmiddle because widths never grow.
-        self.conv_2 = DepthConv(fmiddle, opt)
-        self.norm_2 = BatchNorm(fmiddle, affine=True)
+        self.conv_2 = DepthConv(fmiddle, depthconv_impl, batch_norm)
+        self.norm_2 = batch_norm(fmiddle, affine=True)
         self.conv_3 = nn.Conv2d(fmiddle, fout, kernel_size=1)
         if self.learned_shortcut:
             self.conv_s = spectral_norm(nn.Conv2d(fin, fout, kernel_size=1, bias=False))
-            self.norm_s = SPADE(fin, semantic_nc, opt)
-        self.fused = fuses_predictors(opt)
-        self.lean_kernels = uses_lean_kernels(opt)
-        self.recompute_predictions = getattr(opt, 'checkpoint_predictors', False)
+            self.norm_s = SPADE(fin, semantic_nc, batch_norm)
+        self.fused = predictor_impl == 'fused'
+        self.lean_kernels = uses_lean_kernels(predictor_impl, depthconv_impl)
+        self.recompute_predictions = recompute_predictions
 
     def branches(self) -> List[nn.Sequential]:
         """Everything that reads the conditioning map, each starting with a 3x3 conv: kernels and attention of

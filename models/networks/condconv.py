@@ -9,14 +9,11 @@
 Kernel maps come in the checkpoint's channel-major order (channel c's taps at c*9 .. c*9+8) or, with
 `tap_major=True`, tap-major (tap t's kernels for all channels at t*C .. t*C+C-1; see `to_tap_major`).
 """
-import argparse
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Type
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-from .normalization import batch_norm_class
 
 KERNEL_SIZE = 3
 TAPS = KERNEL_SIZE * KERNEL_SIZE
@@ -160,12 +157,13 @@ def predicted_depthwise_conv(x: torch.Tensor, hidden: torch.Tensor, weight: torc
 class DepthConv(nn.Module):
     """The conditional depthwise convolution as a module, with the released checkpoint's layout."""
 
-    def __init__(self, channels: int, opt: argparse.Namespace, stride: int = 1):
+    def __init__(self, channels: int, impl: str = 'lean', batch_norm: Type[nn.Module] = nn.BatchNorm2d,
+                 stride: int = 1):
         super().__init__()
         self.stride = stride
-        self.impl = getattr(opt, 'depthconv_impl', 'lean')
+        self.impl = impl
         # Kept unused: present in the released checkpoints (the reference never applies it).
-        self.norm_layer = batch_norm_class(opt)(channels, affine=True)
+        self.norm_layer = batch_norm(channels, affine=True)
 
     def forward(self, x: torch.Tensor, kernels: torch.Tensor, tap_major: bool = False) -> torch.Tensor:
         return conditional_depthwise_conv(x, kernels, self.stride, self.impl, tap_major)

@@ -28,7 +28,7 @@ class FPSEDiscriminator(BaseNetwork):
             conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2)
             return nn.Sequential(norm_layer(conv), nn.LeakyReLU(0.2, True))
 
-        in_channels = 3
+        in_channels = opt.output_nc
         for level, width in enumerate(ENCODER_WIDTHS, start=1):
             self.add_module(f'enc{level}', conv_unit(in_channels, width * nf, 3, stride=2))
             in_channels = width * nf

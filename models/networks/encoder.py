@@ -24,7 +24,7 @@ class ConvEncoder(BaseNetwork):
         self.num_layers = 6 if opt.crop_size >= 256 else 5
         # It always resizes to 256, which breaks smaller crops; we resize so the last layer lands on 4x4.
         self.input_size = FINAL_SIZE * 2 ** self.num_layers
-        in_channels = 3
+        in_channels = opt.output_nc
         for index, width in enumerate(LAYER_WIDTHS[:self.num_layers], start=1):
             self.add_module(f'layer{index}', norm_layer(nn.Conv2d(in_channels, width * nf, 3, stride=2, padding=1)))
             in_channels = width * nf

@@ -6,9 +6,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .architecture import DepthsepCCBlock, fused_first_layers, fuses_predictors, uses_lean_kernels
+from .architecture import DepthsepCCBlock, fused_first_layers, uses_lean_kernels
 from .base_network import BaseNetwork
-from .normalization import get_nonspade_norm_layer, resize_nearest
+from .normalization import batch_norm_class, get_nonspade_norm_layer, resize_nearest
 
 
 def num_upsampling_layers(opt: argparse.Namespace) -> str:
@@ -35,10 +35,25 @@ class CondConvGenerator(BaseNetwork):
     kernels and attention maps. The image branch starts from z (VAE) or from the downsampled label map.
     """
 
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        parser.add_argument('--depthconv_impl', type=str, default='lean', choices=['lean', 'unfold'],
+                            help='conditional depthwise convolution: lean (never builds the unfolded input) or unfold (the reference formulation); same numbers')
+        parser.add_argument('--predictor_impl', type=str, default='fused', choices=['fused', 'reference'],
+                            help="kernel/attention predictors: fused (a block's first layers as one convolution that skips "
+                                 "label channels absent from the batch; with --depthconv_impl lean, kernel maps predicted "
+                                 "tap-major, or a tap at a time without autograd, channels-last on CPU) or reference (one "
+                                 "convolution each, whole kernel maps in the released order); same numbers")
+        parser.add_argument('--checkpoint_predictors', action='store_true',
+                            help='recompute the per-pixel kernels in backward instead of keeping them: less memory, more time')
+        return parser
+
     def __init__(self, opt: argparse.Namespace):
         super().__init__()
-        self.opt = opt
-        nf = opt.ngf
+        nf = self.ngf = opt.ngf
+        self.use_vae, self.z_dim = opt.use_vae, opt.z_dim
+        self.fused = opt.predictor_impl == 'fused'
+        self.lean_kernels = uses_lean_kernels(opt.predictor_impl, opt.depthconv_impl)
         self.schedule = BLOCK_SCHEDULES[num_upsampling_layers(opt)]
         self.num_levels = self.schedule[-1][2] + 1
         self.sw, self.sh = self.compute_latent_vector_size(opt)
@@ -66,9 +81,10 @@ class CondConvGenerator(BaseNetwork):
                   'up_0': (16, 8), 'up_1': (8, 4), 'up_2': (4, 2), 'up_3': (2, 1)}
         for name, _, _ in self.schedule:
             fin, fout = widths[name]
-            self.add_module(name, DepthsepCCBlock(fin * nf, fout * nf, opt, cond_nc))
+            self.add_module(name, DepthsepCCBlock(fin * nf, fout * nf, cond_nc, batch_norm_class(opt.sync_bn),
+                                                  opt.depthconv_impl, opt.predictor_impl, opt.checkpoint_predictors))
 
-        self.conv_img = nn.Conv2d(nf, 3, 3, padding=1)
+        self.conv_img = nn.Conv2d(nf, opt.output_nc, 3, padding=1)
         self.up = nn.Upsample(scale_factor=2)
 
     def compute_latent_vector_size(self, opt: argparse.Namespace) -> Tuple[int, int]:
@@ -107,21 +123,21 @@ class CondConvGenerator(BaseNetwork):
     def conditioning_semantics(self, seg: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """The label-map channels the blocks' predictors read, and which input channels of the predictors' first
         layers the conditioning map then holds (None: all of them)."""
-        if not fuses_predictors(self.opt):
+        if not self.fused:
             return seg, None
         # A batch holds a few of the (up to 184) classes; an all-zero channel adds exactly zero to a convolution.
         present = seg.ne(0).flatten(2).any(2).any(0).nonzero().squeeze(1)  # bool temporaries: a quarter of seg
-        features = torch.arange(seg.size(1), seg.size(1) + self.opt.ngf, device=seg.device)
+        features = torch.arange(seg.size(1), seg.size(1) + self.ngf, device=seg.device)
         return seg.index_select(1, present), torch.cat((present, features))
 
     def forward(self, seg: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
         # oneDNN runs the predictors' convolutions faster channels-last, forward and backward, bf16 most of all.
-        channels_last = uses_lean_kernels(self.opt) and seg.device.type == 'cpu'
+        channels_last = self.lean_kernels and seg.device.type == 'cpu'
         layout = torch.channels_last if channels_last else torch.contiguous_format
-        if self.opt.use_vae:
+        if self.use_vae:
             if z is None:
-                z = torch.randn(seg.size(0), self.opt.z_dim, dtype=torch.float32, device=seg.device)
-            x = self.fc(z).view(-1, 16 * self.opt.ngf, self.sh, self.sw)
+                z = torch.randn(seg.size(0), self.z_dim, dtype=torch.float32, device=seg.device)
+            x = self.fc(z).view(-1, 16 * self.ngf, self.sh, self.sw)
         else:
             x = self.fc(F.interpolate(seg, size=(self.sh, self.sw)))
 

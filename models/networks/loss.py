@@ -52,6 +52,8 @@ class VGGLoss(nn.Module):
         self.vgg = VGG19(weights_path)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if x.size(1) == 1:  # grey images (--output_nc 1): the grey value in every colour channel
+            x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
         loss = 0
         for weight, x_feat, y_feat in zip(self.LAYER_WEIGHTS, self.vgg(x), self.vgg(y)):
             loss = loss + weight * F.l1_loss(x_feat, y_feat.detach())

@@ -12,9 +12,9 @@ from util.errors import UserError
 PLAIN_NORMS = ('instance', 'batch', 'sync_batch', 'none', '')
 
 
-def batch_norm_class(opt: argparse.Namespace) -> Type[nn.Module]:
-    """SyncBatchNorm when training distributed on GPUs, BatchNorm2d otherwise (SyncBatchNorm has no CPU kernel)."""
-    return nn.SyncBatchNorm if getattr(opt, 'sync_bn', False) else nn.BatchNorm2d
+def batch_norm_class(sync: bool) -> Type[nn.Module]:
+    """SyncBatchNorm when training distributed on GPUs (`opt.sync_bn`), BatchNorm2d otherwise."""
+    return nn.SyncBatchNorm if sync else nn.BatchNorm2d
 
 
 def get_nonspade_norm_layer(opt: argparse.Namespace, norm_type: str = 'instance') -> Callable[[nn.Module], nn.Module]:
@@ -40,7 +40,7 @@ def get_nonspade_norm_layer(opt: argparse.Namespace, norm_type: str = 'instance'
         if subnorm == 'instance':
             norm = nn.InstanceNorm2d(channels, affine=False)
         elif subnorm == 'sync_batch':
-            norm = batch_norm_class(opt)(channels, affine=True)
+            norm = batch_norm_class(opt.sync_bn)(channels, affine=True)
         else:
             norm = nn.BatchNorm2d(channels, affine=True)
         return nn.Sequential(layer, norm)
@@ -51,9 +51,9 @@ def get_nonspade_norm_layer(opt: argparse.Namespace, norm_type: str = 'instance'
 class SPADE(nn.Module):
     """Parameter-free batch norm, then a scale and bias predicted per pixel from the label map."""
 
-    def __init__(self, norm_nc: int, label_nc: int, opt: argparse.Namespace, hidden: int = 128):
+    def __init__(self, norm_nc: int, label_nc: int, batch_norm: Type[nn.Module] = nn.BatchNorm2d, hidden: int = 128):
         super().__init__()
-        self.param_free_norm = batch_norm_class(opt)(norm_nc, affine=False)
+        self.param_free_norm = batch_norm(norm_nc, affine=False)
         self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, hidden, 3, padding=1), nn.ReLU())
         self.mlp_gamma = nn.Conv2d(hidden, norm_nc, 3, padding=1)
         self.mlp_beta = nn.Conv2d(hidden, norm_nc, 3, padding=1)
