@@ -10,7 +10,7 @@ import torch
 
 import data
 from util import util
-from util.checkpoint import atomic_write_text
+from util.checkpoint import CheckpointStore, atomic_write_text
 from util.fid import fid_between
 
 
@@ -20,9 +20,10 @@ class FIDMonitor:
 
     def __init__(self, opt: argparse.Namespace):
         self.opt = opt
-        self.folder = os.path.join(opt.checkpoints_dir, opt.name, 'fid')
-        self.log_path = os.path.join(opt.checkpoints_dir, opt.name, 'fid_log.txt')
-        self.best_path = os.path.join(opt.checkpoints_dir, opt.name, 'best_fid.json')
+        store = CheckpointStore.of(opt)
+        self.folder = store.path('fid')
+        self.log_path = store.path('fid_log.txt')
+        self.best_path = store.path('best_fid.json')
         self.best: Optional[float] = None
         if os.path.isfile(self.best_path):
             with open(self.best_path) as f:

@@ -7,11 +7,12 @@ from typing import Dict, Iterable, Iterator, Optional
 import torch
 
 from models.pix2pix_model import Pix2PixModel
+from options.base_options import options_to_dict
 from trainers.ema import ExponentialMovingAverage
-from util.checkpoint import atomic_save_group, atomic_write_text, cpu_state_dict, network_path
+from util.checkpoint import cpu_state_dict
 from util.distributed import DistInfo, all_true
 from util.errors import UserError
-from util.training_state import capture_rng, restore_rng, state_path
+from util.training_state import capture_rng, restore_rng
 
 
 class NonFiniteLossError(UserError):
@@ -127,39 +128,32 @@ class Pix2PixTrainer:
         self.old_lr = new_lr
 
     def save(self, epoch, position: Optional[Dict[str, int]] = None) -> None:
-        """Write <epoch>_net_{G,D,E}.pth and, with `position` ({'epoch', 'epoch_iter', 'total_steps'}), the
-        training state beside them, all atomically; also iter.txt, which the reference reads on resume."""
-        opt = self.opt
-        folder = os.path.join(opt.checkpoints_dir, opt.name)
-        os.makedirs(folder, exist_ok=True)
-        files = self.pix2pix_model_on_one_gpu.checkpoint_files(epoch)
+        """Write <epoch>_net_{G,D,E}.pth (and G_ema) and, with `position` ({'epoch', 'epoch_iter',
+        'total_steps'}), the training state beside them, as one atomic group."""
+        model = self.pix2pix_model_on_one_gpu
+        networks = model.state_dicts()
         if self.ema is not None:
-            files[network_path(opt.checkpoints_dir, opt.name, str(epoch), 'G_ema')] = cpu_state_dict(self.ema.net)
+            networks['G_ema'] = cpu_state_dict(self.ema.net)
+        state = None
         if position is not None:
-            from options.base_options import options_to_dict
-            files[state_path(opt.checkpoints_dir, opt.name, str(epoch))] = {
-                'optimizer_G': self.optimizer_G.state_dict(), 'optimizer_D': self.optimizer_D.state_dict(),
-                'scalers': {name: scaler.state_dict() for name, scaler in self.scalers.items()},
-                'old_lr': self.old_lr, 'position': dict(position), 'rng': capture_rng(),
-                'options': options_to_dict(opt)}
-        atomic_save_group(files)
-        if position is not None:
-            atomic_write_text(os.path.join(folder, 'iter.txt'), f'{position["epoch"]}\n{position["epoch_iter"]}\n')
+            state = {'optimizer_G': self.optimizer_G.state_dict(), 'optimizer_D': self.optimizer_D.state_dict(),
+                     'scalers': {name: scaler.state_dict() for name, scaler in self.scalers.items()},
+                     'old_lr': self.old_lr, 'position': dict(position), 'rng': capture_rng(),
+                     'options': options_to_dict(self.opt)}
+        model.store.save(epoch, networks, state)
 
     def load_training_state(self, epoch: str) -> Optional[Dict[str, int]]:
         """Restore optimizers, learning rate and RNG states; returns the saved position, or None without a state file."""
-        path = state_path(self.opt.checkpoints_dir, self.opt.name, epoch)
-        if not os.path.isfile(path):
+        store = self.pix2pix_model_on_one_gpu.store
+        state = store.load_training_state(epoch)
+        if state is None:
             return None
-        state = torch.load(path, map_location='cpu', weights_only=True)
         self.optimizer_G.load_state_dict(state['optimizer_G'])
         self.optimizer_D.load_state_dict(state['optimizer_D'])
         for name, scaler in self.scalers.items():
             scaler.load_state_dict(state['scalers'][name])
         self.old_lr = state['old_lr']
-        if self.ema is not None:
-            ema_path = network_path(self.opt.checkpoints_dir, self.opt.name, epoch, 'G_ema')
-            if os.path.isfile(ema_path):
-                self.ema.net.load_state_dict(torch.load(ema_path, map_location='cpu', weights_only=True))
+        if self.ema is not None and os.path.isfile(store.network_path(epoch, 'G_ema')):
+            store.load_network(self.ema.net, 'G_ema', epoch)
         restore_rng(state['rng'])
         return state['position']

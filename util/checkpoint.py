@@ -1,9 +1,10 @@
 """Checkpoint files: checkpoints/<name>/<epoch>_net_{G,D,E}.pth as plain state_dicts, written atomically."""
 import argparse
+import json
 import os
 import re
 import tempfile
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 
@@ -21,20 +22,20 @@ OPTION_HINTS = [
 ]
 
 
-def network_path(checkpoints_dir: str, name: str, epoch: str, label: str) -> str:
-    return os.path.join(checkpoints_dir, name, f'{epoch}_net_{label}.pth')
+TEMPORARY_PREFIX, TEMPORARY_SUFFIX = '.partial_', '.tmp'  # no tool takes such a file for a checkpoint
 
 
 def atomic_save_group(files: Dict[str, Any]) -> None:
     """torch.save every {path: object} to a temporary file first, then rename them all.
 
-    A crash or kill while writing leaves every earlier file whole; the renames at the end take microseconds.
+    A crash or kill while writing leaves every earlier file whole; the renames at the end take microseconds. A
+    kill can leave a temporary file, named so that nothing reads it as a checkpoint (see remove_stale_temporaries).
     """
     temporary = {}
     try:
         for path, obj in files.items():
             folder = os.path.dirname(path) or '.'
-            fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix='.pth', dir=folder)
+            fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=folder)
             temporary[path] = tmp
             with os.fdopen(fd, 'wb') as f:
                 torch.save(obj, f)
@@ -54,7 +55,7 @@ def atomic_torch_save(obj: Any, path: str) -> None:
 
 def atomic_write_text(path: str, text: str) -> None:
     folder = os.path.dirname(path) or '.'
-    fd, tmp = tempfile.mkstemp(prefix='.tmp_', dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=folder)
     try:
         with os.fdopen(fd, 'w') as f:
             f.write(text)
@@ -69,12 +70,106 @@ def cpu_state_dict(net: torch.nn.Module) -> Dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in net.state_dict().items()}
 
 
-def existing_epochs(checkpoints_dir: str, name: str, label: str = 'G') -> List[str]:
-    folder = os.path.join(checkpoints_dir, name)
-    if not os.path.isdir(folder):
-        return []
-    pattern = re.compile(rf'^(.+)_net_{label}\.pth$')
-    return sorted(m.group(1) for m in map(pattern.match, os.listdir(folder)) if m)
+class CheckpointStore:
+    """The run folder checkpoints/<name>/: network weights `<epoch>_net_<label>.pth` (plain state_dicts with the
+    reference's names), the training state beside them, iter.txt, the options and small logs. Every write is
+    atomic; loading checks the layout and explains a mismatch."""
+
+    def __init__(self, checkpoints_dir: str, name: str):
+        self.folder = os.path.join(checkpoints_dir, name)
+
+    @classmethod
+    def of(cls, opt: argparse.Namespace) -> 'CheckpointStore':
+        return cls(opt.checkpoints_dir, opt.name)
+
+    def path(self, filename: str) -> str:
+        return os.path.join(self.folder, filename)
+
+    def network_path(self, epoch, label: str) -> str:
+        return self.path(f'{epoch}_net_{label}.pth')
+
+    def state_path(self, epoch) -> str:
+        return self.path(f'{epoch}_train_state.pth')
+
+    def epochs(self, label: str = 'G') -> List[str]:
+        """The epochs that have a `<epoch>_net_<label>.pth`, sorted."""
+        if not os.path.isdir(self.folder):
+            return []
+        pattern = re.compile(rf'^(.+)_net_{label}\.pth$')
+        return sorted(m.group(1) for m in map(pattern.match, os.listdir(self.folder)) if m)
+
+    def check_writable(self, option: str = '--checkpoints_dir') -> None:
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            atomic_write_text(self.path('.write_test'), 'ok')
+            os.remove(self.path('.write_test'))
+        except OSError as exc:
+            raise UserError(f'cannot write to {self.folder} ({exc.strerror}): choose another {option}') from None
+
+    def remove_stale_temporaries(self) -> List[str]:
+        """Delete the temporary files that a killed save left behind; returns their names."""
+        if not os.path.isdir(self.folder):
+            return []
+        stale = sorted(f for f in os.listdir(self.folder) if f.startswith(TEMPORARY_PREFIX) and f.endswith(TEMPORARY_SUFFIX))
+        for name in stale:
+            os.remove(self.path(name))
+        return stale
+
+    def save(self, epoch, networks: Dict[str, Dict[str, torch.Tensor]], training_state: Optional[Dict] = None) -> None:
+        """Write `<epoch>_net_<label>.pth` for each {label: state_dict} and, with `training_state` (which holds the
+        position), `<epoch>_train_state.pth`, as one atomic group; then iter.txt, which the reference reads on
+        resume."""
+        os.makedirs(self.folder, exist_ok=True)
+        files = {self.network_path(epoch, label): state for label, state in networks.items()}
+        if training_state is not None:
+            files[self.state_path(epoch)] = training_state
+        atomic_save_group(files)
+        if training_state is not None:
+            position = training_state['position']
+            self.write_text('iter.txt', f'{position["epoch"]}\n{position["epoch_iter"]}\n')
+
+    def load_network(self, net: torch.nn.Module, label: str, epoch) -> torch.nn.Module:
+        """Load `<epoch>_net_<label>.pth` into `net` strictly, or stop with one line that says what differs."""
+        path = self.network_path(epoch, label)
+        if not os.path.isfile(path):
+            available = self.epochs(label)
+            where = f'available epochs: {", ".join(available)}' if available else \
+                f'no {label} checkpoints in {self.folder} (check --name and --checkpoints_dir)'
+            raise UserError(f'no checkpoint {path} (--which_epoch {epoch}); {where}')
+        state = load_state_dict_file(path)
+        expected = net.state_dict()
+        if set(state) != set(expected) or any(tuple(state[k].shape) != tuple(v.shape) for k, v in expected.items()):
+            raise UserError(mismatch_report(net, state, path))
+        net.load_state_dict(state, strict=True)
+        return net
+
+    def load_training_state(self, epoch) -> Optional[Dict]:
+        """The training state saved beside `<epoch>_net_G.pth`, or None when there is none."""
+        path = self.state_path(epoch)
+        if not os.path.isfile(path):
+            return None
+        return torch.load(path, map_location='cpu', weights_only=True)
+
+    def write_text(self, filename: str, text: str) -> str:
+        os.makedirs(self.folder, exist_ok=True)
+        atomic_write_text(self.path(filename), text)
+        return self.path(filename)
+
+    def read_options(self) -> Dict[str, Any]:
+        """The options of the run saved in opt.json ({} when there is none)."""
+        path = self.path('opt.json')
+        if not os.path.isfile(path):
+            return {}
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (OSError, ValueError) as exc:
+            raise UserError(f'{path} is not readable JSON ({exc}): restore it or remove the folder') from None
+
+    def write_options(self, text: str, values: Dict[str, Any]) -> None:
+        """opt.txt for people and opt.json for the code."""
+        self.write_text('opt.txt', text + '\n')
+        self.write_text('opt.json', json.dumps(values, indent=1, sort_keys=True))
 
 
 def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
@@ -106,18 +201,3 @@ def mismatch_report(net: torch.nn.Module, state: Dict[str, torch.Tensor], path: 
             hints.append(hint)
     return (f'{path} was built with other options than this model: ' + '; '.join(parts)
             + f'. Options that likely differ: {"; ".join(hints[:3])}')
-
-
-def load_network(net: torch.nn.Module, label: str, epoch: str, opt: argparse.Namespace) -> torch.nn.Module:
-    path = network_path(opt.checkpoints_dir, opt.name, str(epoch), label)
-    if not os.path.isfile(path):
-        available = existing_epochs(opt.checkpoints_dir, opt.name, label)
-        where = f'available epochs: {", ".join(available)}' if available else \
-            f'no {label} checkpoints in {os.path.join(opt.checkpoints_dir, opt.name)} (check --name and --checkpoints_dir)'
-        raise UserError(f'no checkpoint {path} (--which_epoch {epoch}); {where}')
-    state = load_state_dict_file(path)
-    expected = net.state_dict()
-    if set(state) != set(expected) or any(tuple(state[k].shape) != tuple(v.shape) for k, v in expected.items()):
-        raise UserError(mismatch_report(net, state, path))
-    net.load_state_dict(state, strict=True)
-    return net

@@ -1,4 +1,4 @@
-"""The training-state file beside the weights: optimizers, learning rate, position, RNG states, options.
+"""RNG states for the training-state file beside the weights (util.checkpoint.CheckpointStore saves it).
 
 Saved as tensors and plain Python values only, so it loads with torch.load(weights_only=True).
 """
@@ -7,11 +7,6 @@ from typing import Dict
 
 import numpy as np
 import torch
-
-
-def state_path(checkpoints_dir: str, name: str, epoch: str) -> str:
-    import os
-    return os.path.join(checkpoints_dir, name, f'{epoch}_train_state.pth')
 
 
 def capture_rng() -> Dict:

@@ -1,43 +1,52 @@
 """Training and test outputs for people: loss_log.txt, the training page with a loss plot, TensorBoard, test pages."""
 import argparse
+import io
 import json
 import ntpath
 import os
 import time
 from collections import OrderedDict
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import torch
 
 from util import html, util
+from util.checkpoint import CheckpointStore, atomic_write_text
 from util.errors import UserError
 
-PLOT_COLORS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f')
 PAGE_ROWS = 20  # the training page shows the most recent displays
 
 
-def loss_plot_svg(history: Dict[str, List[List[float]]], width: int = 640, height: int = 240) -> str:
-    """A small line chart of every loss against iterations, as inline SVG (no plotting library needed)."""
-    points = [pt for series in history.values() for pt in series]
-    if len(points) < 2:
+def loss_panels(names) -> List[Tuple[str, List[str]]]:
+    """Losses grouped so that each panel's curves share a scale: the λ-weighted matching terms are ten times the
+    adversarial ones, and the discriminator's have their own range."""
+    groups = [('generator: adversarial', [n for n in names if n == 'GAN']),
+              ('generator: feature matching, VGG, KL (weighted)', [n for n in names if n != 'GAN' and not n.startswith('D_')]),
+              ('discriminator', [n for n in names if n.startswith('D_')])]
+    return [(title, sorted(members)) for title, members in groups if members]
+
+
+def history_plot_svg(history: Dict[str, List[List[float]]], panels: List[Tuple[str, List[str]]]) -> str:
+    """Line charts of the series in `history` against iterations, one panel per (title, names), as inline SVG."""
+    from matplotlib.figure import Figure  # the object API: no GUI backend, no global state
+    panels = [(title, [n for n in names if len(history.get(n, [])) > 0]) for title, names in panels]
+    panels = [(title, names) for title, names in panels if names]
+    if not panels or sum(len(history[n]) for _, names in panels for n in names) < 2:
         return ''
-    xs, ys = [x for x, _ in points], [y for _, y in points]
-    x0, x1 = min(xs), max(xs) or 1
-    y0, y1 = min(ys), max(ys)
-    y1 = y1 if y1 > y0 else y0 + 1
-    sx = lambda x: 40 + (x - x0) / max(x1 - x0, 1e-9) * (width - 140)
-    sy = lambda y: 10 + (y1 - y) / (y1 - y0) * (height - 30)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">',
-             f'<rect width="{width}" height="{height}" fill="white" stroke="#ccc"/>',
-             f'<text x="4" y="14" font-size="10">{y1:.3g}</text><text x="4" y="{height - 20}" font-size="10">{y0:.3g}</text>',
-             f'<text x="40" y="{height - 4}" font-size="10">iteration {x0:g} .. {x1:g}</text>']
-    for i, (name, series) in enumerate(sorted(history.items())):
-        color = PLOT_COLORS[i % len(PLOT_COLORS)]
-        line = ' '.join(f'{sx(x):.1f},{sy(y):.1f}' for x, y in series)
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{line}"/>')
-        parts.append(f'<text x="{width - 95}" y="{20 + 14 * i}" font-size="11" fill="{color}">{name}</text>')
-    parts.append('</svg>')
-    return ''.join(parts)
+    figure = Figure(figsize=(6.4, 2.2 * len(panels)), dpi=100, layout='constrained')
+    for axes, (title, names) in zip(figure.subplots(len(panels), 1, squeeze=False)[:, 0], panels):
+        for name in names:
+            steps, values = zip(*history[name])
+            axes.plot(steps, values, label=name, linewidth=1.2)
+        axes.set_title(title, fontsize=10)
+        axes.set_xlabel('iteration (samples)', fontsize=9)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8, loc='best')
+        axes.tick_params(labelsize=8)
+    buffer = io.StringIO()
+    figure.savefig(buffer, format='svg')
+    text = buffer.getvalue()
+    return text[text.index('<svg'):]
 
 
 class Visualizer:
@@ -45,8 +54,8 @@ class Visualizer:
 
     def __init__(self, opt: argparse.Namespace):
         self.opt = opt
-        self.num_labels = opt.label_nc + (1 if opt.contain_dontcare_label else 0)
-        self.expr_dir = os.path.join(opt.checkpoints_dir, opt.name)
+        self.num_labels = opt.num_labels
+        self.expr_dir = CheckpointStore.of(opt).folder
         self.web_dir = os.path.join(self.expr_dir, 'web')
         self.img_dir = os.path.join(self.web_dir, 'images')
         self.log_name = os.path.join(self.expr_dir, 'loss_log.txt')
@@ -101,15 +110,14 @@ class Visualizer:
         if prefix not in self.displays:
             self.displays.append(prefix)
         self.displays = self.displays[-PAGE_ROWS:]
-        from util.checkpoint import atomic_write_text
         atomic_write_text(self.history_path, json.dumps({'losses': self.history, 'displays': self.displays,
                                                          'fid': self.fid_history}))
         webpage = html.HTML(self.web_dir, f'Experiment name = {self.opt.name}', refresh=30)
         webpage.add_header('losses')
-        webpage.add_raw(loss_plot_svg(self.history))
+        webpage.add_raw(history_plot_svg(self.history, loss_panels(self.history)))
         if self.fid_history:
             webpage.add_header('FID on the validation split')
-            webpage.add_raw(loss_plot_svg(self.fid_history))
+            webpage.add_raw(history_plot_svg(self.fid_history, [('FID (lower is better)', ['FID'])]))
         for shown in reversed(self.displays):
             webpage.add_header(shown.replace('_', ' '))
             names = [f'{shown}_{label}.png' for label in visuals]

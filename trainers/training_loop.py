@@ -1,0 +1,187 @@
+"""The training loop: set-up, then for every batch a G step and a D step, and the periodic logging, pages,
+checkpoints and FID evaluation. One process, or one of several under torchrun (DDP); only rank 0 writes."""
+import argparse
+import random
+import signal
+import time
+from collections import OrderedDict
+from typing import Callable, Dict
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import data
+from trainers.fid_monitor import FIDMonitor
+from trainers.pix2pix_trainer import NonFiniteLossError, Pix2PixTrainer
+from util.checkpoint import CheckpointStore
+from util.device import select_device
+from util.distributed import all_true, barrier, init_distributed
+from util.errors import UserError
+from util.iter_counter import IterationCounter
+from util.visualizer import Visualizer
+
+EMA_REFRESH_BATCHES = 4
+
+
+class InterruptFlag:
+    """The first Ctrl-C asks the loop to save and stop at the next iteration boundary; a second one aborts."""
+
+    def __init__(self):
+        self.raised = False
+        signal.signal(signal.SIGINT, self.handle)
+
+    def handle(self, signum, frame):
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def first_batches(dataset, batch_size: int, count: int = EMA_REFRESH_BATCHES) -> list:
+    """A few fixed training batches for re-estimating the averaged generator's BatchNorm statistics."""
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    return [batch for _, batch in zip(range(count), loader)]
+
+
+class TrainingLoop:
+    def __init__(self, opt: argparse.Namespace, save_options: Callable[[argparse.Namespace], None]):
+        """`save_options` writes opt.txt/opt.json (TrainOptions.save_options); it runs once the data and the
+        networks are built, so that a start that fails there leaves no options file behind."""
+        self.opt = opt
+        self.dist = init_distributed(select_device(opt).type == 'cuda')
+        self.is_main = self.dist.is_main
+        self.store = CheckpointStore.of(opt)
+        if self.dist.enabled and not opt.sync_bn and self.is_main:
+            print('note: distributed on CPU (gloo): BatchNorm statistics are per process (no SyncBatchNorm on CPU)')
+        if opt.debug:
+            opt.display_freq = opt.print_freq = 1
+        if opt.continue_train and opt.which_epoch not in self.store.epochs():
+            available = self.store.epochs()
+            raise UserError(f'--continue_train: no checkpoint {opt.which_epoch}_net_G.pth in {self.store.folder}; '
+                            + (f'available epochs: {", ".join(available)}' if available else 'check --name and --checkpoints_dir'))
+        if self.is_main:
+            self.store.check_writable()
+            stale = self.store.remove_stale_temporaries()
+            if stale:
+                print(f'note: removed {len(stale)} temporary file(s) that an interrupted save left in {self.store.folder}')
+        seed_everything(opt.seed)
+
+        self.dataloader = data.create_dataloader(opt, self.dist.world_size, self.dist.rank)
+        self.trainer = Pix2PixTrainer(opt, self.dist)
+        self.counter = self.initial_counter()
+        if self.is_main:
+            save_options(opt)
+        self.visualizer = Visualizer(opt) if self.is_main else None
+        self.fid_monitor = FIDMonitor(opt) if opt.fid_freq > 0 and self.is_main else None
+        self.refresh_batches = first_batches(self.dataloader.dataset, opt.batchSize) if self.trainer.ema is not None else []
+        self.interrupt = InterruptFlag()
+
+    def initial_counter(self) -> IterationCounter:
+        """At the start, or where the training state of --which_epoch says (weights are already loaded)."""
+        opt = self.opt
+        samples_per_step = opt.batchSize * self.dist.world_size
+        first_epoch, batches_done = 1, 0
+        if opt.continue_train:
+            position = self.trainer.load_training_state(opt.which_epoch)
+            if position is None:
+                if self.is_main:
+                    print(f'note: no training state beside {opt.which_epoch}_net_G.pth: weights loaded, optimizers start fresh')
+            else:
+                first_epoch, batches_done = position['epoch'], position['epoch_iter'] // samples_per_step
+        total_epochs = first_epoch if opt.debug else opt.niter + opt.niter_decay
+        return IterationCounter(samples_per_step, len(self.dataloader), total_epochs, first_epoch, batches_done)
+
+    def run(self) -> None:
+        for epoch in self.counter.epochs():
+            self.counter.start_epoch(epoch)
+            self.run_epoch()
+            self.trainer.update_learning_rate(epoch)
+            if self.is_main:
+                self.save('latest', self.counter.position(epoch_finished=True))
+                if epoch % self.opt.save_epoch_freq == 0 or self.counter.is_last_epoch():
+                    self.save(epoch, self.counter.position(epoch_finished=True))
+            barrier(self.dist)
+        if self.is_main:
+            print(f'Training finished: checkpoints in {self.store.folder}, training page {self.store.path("web/index.html")}')
+
+    def run_epoch(self) -> None:
+        counter, loader = self.counter, self.dataloader
+        loader.sampler.set_epoch(counter.epoch)
+        loader.dataset.set_epoch(counter.epoch)
+        loader.sampler.start_index = counter.batches_done * self.opt.batchSize
+        batches = tqdm(loader, desc=f'epoch {counter.epoch}/{counter.total_epochs}', initial=counter.batches_done,
+                       total=counter.batches_done + len(loader), disable=not self.is_main, dynamic_ncols=True)
+        iter_start, batch = time.time(), None
+        for batch in batches:
+            self.step(batch)
+            counter.record_step()
+            # Every process stops at the same iteration when any of them was interrupted.
+            stop = not all_true(not self.interrupt.raised, self.dist)
+            if self.is_main:
+                self.report(batches, batch, time.time() - iter_start)
+                if counter.needs(self.opt.save_latest_freq) or stop:
+                    self.save('latest', counter.position())
+                if self.fid_monitor is not None and counter.needs(self.opt.fid_freq):
+                    self.evaluate_fid()
+            if counter.needs(self.opt.fid_freq):
+                barrier(self.dist)  # the other ranks wait for rank 0's evaluation
+            if stop:
+                barrier(self.dist)
+                raise UserError(f'interrupted: saved latest at epoch {counter.epoch}, iteration {counter.batches_done} '
+                                f'in {self.store.folder}; add --continue_train to resume')
+            iter_start = time.time()
+        batches.close()
+        if self.is_main and not self.opt.no_html and batch is not None:
+            self.visualizer.display_current_results(self.latest_visuals(batch), counter.epoch, counter.total_steps)
+        counter.end_epoch()
+
+    def step(self, batch: Dict) -> None:
+        try:
+            self.trainer.run_generator_one_step(batch)
+            self.trainer.run_discriminator_one_step(batch)
+        except NonFiniteLossError as exc:
+            raise UserError(f'{exc} at epoch {self.counter.epoch}, iteration {self.counter.batches_done + 1}: training '
+                            f'stopped, the checkpoints in {self.store.folder} are untouched (lower --lr or check the data)') from None
+
+    def report(self, batches: tqdm, batch: Dict, seconds: float) -> None:
+        """The progress bar's losses; loss_log.txt and the loss history, and the training page, when due."""
+        counter = self.counter
+        losses = {k: v.mean().item() for k, v in self.trainer.get_latest_losses().items()}
+        batches.set_postfix({k: f'{v:.3f}' for k, v in losses.items()}, refresh=False)
+        if counter.needs(self.opt.print_freq):
+            self.visualizer.print_current_errors(counter.epoch, counter.epoch_iter, losses,
+                                                 seconds / counter.samples_per_step)
+            self.visualizer.plot_current_errors(losses, counter.total_steps)
+        if counter.needs(self.opt.display_freq) and not self.opt.no_html:
+            self.visualizer.display_current_results(self.latest_visuals(batch), counter.epoch, counter.total_steps)
+
+    def latest_visuals(self, batch: Dict) -> OrderedDict:
+        return OrderedDict([('input_label', batch['label'][0]),
+                            ('synthesized_image', self.trainer.get_latest_generated()[0]),
+                            ('real_image', batch['image'][0])])
+
+    def save(self, epoch_label, position: Dict[str, int]) -> None:
+        if self.trainer.ema is not None:
+            self.trainer.refresh_ema(self.refresh_batches)
+        self.trainer.save(epoch_label, position)
+
+    def evaluate_fid(self) -> None:
+        trainer, counter = self.trainer, self.counter
+        if trainer.ema is not None:
+            trainer.refresh_ema(self.refresh_batches)
+        fid = self.fid_monitor.evaluate(lambda batch: trainer.synthesize(batch, use_ema=trainer.ema is not None))
+        self.visualizer.plot_fid(fid, counter.total_steps)
+        print(f'\nFID {fid:.3f} at epoch {counter.epoch}, iteration {counter.total_steps}')
+        if self.fid_monitor.record(fid, counter.epoch, counter.total_steps):
+            trainer.save('best')
+
+
+def train(opt: argparse.Namespace, save_options: Callable[[argparse.Namespace], None]) -> None:
+    TrainingLoop(opt, save_options).run()
+
