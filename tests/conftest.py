@@ -1,3 +1,4 @@
+import json
 import os
 import sys
 
@@ -10,6 +11,15 @@ torch.set_num_threads(2)
 
 from options.test_options import TestOptions  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason='needs a CUDA GPU')
+    for item in items:
+        if 'cuda' in item.keywords:
+            item.add_marker(skip)
+
 
 SMALL = ['--ngf', '4', '--ndf', '4', '--gpu_ids', '-1', '--no_vgg_loss']
 
@@ -25,6 +35,21 @@ def make_test_opt(*args: str):
 @pytest.fixture
 def repo_root() -> str:
     return ROOT
+
+
+def released_layout() -> dict:
+    """{set-up: {'options': ..., 'netG'/'netD'/'netE': {name: shape}}} of the authors' released checkpoints:
+    parameter and buffer names with shapes, facts written down from their files."""
+    with open(os.path.join(ROOT, 'tests', 'fixtures', 'released_checkpoint_layout.json')) as f:
+        return json.load(f)['configs']
+
+
+def random_batch(opt, batch_size: int = 2) -> dict:
+    """A batch of random label maps, instance maps and photos at the options' size."""
+    h, w = round(opt.crop_size / opt.aspect_ratio), opt.crop_size
+    label = torch.randint(0, opt.num_labels, (batch_size, 1, h, w)).float()
+    instance = torch.randint(0, 3, (batch_size, 1, h, w))
+    return {'label': label, 'instance': instance, 'image': torch.rand(batch_size, 3, h, w) * 2 - 1, 'path': ['a'] * batch_size}
 
 
 def write_random_inception_weights(path: str) -> str:

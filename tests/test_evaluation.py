@@ -28,6 +28,7 @@ def write_images(folder, count, seed, size=(48, 48)):
     return str(folder)
 
 
+@pytest.mark.slow
 def test_fid_equals_pytorch_fid(tmp_path, inception_weights):
     real = write_images(tmp_path / 'real', 6, 0)
     fake = write_images(tmp_path / 'fake', 5, 1)
@@ -149,6 +150,7 @@ def test_best_fid_is_recorded_only_on_improvement(tmp_path):
     assert FIDMonitor(opt).best == 40.0  # a resumed run remembers the best
 
 
+@pytest.mark.slow
 def test_training_with_fid_and_ema_then_testing_with_ema(tmp_path, inception_weights):
     common = ['--dataset_mode', 'synthetic', '--name', 'fe', '--checkpoints_dir', str(tmp_path / 'ck'), '--gpu_ids', '-1']
     train = subprocess.run([sys.executable, 'train.py', *common, '--max_dataset_size', '8', '--niter', '1', '--ngf', '4',

@@ -1,29 +1,21 @@
 """The networks: released parameter layout, forward shapes, gradients, strict loading, readable mismatches."""
-import json
 import os
 
 import pytest
 import torch
 
 import models.networks as networks
-from conftest import ROOT, train_opt
+from conftest import random_batch, released_layout, train_opt
 from models.pix2pix_model import Pix2PixModel
-from util.checkpoint import load_network
+from util.checkpoint import CheckpointStore
 from util.errors import UserError
 
-# Names and shapes of the released checkpoints (the shared folder sits beside the repository).
-SCHEMA_PATH = os.path.join(ROOT, '..', 'shared', 'checkpoint_schema.json')
 SETUPS = ['coco', 'ade20k', 'cityscapes']
-
-
-def schema():
-    with open(SCHEMA_PATH) as f:
-        return json.load(f)['configs']
 
 
 @pytest.fixture(scope='module', params=SETUPS)
 def released(request):
-    cfg = schema()[request.param]
+    cfg = released_layout()[request.param]
     opt = train_opt(*cfg['options'].split(), small=False)
     nets = {'netG': networks.define_G(opt), 'netD': networks.define_D(opt), 'netE': networks.define_E(opt)}
     return request.param, cfg, opt, nets
@@ -43,7 +35,7 @@ def test_strict_load_of_random_state_dict_with_released_shapes(released, tmp_pat
     for label, net in nets.items():
         state = {k: torch.randn(shape) if shape else torch.tensor(3) for k, shape in cfg[label].items()}
         torch.save(state, tmp_path / name / f'latest_net_{label[-1]}.pth')
-        load_network(net, label[-1], 'latest', opt)
+        CheckpointStore.of(opt).load_network(net, label[-1], 'latest')
         for k, v in net.state_dict().items():
             assert torch.equal(v, state[k].to(v.dtype)), k
 
@@ -51,19 +43,11 @@ def test_strict_load_of_random_state_dict_with_released_shapes(released, tmp_pat
 def test_parameter_counts_match_paper_facts():
     counts = {}
     for setup in SETUPS:
-        opt = train_opt(*schema()[setup]['options'].split(), small=False)
+        opt = train_opt(*released_layout()[setup]['options'].split(), small=False)
         counts[setup] = networks.define_G(opt).num_parameters() / 1e6
     assert round(counts['coco'], 1) == 141.9
     assert round(counts['ade20k'], 1) == 140.7
     assert round(counts['cityscapes'], 1) == 128.1
-
-
-def _batch(opt, batch_size=2):
-    h, w = round(opt.crop_size / opt.aspect_ratio), opt.crop_size
-    num_labels = opt.label_nc + (1 if opt.contain_dontcare_label else 0)
-    label = torch.randint(0, num_labels, (batch_size, 1, h, w)).float()
-    instance = torch.randint(0, 3, (batch_size, 1, h, w))
-    return {'label': label, 'instance': instance, 'image': torch.rand(batch_size, 3, h, w) * 2 - 1, 'path': ['a'] * batch_size}
 
 
 SMALL_SETUPS = {
@@ -78,7 +62,7 @@ def test_forward_shapes_for_every_mode(setup):
     torch.manual_seed(0)
     opt = train_opt(*SMALL_SETUPS[setup])
     model = Pix2PixModel(opt)
-    data = _batch(opt)
+    data = random_batch(opt)
     h, w = data['image'].shape[2:]
     for train in (True, False):
         model.train(train)
@@ -134,7 +118,7 @@ def test_gradients_reach_every_trained_parameter():
     torch.manual_seed(0)
     opt = train_opt(*SMALL_SETUPS['coco_vae'])
     model = Pix2PixModel(opt)
-    data = _batch(opt)
+    data = random_batch(opt)
     g_losses, _ = model(data, mode='generator')
     sum(g_losses.values()).backward()
     for prefix, net in (('G', model.netG), ('E', model.netE)):

@@ -5,8 +5,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, train_opt
-from test_networks import _batch
+from conftest import ROOT, random_batch, train_opt
 from trainers.pix2pix_trainer import Pix2PixTrainer
 
 
@@ -18,7 +17,7 @@ def test_amp_runs_a_full_generator_and_discriminator_step(amp):
     if amp == 'fp16':  # start the loss scale low so that the first steps are not all skipped for overflow
         trainer.scalers = {name: torch.amp.GradScaler('cpu', init_scale=2.0 ** 6) for name in 'GD'}
     before = [p.detach().clone() for p in trainer.pix2pix_model_on_one_gpu.netG.parameters()]
-    data = _batch(opt)
+    data = random_batch(opt)
     after = list(trainer.pix2pix_model_on_one_gpu.netG.parameters())
     # float16 loss scaling starts high and skips the steps whose gradients overflow, lowering the scale.
     for _ in range(20):
@@ -41,13 +40,14 @@ def test_recomputed_predictors_give_the_same_gradients():
         from models.pix2pix_model import Pix2PixModel
         model = Pix2PixModel(opt)
         torch.manual_seed(1)
-        losses, _ = model(_batch(opt), mode='generator')
+        losses, _ = model(random_batch(opt), mode='generator')
         sum(losses.values()).backward()
         grads.append([p.grad for p in model.netG.parameters() if p.grad is not None])
     assert len(grads[0]) == len(grads[1])
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(*grads))
 
 
+@pytest.mark.slow
 def test_benchmark_runs_in_a_tiny_configuration(tmp_path):
     result = subprocess.run([sys.executable, 'scripts/benchmark.py', '--crop_size', '64', '--ngf', '4', '--ndf', '4',
                              '--gpu_ids', '-1', '--repeats', '1', '--warmup', '0', '--no_vgg', '--modes', 'inference',

@@ -11,9 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, make_test_opt, train_opt
+from conftest import ROOT, make_test_opt, released_layout, train_opt
 from dataset_writers import write_coco
 from util.errors import UserError
+
+pytestmark = pytest.mark.slow  # every test here trains or tests in subprocesses
 
 TINY = ['--ngf', '4', '--ndf', '4', '--crop_size', '64', '--no_vgg_loss', '--gpu_ids', '-1', '--batchSize', '2']
 
@@ -221,9 +223,8 @@ def test_tf_log_writes_events_or_says_how_to_install(tmp_path):
 
 def test_released_checkpoint_script_runs_as_written(tmp_path):
     """scripts/test_ade.sh with a checkpoint of the released ADE20K layout (random values) and a tiny ADE20K."""
-    from test_networks import schema
     from dataset_writers import write_ade20k
-    layout = schema()['ade20k']
+    layout = released_layout()['ade20k']
     folder = tmp_path / 'checkpoints' / 'ade_best'
     os.makedirs(folder)
     for label in ('G', 'E'):

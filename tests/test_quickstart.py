@@ -2,9 +2,12 @@
 import os
 import subprocess
 
+import pytest
+
 from conftest import ROOT
 
 
+@pytest.mark.slow
 def test_shortened_quickstart_follows_layouts(tmp_path):
     env = {**os.environ, 'CHECKPOINTS': str(tmp_path / 'ck'), 'RESULTS': str(tmp_path / 'res')}
     # One epoch of 120 iterations instead of three of 200; the extra arguments go to train.py.
