@@ -5,7 +5,7 @@ import torch
 from tqdm import tqdm
 
 import data
-from models.pix2pix_model import Pix2PixModel
+from models.synthesizer import Synthesizer
 from options.test_options import TestOptions
 from util import html
 from util.errors import run_cli
@@ -15,8 +15,7 @@ from util.visualizer import save_test_images
 def main() -> None:
     opt = TestOptions().parse()
     torch.manual_seed(opt.seed)
-    model = Pix2PixModel(opt)
-    model.eval()
+    synthesizer = Synthesizer.from_options(opt)
     dataloader = data.create_dataloader(opt)
     web_dir = os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.which_epoch}')
     webpage = html.HTML(web_dir, f'Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.which_epoch}')
@@ -26,11 +25,12 @@ def main() -> None:
         for data_i in dataloader:
             if saved >= total:
                 break
-            generated = model(data_i, mode='inference')
+            # As the paper's numbers: with a VAE, each image's style is sampled from its real photo's encoding.
+            generated = synthesizer.synthesize_batch(data_i)
             for b in range(min(generated.shape[0], total - saved)):
                 visuals = {'input_label': data_i['label'][b], 'synthesized_image': generated[b],
                            'real_image': data_i['image'][b]}
-                save_test_images(webpage, visuals, data_i['path'][b], opt.display_winsize)
+                save_test_images(webpage, visuals, data_i['path'][b], opt.display_winsize, synthesizer.labels.colors)
                 saved += 1
                 progress.update(1)
     print(f'Test page: {webpage.save()}')

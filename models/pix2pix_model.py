@@ -9,8 +9,7 @@ from util.checkpoint import CheckpointStore, cpu_state_dict
 from util.device import configure_cpu_allocator, select_device
 from util.distributed import launched_rank
 from util.errors import UserError
-
-AMP_DTYPES = {'off': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+from .synthesizer import AMP_DTYPES, autocast, instance_edges, one_hot_semantics, reparameterize
 
 
 class Pix2PixModel(torch.nn.Module):
@@ -46,8 +45,7 @@ class Pix2PixModel(torch.nn.Module):
 
     # One entry point, so that DataParallel / DistributedDataParallel wrap every use of the networks.
     def autocast(self):
-        dtype = AMP_DTYPES[self.opt.amp]
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+        return autocast(self.device, self.opt.amp)
 
     def forward(self, data: Dict[str, torch.Tensor], mode: str):
         input_semantics, real_image = self.preprocess_input(data)
@@ -106,20 +104,8 @@ class Pix2PixModel(torch.nn.Module):
 
     def preprocess_input(self, data: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """One-hot label map (with the don't-care channel when present), plus the instance edge map."""
-        label_map = data['label'].to(self.device).long()
-        num_labels = self.opt.num_labels
-        low, high = torch.aminmax(label_map)
-        if low < 0 or high >= num_labels:
-            bad = int(high) if high >= num_labels else int(low)
-            raise UserError(f'label id {bad} is outside 0..{num_labels - 1} (--label_nc {self.opt.label_nc}'
-                            f'{" with --contain_dontcare_label" if self.opt.contain_dontcare_label else ""}): '
-                            f'set --label_nc to the number of classes or add --contain_dontcare_label')
-        bs, _, h, w = label_map.shape
-        input_semantics = torch.zeros(bs, num_labels, h, w, device=self.device).scatter_(1, label_map, 1.0)
-        if not self.opt.no_instance:
-            edges = self.get_edges(data['instance'].to(self.device))
-            input_semantics = torch.cat((input_semantics, edges), dim=1)
-        return input_semantics, data['image'].to(self.device)
+        instance = None if self.opt.no_instance else data['instance'].to(self.device)
+        return one_hot_semantics(data['label'].to(self.device), instance, self.opt), data['image'].to(self.device)
 
     def compute_generator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor):
         G_losses = {}
@@ -168,19 +154,5 @@ class Pix2PixModel(torch.nn.Module):
         halves = [t.chunk(2, dim=0) for t in tensors]
         return [h[0] for h in halves], [h[1] for h in halves]
 
-    @staticmethod
-    def get_edges(instance: torch.Tensor) -> torch.Tensor:
-        """1 where a pixel differs from a 4-neighbour in the instance map, else 0."""
-        edge = torch.zeros_like(instance, dtype=torch.bool)
-        horizontal = instance[:, :, :, 1:] != instance[:, :, :, :-1]
-        vertical = instance[:, :, 1:, :] != instance[:, :, :-1, :]
-        edge[:, :, :, 1:] |= horizontal
-        edge[:, :, :, :-1] |= horizontal
-        edge[:, :, 1:, :] |= vertical
-        edge[:, :, :-1, :] |= vertical
-        return edge.float()
-
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        std = torch.exp(0.5 * logvar)
-        return torch.randn_like(std) * std + mu
+    get_edges = staticmethod(instance_edges)
+    reparameterize = staticmethod(reparameterize)

@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import data  # noqa: E402
 from models.pix2pix_model import Pix2PixModel  # noqa: E402
+from models.synthesizer import Synthesizer  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 from util.layout_fidelity import layout_blind_baseline, per_class_color_error  # noqa: E402
@@ -35,12 +36,12 @@ def main() -> None:
         raise UserError('layout_fidelity.py measures models trained on --dataset_mode synthetic')
     dataloader = data.create_dataloader(opt)
     torch.manual_seed(opt.seed)
-    trained = Pix2PixModel(opt).eval()
+    trained = Synthesizer.from_model(Pix2PixModel(opt).eval())
     torch.manual_seed(opt.seed)
     # Untrained batch norms have no running statistics yet, so the fresh model runs on batch statistics.
-    untrained = Pix2PixModel(opt, load_checkpoint=False).train()
-    print(f'color_error trained {measure(lambda b: trained(b, mode="inference"), dataloader, opt.how_many):.4f}')
-    print(f'color_error untrained {measure(lambda b: untrained(b, mode="inference"), dataloader, opt.how_many):.4f}')
+    untrained = Synthesizer.from_model(Pix2PixModel(opt, load_checkpoint=False).train())
+    print(f'color_error trained {measure(trained.synthesize_batch, dataloader, opt.how_many):.4f}')
+    print(f'color_error untrained {measure(untrained.synthesize_batch, dataloader, opt.how_many):.4f}')
     print(f'color_error layout_blind {measure(lambda b: layout_blind_baseline(b["image"]), dataloader, opt.how_many):.4f}')
 
 

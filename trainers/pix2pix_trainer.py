@@ -7,6 +7,7 @@ from typing import Dict, Iterable, Iterator, Optional
 import torch
 
 from models.pix2pix_model import Pix2PixModel
+from models.synthesizer import Synthesizer
 from options.base_options import options_to_dict
 from trainers.ema import ExponentialMovingAverage
 from util.checkpoint import cpu_state_dict
@@ -91,9 +92,7 @@ class Pix2PixTrainer:
 
     def _generate(self, generator: torch.nn.Module, batch: Dict) -> torch.Tensor:
         model = self.pix2pix_model_on_one_gpu
-        semantics, real = model.preprocess_input(batch)
-        with model.autocast():
-            return generator(semantics, z=model.encode_z(real)[0] if self.opt.use_vae else None)
+        return Synthesizer(self.opt, generator, model.netE, model.device).synthesize_batch(batch, check_finite=False)
 
     def _forked_rng(self):
         """Evaluation draws VAE noise without moving the training RNG, so resumed runs stay exact."""
@@ -110,10 +109,10 @@ class Pix2PixTrainer:
         generator = self.ema.net if use_ema else self.pix2pix_model_on_one_gpu.netG
         was_training = generator.training
         generator.eval()
-        with torch.no_grad(), self._forked_rng():
+        with self._forked_rng():
             fake = self._generate(generator, batch)
         generator.train(was_training)
-        return fake.float()
+        return fake
 
     def update_learning_rate(self, epoch: int) -> None:
         """Linear decay to zero over the --niter_decay epochs after --niter; TTUR keeps G at lr/2, D at 2*lr."""

@@ -9,11 +9,12 @@ from dominate.util import raw
 
 
 class HTML:
-    """A page at <web_dir>/index.html whose images live in <web_dir>/images/."""
+    """A page at <web_dir>/index.html whose images live in <web_dir>/<image_subdir>/ (default images/)."""
 
-    def __init__(self, web_dir: str, title: str, refresh: int = 0):
+    def __init__(self, web_dir: str, title: str, refresh: int = 0, image_subdir: str = 'images'):
         self.web_dir = web_dir
-        self.img_dir = os.path.join(web_dir, 'images')
+        self.image_subdir = image_subdir
+        self.img_dir = os.path.join(web_dir, image_subdir)
         os.makedirs(self.img_dir, exist_ok=True)
         self.doc = dominate.document(title=title)
         with self.doc:
@@ -35,14 +36,14 @@ class HTML:
             raw(markup)
 
     def add_images(self, ims: List[str], txts: List[str], links: List[str], width: int = 512) -> None:
-        """One table row of images; paths are relative to images/."""
+        """One table row of images; paths are relative to the image folder."""
         row = table(border=1, style='table-layout: fixed;')
         self.doc.add(row)
         with row, tr():
             for im, txt, link in zip(ims, txts, links):
                 with td(style='word-wrap: break-word;', halign='center', valign='top'), p():
-                    with a(href=os.path.join('images', link)):
-                        img(style=f'width:{width}px', src=os.path.join('images', im))
+                    with a(href=os.path.join(self.image_subdir, link)):
+                        img(style=f'width:{width}px', src=os.path.join(self.image_subdir, im))
                     br()
                     p(txt)
 

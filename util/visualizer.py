@@ -8,8 +8,10 @@ import time
 from collections import OrderedDict
 from typing import Dict, List, Tuple
 
+import numpy as np
 import torch
 
+from data.classes import label_set
 from util import html, util
 from util.checkpoint import CheckpointStore, atomic_write_text
 from util.errors import UserError
@@ -54,7 +56,7 @@ class Visualizer:
 
     def __init__(self, opt: argparse.Namespace):
         self.opt = opt
-        self.num_labels = opt.num_labels
+        self.label_colors = label_set(opt.dataset_mode, opt.label_nc, opt.contain_dontcare_label).colors
         self.expr_dir = CheckpointStore.of(opt).folder
         self.web_dir = os.path.join(self.expr_dir, 'web')
         self.img_dir = os.path.join(self.web_dir, 'images')
@@ -82,7 +84,7 @@ class Visualizer:
     def convert_visuals(self, visuals: Dict[str, torch.Tensor]) -> Dict:
         converted = OrderedDict()
         for key, tensor in visuals.items():
-            converted[key] = util.tensor2label(tensor, self.num_labels) if key == 'input_label' else util.tensor2im(tensor)
+            converted[key] = util.tensor2label(tensor, self.label_colors) if key == 'input_label' else util.tensor2im(tensor)
         return converted
 
     def print_current_errors(self, epoch: int, i: int, errors: Dict[str, float], t: float) -> str:
@@ -125,14 +127,21 @@ class Visualizer:
         return webpage.save()
 
 
-def save_test_images(webpage: html.HTML, visuals: Dict[str, torch.Tensor], image_path: str, width: int) -> None:
-    """Test pages as the reference: images/<visual>/<name>.png, the label saved as grey ids."""
+def save_test_images(webpage: html.HTML, visuals: Dict[str, torch.Tensor], image_path: str, width: int,
+                     label_colors: np.ndarray) -> None:
+    """Test pages as the reference: images/<visual>/<name>.png, the label saved as grey ids (for evaluation
+    scripts); the page shows it in the classes' colours (images/input_label_color/)."""
     name = os.path.splitext(ntpath.basename(image_path))[0]
     webpage.add_header(name)
-    ims = []
+    shown = []
     for label, tensor in visuals.items():
-        image = util.tensor2labelgray(tensor) if label == 'input_label' else util.tensor2im(tensor)
         relative = os.path.join(label, f'{name}.png')
+        if label == 'input_label':
+            util.save_image(util.tensor2labelgray(tensor), os.path.join(webpage.get_image_dir(), relative))
+            relative = os.path.join('input_label_color', f'{name}.png')
+            image = util.tensor2label(tensor, label_colors)
+        else:
+            image = util.tensor2im(tensor)
         util.save_image(image, os.path.join(webpage.get_image_dir(), relative))
-        ims.append(relative)
-    webpage.add_images(ims, list(visuals), ims, width=width)
+        shown.append(relative)
+    webpage.add_images(shown, list(visuals), shown, width=width)

@@ -1,0 +1,84 @@
+"""The classes a model knows: a name and a colour for every one-hot channel of its label maps.
+
+Names are each dataset's own (COCO-Stuff's labels.txt, ADE20K's objectInfo150, Cityscapes' labels.py, kept in
+class_names.json). Colours are Cityscapes' own; the other datasets have no official palette, so they get the
+standard colormap that SPADE's pages use. `custom` and `synthetic` models are named by their ids.
+"""
+import functools
+import json
+import os
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+DONTCARE_VALUE = 255  # how label map files mark don't-care pixels
+NAMES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'class_names.json')
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    names: Tuple[str, ...]  # one per one-hot channel
+    colors: np.ndarray  # (channels, 3) uint8, in the same order
+    label_nc: int  # the channel that file value 255 maps to, as the loaders do
+    dontcare_channel: Optional[int]  # that channel when it is only "don't care" (COCO), else None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def channel_of_file_value(self, value: int) -> Optional[int]:
+        """The channel a value stored in a label map file stands for (the loaders' rule), or None if the model
+        has no such channel."""
+        channel = self.label_nc if value == DONTCARE_VALUE else value
+        return channel if 0 <= channel < len(self) else None
+
+    def file_value_of_channel(self, channel: int) -> int:
+        return DONTCARE_VALUE if channel == self.dontcare_channel else channel
+
+    def file_palette(self) -> np.ndarray:
+        """(256, 3) uint8: the colour of every value a label map file can hold (black where there is no class)."""
+        palette = np.zeros((256, 3), dtype=np.uint8)
+        for channel, color in enumerate(self.colors):
+            palette[self.file_value_of_channel(channel)] = color
+        return palette
+
+
+def standard_colormap(n: int) -> np.ndarray:
+    """(n, 3) uint8 colours from the bits of the id (PASCAL VOC's scheme, offset by one so that id 0 is not black);
+    distinct for n up to 2**21."""
+    cmap = np.zeros((n, 3), dtype=np.uint8)
+    for i in range(n):
+        code, r, g, b = i + 1, 0, 0, 0
+        for bit in range(7):
+            r |= ((code >> 0) & 1) << (7 - bit)
+            g |= ((code >> 1) & 1) << (7 - bit)
+            b |= ((code >> 2) & 1) << (7 - bit)
+            code >>= 3
+        cmap[i] = (r, g, b)
+    return cmap
+
+
+@functools.lru_cache(maxsize=None)
+def _dataset_names() -> dict:
+    with open(NAMES_FILE) as f:
+        return json.load(f)
+
+
+def label_set(dataset_mode: str, label_nc: int, contain_dontcare_label: bool) -> LabelSet:
+    """The names and colours of a model's label channels. A dataset's own names apply when the model has that
+    dataset's class count; otherwise (and for custom and synthetic data) classes are named by their ids."""
+    channels = label_nc + (1 if contain_dontcare_label else 0)
+    known = _dataset_names().get(dataset_mode, {})
+    dataset_names = list(known.get('names', ()))
+    dontcare_channel = label_nc if contain_dontcare_label else None
+    if len(dataset_names) == channels:  # ADE20K: ids 0 ('other') .. 150 fill all 151 channels
+        names, dontcare_channel = dataset_names, None
+    elif len(dataset_names) == label_nc:
+        names = dataset_names + ([known.get('dontcare', "don't care")] if contain_dontcare_label else [])
+    else:
+        names = [str(i) for i in range(label_nc)] + (["don't care"] if contain_dontcare_label else [])
+    if len(known.get('colors', ())) == channels:
+        colors = np.array(known['colors'], dtype=np.uint8)
+    else:
+        colors = standard_colormap(channels)
+    return LabelSet(tuple(names), colors, label_nc, dontcare_channel)

@@ -1,0 +1,136 @@
+"""Synthesize images from your own label maps, with a model trained here or the authors' released checkpoints.
+
+python scripts/synthesize.py --name NAME [--which_epoch latest] --labels maps/ [--seeds 0-3,7 | --style_image photo.jpg]
+python scripts/synthesize.py --preset coco --name coco_best --which_epoch 100 --labels map.png
+python scripts/synthesize.py --name NAME --list_classes
+
+Writes <stem>_seed<N>.png (or <stem>_<photo stem>.png, or <stem>.png for a model without a style encoder),
+labels/<stem>.png (the label map in the model's palette; it reads back as the same map) and index.html into --out.
+"""
+import argparse
+import os
+import sys
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from data.label_maps import list_image_files, read_instance_map, read_label_map, read_photo, render_label_map, stem  # noqa: E402
+from models.synthesizer import PRESETS, Synthesizer, parse_seeds  # noqa: E402
+from options.base_options import OptionParser  # noqa: E402
+from util import html, util  # noqa: E402
+from util.checkpoint import CheckpointStore  # noqa: E402
+from util.errors import UserError, run_cli  # noqa: E402
+
+
+def build_parser() -> OptionParser:
+    parser = OptionParser(description=__doc__)
+    parser.add_argument('-h', '--help', action='help', help='show this help message and exit')
+    model = parser.add_argument_group('model')
+    model.add_argument('--name', required=True, help='experiment name: checkpoints/<name>/<which_epoch>_net_G.pth')
+    model.add_argument('--checkpoints_dir', default='./checkpoints')
+    model.add_argument('--which_epoch', default='latest')
+    model.add_argument('--preset', choices=sorted(PRESETS), default=None,
+                       help="the architecture of the authors' released checkpoints (which come without opt.json)")
+    model.add_argument('--use_ema', action='store_true', help='use the moving-average generator <epoch>_net_G_ema.pth')
+    model.add_argument('--gpu_ids', default='0', help='GPU to use; -1 for the CPU (the CPU is used when no GPU is present)')
+    model.add_argument('--amp', default='off', choices=['off', 'bf16', 'fp16'], help='mixed precision')
+    inputs = parser.add_argument_group('inputs')
+    inputs.add_argument('--labels', nargs='+', default=[], help='label maps (grey/palette PNGs of class ids, or colour '
+                        'PNGs in the model\'s palette), or folders of them; any size')
+    inputs.add_argument('--instances', nargs='+', default=[], help='instance maps, matched to label maps by file stem '
+                        '(default: each label map is its own instance map)')
+    inputs.add_argument('--seeds', default=None, help='styles from seeds, e.g. 0-3,7 (default 0); models with a VAE')
+    inputs.add_argument('--style_image', default=None, help='the style of this photo (the encoder\'s mean); models with a VAE')
+    outputs = parser.add_argument_group('outputs')
+    outputs.add_argument('--out', default=None, help='output folder (default results/<name>/synthesized_<which_epoch>/)')
+    outputs.add_argument('--batchSize', type=int, default=4, help='styles per forward pass')
+    outputs.add_argument('--display_winsize', type=int, default=256, help='width of the images on index.html')
+    outputs.add_argument('--list_classes', action='store_true', help='print id, name and colour of the model\'s classes and exit')
+    return parser
+
+
+def styles(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tuple[str, torch.Tensor]]:
+    """(file-name suffix, style code or None) of every image to make per label map."""
+    if not synthesizer.uses_style:
+        if args.seeds is not None or args.style_image:
+            given = '--seeds' if args.seeds is not None else '--style_image'
+            raise UserError(f'{given}: {synthesizer.checkpoint} was trained without --use_vae, so it makes one image '
+                            'per label map and takes no style; drop the option')
+        return [('', None)]
+    if args.style_image:
+        if args.seeds is not None:
+            raise UserError('--seeds and --style_image: choose one source of style')
+        photo = read_photo(args.style_image, synthesizer.size, synthesizer.opt.output_nc)
+        return [(f'_{stem(args.style_image)}', synthesizer.style_from_photo(photo[None])[0])]
+    seeds = parse_seeds('0' if args.seeds is None else args.seeds)
+    return [(f'_seed{seed}', z) for seed, z in zip(seeds, synthesizer.styles_from_seeds(seeds))]
+
+
+def read_inputs(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tuple[str, torch.Tensor, Optional[torch.Tensor]]]:
+    """(stem, label map, instance map or None) of every label map, all read and checked before anything is written."""
+    label_files = list_image_files(args.labels, '--labels')
+    stems = [stem(path) for path in label_files]
+    repeated = sorted({s for s in stems if stems.count(s) > 1})
+    if repeated:
+        raise UserError(f'--labels: several label maps are named {repeated[0]} (their images would overwrite each '
+                        'other): rename them')
+    instance_files: Dict[str, str] = {}
+    if args.instances:
+        instance_files = {stem(path): path for path in list_image_files(args.instances, '--instances')}
+        missing = [path for path in label_files if stem(path) not in instance_files]
+        if missing:
+            raise UserError(f'--instances: no instance map named {stem(missing[0])} for {missing[0]} '
+                            f'({len(missing)} of {len(label_files)} label maps have none): give one for every label '
+                            'map, or none')
+    inputs = []
+    for path in label_files:
+        label = read_label_map(path, synthesizer.labels, synthesizer.size)
+        instance = read_instance_map(instance_files[stem(path)], synthesizer.size) if instance_files else None
+        inputs.append((stem(path), label, instance))
+    return inputs
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    options = ['--gpu_ids', args.gpu_ids, '--amp', args.amp] + (['--use_ema'] if args.use_ema else [])
+    synthesizer = Synthesizer.load(args.name, args.checkpoints_dir, args.which_epoch, args.preset, options)
+    labels = synthesizer.labels
+    if args.list_classes:
+        for channel, (name, color) in enumerate(zip(labels.names, labels.colors)):
+            print(f'{labels.file_value_of_channel(channel):>4}  {name:<28} {tuple(int(c) for c in color)}')
+        return
+    if not args.labels:
+        raise UserError('--labels: give label-map files or folders (or --list_classes to see the classes)')
+    if args.batchSize < 1:
+        raise UserError(f'--batchSize {args.batchSize}: give at least 1')
+    inputs = read_inputs(args, synthesizer)
+    image_styles = styles(args, synthesizer)
+    out = args.out or os.path.join('results', args.name, f'synthesized_{args.which_epoch}')
+    CheckpointStore(os.path.dirname(os.path.abspath(out)), os.path.basename(os.path.abspath(out))).check_writable('--out')
+    webpage = html.HTML(out, f'{args.name}, epoch {args.which_epoch}: synthesized from label maps', image_subdir='')
+
+    with tqdm(total=len(inputs) * len(image_styles), desc='synthesizing', unit='img') as progress:
+        for name, label, instance in inputs:
+            util.save_image(render_label_map(label, labels), os.path.join(out, 'labels', f'{name}.png'))
+            semantics = synthesizer.semantics(label[None], None if instance is None else instance[None])
+            files = []
+            # One label map per pass, its styles batched: an image depends on its label map and style alone.
+            for start in range(0, len(image_styles), args.batchSize):
+                chunk = image_styles[start:start + args.batchSize]
+                z = None if chunk[0][1] is None else torch.stack([code for _, code in chunk])
+                images = synthesizer.generate(semantics.expand(len(chunk), -1, -1, -1), z)
+                for (suffix, _), image in zip(chunk, images):
+                    files.append(f'{name}{suffix}.png')
+                    util.save_image(util.tensor2im(image), os.path.join(out, files[-1]))
+                    progress.update(1)
+            webpage.add_header(name)
+            webpage.add_images([f'labels/{name}.png'] + files, ['label map'] + [f[len(name) + 1:-4] or 'image' for f in files],
+                               [f'labels/{name}.png'] + files, width=args.display_winsize)
+    print(f'Synthesized {len(inputs) * len(image_styles)} images: {webpage.save()}')
+
+
+if __name__ == '__main__':
+    run_cli(main)
