@@ -7,6 +7,7 @@ import torch.distributed as dist
 import torch.utils.data
 
 from .base_dataset import BaseDataset
+from .errors import DatasetError
 
 DATASETS = {
     'coco': ('coco_dataset', 'CocoDataset'),
@@ -59,6 +60,12 @@ def create_dataloader(opt: argparse.Namespace, world_size: Optional[int] = None,
             distributed = dist.is_available() and dist.is_initialized()
             world_size = dist.get_world_size() if distributed else 1
             rank = dist.get_rank() if distributed else 0
+        per_process = len(dataset) // world_size
+        if per_process < opt.batchSize:
+            processes = f' for each of {world_size} processes' if world_size > 1 else ''
+            raise DatasetError(f'the dataset has {len(dataset)} items ({per_process}{processes}), fewer than --batchSize '
+                               f'{opt.batchSize}: training would run no iteration; use --batchSize {max(1, per_process)} '
+                               'or more data')
         sampler = ResumableSampler(
             dataset, num_replicas=world_size, rank=rank or 0, shuffle=not opt.serial_batches, seed=opt.seed)
         return torch.utils.data.DataLoader(dataset, batch_size=opt.batchSize, sampler=sampler,

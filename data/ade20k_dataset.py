@@ -1,5 +1,6 @@
 """ADE20K as released: <dataroot>/{images,annotations}/{training,validation}/ADE_{train,val}_*.{jpg,png}."""
 import argparse
+import os
 
 from .image_folder import make_dataset
 from .pix2pix_dataset import Pix2pixDataset
@@ -27,3 +28,7 @@ class ADE20KDataset(Pix2pixDataset):
         image_paths = [p for p in files if p.endswith('.jpg')]
         label_paths = [p for p in files if p.endswith('.png')]
         return label_paths, image_paths, []
+
+    def expected_photo(self, label_path: str) -> str:
+        folder = 'validation' if '_val_' in os.path.basename(label_path) else 'training'
+        return os.path.join(self.opt.dataroot, 'images', folder, f'{self.pair_key(label_path)}.jpg')

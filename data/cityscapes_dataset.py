@@ -22,7 +22,10 @@ class CityscapesDataset(Pix2pixDataset):
         instance_paths = [] if opt.no_instance else [p for p in label_files if p.endswith('_instanceIds.png')]
         return label_paths, image_paths, instance_paths
 
-    def paths_match(self, path1: str, path2: str) -> bool:
+    def pair_key(self, path: str) -> str:
         # <city>_<sequence>_<frame> identifies a sample.
-        key = lambda path: '_'.join(os.path.basename(path).split('_')[:3])
-        return key(path1) == key(path2)
+        return '_'.join(os.path.basename(path).split('_')[:3])
+
+    def expected_photo(self, label_path: str) -> str:
+        split, city = label_path.split(os.sep)[-3:-1]
+        return os.path.join(self.opt.dataroot, 'leftImg8bit', split, city, f'{self.pair_key(label_path)}_leftImg8bit.png')

@@ -23,3 +23,6 @@ class CocoDataset(Pix2pixDataset):
         image_paths = self.list_images(folder('img'), 'photo')
         instance_paths = [] if opt.no_instance else self.list_images(folder('inst'), 'instance')
         return label_paths, image_paths, instance_paths
+
+    def expected_photo(self, label_path: str) -> str:
+        return os.path.join(self.opt.dataroot, f'{self.split()}_img', f'{self.pair_key(label_path)}.jpg')

@@ -49,8 +49,11 @@ class Pix2pixDataset(BaseDataset):
             raise DatasetError(f'no label maps found for --dataset_mode {opt.dataset_mode} under {self.root_hint()}: '
                                'check --dataroot and --phase')
         if len(label_paths) != len(image_paths):
-            raise DatasetError(f'{len(label_paths)} label maps but {len(image_paths)} photos under {self.root_hint()}: '
-                               'every label map needs its photo')
+            photos = {self.pair_key(path) for path in image_paths}
+            unpaired = [path for path in label_paths if self.pair_key(path) not in photos]
+            first = f'label map {unpaired[0]} has no photo {self.expected_photo(unpaired[0])}; ' if unpaired else ''
+            raise DatasetError(f'{first}{len(label_paths)} label maps but {len(image_paths)} photos under '
+                               f'{self.root_hint()}: every label map needs its photo (scripts/check_dataset.py lists them all)')
         if not opt.no_instance and len(instance_paths) != len(label_paths):
             raise DatasetError(f'{len(label_paths)} label maps but {len(instance_paths)} instance maps under '
                                f'{self.root_hint()}: provide them all or pass --no_instance')
@@ -67,8 +70,16 @@ class Pix2pixDataset(BaseDataset):
     def root_hint(self) -> str:
         return self.opt.dataroot
 
+    def pair_key(self, path: str) -> str:
+        """What a label map, its photo and its instance map have in common: the file name without extension."""
+        return os.path.splitext(os.path.basename(path))[0]
+
     def paths_match(self, path1: str, path2: str) -> bool:
-        return os.path.splitext(os.path.basename(path1))[0] == os.path.splitext(os.path.basename(path2))[0]
+        return self.pair_key(path1) == self.pair_key(path2)
+
+    def expected_photo(self, label_path: str) -> str:
+        """The photo a label map is paired with, as a user would look for it."""
+        return f'named {self.pair_key(label_path)}.* (jpg, png, ...)'
 
     def load_label(self, label: Image.Image, path: str, params: Dict) -> torch.Tensor:
         if label.mode not in LABEL_MODES:

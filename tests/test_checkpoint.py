@@ -58,6 +58,9 @@ def test_kill_during_save_leaves_a_loadable_latest(tmp_path):
     process.wait()
     state = torch.load(tmp_path / 'latest_net_G.pth', weights_only=True)
     assert state['w'].shape == (4_000_000,)
+    # What the kill may leave besides is named so that no tool takes it for a checkpoint.
+    assert [f for f in os.listdir(tmp_path) if f.endswith('.pth')] == ['latest_net_G.pth']
+    assert all(f.startswith('.partial_') and f.endswith('.tmp') for f in os.listdir(tmp_path) if f != 'latest_net_G.pth')
 
 
 def test_missing_epoch_lists_what_exists(tmp_path):

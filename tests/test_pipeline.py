@@ -241,3 +241,39 @@ def test_released_checkpoint_script_runs_as_written(tmp_path):
     images = tmp_path / 'res' / 'ade_best' / 'test_200' / 'images' / 'synthesized_image'
     assert os.listdir(images) == ['ADE_val_00000001.png']
     assert Image.open(images / 'ADE_val_00000001.png').size == (256, 256)
+
+
+def test_dataset_smaller_than_a_batch_stops_before_writing_anything(tmp_path):
+    result = synthetic_train(tmp_path, 'small', '--max_dataset_size', '3', '--batchSize', '4', check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1
+    assert 'has 3 items' in lines[0] and '--batchSize 4' in lines[0]
+    assert not (tmp_path / 'ck' / 'small').exists()
+
+
+def test_failed_start_leaves_the_run_folder_as_it_was_and_stale_temporaries_are_removed(tmp_path):
+    synthetic_train(tmp_path, 'run', '--niter', '1')
+    folder = tmp_path / 'ck' / 'run'
+    before = {name: (folder / name).read_bytes() for name in os.listdir(folder) if (folder / name).is_file()}
+    result = synthetic_train(tmp_path, 'run', '--niter', '2', '--continue_train', '--max_dataset_size', '1', check=False)
+    assert result.returncode == 1 and 'fewer than --batchSize' in result.stderr
+    after = {name: (folder / name).read_bytes() for name in os.listdir(folder) if (folder / name).is_file()}
+    assert after == before
+    (folder / '.partial_abc123.tmp').write_bytes(b'half a checkpoint')
+    result = synthetic_train(tmp_path, 'run', '--niter', '2', '--continue_train')
+    assert 'note: removed 1 temporary file(s) that an interrupted save left' in result.stdout
+    assert not (folder / '.partial_abc123.tmp').exists()
+
+
+def test_non_finite_images_stop_test_py_with_the_checkpoint_named(tmp_path):
+    synthetic_train(tmp_path, 'nan', '--niter', '1')
+    path = tmp_path / 'ck' / 'nan' / 'latest_net_G.pth'
+    state = torch.load(path, weights_only=True)
+    state['conv_img.bias'].fill_(float('nan'))
+    torch.save(state, path)
+    result = run('test.py', '--dataset_mode', 'synthetic', '--name', 'nan', '--checkpoints_dir', str(tmp_path / 'ck'),
+                 '--results_dir', str(tmp_path / 'res'), '--how_many', '2', '--gpu_ids', '-1', check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and lines[-1] == f'error: {path} generates non-finite pixels: the checkpoint is broken ' \
+                                                   '(a diverged run?); use another --which_epoch'
+    assert not list((tmp_path / 'res').rglob('*.png'))

@@ -1,6 +1,7 @@
 """The training loop: set-up, then for every batch a G step and a D step, and the periodic logging, pages,
 checkpoints and FID evaluation. One process, or one of several under torchrun (DDP); only rank 0 writes."""
 import argparse
+import os
 import random
 import signal
 import time
@@ -52,11 +53,21 @@ def first_batches(dataset, batch_size: int, count: int = EMA_REFRESH_BATCHES) ->
 class TrainingLoop:
     def __init__(self, opt: argparse.Namespace, save_options: Callable[[argparse.Namespace], None]):
         """`save_options` writes opt.txt/opt.json (TrainOptions.save_options); it runs once the data and the
-        networks are built, so that a start that fails there leaves no options file behind."""
+        networks are built. A start that fails before leaves the run folder as it was."""
         self.opt = opt
         self.dist = init_distributed(select_device(opt).type == 'cuda')
         self.is_main = self.dist.is_main
         self.store = CheckpointStore.of(opt)
+        folder_existed = os.path.isdir(self.store.folder)
+        try:
+            self.set_up(save_options)
+        except BaseException:
+            if self.is_main and not folder_existed:
+                self.store.remove_folder_if_empty()
+            raise
+
+    def set_up(self, save_options: Callable[[argparse.Namespace], None]) -> None:
+        opt = self.opt
         if self.dist.enabled and not opt.sync_bn and self.is_main:
             print('note: distributed on CPU (gloo): BatchNorm statistics are per process (no SyncBatchNorm on CPU)')
         if opt.debug:
@@ -75,11 +86,11 @@ class TrainingLoop:
         self.dataloader = data.create_dataloader(opt, self.dist.world_size, self.dist.rank)
         self.trainer = Pix2PixTrainer(opt, self.dist)
         self.counter = self.initial_counter()
+        self.fid_monitor = FIDMonitor(opt) if opt.fid_freq > 0 and self.is_main else None
+        self.refresh_batches = first_batches(self.dataloader.dataset, opt.batchSize) if self.trainer.ema is not None else []
         if self.is_main:
             save_options(opt)
         self.visualizer = Visualizer(opt) if self.is_main else None
-        self.fid_monitor = FIDMonitor(opt) if opt.fid_freq > 0 and self.is_main else None
-        self.refresh_batches = first_batches(self.dataloader.dataset, opt.batchSize) if self.trainer.ema is not None else []
         self.interrupt = InterruptFlag()
 
     def initial_counter(self) -> IterationCounter:

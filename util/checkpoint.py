@@ -106,6 +106,12 @@ class CheckpointStore:
         except OSError as exc:
             raise UserError(f'cannot write to {self.folder} ({exc.strerror}): choose another {option}') from None
 
+    def remove_folder_if_empty(self) -> None:
+        try:
+            os.rmdir(self.folder)
+        except OSError:
+            pass
+
     def remove_stale_temporaries(self) -> List[str]:
         """Delete the temporary files that a killed save left behind; returns their names."""
         if not os.path.isdir(self.folder):

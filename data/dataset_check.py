@@ -1,0 +1,137 @@
+"""Everything the loader would read, read once before training: every problem found, not just the first."""
+import argparse
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from PIL import Image
+
+from .classes import DONTCARE_VALUE, label_set
+from .errors import DatasetError
+from .pix2pix_dataset import LABEL_MODES, Pix2pixDataset
+
+Item = Tuple[str, str, Optional[str]]  # label map, photo, instance map
+
+
+@dataclass
+class ItemReport:
+    label_values: List[int] = field(default_factory=list)  # the values stored in the label map file
+    photo_size: Optional[Tuple[int, int]] = None
+    problems: List[str] = field(default_factory=list)
+
+
+def _read(path: str, what: str, report: ItemReport) -> Optional[Image.Image]:
+    try:
+        img = Image.open(path)
+        img.load()
+        return img
+    except Exception as exc:
+        report.problems.append(f'{what} {path}: truncated or not a readable image ({type(exc).__name__})')
+        return None
+
+
+def check_item(item: Item) -> ItemReport:
+    """Read one item's files as the loader would; what it finds and every problem."""
+    label_path, photo_path, instance_path = item
+    report = ItemReport()
+    label = _read(label_path, 'label map', report)
+    photo = _read(photo_path, 'photo', report)
+    instance = _read(instance_path, 'instance map', report) if instance_path else None
+    if label is not None:
+        if label.mode not in LABEL_MODES:
+            report.problems.append(f'label map {label_path}: a {label.mode} image, not one channel of class ids')
+        else:
+            report.label_values = [int(v) for v in np.unique(np.array(label))]
+    if photo is not None:
+        report.photo_size = photo.size
+    for other, path in ((photo, photo_path), (instance, instance_path)):
+        if label is not None and other is not None and other.size != label.size:
+            report.problems.append(f'{path}: {other.size[0]}x{other.size[1]}, but its label map {label_path} is '
+                                   f'{label.size[0]}x{label.size[1]}')
+    return report
+
+
+@dataclass
+class DatasetReport:
+    items: List[Item]
+    unpaired: List[str]  # one line per file without its partner
+    item_reports: List[ItemReport]
+    opt: argparse.Namespace
+
+    @property
+    def problems(self) -> List[str]:
+        lines = list(self.unpaired) + [p for r in self.item_reports for p in r.problems] + self.label_problems()
+        if len(self.items) < self.opt.batchSize:
+            lines.append(f'{len(self.items)} usable items, fewer than --batchSize {self.opt.batchSize}')
+        return lines
+
+    def values_found(self) -> Counter:
+        """How many images contain each label-file value."""
+        return Counter(v for r in self.item_reports for v in r.label_values)
+
+    def label_problems(self) -> List[str]:
+        opt, found = self.opt, self.values_found()
+        ids = sorted(v for v in found if v != DONTCARE_VALUE)
+        lines = []
+        if ids and ids[-1] >= opt.num_labels:
+            lines.append(f'label ids up to {ids[-1]} are found, but --label_nc {opt.label_nc}'
+                         f'{" with" if opt.contain_dontcare_label else " without"} --contain_dontcare_label allows '
+                         f'0..{opt.num_labels - 1}: use --label_nc {ids[-1] + 1}')
+        if DONTCARE_VALUE in found and not opt.contain_dontcare_label:
+            lines.append(f'{found[DONTCARE_VALUE]} label maps hold 255 (don\'t care): add --contain_dontcare_label')
+        return lines
+
+    def summary(self) -> List[Tuple[str, str]]:
+        opt, found = self.opt, self.values_found()
+        ids = sorted(v for v in found if v != DONTCARE_VALUE)
+        sizes = sorted(r.photo_size for r in self.item_reports if r.photo_size)
+        by_area = sorted(sizes, key=lambda s: (s[0] * s[1], s))
+        rows = [('dataset', f'--dataset_mode {opt.dataset_mode} --dataroot {opt.dataroot} --phase {opt.phase}'),
+                ('items', f'{len(self.items)} complete, {len(self.unpaired)} files without their partner'),
+                ('label ids', (f'{ids[0]}..{ids[-1]} ({len(ids)} distinct)' if ids else 'none')
+                 + (', and 255 (don\'t care)' if DONTCARE_VALUE in found else '')
+                 + f'; options: --label_nc {opt.label_nc}{" --contain_dontcare_label" if opt.contain_dontcare_label else ""}'),
+                ('photo sizes', (f'smallest {by_area[0][0]}x{by_area[0][1]}, largest {by_area[-1][0]}x{by_area[-1][1]}'
+                                 if sizes else 'none read')
+                 + f'; options: --preprocess_mode {opt.preprocess_mode} --load_size {opt.load_size} --crop_size {opt.crop_size}'),
+                ('problems', str(len(self.problems)) if self.problems else 'none: training would run')]
+        return rows
+
+    def class_counts(self) -> List[Tuple[int, str, int]]:
+        """(file value, class name, images containing it) of every class that occurs."""
+        labels = label_set(self.opt.dataset_mode, self.opt.label_nc, self.opt.contain_dontcare_label)
+        rows = []
+        for value, count in sorted(self.values_found().items()):
+            channel = labels.channel_of_file_value(value)
+            rows.append((value, labels.names[channel] if channel is not None else '(not a class of these options)', count))
+        return rows
+
+
+def pair_files(dataset: Pix2pixDataset, opt: argparse.Namespace) -> Tuple[List[Item], List[str]]:
+    """The complete items, and a line for every label map, photo or instance map without its partner."""
+    label_paths, photo_paths, instance_paths = dataset.get_paths(opt)
+    photos: Dict[str, str] = {dataset.pair_key(p): p for p in photo_paths}
+    instances: Dict[str, str] = {dataset.pair_key(p): p for p in instance_paths}
+    labels: Dict[str, str] = {dataset.pair_key(p): p for p in label_paths}
+    items, unpaired = [], []
+    for key, label in sorted(labels.items()):
+        if key not in photos:
+            unpaired.append(f'label map {label}: no photo {dataset.expected_photo(label)}')
+        elif not opt.no_instance and key not in instances:
+            unpaired.append(f'label map {label}: no instance map named {key}.* (or pass --no_instance)')
+        else:
+            items.append((label, photos[key], instances.get(key) if not opt.no_instance else None))
+    unpaired += [f'photo {p}: no label map' for k, p in sorted(photos.items()) if k not in labels]
+    if not opt.no_instance:
+        unpaired += [f'instance map {p}: no label map' for k, p in sorted(instances.items()) if k not in labels]
+    return items, unpaired
+
+
+def list_dataset(opt: argparse.Namespace) -> Tuple[List[Item], List[str]]:
+    from . import find_dataset_using_name
+    dataset = find_dataset_using_name(opt.dataset_mode)()
+    if not isinstance(dataset, Pix2pixDataset):
+        raise DatasetError(f'--dataset_mode {opt.dataset_mode} has no files to check')
+    dataset.opt = opt
+    return pair_files(dataset, opt)

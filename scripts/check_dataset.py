@@ -1,0 +1,49 @@
+"""Check a dataset before training: read every item as the loader would and report every problem at once.
+
+python scripts/check_dataset.py --dataset_mode coco --dataroot datasets/coco_stuff [--phase train] [training options]
+                                [--workers N]
+Prints one table (items, label ids against --label_nc and don't-care, photo sizes against --load_size/--crop_size,
+and how many images hold each class), then every broken or unpaired file. Exit status 0 when training would run,
+1 otherwise.
+"""
+import multiprocessing
+import os
+import sys
+
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from data.dataset_check import DatasetReport, check_item, list_dataset  # noqa: E402
+from options.base_options import OptionParser  # noqa: E402
+from options.train_options import TrainOptions  # noqa: E402
+from util.errors import UserError, run_cli  # noqa: E402
+
+
+def main() -> None:
+    own = OptionParser(description=__doc__)
+    own.add_argument('--workers', type=int, default=max(1, os.cpu_count() or 1), help='parallel processes')
+    args, rest = own.parse_known_args()
+    if args.workers < 1:
+        raise UserError(f'--workers {args.workers}: give at least 1')
+    opt = TrainOptions().parse(rest, quiet=True)
+    items, unpaired = list_dataset(opt)
+    with multiprocessing.get_context('fork').Pool(args.workers) as pool:
+        item_reports = list(tqdm(pool.imap(check_item, items, chunksize=16), total=len(items), desc='checking',
+                                 unit='item'))
+    report = DatasetReport(items, unpaired, item_reports, opt)
+    width = max(len(name) for name, _ in report.summary())
+    for name, value in report.summary():
+        print(f'{name:<{width}}  {value}')
+    print('\nimages per class:')
+    for value, name, count in report.class_counts():
+        print(f'{value:>5}  {name:<30} {count}')
+    if report.problems:
+        print(f'\n{len(report.problems)} problems:')
+        for line in report.problems:
+            print(f'  {line}')
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    run_cli(main)
