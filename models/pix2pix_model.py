@@ -114,7 +114,9 @@ class Pix2PixModel(torch.nn.Module):
             G_losses['KLD'] = KLD_loss
         feat_fake, pred_fake, feat_real, _ = self.discriminate(input_semantics, fake_image, real_image)
         if not self.opt.no_ganFeat_loss:
-            G_losses['GAN_Feat'] = sum(self.criterionFeat(fake, real.detach()) * self.opt.lambda_feat / len(feat_fake)
+            # Averaged over the discriminator's scales (FPSE: each feature is a scale; multi-scale: each PatchGAN).
+            scales = self.netD.feature_matching_scales
+            G_losses['GAN_Feat'] = sum(self.criterionFeat(fake, real.detach()) * self.opt.lambda_feat / scales
                                        for fake, real in zip(feat_fake, feat_real))
         G_losses['GAN'] = self.criterionGAN(pred_fake, True, for_discriminator=False)
         if not self.opt.no_vgg_loss:

@@ -21,12 +21,16 @@ from data.classes import LabelSet, label_set
 from util.checkpoint import CheckpointStore
 from util.errors import UserError
 
-# The architecture options of the authors' test scripts, for their released checkpoints (which come without an
-# options file): test_coco.sh, test_ade.sh, test_cityscapes.sh, all with the VAE encoder.
+# The architecture options of released checkpoints, which come without an options file: the CC-FPSE authors'
+# test scripts (test_coco.sh, test_ade.sh, test_cityscapes.sh, all with the VAE encoder) and NVlabs/SPADE's
+# coco_pretrained, ade20k_pretrained and cityscapes_pretrained (no encoder).
 PRESETS: Dict[str, List[str]] = {
     'coco': ['--dataset_mode', 'coco', '--netG', 'condconv', '--use_vae'],
     'ade20k': ['--dataset_mode', 'ade20k', '--netG', 'condconv', '--use_vae'],
     'cityscapes': ['--dataset_mode', 'cityscapes', '--netG', 'condconv', '--use_vae'],
+    'spade_coco': ['--dataset_mode', 'coco', '--netG', 'spade'],
+    'spade_ade20k': ['--dataset_mode', 'ade20k', '--netG', 'spade'],
+    'spade_cityscapes': ['--dataset_mode', 'cityscapes', '--netG', 'spade'],
 }
 AMP_DTYPES = {'off': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 

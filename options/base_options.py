@@ -170,6 +170,7 @@ class BaseOptions:
         self.parser = parser = self.build_parser(args)
         given, unknown = parser.parse_given(args)
         if unknown:
+            self.reject_other_networks_options(parser, unknown)
             parser.error(f'unrecognized arguments: {" ".join(unknown)}')
         values = {dest: parser.get_default(dest) for dest in parser.declared if dest != 'help'}
         saved = self.saved_defaults(parser, {**values, **given})
@@ -188,6 +189,16 @@ class BaseOptions:
             print(self.format_options(opt))
         self.opt = opt
         return opt
+
+    def reject_other_networks_options(self, parser: OptionParser, unknown: List[str]) -> None:
+        """An option of a network other than the chosen one gets a line that says whose it is."""
+        owners = models.networks.option_owners(self.isTrain)
+        for arg in unknown:
+            dest = arg.lstrip('-').split('=')[0]
+            if arg.startswith('--') and dest in owners:
+                chosen = owners[dest].split()[0]
+                parser.error(f'--{dest} is an option of {owners[dest]}, not of {chosen} {parser.selected(chosen[2:])}: '
+                             f'drop it or choose {owners[dest]}')
 
     def format_options(self, opt: argparse.Namespace) -> str:
         lines = ['----------------- Options ---------------']

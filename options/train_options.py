@@ -36,7 +36,8 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--vgg_weights', type=str, default='', help="VGG19 state_dict (torchvision layout) for the VGG loss; default: torchvision's ImageNet weights")
         parser.add_argument('--gan_mode', type=str, default='hinge', choices=['hinge', 'ls', 'original', 'w'])
         parser.add_argument('--netD', type=str, default='fpse', choices=models.networks.discriminator_names(), architecture=True)
-        parser.add_ignored_argument('--netD_subarch', 'the FPSE discriminator has no sub-architectures', type=str, default='n_layer')
+        parser.add_argument('--netD_subarch', type=str, default='n_layer', choices=['n_layer'], architecture=True,
+                            help='architecture of each --netD multiscale discriminator (the FPSE discriminator has none)')
         parser.add_argument('--no_TTUR', action='store_true', help='no two time-scale update rule')
         parser.add_argument('--lambda_kld', type=float, default=0.05, help='weight of the KL divergence loss')
 

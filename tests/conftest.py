@@ -44,6 +44,20 @@ def released_layout() -> dict:
         return json.load(f)['configs']
 
 
+def spade_layout() -> dict:
+    """The same for NVlabs/SPADE's networks (its released set-ups, --netG spade --netD multiscale), written
+    down from SPADE's model code."""
+    with open(os.path.join(ROOT, 'tests', 'fixtures', 'spade_checkpoint_layout.json')) as f:
+        return json.load(f)['configs']
+
+
+def random_state(layout: dict) -> dict:
+    """Random tensors of a layout's names and shapes; positive, so that spectral norm's stored vectors give a
+    sigma far from zero, and unit running variances (finite images)."""
+    state = {k: (torch.rand(shape) * 0.02 if shape else torch.tensor(1)) for k, shape in layout.items()}
+    return {k: torch.ones_like(v) if k.endswith('running_var') else v for k, v in state.items()}
+
+
 def random_batch(opt, batch_size: int = 2) -> dict:
     """A batch of random label maps, instance maps and photos at the options' size."""
     h, w = round(opt.crop_size / opt.aspect_ratio), opt.crop_size

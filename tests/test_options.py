@@ -71,7 +71,7 @@ def test_parse_needs_no_dataset_on_disk(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('flag,value,valid', [('--netG', 'spade', 'condconv'), ('--netD', 'multiscale', 'fpse'),
+@pytest.mark.parametrize('flag,value,valid', [('--netG', 'pix2pixhd', 'condconv'), ('--netD', 'patch', 'fpse'),
                                               ('--dataset_mode', 'voc', 'cityscapes'), ('--gan_mode', 'wgan', 'hinge')])
 def test_unknown_names_give_one_line_listing_valid_names(flag, value, valid):
     result = subprocess.run([sys.executable, 'train.py', flag, value], cwd=ROOT, capture_output=True, text=True)
@@ -92,35 +92,35 @@ def test_each_network_builds_with_only_its_own_and_the_shared_options():
     the model declares (no fallbacks for options that are absent)."""
     import argparse
 
-    from models.networks import ConvEncoder, CondConvGenerator, FPSEDiscriminator
+    from models.networks import ConvEncoder, CondConvGenerator, FPSEDiscriminator, MultiscaleDiscriminator, SPADEGenerator
     from options.base_options import OptionParser
-    full = TrainOptions().parse(['--use_vae', '--label_nc', '5', '--crop_size', '64', '--ngf', '4', '--ndf', '4',
-                                 '--gpu_ids', '-1'], quiet=True)
     shared = TrainOptions().initialize(OptionParser())
     derived = {'isTrain', 'num_labels', 'semantic_nc', 'sync_bn'}
-    own_options = {}
-    for cls in (CondConvGenerator, FPSEDiscriminator, ConvEncoder):
-        own_options[cls] = set(cls.modify_commandline_options(OptionParser(), True).declared)
-    assert {'depthconv_impl', 'predictor_impl', 'checkpoint_predictors'} <= own_options[CondConvGenerator]
-    images, semantics = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, full.semantic_nc, 64, 64)
-    for cls, own in own_options.items():
-        keep = set(shared.declared) | own | derived
-        opt = argparse.Namespace(**{k: v for k, v in vars(full).items() if k in keep})
+    networks = {CondConvGenerator: ['--netG', 'condconv'], SPADEGenerator: ['--netG', 'spade'],
+                FPSEDiscriminator: ['--netD', 'fpse'], MultiscaleDiscriminator: ['--netD', 'multiscale'], ConvEncoder: []}
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    for cls, choice in networks.items():
+        full = TrainOptions().parse(['--use_vae', '--label_nc', '5', '--crop_size', '64', '--ngf', '4', '--ndf', '4',
+                                     '--gpu_ids', '-1', *choice], quiet=True)
+        own = set(cls.modify_commandline_options(TrainOptions().initialize(OptionParser()), True).declared) - set(shared.declared)
+        opt = argparse.Namespace(**{k: v for k, v in vars(full).items() if k in set(shared.declared) | own | derived})
         assert not hasattr(opt, 'amp') and (cls is CondConvGenerator or not hasattr(opt, 'depthconv_impl'))
         net = cls(opt)
-        if cls is CondConvGenerator:
-            assert net(semantics, z=torch.randn(1, opt.z_dim)).shape == (1, 3, 64, 64)
-        elif cls is FPSEDiscriminator:
-            assert len(net(images, semantics)[1]) == 3
+        semantics = torch.rand(2, full.semantic_nc, 64, 64)
+        if cls in (CondConvGenerator, SPADEGenerator):
+            assert net(semantics, z=torch.randn(2, opt.z_dim)).shape == (2, 3, 64, 64)
+        elif cls is ConvEncoder:
+            assert net(images)[0].shape == (2, opt.z_dim)
         else:
-            assert net(images)[0].shape == (1, opt.z_dim)
+            assert len(net(images, semantics)[1]) == (3 if cls is FPSEDiscriminator else 2)
+    assert {'num_D', 'n_layers_D'} <= set(MultiscaleDiscriminator.modify_commandline_options(shared, True).declared)
 
 
 def test_ignored_reference_options_are_accepted_with_a_note(capsys):
-    opt = TrainOptions().parse(['--nef', '32', '--mpdist', '--netD_subarch', 'n_layer'])
-    assert (opt.nef, opt.mpdist) == (32, True)
+    opt = TrainOptions().parse(['--nef', '32', '--mpdist', '--num_servers', '2'])
+    assert (opt.nef, opt.mpdist, opt.num_servers) == (32, True, 2)
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith('note:')]
-    assert [line.split()[1] for line in notes] == ['--mpdist', '--nef', '--netD_subarch'] and all('ignored' in n for n in notes)
+    assert [line.split()[1] for line in notes] == ['--mpdist', '--nef', '--num_servers'] and all('ignored' in n for n in notes)
 
 
 def test_architecture_options_are_declared_where_they_are_defined():

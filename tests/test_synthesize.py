@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, random_batch, released_layout
+from conftest import ROOT, random_batch, random_state, released_layout, spade_layout
 from data.classes import label_set
 from data.label_maps import read_label_map, render_label_map
 from models.pix2pix_model import Pix2PixModel
@@ -264,21 +264,18 @@ def test_non_finite_images_stop_with_the_checkpoint_named(checkpoints):
 @pytest.mark.parametrize('preset', sorted(PRESETS))
 def test_each_preset_loads_the_released_layout_and_synthesizes(preset, tmp_path, monkeypatch):
     """checkpoints/<name>/ as released: <epoch>_net_{G,E}.pth and no opt.json."""
-    layout = released_layout()[preset]
+    spade = preset.startswith('spade_')
+    layout = spade_layout()[preset[len('spade_'):]] if spade else released_layout()[preset]
     folder = tmp_path / 'checkpoints' / 'released'
     os.makedirs(folder)
     torch.manual_seed(0)
-    for label in 'GE':
-        # Positive values: spectral norm's stored vectors then give a sigma far from zero (finite images).
-        state = {k: (torch.rand(shape) * 0.02 if shape else torch.tensor(1)) for k, shape in layout[f'net{label}'].items()}
-        for key in state:
-            if key.endswith('running_var'):
-                state[key] = torch.ones_like(state[key])
-        torch.save(state, folder / f'100_net_{label}.pth')
+    for label in ('G',) if spade else 'GE':
+        torch.save(random_state(layout[f'net{label}']), folder / f'100_net_{label}.pth')
     synthesizer = Synthesizer.load('released', str(tmp_path / 'checkpoints'), '100', preset, ['--gpu_ids', '-1'])
+    assert synthesizer.uses_style != spade
     width, height = synthesizer.size
-    assert (width, height) == ((512, 256) if preset == 'cityscapes' else (256, 256))
+    assert (width, height) == ((512, 256) if preset.endswith('cityscapes') else (256, 256))
     label = torch.zeros(1, 1, height, width)
     label[..., width // 2:] = 1
-    images = synthesizer.generate(synthesizer.semantics(label), synthesizer.styles_from_seeds([0]))
+    images = synthesizer.generate(synthesizer.semantics(label), None if spade else synthesizer.styles_from_seeds([0]))
     assert images.shape == (1, 3, height, width) and torch.isfinite(images).all()

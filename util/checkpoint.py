@@ -11,10 +11,15 @@ import torch
 from util.errors import UserError
 
 # Parameter-name patterns and the options that decide their shapes, for a readable mismatch message.
+# Names only one kind of network has: missing or unexpected, they say the file is of another --netG or --netD.
+NETWORK_HINTS = [
+    (r'(\.norm_[01]\.mlp_|gen_weights\d|^labelenc\d)', '--netG (condconv or spade: the checkpoint is of the other)'),
+    (r'^(discriminator_\d|enc\d|lat\d|final\d)\.', '--netD (fpse or multiscale: the checkpoint is of the other)'),
+]
 OPTION_HINTS = [
     (r'^(fc|labelenc1\.|embedding\.|.*(gen_weights|gen_se_weights)\d\.0\.|.*mlp_shared)', '--label_nc, --contain_dontcare_label, --no_instance'),
     (r'^fc\.', '--use_vae, --crop_size, --aspect_ratio, --z_dim'),
-    (r'^(labelenc7|labellat6|labeldec6)', '--dataset_mode (cityscapes uses one more pyramid level)'),
+    (r'^(labelenc7|labellat6|labeldec6|up_4)', '--num_upsampling_layers (cityscapes uses one more level by default)'),
     (r'^layer6', '--crop_size (the encoder has a sixth layer from 256 up)'),
     (r'^fc_(mu|var)', '--z_dim, --ngf'),
     (r'(running_mean|running_var|num_batches_tracked|weight_u|weight_v|weight_orig|\.bias)$', '--norm_G / --norm_D / --norm_E'),
@@ -201,7 +206,7 @@ def mismatch_report(net: torch.nn.Module, state: Dict[str, torch.Tensor], path: 
                 f'{k} (file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)})' if title == 'shape differs' else k
                 for k in keys[:4])
             parts.append(f'{title}: {len(keys)} [{shown}{", ..." if len(keys) > 4 else ""}]')
-    hints = []
+    hints = [hint for pattern, hint in NETWORK_HINTS if any(re.search(pattern, k) for k in missing + unexpected)]
     for pattern, hint in OPTION_HINTS:
         if any(re.search(pattern, k) for k in resized + missing + unexpected) and hint not in hints:
             hints.append(hint)

@@ -5,16 +5,16 @@ from typing import Dict, List, Type
 import torch
 
 from .base_network import BaseNetwork
-from .discriminator import FPSEDiscriminator
+from .discriminator import FPSEDiscriminator, MultiscaleDiscriminator
 from .encoder import ConvEncoder
-from .generator import CondConvGenerator
+from .generator import CondConvGenerator, SPADEGenerator
 from .loss import GANLoss, KLDLoss, VGGLoss
 
 __all__ = ['BaseNetwork', 'GANLoss', 'KLDLoss', 'VGGLoss', 'define_D', 'define_E', 'define_G', 'discriminator_names',
            'generator_names', 'modify_commandline_options']
 
-GENERATORS: Dict[str, Type[BaseNetwork]] = {'condconv': CondConvGenerator}
-DISCRIMINATORS: Dict[str, Type[BaseNetwork]] = {'fpse': FPSEDiscriminator}
+GENERATORS: Dict[str, Type[BaseNetwork]] = {'condconv': CondConvGenerator, 'spade': SPADEGenerator}
+DISCRIMINATORS: Dict[str, Type[BaseNetwork]] = {'fpse': FPSEDiscriminator, 'multiscale': MultiscaleDiscriminator}
 
 
 def generator_names() -> List[str]:
@@ -23,6 +23,20 @@ def generator_names() -> List[str]:
 
 def discriminator_names() -> List[str]:
     return sorted(DISCRIMINATORS)
+
+
+def option_owners(is_train: bool) -> Dict[str, str]:
+    """{option: '--netG spade'} for every option that a generator or discriminator declares, to say whose an
+    option is when it is given with another network."""
+    from options.base_options import OptionParser
+    owners = {}
+    for flag, table in (('--netG', GENERATORS), ('--netD', DISCRIMINATORS)):
+        for name, cls in table.items():
+            parser = OptionParser()
+            parser.add_argument('--netD_subarch', default='n_layer')  # what the multiscale setter asks for
+            for dest in cls.modify_commandline_options(parser, is_train).declared[1:]:
+                owners.setdefault(dest, f'{flag} {name}')
+    return owners
 
 
 def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from torch.utils.checkpoint import checkpoint
 
 from util.errors import UserError
 from .condconv import TAPS, DepthConv, predicted_depthwise_conv, to_tap_major
-from .normalization import SPADE
+from .normalization import SPADE, spade_from_config
 
 PREDICTOR_HIDDEN = 128
 
@@ -147,6 +147,37 @@ class DepthsepCCBlock(nn.Module):
         if not self.learned_shortcut:
             return x + dx
         return self.conv_s(self.norm_s.modulate(x, self.norm_s.mlp_shared[1:](first(4)))) + dx
+
+
+class SPADEResnetBlock(nn.Module):
+    """SPADE's residual block (`--netG spade`): SPADE -> leaky ReLU -> 3x3 conv, twice; a learned shortcut
+    (SPADE -> 1x1 conv) when widths differ. Convolutions are spectral-normalised when `norm_G` says 'spectral'."""
+
+    def __init__(self,
+                 fin: int,              # input channels
+                 fout: int,             # output channels
+                 semantic_nc: int,      # channels of the label map
+                 norm_G: str,           # e.g. 'spectralspadesyncbatch3x3'
+                 sync_bn: bool = False):
+        super().__init__()
+        self.learned_shortcut = fin != fout
+        fmiddle = min(fin, fout)
+        wrap = spectral_norm if 'spectral' in norm_G else (lambda layer: layer)
+        config = norm_G.replace('spectral', '')
+        self.conv_0 = wrap(nn.Conv2d(fin, fmiddle, kernel_size=3, padding=1))
+        self.conv_1 = wrap(nn.Conv2d(fmiddle, fout, kernel_size=3, padding=1))
+        if self.learned_shortcut:
+            self.conv_s = wrap(nn.Conv2d(fin, fout, kernel_size=1, bias=False))
+        self.norm_0 = spade_from_config(config, fin, semantic_nc, sync_bn)
+        self.norm_1 = spade_from_config(config, fmiddle, semantic_nc, sync_bn)
+        if self.learned_shortcut:
+            self.norm_s = spade_from_config(config, fin, semantic_nc, sync_bn)
+
+    def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
+        shortcut = self.conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x
+        dx = self.conv_0(F.leaky_relu(self.norm_0(x, seg), 0.2))
+        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, seg), 0.2))
+        return shortcut + dx
 
 
 # Last layer index (exclusive) of each VGG19 slice: relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.

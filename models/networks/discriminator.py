@@ -1,4 +1,9 @@
-"""The feature-pyramid semantics-embedding discriminator (`--netD fpse`)."""
+"""The discriminators: CC-FPSE's feature-pyramid semantics-embedding one (`--netD fpse`) and, for the paper's
+ablations, SPADE's multi-scale PatchGAN (`--netD multiscale`).
+
+Both return (features for feature matching, one logit map per scale) from forward(images, segmap), and say over
+how many scales feature matching averages (`feature_matching_scales`), so that one loss path serves both.
+"""
 import argparse
 from typing import List, Tuple
 
@@ -41,6 +46,8 @@ class FPSEDiscriminator(BaseNetwork):
         self.tf = nn.Conv2d(2 * nf, 1, kernel_size=1)
         self.seg = nn.Conv2d(2 * nf, 2 * nf, kernel_size=1)
         self.embedding = nn.Conv2d(opt.semantic_nc, 2 * nf, kernel_size=1)
+        # Each of the four features is its own scale (stride 4 .. 32): feature matching averages over them.
+        self.feature_matching_scales = len(ENCODER_WIDTHS) - 1
 
     def forward(self, images: torch.Tensor, segmap: torch.Tensor) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         """Returns (features for feature matching, [logits at stride 4, 8, 16])."""
@@ -65,3 +72,63 @@ class FPSEDiscriminator(BaseNetwork):
             logits.append(self.tf(features) + alignment)
 
         return [bottom_up[level] for level in range(2, top + 1)], logits
+
+
+class NLayerDiscriminator(BaseNetwork):
+    """SPADE's PatchGAN: 4x4 convs, stride 2 but for the last two; every layer's output is a feature."""
+
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        parser.add_argument('--n_layers_D', type=int, default=4, architecture=True, help='layers in each discriminator')
+        return parser
+
+    def __init__(self, opt: argparse.Namespace):
+        super().__init__()
+        norm_layer = get_nonspade_norm_layer(opt, opt.norm_D)
+        nf, in_channels = opt.ndf, opt.semantic_nc + opt.output_nc
+        layers = [nn.Sequential(nn.Conv2d(in_channels, nf, kernel_size=4, stride=2, padding=2), nn.LeakyReLU(0.2, False))]
+        for n in range(1, opt.n_layers_D):
+            nf_prev, nf = nf, min(nf * 2, 512)
+            conv = nn.Conv2d(nf_prev, nf, kernel_size=4, stride=1 if n == opt.n_layers_D - 1 else 2, padding=2)
+            layers.append(nn.Sequential(norm_layer(conv), nn.LeakyReLU(0.2, False)))
+        layers.append(nn.Sequential(nn.Conv2d(nf, 1, kernel_size=4, stride=1, padding=2)))
+        for index, layer in enumerate(layers):  # released names: model0, model1, ...
+            self.add_module(f'model{index}', layer)
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """Every layer's output; the last is the logit map."""
+        outputs = []
+        for layer in self.children():
+            x = layer(x)
+            outputs.append(x)
+        return outputs
+
+
+SUBARCHITECTURES = {'n_layer': NLayerDiscriminator}
+
+
+class MultiscaleDiscriminator(BaseNetwork):
+    """SPADE's multi-scale discriminator (`--netD multiscale`): `--num_D` PatchGANs on the label map and image at
+    full, half, quarter ... resolution."""
+
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        parser.add_argument('--num_D', type=int, default=2, architecture=True, help='number of discriminators (scales)')
+        return SUBARCHITECTURES[parser.selected('netD_subarch')].modify_commandline_options(parser, is_train)
+
+    def __init__(self, opt: argparse.Namespace):
+        super().__init__()
+        for index in range(opt.num_D):
+            self.add_module(f'discriminator_{index}', SUBARCHITECTURES[opt.netD_subarch](opt))
+        self.feature_matching_scales = opt.num_D
+
+    def forward(self, images: torch.Tensor, segmap: torch.Tensor) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+        """Returns (the intermediate outputs of every scale, [logits of each scale])."""
+        x = torch.cat([segmap, images], dim=1)
+        features, logits = [], []
+        for discriminator in self.children():
+            *intermediate, logit = discriminator(x)
+            features += intermediate
+            logits.append(logit)
+            x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1, count_include_pad=False)
+        return features, logits

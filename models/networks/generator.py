@@ -1,4 +1,4 @@
-"""The CC-FPSE generator (`--netG condconv`)."""
+"""The generators: CC-FPSE's (`--netG condconv`) and, for the paper's ablations, SPADE's (`--netG spade`)."""
 import argparse
 from typing import List, Optional, Tuple
 
@@ -6,14 +6,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .architecture import DepthsepCCBlock, fused_first_layers, uses_lean_kernels
+from .architecture import DepthsepCCBlock, SPADEResnetBlock, fused_first_layers, uses_lean_kernels
 from .base_network import BaseNetwork
 from .normalization import batch_norm_class, get_nonspade_norm_layer, resize_nearest
 
 
-def num_upsampling_layers(opt: argparse.Namespace) -> str:
-    # The released code switches to the deeper 'more' layout for Cityscapes by dataset name.
-    return 'more' if opt.dataset_mode == 'cityscapes' else 'normal'
+def add_upsampling_option(parser: argparse.ArgumentParser, choices: Tuple[str, ...]) -> None:
+    # Both codes choose the deeper layout for Cityscapes by dataset name; the released checkpoints need it.
+    default = 'more' if parser.selected('dataset_mode') == 'cityscapes' else 'normal'
+    parser.add_argument('--num_upsampling_layers', choices=choices, default=default, architecture=True,
+                        help="'more' adds an upsampling step between the two middle blocks (one more pyramid level); "
+                             "'most' (SPADE) also a last block at twice the resolution")
 
 
 # The image branch: (block, upsample x2 before it, pyramid level whose features condition it).
@@ -46,6 +49,7 @@ class CondConvGenerator(BaseNetwork):
                                  "convolution each, whole kernel maps in the released order); same numbers")
         parser.add_argument('--checkpoint_predictors', action='store_true',
                             help='recompute the per-pixel kernels in backward instead of keeping them: less memory, more time')
+        add_upsampling_option(parser, tuple(BLOCK_SCHEDULES))
         return parser
 
     def __init__(self, opt: argparse.Namespace):
@@ -54,7 +58,7 @@ class CondConvGenerator(BaseNetwork):
         self.use_vae, self.z_dim = opt.use_vae, opt.z_dim
         self.fused = opt.predictor_impl == 'fused'
         self.lean_kernels = uses_lean_kernels(opt.predictor_impl, opt.depthconv_impl)
-        self.schedule = BLOCK_SCHEDULES[num_upsampling_layers(opt)]
+        self.schedule = BLOCK_SCHEDULES[opt.num_upsampling_layers]
         self.num_levels = self.schedule[-1][2] + 1
         self.sw, self.sh = self.compute_latent_vector_size(opt)
 
@@ -153,3 +157,53 @@ class CondConvGenerator(BaseNetwork):
             x = getattr(self, name)(x, cond, columns)
 
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2))).contiguous()
+
+
+SPADE_UPSAMPLING_STEPS = {'normal': 5, 'more': 6, 'most': 7}
+# SPADE's image branch: (block, input and output width in multiples of ngf, upsample x2 before it).
+SPADE_BLOCKS = [('head_0', 16, 16, False), ('G_middle_0', 16, 16, True), ('G_middle_1', 16, 16, None),
+                ('up_0', 16, 8, True), ('up_1', 8, 4, True), ('up_2', 4, 2, True), ('up_3', 2, 1, True)]
+
+
+class SPADEGenerator(BaseNetwork):
+    """SPADE's generator (`--netG spade`, Park et al. 2019), equal to NVlabs/SPADE's: SPADE residual blocks that
+    read the label map at every resolution, starting from z (VAE) or from the downsampled label map."""
+
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        parser.set_defaults(norm_G='spectralspadesyncbatch3x3')
+        add_upsampling_option(parser, tuple(SPADE_UPSAMPLING_STEPS))
+        return parser
+
+    def __init__(self, opt: argparse.Namespace):
+        super().__init__()
+        nf = self.ngf = opt.ngf
+        self.use_vae, self.z_dim = opt.use_vae, opt.z_dim
+        self.num_upsampling_layers = opt.num_upsampling_layers
+        self.sw = opt.crop_size // (2 ** SPADE_UPSAMPLING_STEPS[opt.num_upsampling_layers])
+        self.sh = round(self.sw / opt.aspect_ratio)
+        if opt.use_vae:
+            self.fc = nn.Linear(opt.z_dim, 16 * nf * self.sw * self.sh)
+        else:
+            self.fc = nn.Conv2d(opt.semantic_nc, 16 * nf, 3, padding=1)
+        blocks = SPADE_BLOCKS + ([('up_4', 1, 0.5, True)] if opt.num_upsampling_layers == 'most' else [])
+        self.schedule = []
+        for name, fin, fout, upsample in blocks:
+            self.add_module(name, SPADEResnetBlock(int(fin * nf), int(fout * nf), opt.semantic_nc, opt.norm_G, opt.sync_bn))
+            # G_middle_1 is upsampled only in the deeper layouts.
+            self.schedule.append((name, upsample if upsample is not None else opt.num_upsampling_layers != 'normal'))
+        self.conv_img = nn.Conv2d(int(blocks[-1][2] * nf), opt.output_nc, 3, padding=1)
+        self.up = nn.Upsample(scale_factor=2)
+
+    def forward(self, seg: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.use_vae:
+            if z is None:
+                z = torch.randn(seg.size(0), self.z_dim, dtype=torch.float32, device=seg.device)
+            x = self.fc(z).view(-1, 16 * self.ngf, self.sh, self.sw)
+        else:
+            x = self.fc(F.interpolate(seg, size=(self.sh, self.sw)))
+        for name, upsample in self.schedule:
+            if upsample:
+                x = self.up(x)
+            x = getattr(self, name)(x, seg)
+        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))

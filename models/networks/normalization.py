@@ -1,5 +1,6 @@
 """Normalisation layers: spectral norm + instance/batch/sync-batch, and SPADE."""
 import argparse
+import re
 from typing import Callable, Sequence, Type
 
 import torch
@@ -49,14 +50,20 @@ def get_nonspade_norm_layer(opt: argparse.Namespace, norm_type: str = 'instance'
 
 
 class SPADE(nn.Module):
-    """Parameter-free batch norm, then a scale and bias predicted per pixel from the label map."""
+    """Parameter-free normalisation, then a scale and bias predicted per pixel from the label map."""
 
-    def __init__(self, norm_nc: int, label_nc: int, batch_norm: Type[nn.Module] = nn.BatchNorm2d, hidden: int = 128):
+    def __init__(self,
+                 norm_nc: int,                                         # channels normalised
+                 label_nc: int,                                        # channels of the label map
+                 param_free_norm: Type[nn.Module] = nn.BatchNorm2d,    # BatchNorm2d, SyncBatchNorm or InstanceNorm2d
+                 kernel_size: int = 3,                                 # of the three convolutions
+                 hidden: int = 128):                                   # width of the shared layer (SPADE: fixed)
         super().__init__()
-        self.param_free_norm = batch_norm(norm_nc, affine=False)
-        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, hidden, 3, padding=1), nn.ReLU())
-        self.mlp_gamma = nn.Conv2d(hidden, norm_nc, 3, padding=1)
-        self.mlp_beta = nn.Conv2d(hidden, norm_nc, 3, padding=1)
+        self.param_free_norm = param_free_norm(norm_nc, affine=False)
+        padding = kernel_size // 2
+        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, hidden, kernel_size, padding=padding), nn.ReLU())
+        self.mlp_gamma = nn.Conv2d(hidden, norm_nc, kernel_size, padding=padding)
+        self.mlp_beta = nn.Conv2d(hidden, norm_nc, kernel_size, padding=padding)
 
     def forward(self, x: torch.Tensor, segmap: torch.Tensor) -> torch.Tensor:
         return self.modulate(x, self.mlp_shared(resize_nearest(segmap, x.shape[2:])))
@@ -64,6 +71,18 @@ class SPADE(nn.Module):
     def modulate(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """The normalised x, scaled and shifted by maps predicted from `features` (mlp_shared's output)."""
         return self.param_free_norm(x) * (1 + self.mlp_gamma(features)) + self.mlp_beta(features)
+
+
+def spade_from_config(config: str, norm_nc: int, label_nc: int, sync_bn: bool) -> SPADE:
+    """A SPADE layer from SPADE's `--norm_G` text without 'spectral': 'spade' + instance|batch|syncbatch +
+    kernel size, e.g. 'spadesyncbatch3x3'. ('syncbatch' is SyncBatchNorm only when training on several GPUs, as
+    SPADE's own synchronised batch norm computes plain batch norm on one device.)"""
+    parsed = re.fullmatch(r'spade(instance|batch|syncbatch)(\d)x\d', config)
+    if parsed is None:
+        raise UserError(f"--norm_G '{config}' is not a SPADE normalisation: use [spectral]spade followed by instance, "
+                        "batch or syncbatch and the kernel size, e.g. spectralspadesyncbatch3x3")
+    norms = {'instance': nn.InstanceNorm2d, 'batch': nn.BatchNorm2d, 'syncbatch': batch_norm_class(sync_bn)}
+    return SPADE(norm_nc, label_nc, norms[parsed.group(1)], kernel_size=int(parsed.group(2)))
 
 
 def resize_nearest(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
