@@ -85,6 +85,25 @@ def read_label_map(path: str, labels: LabelSet, size: Size) -> torch.Tensor:
     else:
         raise DatasetError(f'label map {path} is a {img.mode} image: save class ids as a grey (or palette) PNG, '
                            'or colours of the model\'s palette as an RGB PNG')
+    return file_values_to_channels(values, labels, size, path)
+
+
+def snap_to_palette(rgb: np.ndarray, labels: LabelSet) -> np.ndarray:
+    """(H, W, 3) colours -> (H, W) label-file values. For painted maps: a brush's anti-aliased edges blend two class
+    colours, so every pixel goes to the nearest colour among the classes that appear unblended in the painting (the
+    nearest of all class colours could be a third class, which nobody painted); all classes if none appears."""
+    colors = labels.colors.astype(np.int64)
+    codes = rgb.reshape(-1, 3).astype(np.int64)
+    unique, inverse = np.unique(codes, axis=0, return_inverse=True)
+    painted = [c for c in range(len(colors)) if (unique == colors[c]).all(1).any()] or list(range(len(colors)))
+    distances = ((unique[:, None, :] - colors[painted][None]) ** 2).sum(-1)
+    nearest = np.array(painted)[distances.argmin(1)]
+    values = np.array([labels.file_value_of_channel(int(c)) for c in nearest], dtype=np.int64)
+    return values[inverse.reshape(-1)].reshape(rgb.shape[:2])
+
+
+def file_values_to_channels(values: np.ndarray, labels: LabelSet, size: Size, path: str) -> torch.Tensor:
+    """(H, W) label-file values -> (1, h, w) channels at `size`; a value the model has no class for is an error."""
     channels = np.full(values.shape, -1, dtype=np.int64)
     for value in np.unique(values):
         channel = labels.channel_of_file_value(int(value))

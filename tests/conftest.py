@@ -85,3 +85,21 @@ def write_random_inception_weights(path: str) -> str:
         net.train()(torch.rand(4, 3, 299, 299) * 2 - 1)
     torch.save(net.state_dict(), path)
     return path
+
+
+# Gain 1 (instead of 0.02) so that random weights give images with visible structure.
+TRAINED_LOOKING = ['--ngf', '4', '--ndf', '4', '--no_vgg_loss', '--gpu_ids', '-1', '--init_variance', '1']
+
+
+def save_trained_looking_model(checkpoints_dir: str, name: str, args) -> None:
+    """A run folder as train.py leaves it (opt.json, latest_net_*.pth), with random weights whose spectral-norm
+    vectors and batch-norm statistics have seen one training-mode pass (fresh ones can give non-finite images)."""
+    from models.pix2pix_model import Pix2PixModel
+    options = TrainOptions()
+    opt = options.parse([*args, *TRAINED_LOOKING, '--checkpoints_dir', checkpoints_dir, '--name', name], quiet=True)
+    options.save_options(opt)
+    torch.manual_seed(0)
+    model = Pix2PixModel(opt)
+    with torch.no_grad():
+        model(random_batch(opt), mode='generator')
+    model.save('latest')

@@ -8,34 +8,17 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, random_batch, random_state, released_layout, spade_layout
+from conftest import ROOT, random_state, released_layout, save_trained_looking_model, spade_layout
 from data.classes import label_set
 from data.label_maps import read_label_map, render_label_map
-from models.pix2pix_model import Pix2PixModel
 from models.synthesizer import PRESETS, Synthesizer, parse_seeds, seed_style
-from options.train_options import TrainOptions
 from util.errors import UserError
 
-# Gain 1 (instead of 0.02) so that random weights give images with visible structure.
-SMALL = ['--ngf', '4', '--ndf', '4', '--no_vgg_loss', '--gpu_ids', '-1', '--init_variance', '1']
 MODELS = {
     'vae': ['--dataset_mode', 'synthetic', '--use_vae'],
     'plain': ['--dataset_mode', 'synthetic'],
     'coco': ['--dataset_mode', 'coco', '--use_vae', '--crop_size', '64'],  # COCO-Stuff's 182 classes + don't care
 }
-
-
-def save_trained_looking_model(checkpoints_dir: str, name: str, args) -> None:
-    """A run folder as train.py leaves it (opt.json, latest_net_*.pth), with random weights whose spectral-norm
-    vectors and batch-norm statistics have seen one training-mode pass (fresh ones can give non-finite images)."""
-    options = TrainOptions()
-    opt = options.parse([*args, *SMALL, '--checkpoints_dir', checkpoints_dir, '--name', name], quiet=True)
-    options.save_options(opt)
-    torch.manual_seed(0)
-    model = Pix2PixModel(opt)
-    with torch.no_grad():
-        model(random_batch(opt), mode='generator')
-    model.save('latest')
 
 
 @pytest.fixture(scope='module')
