@@ -8,7 +8,9 @@ model can change. 'reference' is the released formulation (unfolded depthwise co
 predictor, the C library's allocator); 'ours' is the default options (+ --checkpoint_predictors in training with
 --ours_recompute). The label maps hold --classes_per_image classes each, in 16x16 blocks (what the fused predictors
 gain depends on it; use the number of classes of the data set for the worst case). Medians over --repeats runs
-after --warmup runs.
+after --warmup runs. For training, 'act MiB' is the activation memory of one G step: the bytes autograd keeps for
+backward (distinct storages, parameters left out; util/memory.py), which is the same on CPU and GPU and does not
+depend on the allocator.
 """
 import argparse
 import json
@@ -86,7 +88,14 @@ def measure(config: dict) -> dict:
     else:
         peak = rss_bytes('VmHWM')
         above_runtime = peak - runtime_bytes
-    return {'seconds': statistics.median(times), 'peak_bytes': peak, 'above_runtime_bytes': above_runtime}
+    activations = None
+    if config['mode'] == 'train':  # what one G step keeps for backward (after the peak is read)
+        from trainers.pix2pix_trainer import frozen
+        from util.memory import saved_tensor_bytes
+        with frozen(model.netD):
+            _, activations = saved_tensor_bytes(lambda: model(batch, mode='generator'), model.parameters())
+    return {'seconds': statistics.median(times), 'peak_bytes': peak, 'above_runtime_bytes': above_runtime,
+            'activation_bytes': activations}
 
 
 def rss_bytes(field: str = 'VmRSS') -> int:
@@ -142,12 +151,15 @@ def main() -> None:
                     sys.exit(f'error: {mode}/{amp}/{variant} failed: {child.stderr.strip().splitlines()[-1]}')
                 results[mode, amp, variant] = json.loads(child.stdout.strip().splitlines()[-1])
     print(f'{"mode":<10}{"amp":<6}{"variant":<11}{"seconds":>9}{"peak MiB":>10}{"above rt":>10}'
-          f'{"time x":>8}{"mem x":>7}{"above rt x":>11}')
+          f'{"time x":>8}{"mem x":>7}{"above rt x":>11}{"act MiB":>9}{"act x":>7}')
     for (mode, amp, variant), r in results.items():
         base = results[mode, 'off', 'reference']
+        activations = (f'{r["activation_bytes"] / 2**20:>9.0f}{r["activation_bytes"] / base["activation_bytes"]:>7.2f}'
+                       if r['activation_bytes'] is not None else f'{"-":>9}{"-":>7}')
         print(f'{mode:<10}{amp:<6}{variant:<11}{r["seconds"]:>9.3f}{r["peak_bytes"] / 2**20:>10.0f}'
               f'{r["above_runtime_bytes"] / 2**20:>10.0f}{r["seconds"] / base["seconds"]:>8.2f}'
-              f'{r["peak_bytes"] / base["peak_bytes"]:>7.2f}{r["above_runtime_bytes"] / base["above_runtime_bytes"]:>11.2f}')
+              f'{r["peak_bytes"] / base["peak_bytes"]:>7.2f}{r["above_runtime_bytes"] / base["above_runtime_bytes"]:>11.2f}'
+              f'{activations}')
 
 
 if __name__ == '__main__':

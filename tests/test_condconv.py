@@ -138,3 +138,42 @@ def test_tap_by_tap_prediction_under_bfloat16_autocast_stays_close():
         out = predicted_depthwise_conv(x, hidden, weight, bias)
     assert out.dtype == torch.float32  # accumulated in x's precision
     assert torch.allclose(out, expected, atol=0.1, rtol=0.05)
+
+
+@pytest.mark.parametrize('bias', [True, False])
+def test_tap_major_conv_equals_the_reordered_weight_convolution(bias):
+    """Values and gradients equal F.conv2d with the reordered copies, which it does not keep for backward."""
+    from models.networks.condconv import from_tap_major, tap_major_conv2d
+    torch.manual_seed(0)
+    channels = 5
+    x = torch.randn(2, 6, 7, 9, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(channels * 9, 6, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(channels * 9, dtype=torch.float64, requires_grad=True) if bias else None
+    grad = torch.randn(2, channels * 9, 7, 9, dtype=torch.float64)
+    ours = tap_major_conv2d(x, weight, b, 1)
+    reference = F.conv2d(x, to_tap_major(weight), None if b is None else to_tap_major(b), padding=1)
+    assert torch.allclose(ours, reference, rtol=0, atol=1e-12)
+    inputs = [x, weight] + ([b] if bias else [])
+    for got, expected in zip(torch.autograd.grad(ours, inputs, grad), torch.autograd.grad(reference, inputs, grad)):
+        assert torch.allclose(got, expected, rtol=0, atol=1e-9)
+    assert torch.equal(from_tap_major(to_tap_major(weight)), weight)
+    # It saves the parameter itself (a view of its storage), not a reordered copy.
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        tap_major_conv2d(x, weight, b, 1)
+    assert any(t.untyped_storage().data_ptr() == weight.untyped_storage().data_ptr() for t in saved)
+    assert all(t.shape != weight.shape or t.untyped_storage().data_ptr() == weight.untyped_storage().data_ptr() for t in saved)
+
+
+def test_tap_major_conv_under_bfloat16_autocast_matches_autocast_conv():
+    from models.networks.condconv import tap_major_conv2d
+    torch.manual_seed(0)
+    x = torch.randn(1, 4, 6, 6)
+    weight = torch.randn(18, 4, 3, 3, requires_grad=True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        ours = tap_major_conv2d(x, weight, None, 1)
+        reference = F.conv2d(x, to_tap_major(weight), None, padding=1)
+    assert ours.dtype == reference.dtype == torch.bfloat16
+    assert torch.allclose(ours.float(), reference.float(), rtol=0, atol=1e-6)
+    (grad,) = torch.autograd.grad(ours.float().sum(), weight)
+    assert grad.dtype == torch.float32

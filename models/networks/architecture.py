@@ -10,7 +10,7 @@ from torch.nn.utils import spectral_norm
 from torch.utils.checkpoint import checkpoint
 
 from util.errors import UserError
-from .condconv import TAPS, DepthConv, predicted_depthwise_conv, to_tap_major
+from .condconv import TAPS, DepthConv, predicted_depthwise_conv, tap_major_conv2d
 from .normalization import SPADE, spade_from_config
 
 PREDICTOR_HIDDEN = 128
@@ -125,8 +125,7 @@ class DepthsepCCBlock(nn.Module):
                 return conv(x, branch[1:](first))
             # Tap-major, each tap's kernels are C adjacent channels of the map, so that channels-last the lean
             # convolution reads them contiguously (channel-major they would be every ninth channel).
-            kernels = F.conv2d(branch[1](first), to_tap_major(last.weight), to_tap_major(last.bias),
-                               padding=last.padding)
+            kernels = tap_major_conv2d(branch[1](first), last.weight, last.bias, last.padding[0])
             return conv(x, kernels, tap_major=True)
         if self.recompute_predictions and torch.is_grad_enabled():
             # The per-pixel kernels are the largest activations: recompute them in backward instead of keeping them.

@@ -1,0 +1,81 @@
+"""The GPU path: run with `python -m pytest -m cuda` on a machine with CUDA (collected and skipped elsewhere)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import models.networks as networks
+from conftest import ROOT, random_batch, train_opt
+from trainers.pix2pix_trainer import Pix2PixTrainer
+
+pytestmark = pytest.mark.cuda
+SETUP = ['--dataset_mode', 'coco', '--use_vae', '--label_nc', '6', '--crop_size', '64', '--ngf', '8', '--ndf', '8']
+
+
+def gpu_opt(*args):
+    opt = train_opt(*SETUP, *args)
+    opt.gpu_ids = '0'
+    return opt
+
+
+@pytest.mark.parametrize('impl', ['lean', 'unfold'])
+@pytest.mark.parametrize('netG', ['condconv', 'spade'])
+def test_networks_on_cuda_equal_the_cpu(impl, netG):
+    extra = ['--netG', netG] + (['--depthconv_impl', impl] if netG == 'condconv' else [])
+    opt = train_opt(*SETUP, *extra)
+    torch.manual_seed(0)
+    nets = {'G': networks.define_G(opt), 'D': networks.define_D(opt), 'E': networks.define_E(opt)}
+    batch = random_batch(opt)
+    semantics = torch.cat([torch.zeros(2, opt.num_labels, 64, 64).scatter_(1, batch['label'].long(), 1),
+                           torch.rand(2, 1, 64, 64).round()], 1)
+    z = torch.randn(2, opt.z_dim)
+    for train in (True, False):
+        outputs = {}
+        for device in ('cpu', 'cuda'):
+            moved = {k: net.to(device).train(train) for k, net in nets.items()}
+            with torch.no_grad():
+                outputs[device] = [moved['G'](semantics.to(device), z=z.to(device)),
+                                   *moved['D'](batch['image'].to(device), semantics.to(device))[1],
+                                   *moved['E'](batch['image'].to(device))]
+        for cpu, cuda in zip(outputs['cpu'], outputs['cuda']):
+            assert torch.allclose(cuda.cpu(), cpu, rtol=1e-4, atol=1e-4 * cpu.abs().max().item())
+
+
+@pytest.mark.parametrize('amp', ['off', 'bf16', 'fp16'])
+def test_training_step_on_cuda_has_finite_losses(amp):
+    torch.manual_seed(0)
+    trainer = Pix2PixTrainer(gpu_opt('--amp', amp))
+    assert trainer.pix2pix_model_on_one_gpu.device.type == 'cuda'
+    batch = random_batch(trainer.opt)
+    for _ in range(3):
+        trainer.run_generator_one_step(batch)
+        trainer.run_discriminator_one_step(batch)
+        assert all(torch.isfinite(v.float()).all() for v in trainer.get_latest_losses().values())
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason='needs two GPUs')
+def test_two_process_torchrun_with_nccl_and_sync_batchnorm(tmp_path):
+    result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+                             'train.py', '--dataset_mode', 'synthetic', '--max_dataset_size', '8', '--name', 'ddp',
+                             '--checkpoints_dir', str(tmp_path), '--ngf', '4', '--ndf', '4', '--crop_size', '64',
+                             '--no_vgg_loss', '--batchSize', '2', '--niter', '1', '--gpu_ids', '0'],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = torch.load(tmp_path / 'ddp' / 'latest_net_G.pth', weights_only=True)
+    assert all(torch.isfinite(v.float()).all() for v in state.values())
+    saved = json.load(open(tmp_path / 'ddp' / 'opt.json'))
+    assert saved['sync_bn'] is True
+
+
+def test_benchmark_on_the_gpu_prints_time_memory_and_activations(tmp_path):
+    result = subprocess.run([sys.executable, 'scripts/benchmark.py', '--crop_size', '64', '--ngf', '8', '--ndf', '8',
+                             '--gpu_ids', '0', '--repeats', '1', '--warmup', '1', '--no_vgg', '--workdir', str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.strip().splitlines()[1:]]
+    assert len(rows) == 8 and all(float(r[3]) > 0 and float(r[4]) > 0 for r in rows)
+    assert all(float(r[9]) > 0 for r in rows if r[0] == 'train')
+    assert os.path.isdir(tmp_path)
