@@ -5,6 +5,7 @@ import sys
 import pytest
 import torch
 
+import models.networks as networks
 from conftest import ROOT, random_batch, train_opt
 from models.networks.condconv import TAPS
 from trainers.pix2pix_trainer import Pix2PixTrainer
@@ -88,3 +89,36 @@ def test_activation_memory_of_a_generator_step_is_below_the_reference_formulatio
             _, kept[variant] = saved_tensor_bytes(lambda: model(random_batch(opt), mode='generator'), model.parameters())
         unfold_excess = (TAPS - 1) * sum(inputs)
     assert kept['reference'] - kept['ours'] >= 0.75 * unfold_excess, (kept, unfold_excess)
+
+
+def test_memory_saving_mode_equals_the_defaults_in_float64():
+    """--checkpoint_predictors recomputes the kernel maps in backward: the same values and gradients."""
+    outputs, grads = [], []
+    for extra in ([], ['--checkpoint_predictors']):
+        opt = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--use_vae', *extra)
+        torch.manual_seed(0)
+        netG = networks.define_G(opt).double()
+        torch.manual_seed(1)
+        batch = random_batch(opt)
+        semantics = torch.zeros(2, opt.num_labels, 64, 64).scatter_(1, batch['label'].long(), 1).double()
+        semantics = torch.cat((semantics, torch.rand(2, 1, 64, 64).round().double()), 1)
+        out = netG(semantics, z=torch.randn(2, opt.z_dim, dtype=torch.float64))
+        (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
+        outputs.append(out.detach())
+        grads.append({name: p.grad for name, p in netG.named_parameters() if p.grad is not None})
+    assert torch.allclose(outputs[0], outputs[1], rtol=0, atol=1e-12)
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        assert torch.allclose(grads[0][name], grads[1][name], rtol=1e-9, atol=1e-12), name
+
+
+def test_the_memory_changes_keep_the_released_checkpoint_layout():
+    """The defaults keep every weight in the released order: their state_dict loads strictly into the reference
+    formulation and gives its values."""
+    args = ('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--use_vae')
+    ours = networks.define_G(train_opt(*args))
+    reference = networks.define_G(train_opt(*args, '--depthconv_impl', 'unfold', '--predictor_impl', 'reference'))
+    state = ours.state_dict()
+    reference.load_state_dict(state, strict=True)
+    assert [(k, tuple(v.shape)) for k, v in state.items()] == [(k, tuple(v.shape)) for k, v in reference.state_dict().items()]
+    assert all(torch.equal(v, reference.state_dict()[k]) for k, v in state.items())

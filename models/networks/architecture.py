@@ -120,17 +120,20 @@ class DepthsepCCBlock(nn.Module):
             # Nothing else reads `first`, so branch[1] (ReLU) can run in place.
             return predicted_depthwise_conv(x, F.relu(first, inplace=True), last.weight, last.bias, conv.stride)
 
-        def apply(x: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+        def apply(x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
             if not self.lean_kernels:
-                return conv(x, branch[1:](first))
+                return conv(x, last(hidden))
             # Tap-major, each tap's kernels are C adjacent channels of the map, so that channels-last the lean
             # convolution reads them contiguously (channel-major they would be every ninth channel).
-            kernels = tap_major_conv2d(branch[1](first), last.weight, last.bias, last.padding[0])
+            kernels = tap_major_conv2d(hidden, last.weight, last.bias, last.padding[0])
             return conv(x, kernels, tap_major=True)
+        # branch[1] (ReLU) runs first: `first` is a view of the five branches' fused output, and what is kept for
+        # backward should be this branch's hidden map, not all five.
+        hidden = branch[1](first)
         if self.recompute_predictions and torch.is_grad_enabled():
             # The per-pixel kernels are the largest activations: recompute them in backward instead of keeping them.
-            return checkpoint(apply, x, first, use_reentrant=False)
-        return apply(x, first)
+            return checkpoint(apply, x, hidden, use_reentrant=False)
+        return apply(x, hidden)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, columns: Optional[torch.Tensor] = None) -> torch.Tensor:
         """`cond`: the conditioning map at x's resolution; `columns`: see fused_first_layers.
@@ -140,7 +143,8 @@ class DepthsepCCBlock(nn.Module):
         """
         first = self.first_layers(cond, columns)
         dx = self.conditional_conv(self.conv_0, self.gen_weights1, self.norm_1(x), first(0))
-        dx = F.leaky_relu(self.conv_1(dx) * self.gen_se_weights1[1:](first(1)), 0.2)
+        # In place: the product is kept for backward once, as the activation's output (autograd allows it).
+        dx = F.leaky_relu_(self.conv_1(dx) * self.gen_se_weights1[1:](first(1)), 0.2)
         dx = self.conditional_conv(self.conv_2, self.gen_weights2, self.norm_2(dx), first(2))
         dx = F.leaky_relu(self.conv_3(dx) * self.gen_se_weights2[1:](first(3)), 0.2)
         if not self.learned_shortcut:

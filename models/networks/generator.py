@@ -156,7 +156,8 @@ class CondConvGenerator(BaseNetwork):
             x, cond = x.contiguous(memory_format=layout), cond.contiguous(memory_format=layout)
             x = getattr(self, name)(x, cond, columns)
 
-        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2))).contiguous()
+        # In place: nothing keeps the last block's output for backward, so it is not kept twice.
+        return torch.tanh(self.conv_img(F.leaky_relu_(x, 0.2))).contiguous()
 
 
 SPADE_UPSAMPLING_STEPS = {'normal': 5, 'more': 6, 'most': 7}
