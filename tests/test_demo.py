@@ -13,6 +13,7 @@ from PIL import Image
 
 from conftest import ROOT, save_trained_looking_model
 
+pytestmark = pytest.mark.slow  # a served page, gradio_client, subprocesses
 gr = pytest.importorskip('gradio')
 gradio_client = pytest.importorskip('gradio_client')
 
@@ -143,7 +144,6 @@ def test_without_gradio_the_demo_says_how_to_install_it():
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason='needs Chromium (apt-get install chromium)')
 def test_a_stroke_painted_in_a_real_browser_is_synthesized(served, tmp_path):
     playwright = pytest.importorskip('playwright.sync_api')

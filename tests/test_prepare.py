@@ -61,6 +61,7 @@ EXPECTED_A = np.array([
 ], dtype=np.uint8)
 
 
+@pytest.mark.slow
 def test_instance_maps_equal_spades_rules_worked_out_by_hand(tmp_path):
     root = hand_made_coco(str(tmp_path))
     result = run_script('prepare_coco_stuff.py', '--annotation_file', f'{root}/instances.json', '--input_label_dir',
@@ -103,6 +104,7 @@ def test_instance_counts_wrap_at_256():
     assert instance_map(label, objects)[0].tolist() == [i % 256 for i in range(300)]
 
 
+@pytest.mark.slow
 def test_resume_skips_written_maps_unless_overwrite(tmp_path):
     root = hand_made_coco(str(tmp_path))
     args = ['--annotation_file', f'{root}/instances.json', '--input_label_dir', f'{root}/labels',
@@ -119,6 +121,7 @@ def test_resume_skips_written_maps_unless_overwrite(tmp_path):
     assert not [f for f in os.listdir(tmp_path / 'inst') if f.endswith('.tmp')]
 
 
+@pytest.mark.slow
 def test_preparation_bad_input(tmp_path):
     root = hand_made_coco(str(tmp_path))
     common = ['--input_label_dir', f'{root}/labels', '--output_instance_dir', f'{root}/inst']
@@ -154,6 +157,7 @@ GOOD_DATASETS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('layout', GOOD_DATASETS)
 def test_check_dataset_passes_a_good_dataset_of_each_layout(layout, tmp_path):
     _, args = GOOD_DATASETS[layout](str(tmp_path))
@@ -163,6 +167,7 @@ def test_check_dataset_passes_a_good_dataset_of_each_layout(layout, tmp_path):
     assert 'none: training would run' in result.stdout
 
 
+@pytest.mark.slow
 def test_check_dataset_names_every_faulty_file(tmp_path):
     root = str(tmp_path)
     write_coco(root, 'train', count=6, label_nc=100)
@@ -189,6 +194,7 @@ def test_check_dataset_names_every_faulty_file(tmp_path):
     assert '6 problems:' in out
 
 
+@pytest.mark.slow
 def test_check_dataset_says_which_options_the_ids_need(tmp_path):
     label_dir, image_dir = write_custom(str(tmp_path), count=3, label_nc=20)
     result = run_script('check_dataset.py', '--dataset_mode', 'custom', '--no_instance', '--label_dir', label_dir,

@@ -110,6 +110,7 @@ def test_feature_matching_averages_over_the_discriminators_scales():
     assert losses['GAN_Feat'].item() == pytest.approx(50.0)
 
 
+@pytest.mark.slow
 def test_a_networks_options_are_rejected_with_another_network():
     for args, option, owner in ((['--netD', 'fpse', '--num_D', '3'], '--num_D', '--netD multiscale'),
                                 (['--netD', 'fpse', '--n_layers_D', '3'], '--n_layers_D', '--netD multiscale'),

@@ -110,7 +110,8 @@ class CondConvGenerator(BaseNetwork):
             conv, *rest = [layer for layer in self.labelenc1.modules() if not isinstance(layer, nn.Sequential)]
             # Called on one pixel, the conv runs its spectral-norm hook, which sets conv.weight as a call on the
             # whole map would (with its one power iteration in training).
-            conv(seg[:, :, :1, :1])
+            # A copy of the pixel, so that what backward keeps is the pixel and not the whole one-hot map.
+            conv(seg[:, :, :1, :1].clone())
             features = fused_first_layers([conv], semantics, channels)[0]
             for layer in rest:
                 features = layer(features)
