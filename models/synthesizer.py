@@ -95,6 +95,18 @@ def parse_seeds(text: str) -> List[int]:
     return seeds
 
 
+def add_model_arguments(parser) -> None:
+    """The command-line options that choose a trained model, shared by the scripts that synthesize."""
+    parser.add_argument('--name', required=True, help='experiment name: checkpoints/<name>/<which_epoch>_net_G.pth')
+    parser.add_argument('--checkpoints_dir', default='./checkpoints')
+    parser.add_argument('--which_epoch', default='latest')
+    parser.add_argument('--preset', choices=sorted(PRESETS), default=None,
+                        help="the architecture of released checkpoints (which come without opt.json)")
+    parser.add_argument('--use_ema', action='store_true', help='use the moving-average generator <epoch>_net_G_ema.pth')
+    parser.add_argument('--gpu_ids', default='0', help='GPU to use; -1 for the CPU (the CPU is used when no GPU is present)')
+    parser.add_argument('--amp', default='off', choices=list(AMP_DTYPES), help='mixed precision')
+
+
 class Synthesizer:
     """A trained generator (and its style encoder) with the options that describe its inputs."""
 
@@ -130,6 +142,12 @@ class Synthesizer:
             raise UserError(f'{store.path("opt.json")} does not exist: give --name of a model trained here, or '
                             f'--preset {"|".join(PRESETS)} for the authors\' released checkpoints')
         return cls.from_options(TestOptions().parse(args, quiet=True))
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> 'Synthesizer':
+        """The model chosen by the options of add_model_arguments."""
+        options = ['--gpu_ids', args.gpu_ids, '--amp', args.amp] + (['--use_ema'] if args.use_ema else [])
+        return cls.load(args.name, args.checkpoints_dir, args.which_epoch, args.preset, options)
 
     @property
     def labels(self) -> LabelSet:

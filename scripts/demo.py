@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from data.classes import LabelSet  # noqa: E402
 from data.label_maps import file_values_to_channels, read_label_map, read_photo, render_label_map, snap_to_palette  # noqa: E402
-from models.synthesizer import PRESETS, Synthesizer  # noqa: E402
+from models.synthesizer import Synthesizer, add_model_arguments  # noqa: E402
 from options.base_options import OptionParser  # noqa: E402
 from util import util  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
@@ -39,14 +39,7 @@ EXAMPLE_CLASSES = {
 def build_parser() -> OptionParser:
     parser = OptionParser(description=__doc__)
     parser.add_argument('-h', '--help', action='help', help='show this help message and exit')
-    parser.add_argument('--name', required=True, help='experiment name: checkpoints/<name>/<which_epoch>_net_G.pth')
-    parser.add_argument('--checkpoints_dir', default='./checkpoints')
-    parser.add_argument('--which_epoch', default='latest')
-    parser.add_argument('--preset', choices=sorted(PRESETS), default=None,
-                        help="the architecture of released checkpoints (which come without opt.json)")
-    parser.add_argument('--use_ema', action='store_true', help='use the moving-average generator <epoch>_net_G_ema.pth')
-    parser.add_argument('--gpu_ids', default='0', help='GPU to use; -1 for the CPU (the CPU is used when no GPU is present)')
-    parser.add_argument('--amp', default='off', choices=['off', 'bf16', 'fp16'], help='mixed precision')
+    add_model_arguments(parser)
     parser.add_argument('--host', default='127.0.0.1', help='address to serve on (0.0.0.0: every interface)')
     parser.add_argument('--port', type=int, default=7860)
     return parser
@@ -228,8 +221,7 @@ def main() -> None:
     except ImportError:
         raise UserError('the demo needs gradio: pip install -r requirements-demo.txt') from None
     check_port_free(args.host, args.port)
-    options = ['--gpu_ids', args.gpu_ids, '--amp', args.amp] + (['--use_ema'] if args.use_ema else [])
-    synthesizer = Synthesizer.load(args.name, args.checkpoints_dir, args.which_epoch, args.preset, options)
+    synthesizer = Synthesizer.from_arguments(args)
     app, theme = build_app(Demo(synthesizer))
     print(f'Serving on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
     app.launch(server_name=args.host, server_port=args.port, theme=theme, css=PAGE_CSS, ssr_mode=False, quiet=True,

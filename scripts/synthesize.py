@@ -18,7 +18,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from data.label_maps import list_image_files, read_instance_map, read_label_map, read_photo, render_label_map, stem  # noqa: E402
-from models.synthesizer import PRESETS, Synthesizer, parse_seeds  # noqa: E402
+from models.synthesizer import Synthesizer, add_model_arguments, parse_seeds  # noqa: E402
 from options.base_options import OptionParser  # noqa: E402
 from util import html, util  # noqa: E402
 from util.checkpoint import CheckpointStore  # noqa: E402
@@ -28,15 +28,7 @@ from util.errors import UserError, run_cli  # noqa: E402
 def build_parser() -> OptionParser:
     parser = OptionParser(description=__doc__)
     parser.add_argument('-h', '--help', action='help', help='show this help message and exit')
-    model = parser.add_argument_group('model')
-    model.add_argument('--name', required=True, help='experiment name: checkpoints/<name>/<which_epoch>_net_G.pth')
-    model.add_argument('--checkpoints_dir', default='./checkpoints')
-    model.add_argument('--which_epoch', default='latest')
-    model.add_argument('--preset', choices=sorted(PRESETS), default=None,
-                       help="the architecture of the authors' released checkpoints (which come without opt.json)")
-    model.add_argument('--use_ema', action='store_true', help='use the moving-average generator <epoch>_net_G_ema.pth')
-    model.add_argument('--gpu_ids', default='0', help='GPU to use; -1 for the CPU (the CPU is used when no GPU is present)')
-    model.add_argument('--amp', default='off', choices=['off', 'bf16', 'fp16'], help='mixed precision')
+    add_model_arguments(parser.add_argument_group('model'))
     inputs = parser.add_argument_group('inputs')
     inputs.add_argument('--labels', nargs='+', default=[], help='label maps (grey/palette PNGs of class ids, or colour '
                         'PNGs in the model\'s palette), or folders of them; any size')
@@ -95,8 +87,7 @@ def read_inputs(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tupl
 
 def main() -> None:
     args = build_parser().parse_args()
-    options = ['--gpu_ids', args.gpu_ids, '--amp', args.amp] + (['--use_ema'] if args.use_ema else [])
-    synthesizer = Synthesizer.load(args.name, args.checkpoints_dir, args.which_epoch, args.preset, options)
+    synthesizer = Synthesizer.from_arguments(args)
     labels = synthesizer.labels
     if args.list_classes:
         for channel, (name, color) in enumerate(zip(labels.names, labels.colors)):

@@ -29,7 +29,26 @@ BLOCK_SCHEDULES = {
 }
 
 
-class CondConvGenerator(BaseNetwork):
+class GeneratorBase(BaseNetwork):
+    """What both generators share: their image branch starts from z (VAE) or from the label map downsampled to
+    the first block's size (`fc`, as the released checkpoints name it)."""
+
+    def build_input_layer(self, opt: argparse.Namespace, sw: int, sh: int) -> None:
+        self.ngf, self.use_vae, self.z_dim, self.sw, self.sh = opt.ngf, opt.use_vae, opt.z_dim, sw, sh
+        if opt.use_vae:
+            self.fc = nn.Linear(opt.z_dim, 16 * opt.ngf * sw * sh)
+        else:
+            self.fc = nn.Conv2d(opt.semantic_nc, 16 * opt.ngf, 3, padding=1)
+
+    def initial_features(self, seg: torch.Tensor, z: Optional[torch.Tensor]) -> torch.Tensor:
+        if not self.use_vae:
+            return self.fc(F.interpolate(seg, size=(self.sh, self.sw)))
+        if z is None:
+            z = torch.randn(seg.size(0), self.z_dim, dtype=torch.float32, device=seg.device)
+        return self.fc(z).view(-1, 16 * self.ngf, self.sh, self.sw)
+
+
+class CondConvGenerator(GeneratorBase):
     """Synthesises an image from a label map with layout-conditioned convolutions.
 
     A weight-prediction network turns the label map into a feature pyramid (stride-2 encoder `labelenc*`,
@@ -54,18 +73,12 @@ class CondConvGenerator(BaseNetwork):
 
     def __init__(self, opt: argparse.Namespace):
         super().__init__()
-        nf = self.ngf = opt.ngf
-        self.use_vae, self.z_dim = opt.use_vae, opt.z_dim
+        nf = opt.ngf
         self.fused = opt.predictor_impl == 'fused'
         self.lean_kernels = uses_lean_kernels(opt.predictor_impl, opt.depthconv_impl)
         self.schedule = BLOCK_SCHEDULES[opt.num_upsampling_layers]
         self.num_levels = self.schedule[-1][2] + 1
-        self.sw, self.sh = self.compute_latent_vector_size(opt)
-
-        if opt.use_vae:
-            self.fc = nn.Linear(opt.z_dim, 16 * nf * self.sw * self.sh)
-        else:
-            self.fc = nn.Conv2d(opt.semantic_nc, 16 * nf, 3, padding=1)
+        self.build_input_layer(opt, *self.compute_latent_vector_size(opt))
 
         norm_layer = get_nonspade_norm_layer(opt, opt.norm_G)
 
@@ -139,12 +152,7 @@ class CondConvGenerator(BaseNetwork):
         # oneDNN runs the predictors' convolutions faster channels-last, forward and backward, bf16 most of all.
         channels_last = self.lean_kernels and seg.device.type == 'cpu'
         layout = torch.channels_last if channels_last else torch.contiguous_format
-        if self.use_vae:
-            if z is None:
-                z = torch.randn(seg.size(0), self.z_dim, dtype=torch.float32, device=seg.device)
-            x = self.fc(z).view(-1, 16 * self.ngf, self.sh, self.sw)
-        else:
-            x = self.fc(F.interpolate(seg, size=(self.sh, self.sw)))
+        x = self.initial_features(seg, z)
 
         semantics, columns = self.conditioning_semantics(seg)
         semantics = semantics.contiguous(memory_format=layout)
@@ -167,7 +175,7 @@ SPADE_BLOCKS = [('head_0', 16, 16, False), ('G_middle_0', 16, 16, True), ('G_mid
                 ('up_0', 16, 8, True), ('up_1', 8, 4, True), ('up_2', 4, 2, True), ('up_3', 2, 1, True)]
 
 
-class SPADEGenerator(BaseNetwork):
+class SPADEGenerator(GeneratorBase):
     """SPADE's generator (`--netG spade`, Park et al. 2019), equal to NVlabs/SPADE's: SPADE residual blocks that
     read the label map at every resolution, starting from z (VAE) or from the downsampled label map."""
 
@@ -179,15 +187,9 @@ class SPADEGenerator(BaseNetwork):
 
     def __init__(self, opt: argparse.Namespace):
         super().__init__()
-        nf = self.ngf = opt.ngf
-        self.use_vae, self.z_dim = opt.use_vae, opt.z_dim
-        self.num_upsampling_layers = opt.num_upsampling_layers
-        self.sw = opt.crop_size // (2 ** SPADE_UPSAMPLING_STEPS[opt.num_upsampling_layers])
-        self.sh = round(self.sw / opt.aspect_ratio)
-        if opt.use_vae:
-            self.fc = nn.Linear(opt.z_dim, 16 * nf * self.sw * self.sh)
-        else:
-            self.fc = nn.Conv2d(opt.semantic_nc, 16 * nf, 3, padding=1)
+        nf = opt.ngf
+        sw = opt.crop_size // (2 ** SPADE_UPSAMPLING_STEPS[opt.num_upsampling_layers])
+        self.build_input_layer(opt, sw, round(sw / opt.aspect_ratio))
         blocks = SPADE_BLOCKS + ([('up_4', 1, 0.5, True)] if opt.num_upsampling_layers == 'most' else [])
         self.schedule = []
         for name, fin, fout, upsample in blocks:
@@ -198,12 +200,7 @@ class SPADEGenerator(BaseNetwork):
         self.up = nn.Upsample(scale_factor=2)
 
     def forward(self, seg: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if self.use_vae:
-            if z is None:
-                z = torch.randn(seg.size(0), self.z_dim, dtype=torch.float32, device=seg.device)
-            x = self.fc(z).view(-1, 16 * self.ngf, self.sh, self.sw)
-        else:
-            x = self.fc(F.interpolate(seg, size=(self.sh, self.sw)))
+        x = self.initial_features(seg, z)
         for name, upsample in self.schedule:
             if upsample:
                 x = self.up(x)
