@@ -64,10 +64,15 @@ def _dataset_names() -> dict:
         return json.load(f)
 
 
+def label_channels(label_nc: int, contain_dontcare_label: bool) -> int:
+    """One-hot channels of a label map: the classes, plus the don't-care label's when there is one."""
+    return label_nc + (1 if contain_dontcare_label else 0)
+
+
 def label_set(dataset_mode: str, label_nc: int, contain_dontcare_label: bool) -> LabelSet:
     """The names and colours of a model's label channels. A dataset's own names apply when the model has that
     dataset's class count; otherwise (and for custom and synthetic data) classes are named by their ids."""
-    channels = label_nc + (1 if contain_dontcare_label else 0)
+    channels = label_channels(label_nc, contain_dontcare_label)
     known = _dataset_names().get(dataset_mode, {})
     dataset_names = list(known.get('names', ()))
     dontcare_channel = label_nc if contain_dontcare_label else None

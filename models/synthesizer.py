@@ -12,7 +12,6 @@ depends on its seed alone, not on the other images of the batch; a style photo g
 a VAE the generator takes no style.
 """
 import argparse
-import contextlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch

@@ -6,7 +6,6 @@ the networks' shapes is declared with `architecture=True`: test.py and --continu
 training run's opt.json.
 """
 import argparse
-import json
 import os
 import sys
 from typing import Dict, List, Optional, Set, Tuple
@@ -14,6 +13,7 @@ from typing import Dict, List, Optional, Set, Tuple
 import data
 import models
 import models.networks
+from data.classes import label_channels
 from util.checkpoint import CheckpointStore
 from util.device import distributed_on_gpus
 from util.errors import UserError
@@ -220,11 +220,6 @@ def finish_options(opt: argparse.Namespace) -> None:
     opt.semantic_nc = opt.num_labels + (0 if opt.no_instance else 1)
     # SyncBatchNorm has no CPU kernel: on CPU every process normalises with its own batch statistics.
     opt.sync_bn = opt.isTrain and distributed_on_gpus(opt)
-
-
-def label_channels(label_nc: int, contain_dontcare_label: bool) -> int:
-    """One-hot channels of a label map: the classes, plus the don't-care label's when there is one."""
-    return label_nc + (1 if contain_dontcare_label else 0)
 
 
 def options_to_dict(opt: argparse.Namespace) -> dict:

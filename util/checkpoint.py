@@ -1,10 +1,11 @@
 """Checkpoint files: checkpoints/<name>/<epoch>_net_{G,D,E}.pth as plain state_dicts, written atomically."""
 import argparse
+import contextlib
 import json
 import os
 import re
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
@@ -30,6 +31,25 @@ OPTION_HINTS = [
 TEMPORARY_PREFIX, TEMPORARY_SUFFIX = '.partial_', '.tmp'  # no tool takes such a file for a checkpoint
 
 
+def temporary_beside(path: str) -> Tuple[int, str]:
+    """(file descriptor, name) of a new temporary file in `path`'s folder, named as stale ones are removed."""
+    return tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=os.path.dirname(path) or '.')
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = 'wb') -> Iterator[IO]:
+    """A file that becomes `path` when the block ends without error: readers see the old file or the whole new
+    one; on an error the temporary file is removed."""
+    fd, tmp = temporary_beside(path)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def atomic_save_group(files: Dict[str, Any]) -> None:
     """torch.save every {path: object} to a temporary file first, then rename them all.
 
@@ -39,8 +59,7 @@ def atomic_save_group(files: Dict[str, Any]) -> None:
     temporary = {}
     try:
         for path, obj in files.items():
-            folder = os.path.dirname(path) or '.'
-            fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=folder)
+            fd, tmp = temporary_beside(path)
             temporary[path] = tmp
             with os.fdopen(fd, 'wb') as f:
                 torch.save(obj, f)
@@ -59,16 +78,8 @@ def atomic_torch_save(obj: Any, path: str) -> None:
 
 
 def atomic_write_text(path: str, text: str) -> None:
-    folder = os.path.dirname(path) or '.'
-    fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=folder)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, 'w') as f:
+        f.write(text)
 
 
 def cpu_state_dict(net: torch.nn.Module) -> Dict[str, torch.Tensor]:

@@ -1,6 +1,5 @@
 """Tensor <-> image conversion, label colourisation, image saving."""
 import os
-import tempfile
 
 import numpy as np
 import torch
@@ -29,14 +28,8 @@ def tensor2labelgray(label: torch.Tensor) -> np.ndarray:
 def save_image(image, path: str) -> None:
     """Write a (H, W[, 3]) uint8 array or a PIL image to `path` through a temporary file, so that a kill leaves
     either the whole image or none."""
-    folder = os.path.dirname(path) or '.'
-    os.makedirs(folder, exist_ok=True)
+    from util.checkpoint import atomic_open
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     image = image if isinstance(image, Image.Image) else Image.fromarray(image)
-    fd, tmp = tempfile.mkstemp(prefix='.partial_', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            image.save(f, format=Image.registered_extensions()[os.path.splitext(path)[1].lower()])
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_open(path) as f:
+        image.save(f, format=Image.registered_extensions()[os.path.splitext(path)[1].lower()])

@@ -33,9 +33,11 @@ def option_owners(is_train: bool) -> Dict[str, str]:
     for flag, table in (('--netG', GENERATORS), ('--netD', DISCRIMINATORS)):
         for name, cls in table.items():
             parser = OptionParser()
-            parser.add_argument('--netD_subarch', default='n_layer')  # what the multiscale setter asks for
-            for dest in cls.modify_commandline_options(parser, is_train).declared[1:]:
-                owners.setdefault(dest, f'{flag} {name}')
+            parser.add_argument('--netD_subarch', default='n_layer')  # a training option the multiscale setter reads
+            shared = set(parser.declared)
+            for dest in cls.modify_commandline_options(parser, is_train).declared:
+                if dest not in shared:
+                    owners.setdefault(dest, f'{flag} {name}')
     return owners
 
 
