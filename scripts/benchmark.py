@@ -1,16 +1,18 @@
 """Time and memory of a training step and of inference, for the reference formulation and ours, side by side.
 
 python scripts/benchmark.py [--dataset_mode coco] [--crop_size 256] [--batchSize 1] [--ngf 64] [--ndf 64]
-                            [--no_vae] [--no_vgg] [--amps off,bf16] [--classes_per_image 12] [--repeats 3] [--warmup 1]
+                            [--no_vae] [--no_vgg] [--amps off,bf16] [--modes train,inference]
+                            [--variants reference,ours] [--classes_per_image 12] [--repeats 3] [--warmup 1]
 Each configuration runs in its own process, so peak memory (RSS on CPU, max allocated on GPU) is its own; on the
 CPU the peak is also given above the RSS of the loaded libraries (torch alone holds ~0.6 GB), which is what the
-model can change. 'reference' is the released formulation (unfolded depthwise convolution, one convolution per
-predictor, the C library's allocator); 'ours' is the default options (+ --checkpoint_predictors in training with
---ours_recompute). The label maps hold --classes_per_image classes each, in 16x16 blocks (what the fused predictors
-gain depends on it; use the number of classes of the data set for the worst case). Medians over --repeats runs
-after --warmup runs. For training, 'act MiB' is the activation memory of one G step: the bytes autograd keeps for
-backward (distinct storages, parameters left out; util/memory.py), which is the same on CPU and GPU and does not
-depend on the allocator.
+model can change. Variants: 'reference' is the released formulation (unfolded depthwise convolution, one
+convolution per predictor, the C library's allocator); 'ours' is the default options; 'ours_recompute' adds
+--checkpoint_predictors; 'ours_channels_last' and 'ours_contiguous' fix --memory_format (what decides the default
+of a device). Ratios are to the first variant in the first precision of --amps. The label maps hold
+--classes_per_image classes each, in 16x16 blocks (what the fused predictors gain depends on it; use the number of
+classes of the data set for the worst case). Medians over --repeats runs after --warmup runs. For training,
+'act MiB' is the activation memory of one G step: the bytes autograd keeps for backward (distinct storages,
+parameters left out; util/memory.py), which is the same on CPU and GPU and does not depend on the allocator.
 """
 import argparse
 import json
@@ -23,9 +25,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-# The released code's formulation, and ours (the defaults).
+# The released code's formulation, ours (the defaults), and ours with one choice fixed.
 VARIANT_OPTIONS = {'reference': ['--depthconv_impl', 'unfold', '--predictor_impl', 'reference', '--cpu_allocator', 'system'],
-                   'ours': []}
+                   'ours': [],
+                   'ours_recompute': ['--checkpoint_predictors'],
+                   'ours_channels_last': ['--memory_format', 'channels_last'],
+                   'ours_contiguous': ['--memory_format', 'contiguous']}
 
 
 def model_args(args: argparse.Namespace) -> list:
@@ -121,7 +126,7 @@ def main() -> None:
     parser.add_argument('--amps', default='off,bf16')
     parser.add_argument('--modes', default='train,inference')
     parser.add_argument('--classes_per_image', type=int, default=12)
-    parser.add_argument('--ours_recompute', action='store_true', help='ours trains with --checkpoint_predictors')
+    parser.add_argument('--variants', default='reference,ours', help=f'comma-separated, of {", ".join(VARIANT_OPTIONS)}')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--workdir', default=os.path.join(ROOT, 'checkpoints', 'benchmark_work'))
@@ -130,6 +135,10 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(json.loads(args.child))))
         return
+    variants = args.variants.split(',')
+    unknown = [variant for variant in variants if variant not in VARIANT_OPTIONS]
+    if unknown:
+        sys.exit(f'error: --variants: unknown {", ".join(unknown)}; choose from {", ".join(VARIANT_OPTIONS)}')
 
     os.makedirs(args.workdir, exist_ok=True)
     if not args.no_vgg and not os.path.exists(os.path.join(args.workdir, 'vgg19.pth')):
@@ -139,10 +148,8 @@ def main() -> None:
     results = {}
     for mode in args.modes.split(','):
         for amp in args.amps.split(','):
-            for variant in ('reference', 'ours'):
+            for variant in variants:
                 options = model_args(args) + ['--amp', amp] + VARIANT_OPTIONS[variant]
-                if variant == 'ours' and mode == 'train' and args.ours_recompute:
-                    options.append('--checkpoint_predictors')
                 config = {'options': options, 'mode': mode, 'repeats': args.repeats, 'warmup': args.warmup,
                           'classes_per_image': args.classes_per_image}
                 child = subprocess.run([sys.executable, os.path.abspath(__file__), '--child', json.dumps(config)],
@@ -150,13 +157,14 @@ def main() -> None:
                 if child.returncode != 0:
                     sys.exit(f'error: {mode}/{amp}/{variant} failed: {child.stderr.strip().splitlines()[-1]}')
                 results[mode, amp, variant] = json.loads(child.stdout.strip().splitlines()[-1])
-    print(f'{"mode":<10}{"amp":<6}{"variant":<11}{"seconds":>9}{"peak MiB":>10}{"above rt":>10}'
+    width = max(map(len, variants)) + 2
+    print(f'{"mode":<10}{"amp":<6}{"variant":<{width}}{"seconds":>9}{"peak MiB":>10}{"above rt":>10}'
           f'{"time x":>8}{"mem x":>7}{"above rt x":>11}{"act MiB":>9}{"act x":>7}')
     for (mode, amp, variant), r in results.items():
-        base = results[mode, 'off', 'reference']
+        base = results[mode, args.amps.split(',')[0], variants[0]]
         activations = (f'{r["activation_bytes"] / 2**20:>9.0f}{r["activation_bytes"] / base["activation_bytes"]:>7.2f}'
                        if r['activation_bytes'] is not None else f'{"-":>9}{"-":>7}')
-        print(f'{mode:<10}{amp:<6}{variant:<11}{r["seconds"]:>9.3f}{r["peak_bytes"] / 2**20:>10.0f}'
+        print(f'{mode:<10}{amp:<6}{variant:<{width}}{r["seconds"]:>9.3f}{r["peak_bytes"] / 2**20:>10.0f}'
               f'{r["above_runtime_bytes"] / 2**20:>10.0f}{r["seconds"] / base["seconds"]:>8.2f}'
               f'{r["peak_bytes"] / base["peak_bytes"]:>7.2f}{r["above_runtime_bytes"] / base["above_runtime_bytes"]:>11.2f}'
               f'{activations}')

@@ -114,6 +114,28 @@ def test_generator_output_is_the_same_with_either_implementation():
     assert torch.allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize('memory_format', ['auto', 'contiguous', 'channels_last'])
+def test_each_memory_format_gives_the_reference_formulations_values_and_gradients(memory_format):
+    """float64: the layout (and with it the kernel maps' order) changes only the order of summation."""
+    results = []
+    for extra in (['--depthconv_impl', 'unfold', '--predictor_impl', 'reference'], ['--memory_format', memory_format]):
+        opt = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', *extra)
+        torch.manual_seed(0)
+        generator = networks.define_G(opt).double()
+        torch.manual_seed(1)
+        semantics = torch.rand(2, opt.semantic_nc, 64, 64, dtype=torch.float64)
+        out = generator(semantics)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
+        with torch.no_grad():
+            inference = generator.eval()(semantics)
+        results.append((out.detach(), inference, {n: p.grad for n, p in generator.named_parameters() if p.grad is not None}))
+    (out, inference, grads), (ours, ours_inference, our_grads) = results
+    assert torch.allclose(ours, out, rtol=0, atol=1e-12) and torch.allclose(ours_inference, inference, rtol=0, atol=1e-12)
+    # atol: a bias followed by batch norm (fc's) has an exact gradient of zero, here ~1e-11 of rounding.
+    assert our_grads.keys() == grads.keys()
+    assert all(torch.allclose(our_grads[name], grads[name], rtol=1e-9, atol=1e-10) for name in grads)
+
+
 @pytest.mark.parametrize('shape, stride', SHAPES_AND_STRIDES)
 @pytest.mark.parametrize('layout', LAYOUTS)
 def test_tap_by_tap_prediction_equals_the_whole_kernel_map(shape, stride, layout):

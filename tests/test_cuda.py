@@ -1,4 +1,5 @@
 """The GPU path: run with `python -m pytest -m cuda` on a machine with CUDA (collected and skipped elsewhere)."""
+import copy
 import json
 import os
 import subprocess
@@ -12,6 +13,8 @@ from conftest import ROOT, random_batch, train_opt
 from trainers.pix2pix_trainer import Pix2PixTrainer
 
 pytestmark = pytest.mark.cuda
+# The variants the README's GPU command compares: they decide --memory_format auto on CUDA.
+GPU_VARIANTS = 'reference,ours_contiguous,ours_channels_last,ours_recompute'
 SETUP = ['--dataset_mode', 'coco', '--use_vae', '--label_nc', '6', '--crop_size', '64', '--ngf', '8', '--ndf', '8']
 
 
@@ -21,10 +24,10 @@ def gpu_opt(*args):
     return opt
 
 
-@pytest.mark.parametrize('impl', ['lean', 'unfold'])
-@pytest.mark.parametrize('netG', ['condconv', 'spade'])
-def test_networks_on_cuda_equal_the_cpu(impl, netG):
-    extra = ['--netG', netG] + (['--depthconv_impl', impl] if netG == 'condconv' else [])
+@pytest.mark.parametrize('extra', [['--depthconv_impl', 'lean'], ['--depthconv_impl', 'unfold'],
+                                   ['--memory_format', 'channels_last'], ['--memory_format', 'contiguous'],
+                                   ['--netG', 'spade']], ids=' '.join)
+def test_networks_on_cuda_equal_the_cpu(extra):
     opt = train_opt(*SETUP, *extra)
     torch.manual_seed(0)
     nets = {'G': networks.define_G(opt), 'D': networks.define_D(opt), 'E': networks.define_E(opt)}
@@ -32,14 +35,20 @@ def test_networks_on_cuda_equal_the_cpu(impl, netG):
     semantics = torch.cat([torch.zeros(2, opt.num_labels, 64, 64).scatter_(1, batch['label'].long(), 1),
                            torch.rand(2, 1, 64, 64).round()], 1)
     z = torch.randn(2, opt.z_dim)
+    # Each device starts from the same state: a train-mode pass moves spectral norm's power-iteration vectors.
+    initial = {k: copy.deepcopy(net.state_dict()) for k, net in nets.items()}
     for train in (True, False):
         outputs = {}
         for device in ('cpu', 'cuda'):
+            for k, net in nets.items():
+                net.load_state_dict(initial[k])
             moved = {k: net.to(device).train(train) for k, net in nets.items()}
-            with torch.no_grad():
-                outputs[device] = [moved['G'](semantics.to(device), z=z.to(device)),
+            # With autograd in train mode: the generator then predicts whole kernel maps (tap-major when
+            # channels-last), without it a tap at a time.
+            with torch.set_grad_enabled(train):
+                outputs[device] = [out.detach() for out in (moved['G'](semantics.to(device), z=z.to(device)),
                                    *moved['D'](batch['image'].to(device), semantics.to(device))[1],
-                                   *moved['E'](batch['image'].to(device))]
+                                   *moved['E'](batch['image'].to(device)))]
         for cpu, cuda in zip(outputs['cpu'], outputs['cuda']):
             assert torch.allclose(cuda.cpu(), cpu, rtol=1e-4, atol=1e-4 * cpu.abs().max().item())
 
@@ -72,10 +81,10 @@ def test_two_process_torchrun_with_nccl_and_sync_batchnorm(tmp_path):
 
 def test_benchmark_on_the_gpu_prints_time_memory_and_activations(tmp_path):
     result = subprocess.run([sys.executable, 'scripts/benchmark.py', '--crop_size', '64', '--ngf', '8', '--ndf', '8',
-                             '--gpu_ids', '0', '--repeats', '1', '--warmup', '1', '--no_vgg', '--workdir', str(tmp_path)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+                             '--gpu_ids', '0', '--repeats', '1', '--warmup', '1', '--no_vgg', '--variants', GPU_VARIANTS,
+                             '--workdir', str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.strip().splitlines()[1:]]
-    assert len(rows) == 8 and all(float(r[3]) > 0 and float(r[4]) > 0 for r in rows)
+    assert [r[2] for r in rows] == GPU_VARIANTS.split(',') * 4 and all(float(r[3]) > 0 and float(r[4]) > 0 for r in rows)
     assert all(float(r[9]) > 0 for r in rows if r[0] == 'train')
     assert os.path.isdir(tmp_path)

@@ -1,4 +1,5 @@
 """Mixed precision, recomputation, and the benchmark script (behaviour only; speed is the benchmark's job)."""
+import os
 import subprocess
 import sys
 
@@ -53,11 +54,12 @@ def test_recomputed_predictors_give_the_same_gradients():
 def test_benchmark_runs_in_a_tiny_configuration(tmp_path):
     result = subprocess.run([sys.executable, 'scripts/benchmark.py', '--crop_size', '64', '--ngf', '4', '--ndf', '4',
                              '--gpu_ids', '-1', '--repeats', '1', '--warmup', '0', '--no_vgg', '--modes', 'train,inference',
-                             '--workdir', str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                             '--variants', 'reference,ours,ours_contiguous', '--workdir', str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.strip().splitlines()[1:]]
     assert [(r[0], r[1], r[2]) for r in rows] == [(m, a, v) for m in ('train', 'inference') for a in ('off', 'bf16')
-                                                  for v in ('reference', 'ours')]
+                                                  for v in ('reference', 'ours', 'ours_contiguous')]
     # seconds, peak MiB, MiB above the loaded libraries, the three ratios to the float32 reference, then the
     # activation memory of a G step and its ratio (training only).
     assert all(float(r[3]) > 0 and float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
@@ -65,6 +67,15 @@ def test_benchmark_runs_in_a_tiny_configuration(tmp_path):
     assert all(r[9:] == ['-', '-'] for r in rows if r[0] == 'inference')
     assert float(rows[1][10]) < 1  # ours keeps less for backward than the reference formulation
     assert all(len(r) == 11 for r in rows)
+
+
+def test_benchmark_rejects_an_unknown_variant(tmp_path):
+    result = subprocess.run([sys.executable, 'scripts/benchmark.py', '--variants', 'reference,fastest', '--no_vgg',
+                             '--workdir', str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ('error: --variants: unknown fastest; choose from reference, ours, ours_recompute, '
+                                     'ours_channels_last, ours_contiguous')
+    assert os.listdir(tmp_path) == []
 
 
 def test_activation_memory_of_a_generator_step_is_below_the_reference_formulations():

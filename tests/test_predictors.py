@@ -91,7 +91,7 @@ def test_without_autograd_the_generator_goes_tap_by_tap_channels_last_with_the_s
     assert torch.allclose(tap_by_tap, reference, rtol=1e-5, atol=1e-6)
 
 
-def test_with_autograd_the_cpu_generator_predicts_tap_major_kernel_maps_channels_last(monkeypatch):
+def test_with_autograd_the_cpu_generator_predicts_tap_major_kernel_maps_channels_last_by_default(monkeypatch):
     opt = train_opt('--dataset_mode', 'coco', '--label_nc', str(LABEL_NC), '--crop_size', '32', '--ngf', '8')
     generator = networks.define_G(opt)
     calls = []
@@ -108,10 +108,13 @@ def test_with_autograd_the_cpu_generator_predicts_tap_major_kernel_maps_channels
     # (maps of one pixel are in both layouts)
     assert sum(nchw == [False, False] for _, nchw, _ in calls) >= len(calls) - 2
 
-    opt.predictor_impl = 'reference'
-    calls.clear()
-    networks.define_G(opt)(_semantics('two_classes', opt))
-    assert calls and all(nchw == [True, True] and not tap_major for _, nchw, tap_major in calls)
+    # Contiguous (--memory_format contiguous, and the reference formulation), kernel maps keep the released order.
+    for option, value in (('memory_format', 'contiguous'), ('predictor_impl', 'reference')):
+        setattr(opt, option, value)
+        calls.clear()
+        networks.define_G(opt)(_semantics('two_classes', opt)).sum().backward()
+        assert len(calls) == 2 * len(generator.schedule)
+        assert all(nchw == [True, True] and not tap_major for _, nchw, tap_major in calls)
 
 
 def test_absent_label_channels_are_left_out_of_the_conditioning():

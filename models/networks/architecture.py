@@ -27,9 +27,9 @@ def predictor(in_channels: int, out_channels: int, sigmoid: bool = False) -> nn.
 
 def uses_lean_kernels(predictor_impl: str, depthconv_impl: str) -> bool:
     """Whether blocks with these implementations (the fused predictors and the lean convolution) predict their
-    kernels in the order that suits the lean convolution: tap-major with autograd, a tap at a time without
-    (predicted_depthwise_conv, never holding a whole kernel map). The generator then runs channels-last on CPU.
-    The reference formulations keep the released code's order of work."""
+    kernels in the order that suits the lean convolution: with autograd whole maps, tap-major when the activations
+    are channels-last; without, a tap at a time (predicted_depthwise_conv, never holding a whole kernel map).
+    The generator then runs channels-last on CPU. The reference formulations keep the released code's order of work."""
     return predictor_impl == 'fused' and depthconv_impl == 'lean'
 
 
@@ -112,19 +112,21 @@ class DepthsepCCBlock(nn.Module):
             return fused_first_layers([branch[0] for branch in branches], cond, columns).__getitem__
         return lambda index: fused_first_layers([branches[index][0]], cond, columns)[0]
 
-    def conditional_conv(self, conv: DepthConv, branch: nn.Sequential, x: torch.Tensor,
-                         first: torch.Tensor) -> torch.Tensor:
-        """x convolved with the kernels that `branch` predicts from its first layer's output `first`."""
+    def conditional_conv(self, conv: DepthConv, branch: nn.Sequential, x: torch.Tensor, first: torch.Tensor,
+                         tap_major: bool) -> torch.Tensor:
+        """x convolved with the kernels that `branch` predicts from its first layer's output `first`; with the lean
+        kernels and autograd, a whole kernel map tap-major if asked."""
         last = branch[2]
         if self.lean_kernels and not torch.is_grad_enabled():
             # Nothing else reads `first`, so branch[1] (ReLU) can run in place.
             return predicted_depthwise_conv(x, F.relu(first, inplace=True), last.weight, last.bias, conv.stride)
 
         def apply(x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-            if not self.lean_kernels:
+            if not (self.lean_kernels and tap_major):
                 return conv(x, last(hidden))
             # Tap-major, each tap's kernels are C adjacent channels of the map, so that channels-last the lean
-            # convolution reads them contiguously (channel-major they would be every ninth channel).
+            # convolution reads them contiguously (channel-major they would be every ninth channel). Contiguous,
+            # a tap's kernels are whole H x W planes in either order, and the released order needs no reordering.
             kernels = tap_major_conv2d(hidden, last.weight, last.bias, last.padding[0])
             return conv(x, kernels, tap_major=True)
         # branch[1] (ReLU) runs first: `first` is a view of the five branches' fused output, and what is kept for
@@ -135,17 +137,19 @@ class DepthsepCCBlock(nn.Module):
             return checkpoint(apply, x, hidden, use_reentrant=False)
         return apply(x, hidden)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, columns: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """`cond`: the conditioning map at x's resolution; `columns`: see fused_first_layers.
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, columns: Optional[torch.Tensor] = None,
+                tap_major: bool = False) -> torch.Tensor:
+        """`cond`: the conditioning map at x's resolution; `columns`: see fused_first_layers; `tap_major`: see
+        conditional_conv (the generator asks for it channels-last).
 
         The predictors run just before their output is used, so that without autograd only one branch's
         output is alive at a time.
         """
         first = self.first_layers(cond, columns)
-        dx = self.conditional_conv(self.conv_0, self.gen_weights1, self.norm_1(x), first(0))
+        dx = self.conditional_conv(self.conv_0, self.gen_weights1, self.norm_1(x), first(0), tap_major)
         # In place: the product is kept for backward once, as the activation's output (autograd allows it).
         dx = F.leaky_relu_(self.conv_1(dx) * self.gen_se_weights1[1:](first(1)), 0.2)
-        dx = self.conditional_conv(self.conv_2, self.gen_weights2, self.norm_2(dx), first(2))
+        dx = self.conditional_conv(self.conv_2, self.gen_weights2, self.norm_2(dx), first(2), tap_major)
         dx = F.leaky_relu(self.conv_3(dx) * self.gen_se_weights2[1:](first(3)), 0.2)
         if not self.learned_shortcut:
             return x + dx

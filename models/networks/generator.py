@@ -29,6 +29,10 @@ BLOCK_SCHEDULES = {
 }
 
 
+# --memory_format: the layout of each choice, None for auto (see CondConvGenerator.activation_layout).
+MEMORY_FORMATS = {'auto': None, 'channels_last': torch.channels_last, 'contiguous': torch.contiguous_format}
+
+
 class GeneratorBase(BaseNetwork):
     """What both generators share: their image branch starts from z (VAE) or from the label map downsampled to
     the first block's size (`fc`, as the released checkpoints name it)."""
@@ -64,8 +68,13 @@ class CondConvGenerator(GeneratorBase):
         parser.add_argument('--predictor_impl', type=str, default='fused', choices=['fused', 'reference'],
                             help="kernel/attention predictors: fused (a block's first layers as one convolution that skips "
                                  "label channels absent from the batch; with --depthconv_impl lean, kernel maps predicted "
-                                 "tap-major, or a tap at a time without autograd, channels-last on CPU) or reference (one "
-                                 "convolution each, whole kernel maps in the released order); same numbers")
+                                 "a tap at a time without autograd) or reference (one convolution each, whole kernel maps); "
+                                 "same numbers")
+        parser.add_argument('--memory_format', type=str, default='auto', choices=list(MEMORY_FORMATS),
+                            help='layout of the generator\'s activations: auto is channels_last on CPU with the lean, fused '
+                                 'kernels (oneDNN\'s convolutions are faster so) and contiguous otherwise; channels-last, '
+                                 'kernel maps are predicted tap-major so that a tap\'s kernels are adjacent channels; '
+                                 'same numbers')
         parser.add_argument('--checkpoint_predictors', action='store_true',
                             help='recompute the per-pixel kernels in backward instead of keeping them: less memory, more time')
         add_upsampling_option(parser, tuple(BLOCK_SCHEDULES))
@@ -76,6 +85,7 @@ class CondConvGenerator(GeneratorBase):
         nf = opt.ngf
         self.fused = opt.predictor_impl == 'fused'
         self.lean_kernels = uses_lean_kernels(opt.predictor_impl, opt.depthconv_impl)
+        self.memory_format = MEMORY_FORMATS[opt.memory_format]
         self.schedule = BLOCK_SCHEDULES[opt.num_upsampling_layers]
         self.num_levels = self.schedule[-1][2] + 1
         self.build_input_layer(opt, *self.compute_latent_vector_size(opt))
@@ -148,10 +158,16 @@ class CondConvGenerator(GeneratorBase):
         features = torch.arange(seg.size(1), seg.size(1) + self.ngf, device=seg.device)
         return seg.index_select(1, present), torch.cat((present, features))
 
-    def forward(self, seg: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def activation_layout(self, device: torch.device) -> torch.memory_format:
+        if self.memory_format is not None:
+            return self.memory_format
         # oneDNN runs the predictors' convolutions faster channels-last, forward and backward, bf16 most of all.
-        channels_last = self.lean_kernels and seg.device.type == 'cpu'
-        layout = torch.channels_last if channels_last else torch.contiguous_format
+        # On CUDA the choice is scripts/benchmark.py's to make (ours_channels_last against ours_contiguous).
+        channels_last = self.lean_kernels and device.type == 'cpu'
+        return torch.channels_last if channels_last else torch.contiguous_format
+
+    def forward(self, seg: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+        layout = self.activation_layout(seg.device)
         x = self.initial_features(seg, z)
 
         semantics, columns = self.conditioning_semantics(seg)
@@ -163,7 +179,7 @@ class CondConvGenerator(GeneratorBase):
             cond = torch.cat((resize_nearest(semantics, x.shape[2:]), pyramid[level]), dim=1)
             # A map of one pixel (or one channel) is in both layouts at once, and ops on it may return NCHW.
             x, cond = x.contiguous(memory_format=layout), cond.contiguous(memory_format=layout)
-            x = getattr(self, name)(x, cond, columns)
+            x = getattr(self, name)(x, cond, columns, tap_major=layout == torch.channels_last)
 
         # In place: nothing keeps the last block's output for backward, so it is not kept twice.
         return torch.tanh(self.conv_img(F.leaky_relu_(x, 0.2))).contiguous()
