@@ -21,6 +21,10 @@ from util.errors import UserError
 _NOT_GIVEN = object()
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults after each option's help; a script's description (its usage lines) kept as written."""
+
+
 class OptionParser(argparse.ArgumentParser):
     """argparse with what the option system needs on top:
 
@@ -37,7 +41,7 @@ class OptionParser(argparse.ArgumentParser):
         self.architecture_options: Set[str] = set()
         self.ignored_options: Dict[str, str] = {}
         self.selection: Dict[str, object] = {}
-        super().__init__(formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=False, **kwargs)
+        super().__init__(formatter_class=HelpFormatter, add_help=False, **kwargs)
 
     def add_argument(self, *args, architecture: bool = False, **kwargs) -> argparse.Action:
         action = super().add_argument(*args, **kwargs)

@@ -24,6 +24,8 @@ def main() -> None:
     own = OptionParser(description=__doc__)
     own.add_argument('--workers', type=int, default=max(1, os.cpu_count() or 1), help='parallel processes')
     args, rest = own.parse_known_args()
+    if {'-h', '--help'} & set(rest):  # this script's own option first, then the training options' help
+        print(own.format_help())
     if args.workers < 1:
         raise UserError(f'--workers {args.workers}: give at least 1')
     opt = TrainOptions().parse(rest, quiet=True)

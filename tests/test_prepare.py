@@ -205,3 +205,11 @@ def test_check_dataset_says_which_options_the_ids_need(tmp_path):
     result = run_script('check_dataset.py', '--dataset_mode', 'custom', '--no_instance', '--label_dir', label_dir,
                         '--image_dir', image_dir)
     assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith('error: ')
+
+
+def test_check_dataset_help_lists_its_own_option_and_the_training_options():
+    result = run_script('check_dataset.py', '--help')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.index('--workers WORKERS') < result.stdout.index('--dataroot DATAROOT')
+    # the description's usage lines stay as written
+    assert '\npython scripts/check_dataset.py --dataset_mode coco --dataroot datasets/coco_stuff' in result.stdout
