@@ -29,11 +29,13 @@ def test_files_are_plain_state_dicts_in_the_reference_layout(tmp_path):
 def test_failed_save_leaves_the_previous_file_and_no_temporaries(tmp_path, monkeypatch):
     path = str(tmp_path / 'latest_net_G.pth')
     checkpoint.atomic_torch_save({'w': torch.ones(3)}, path)
-    real_save = torch.save
+    real_save, calls = torch.save, []
 
-    def broken_save(obj, f, *args, **kwargs):
+    def broken_save(obj, f, *args, **kwargs):  # the second file of the group fails: the first is not renamed either
         real_save(obj, f, *args, **kwargs)
-        raise OSError('disk full')
+        calls.append(f)
+        if len(calls) == 2:
+            raise OSError('disk full')
     monkeypatch.setattr(torch, 'save', broken_save)
     with pytest.raises(OSError):
         checkpoint.atomic_save_group({path: {'w': torch.zeros(3)}, str(tmp_path / 'latest_net_D.pth'): {}})

@@ -56,21 +56,13 @@ def atomic_save_group(files: Dict[str, Any]) -> None:
     A crash or kill while writing leaves every earlier file whole; the renames at the end take microseconds. A
     kill can leave a temporary file, named so that nothing reads it as a checkpoint (see remove_stale_temporaries).
     """
-    temporary = {}
-    try:
+    # Every file stays open (and unrenamed) until all are written: the stack renames them on leaving.
+    with contextlib.ExitStack() as stack:
         for path, obj in files.items():
-            fd, tmp = temporary_beside(path)
-            temporary[path] = tmp
-            with os.fdopen(fd, 'wb') as f:
-                torch.save(obj, f)
-                f.flush()
-                os.fsync(f.fileno())
-        for path, tmp in temporary.items():
-            os.replace(tmp, path)
-    finally:
-        for tmp in temporary.values():
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            f = stack.enter_context(atomic_open(path))
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
