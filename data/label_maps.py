@@ -78,10 +78,12 @@ def read_label_map(path: str, labels: LabelSet, size: Size) -> torch.Tensor:
         values = np.array(img).astype(np.int64)
     elif img.mode in ('RGB', 'RGBA'):
         rgb = np.array(img.convert('RGB'))
-        if (rgb == rgb[..., :1]).all() and not _all_in_palette(rgb, labels):
-            values = rgb[..., 0].astype(np.int64)  # class ids saved as a grey RGB image
-        else:
+        try:
             values = _colors_to_file_values(rgb, labels, path)
+        except DatasetError:
+            if not (rgb == rgb[..., :1]).all():
+                raise
+            values = rgb[..., 0].astype(np.int64)  # class ids saved as a grey RGB image
     else:
         raise DatasetError(f'label map {path} is a {img.mode} image: save class ids as a grey (or palette) PNG, '
                            'or colours of the model\'s palette as an RGB PNG')
@@ -115,14 +117,6 @@ def file_values_to_channels(values: np.ndarray, labels: LabelSet, size: Size, pa
         channels[values == value] = channel
     resized = Image.fromarray(channels.astype(np.uint8)).resize(size, Image.NEAREST)
     return torch.from_numpy(np.array(resized).astype(np.float32))[None]
-
-
-def _all_in_palette(rgb: np.ndarray, labels: LabelSet) -> bool:
-    try:
-        _colors_to_file_values(rgb, labels, '')
-    except DatasetError:
-        return False
-    return True
 
 
 def read_instance_map(path: str, size: Size) -> torch.Tensor:
