@@ -196,8 +196,8 @@ def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
     return state
 
 
-def mismatch_report(net: torch.nn.Module, state: Dict[str, torch.Tensor], path: str) -> str:
-    """One readable paragraph: which parameters differ and which options likely explain it."""
+def layout_differences(net: torch.nn.Module, state: Dict[str, torch.Tensor]) -> Tuple[str, List[str], List[str], List[str]]:
+    """How a state_dict differs from a module's: a readable summary, and the resized, missing and unexpected names."""
     expected = net.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -209,9 +209,15 @@ def mismatch_report(net: torch.nn.Module, state: Dict[str, torch.Tensor], path: 
                 f'{k} (file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)})' if title == 'shape differs' else k
                 for k in keys[:4])
             parts.append(f'{title}: {len(keys)} [{shown}{", ..." if len(keys) > 4 else ""}]')
+    return '; '.join(parts), resized, missing, unexpected
+
+
+def mismatch_report(net: torch.nn.Module, state: Dict[str, torch.Tensor], path: str) -> str:
+    """One readable paragraph: which parameters differ and which options likely explain it."""
+    summary, resized, missing, unexpected = layout_differences(net, state)
     hints = [hint for pattern, hint in NETWORK_HINTS if any(re.search(pattern, k) for k in missing + unexpected)]
     for pattern, hint in OPTION_HINTS:
         if any(re.search(pattern, k) for k in resized + missing + unexpected) and hint not in hints:
             hints.append(hint)
-    return (f'{path} was built with other options than this model: ' + '; '.join(parts)
+    return (f'{path} was built with other options than this model: ' + summary
             + f'. Options that likely differ: {"; ".join(hints[:3])}')
