@@ -58,6 +58,11 @@ def standard_colormap(n: int) -> np.ndarray:
     return cmap
 
 
+# Cityscapes' official labelId of each of the 19 trainIds the benchmark scores (cityscapesscripts' labels.py);
+# every other labelId is ignored (trainId 255).
+CITYSCAPES_TRAIN_LABEL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)
+
+
 @functools.lru_cache(maxsize=None)
 def _dataset_names() -> dict:
     with open(NAMES_FILE) as f:

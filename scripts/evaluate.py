@@ -1,12 +1,18 @@
-"""Evaluation: FID (pytorch-fid) and segmentation scores.
+"""Evaluation: the paper's protocol on a results folder, FID (pytorch-fid), and scores of label maps.
 
+python scripts/evaluate.py all --dataset_mode coco --dataroot datasets/coco_stuff --results results/coco_best/test_100 \
+    [--segmenter_weights PATH] [--inception_weights PATH] [--gpu_ids -1]
 python scripts/evaluate.py fid --real_dir A --fake_dir B [--inception_weights PATH] [--batch_size N] [--stats_cache DIR]
 python scripts/evaluate.py seg --pred_dir P --label_dir L --num_classes K [--ignore_index 255]
-The last line of `fid` is `fid <value>`; `seg` ends with `miou <value>` and `pixel_accuracy <value>`.
+`all` ends with the lines `fid <v>`, `miou <v>`, `accuracy <v>` (percent) and writes metrics.json and
+evaluation.html into the results folder; `fid` ends with `fid <value>`; `seg` with `miou <value>` and
+`pixel_accuracy <value>` (fractions).
 """
 import argparse
+import json
 import os
 import sys
+from typing import Callable, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -16,6 +22,7 @@ from util.errors import run_cli  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest='command', required=True)
+    add_all_command(commands)
     fid = commands.add_parser('fid', help='Frechet Inception Distance between two image folders')
     fid.add_argument('--real_dir', required=True, help='real images (or an .npz of their statistics)')
     fid.add_argument('--fake_dir', required=True, help='generated images, same resolution as the real ones')
@@ -24,14 +31,18 @@ def main() -> None:
     fid.add_argument('--stats_cache', default=os.path.join('checkpoints', 'fid_stats'),
                      help='folder for the real images\' statistics, reused until the folder changes ("" to disable)')
     fid.add_argument('--device', default='cuda' if _cuda() else 'cpu')
-    seg = commands.add_parser('seg', help='mIoU and pixel accuracy of predicted label maps')
+    seg = commands.add_parser('seg', help='mIoU and pixel accuracy of predicted label maps: mIoU is the mean IoU over '
+                              'the classes in the ground truth or the predictions (fyu/drn\'s definition), accuracy '
+                              'is over the pixels not marked --ignore_index')
     seg.add_argument('--pred_dir', required=True, help='predicted label maps (.png ids), named as the ground truth')
     seg.add_argument('--label_dir', required=True, help='ground-truth label maps (.png ids)')
     seg.add_argument('--num_classes', type=int, required=True)
     seg.add_argument('--ignore_index', type=int, default=255)
     args = parser.parse_args()
 
-    if args.command == 'fid':
+    if args.command == 'all':
+        evaluate_all(args)
+    elif args.command == 'fid':
         from util.fid import fid_between
         value = fid_between(args.real_dir, args.fake_dir, args.inception_weights, args.batch_size, args.device,
                             args.stats_cache or None)
@@ -43,6 +54,76 @@ def main() -> None:
             print(f'iou class {cls} {iou:.4f}')
         print(f'miou {result["miou"]:.6f}')
         print(f'pixel_accuracy {result["pixel_accuracy"]:.6f}')
+
+
+def add_all_command(commands) -> None:
+    from models.segmenters.protocol import PROTOCOLS
+    run = commands.add_parser('all', help="the paper's FID, mIoU and pixel accuracy of a results folder of test.py")
+    run.add_argument('--dataset_mode', required=True, choices=sorted(PROTOCOLS))
+    run.add_argument('--dataroot', default='', help='the dataset: its validation label maps are the ground truth')
+    run.add_argument('--results', required=True, help='the folder test.py wrote (results/<name>/test_<epoch>)')
+    run.add_argument('--segmenter_weights', default=None,
+                     help='the published segmenter file (UPerNet: the folder with encoder_epoch_50.pth and '
+                          'decoder_epoch_50.pth); default: downloaded once into the torch hub cache')
+    run.add_argument('--inception_weights', default='', help="pytorch-fid's pt_inception-2015-12-05 weights; default: download")
+    run.add_argument('--gpu_ids', default='0' if _cuda() else '-1', help='one GPU id, or -1 for the CPU')
+    run.add_argument('--batch_size', type=int, default=8)
+    run.add_argument('--stats_cache', default=os.path.join('checkpoints', 'fid_stats'),
+                     help='folder for the real images\' FID statistics ("" to disable)')
+    run.add_argument('--page_images', type=int, default=100, help='images shown on evaluation.html (-1: all)')
+    run.add_argument('--cityscapes_full_resolution', action='store_true',
+                     help='upsample the images (bicubic) to the label maps\' 2048x1024 before DRN and score at that '
+                          'size (OASIS #18); default: the images\' size, labels resized with nearest')
+    run.add_argument('--drn_multi_scale', action='store_true', help="fyu/drn's multi-scale test (--ms)")
+    run.add_argument('--ade20k_test_scales', action='store_true',
+                     help="CSAIL's test scales (short side 300..600, probabilities averaged); default: single scale")
+
+
+def validation_labels(dataset_mode: str, dataroot: str) -> Callable[[str], Optional[str]]:
+    """Synthesized image stem -> the validation label map it was made from, as test.py's loader pairs them."""
+    import data
+    from options.test_options import TestOptions
+    opt = TestOptions().parse(['--dataset_mode', dataset_mode, '--dataroot', dataroot, '--phase', 'test',
+                               '--no_instance', '--gpu_ids', '-1'], quiet=True)
+    opt.cache_filelist_read = opt.cache_filelist_write = False  # read the folder as it is, write nothing into it
+    dataset = data.create_dataset(opt)
+    by_key = {dataset.pair_key(path): path for path in dataset.label_paths}
+    return lambda stem: by_key.get(dataset.pair_key(stem + '.png'))
+
+
+def evaluate_all(args: argparse.Namespace) -> None:
+    from models.evaluation import Evaluation, Variants, pair_samples, synthesized_images
+    from models.segmenters.protocol import dataset_protocol
+    from util.checkpoint import atomic_write_text
+    from util.errors import UserError
+    from util.fid import fid_between
+    if not args.dataroot:
+        raise UserError('--dataroot is required: the dataset folder whose validation label maps are the ground truth')
+    if not os.path.isdir(args.dataroot):
+        raise UserError(f'--dataroot {args.dataroot} does not exist')
+    protocol = dataset_protocol(args.dataset_mode)
+    samples = pair_samples(synthesized_images(args.results), validation_labels(args.dataset_mode, args.dataroot),
+                           args.dataroot)
+    device = 'cpu' if args.gpu_ids.strip() in ('', '-1') else f'cuda:{args.gpu_ids.split(",")[0]}'
+    variants = Variants(args.cityscapes_full_resolution, args.drn_multi_scale, args.ade20k_test_scales)
+    evaluation = Evaluation(args.results, protocol, samples, variants, args.segmenter_weights, device, args.batch_size)
+    evaluation.check_inputs()
+    images = os.path.join(args.results, 'images')
+    fid = fid_between(os.path.join(images, 'real_image'), os.path.join(images, 'synthesized_image'),
+                      args.inception_weights, args.batch_size, device, args.stats_cache or None)
+    metrics = {'fid': fid, **evaluation.run()}
+    metrics['protocol']['fid'] = ('pytorch-fid, 2048-d pool features, synthesized_image against real_image of the '
+                                  'results folder at their resolution')
+    evaluation.write_page(metrics, args.page_images)
+    atomic_write_text(os.path.join(args.results, 'metrics.json'), json.dumps(metrics, indent=1))
+    print(f'{"":10s} {"FID":>8s} {"mIoU":>8s} {"accuracy":>9s}')
+    for name, row in metrics['paper'].items():
+        print(f'{name + " (paper)":10s} {row["fid"]:8.2f} {row["miou"]:8.2f} {row["accuracy"]:9.2f}')
+    print(f'{"this run":10s} {fid:8.2f} {metrics["miou"]:8.2f} {metrics["accuracy"]:9.2f}')
+    print(f'(metrics.json and evaluation.html in {args.results})')
+    print(f'fid {fid:.6f}')
+    print(f'miou {metrics["miou"]:.4f}')
+    print(f'accuracy {metrics["accuracy"]:.4f}')
 
 
 def _cuda() -> bool:

@@ -47,8 +47,8 @@ class HTML:
                     br()
                     p(txt)
 
-    def save(self) -> str:
+    def save(self, filename: str = 'index.html') -> str:
         from util.checkpoint import atomic_write_text
-        path = os.path.join(self.web_dir, 'index.html')
+        path = os.path.join(self.web_dir, filename)
         atomic_write_text(path, self.doc.render())
         return path

@@ -51,3 +51,43 @@ def evaluate_folders(pred_dir: str, label_dir: str, num_classes: int, ignore_ind
                             f'{label.shape[1]}x{label.shape[0]}: resize predictions to the labels (nearest)')
         confusion += confusion_matrix(pred, label, num_classes, ignore_index)
     return {**scores(confusion), 'confusion': confusion}
+
+
+# Each segmenter repository's own score definitions, from a confusion matrix of the scored pixels.
+DEFINITIONS = {
+    'deeplab': 'kazuto1011/deeplab-pytorch libs/utils/metric.py: accuracy over scored pixels; mIoU the mean IoU over '
+               'the classes present in the ground truth',
+    'csail': 'CSAILVision/semantic-segmentation-pytorch eval.py: accuracy over scored pixels; IoU = intersection / '
+             '(union + 1e-10) summed over the images, mean over all classes (absent ones count 0)',
+    'drn': 'fyu/drn segment.py: mIoU the NaN-skipping mean of diag / (row + column - diag); accuracy (DRN has '
+           'none) as the CC-FPSE authors describe it (xh-liu/CC-FPSE #4): correct over all pixels, the unscored '
+           'ones included; accuracy over scored pixels is reported beside it',
+}
+
+
+def protocol_scores(confusion: np.ndarray, definition: str, unscored_pixels: int = 0) -> Dict[str, object]:
+    """mIoU, pixel accuracy (both fractions) and per-class IoU by one repository's definition (DEFINITIONS).
+    unscored_pixels: ground-truth pixels left out of `confusion` (the Cityscapes accuracy counts them)."""
+    confusion = confusion.astype(np.float64)
+    tp, truth, predicted = np.diag(confusion), confusion.sum(1), confusion.sum(0)
+    union = truth + predicted - tp
+    scored = confusion.sum()
+    accuracy = tp.sum() / scored if scored else float('nan')
+    with np.errstate(invalid='ignore', divide='ignore'):
+        if definition == 'deeplab':
+            iou = tp / union
+            miou = np.nanmean(iou[truth > 0]) if (truth > 0).any() else float('nan')
+        elif definition == 'csail':
+            iou = tp / (union + 1e-10)
+            miou = iou.mean()
+        elif definition == 'drn':
+            iou = tp / union
+            miou = np.nanmean(iou) if np.isfinite(iou).any() else float('nan')
+        else:
+            raise ValueError(f'unknown score definition {definition!r}')
+    result = {'miou': float(miou), 'accuracy': float(accuracy), 'iou': iou}
+    if definition == 'drn':
+        result['accuracy_scored_pixels'] = result['accuracy']
+        total = scored + unscored_pixels
+        result['accuracy'] = float(tp.sum() / total) if total else float('nan')
+    return result

@@ -1,0 +1,189 @@
+"""`evaluate.py all` on results folders as test.py writes them, against tiny datasets in their real layouts, with
+segmenter files in the published layout whose prediction is known: scores checked against confusion matrices
+worked by hand; bad inputs stop with one line and leave nothing."""
+import glob
+import json
+import os
+import re
+import runpy
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, write_random_inception_weights
+from dataset_writers import write_ade20k, write_cityscapes, write_coco
+from segmenter_files import write_published_files
+
+# Per dataset: the writer, label-map size, images' size, file values of the left half, right half and the top
+# rows (not scored), the segmenter and the class its weights predict everywhere (the right half's class).
+CASES = {
+    'coco': (write_coco, (32, 32), (16, 16), (3, 7, 255), 'deeplabv2_cocostuff', 7),
+    'ade20k': (write_ade20k, (32, 32), (16, 16), (4, 8, 0), 'upernet101_ade20k', 7),
+    'cityscapes': (write_cityscapes, (64, 32), (32, 16), (7, 26, 0), 'drn_d_105_cityscapes', 13),
+}
+
+
+def label_files(root, dataset_mode):
+    patterns = {'coco': 'val_label/*.png', 'ade20k': 'annotations/validation/*.png', 'cityscapes': 'gtFine/val/*/*_labelIds.png'}
+    return sorted(glob.glob(os.path.join(root, patterns[dataset_mode])))
+
+
+def photo_stems(root, dataset_mode):
+    patterns = {'coco': 'val_img/*.jpg', 'ade20k': 'images/validation/*.jpg', 'cityscapes': 'leftImg8bit/val/*/*.png'}
+    return [os.path.splitext(os.path.basename(p))[0] for p in sorted(glob.glob(os.path.join(root, patterns[dataset_mode])))]
+
+
+def write_case(tmp_path, dataset_mode, count=3):
+    """The dataset (label maps: left half, right half, top 4 rows unscored) and a results folder of its photos."""
+    writer, label_size, image_size, (left, right, top), _, _ = CASES[dataset_mode]
+    root = str(tmp_path / dataset_mode)
+    writer(root, phase='val', count=count, size=label_size)
+    w, h = label_size
+    label = np.full((h, w), left, dtype=np.uint8)
+    label[:, w // 2:] = right
+    label[:4] = top
+    for path in label_files(root, dataset_mode):
+        Image.fromarray(label).save(path)
+    results = tmp_path / 'results' / 'test_latest'
+    rng = np.random.default_rng(0)
+    for kind in ('synthesized_image', 'real_image'):
+        os.makedirs(results / 'images' / kind)
+        for stem in photo_stems(root, dataset_mode):
+            pixels = rng.integers(0, 256, (image_size[1], image_size[0], 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(results / 'images' / kind / f'{stem}.png')
+    return root, str(results)
+
+
+def run_evaluate(capsys, monkeypatch, *args):
+    monkeypatch.setattr(sys, 'argv', ['evaluate.py', *args])
+    try:
+        runpy.run_path(os.path.join(ROOT, 'scripts', 'evaluate.py'), run_name='__main__')
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope='module')
+def inception_weights(tmp_path_factory):
+    return write_random_inception_weights(str(tmp_path_factory.mktemp('inception') / 'pt_inception_random.pth'))
+
+
+# Images 16 (or 32) wide from label maps twice their size: nearest keeps source rows 1, 3, ... so the top two rows
+# are unscored and 14 rows of each half are scored; every pixel is predicted as the right half's class.
+# Per image: left half L = right half R = 14 * w/2 scored pixels, 2 * w unscored. Confusion: [left, right] = L,
+# [right, right] = R. IoU(right) = R / (L + R) = 1/2, IoU(left) = 0.
+EXPECTED = {
+    'coco': (25.0, 50.0),  # kazuto1011: mean over the two classes in the ground truth; accuracy over scored pixels
+    'ade20k': (0.5 / 150 * 100, 50.0),  # CSAIL: mean over all 150 classes, absent ones 0
+    'cityscapes': (25.0, 224 / 512 * 100),  # DRN: NaN-skipping mean; accuracy with the 64 unscored pixels counted
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('dataset_mode', list(CASES))
+def test_all_scores_equal_hand_worked_confusion(dataset_mode, tmp_path, capsys, monkeypatch, inception_weights):
+    root, results = write_case(tmp_path, dataset_mode)
+    _, _, image_size, _, segmenter, predicted = CASES[dataset_mode]
+    weights = write_published_files(segmenter, str(tmp_path / 'weights'), predicted)
+    args = ['all', '--dataset_mode', dataset_mode, '--dataroot', root, '--results', results, '--segmenter_weights',
+            weights, '--inception_weights', inception_weights, '--gpu_ids', '-1', '--stats_cache', '']
+    code, out, err = run_evaluate(capsys, monkeypatch, *args)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert [line.split()[0] for line in lines[-3:]] == ['fid', 'miou', 'accuracy']
+    miou, accuracy = EXPECTED[dataset_mode]
+    assert float(lines[-2].split()[1]) == pytest.approx(miou, abs=1e-4)
+    assert float(lines[-1].split()[1]) == pytest.approx(accuracy, abs=1e-4)
+    with open(os.path.join(results, 'metrics.json')) as f:
+        metrics = json.load(f)
+    assert metrics['miou'] == pytest.approx(miou) and metrics['accuracy'] == pytest.approx(accuracy)
+    assert metrics['fid'] == pytest.approx(float(lines[-3].split()[1]), abs=1e-6)
+    protocol = metrics['protocol']
+    assert protocol['segmenter'] == segmenter and protocol['image_count'] == 3
+    assert protocol['evaluation_size'] == list(image_size) and len(protocol['weights'][0]['sha256']) == 64
+    confusion = np.array(metrics['confusion_matrix'])
+    scored_per_half = 3 * 14 * image_size[0] // 2
+    assert confusion.sum() == 2 * scored_per_half and confusion[predicted, predicted] == scored_per_half
+    named = {c['class']: c for c in metrics['per_class_iou']}
+    assert named[predicted]['iou'] == pytest.approx(50.0)
+    if dataset_mode == 'cityscapes':
+        assert named[13]['name'] == 'car' and named[0]['name'] == 'road' and named[0]['iou'] == 0
+        assert metrics['accuracy_scored_pixels'] == pytest.approx(50.0)
+    maps = sorted(os.listdir(os.path.join(results, 'segmentation')))
+    assert len(maps) == 4 and 'protocol.json' in maps
+    assert (np.array(Image.open(os.path.join(results, 'segmentation', maps[0]))) == predicted).all()
+    page = open(os.path.join(results, 'evaluation.html')).read()
+    assert 'CC-FPSE' in page and page.count('<img') == 9
+    assert len(os.listdir(os.path.join(results, 'evaluation', 'prediction'))) == 3
+    # A rerun with the same protocol reads the maps back: no segmenter file is loaded.
+    monkeypatch.setattr('models.segmenters.weights.load_state_dict_file', lambda *a: pytest.fail('segmenter loaded'))
+    code, again, err = run_evaluate(capsys, monkeypatch, *args)
+    assert code == 0, err
+    assert again.strip().splitlines()[-2:] == lines[-2:]
+
+
+@pytest.mark.slow
+def test_cityscapes_variants_are_recorded(tmp_path, capsys, monkeypatch, inception_weights):
+    root, results = write_case(tmp_path, 'cityscapes', count=2)
+    weights = write_published_files('drn_d_105_cityscapes', str(tmp_path / 'weights'), 13)
+    code, out, err = run_evaluate(capsys, monkeypatch, 'all', '--dataset_mode', 'cityscapes', '--dataroot', root,
+                                  '--results', results, '--segmenter_weights', weights, '--inception_weights',
+                                  inception_weights, '--stats_cache', '', '--cityscapes_full_resolution',
+                                  '--drn_multi_scale', '--gpu_ids', '-1')
+    assert code == 0, err
+    with open(os.path.join(results, 'metrics.json')) as f:
+        metrics = json.load(f)
+    protocol = metrics['protocol']
+    assert protocol['variants'] == {'cityscapes_full_resolution': True, 'drn_multi_scale': True, 'ade20k_test_scales': False}
+    # Scored at the label maps' own 64x32: all 28 rows of each half, 4 rows unscored.
+    assert np.array(metrics['confusion_matrix']).sum() == 2 * 28 * 64
+    assert metrics['accuracy'] == pytest.approx(28 * 32 / (32 * 64) * 100)
+    assert np.array(Image.open(glob.glob(os.path.join(results, 'segmentation', '*.png'))[0])).shape == (32, 64)
+
+
+def _assert_fails(capsys, monkeypatch, results, pattern, *args):
+    code, out, err = run_evaluate(capsys, monkeypatch, 'all', *args, '--stats_cache', '')
+    assert code == 1, (out, err)
+    # Progress bars may come before it (stderr, erased); the message is one line, the last.
+    last = err.strip().splitlines()[-1].strip()
+    assert last.startswith('error: ') and err.count('error') == 1, err
+    assert re.search(pattern, last), last
+    for written in ('metrics.json', 'evaluation.html', 'segmentation'):
+        assert not os.path.exists(os.path.join(results, written)), written
+
+
+def test_bad_inputs_stop_with_one_line_and_write_nothing(tmp_path, capsys, monkeypatch):
+    root, results = write_case(tmp_path, 'coco', count=2)
+    common = ['--results', results, '--gpu_ids', '-1', '--segmenter_weights', str(tmp_path / 'none.pth')]
+    _assert_fails(capsys, monkeypatch, results, r'--dataroot is required', '--dataset_mode', 'coco', *common)
+    # A results folder of another dataset: its images have no COCO label map.
+    ade_root = str(tmp_path / 'ade')
+    write_ade20k(ade_root, phase='val', count=2, size=(32, 32))
+    _assert_fails(capsys, monkeypatch, results, r'synthesized_image/000000000001\.png has no label map .*another dataset',
+                  '--dataset_mode', 'ade20k', '--dataroot', ade_root, *common)
+    # A label map with a value no COCO-Stuff class has.
+    first_label = label_files(root, 'coco')[0]
+    Image.fromarray(np.full((32, 32), 200, dtype=np.uint8)).save(first_label)
+    _assert_fails(capsys, monkeypatch, results, rf'label map {first_label} holds value 200',
+                  '--dataset_mode', 'coco', '--dataroot', root, *common)
+    Image.fromarray(np.full((32, 32), 3, dtype=np.uint8)).save(first_label)
+    # Images of mixed sizes.
+    second = sorted(glob.glob(os.path.join(results, 'images', 'synthesized_image', '*.png')))[1]
+    Image.new('RGB', (24, 16)).save(second)
+    _assert_fails(capsys, monkeypatch, results, r'synthesized images differ in size .* 24x16',
+                  '--dataset_mode', 'coco', '--dataroot', root, *common)
+    _assert_fails(capsys, monkeypatch, results, r'--results .* does not exist', '--dataset_mode', 'coco', '--dataroot',
+                  root, '--results', str(tmp_path / 'nowhere'))
+
+
+@pytest.mark.slow
+def test_weights_of_another_segmenter_stop_before_anything_is_written(tmp_path, capsys, monkeypatch, inception_weights):
+    root, results = write_case(tmp_path, 'coco', count=2)
+    wrong = write_published_files('drn_d_105_cityscapes', str(tmp_path / 'weights'))
+    _assert_fails(capsys, monkeypatch, results, r'drn-d-105_ms_cityscapes\.pth is not deeplabv2_resnet101_msc-cocostuff164k-100000\.pth',
+                  '--dataset_mode', 'coco', '--dataroot', root, '--results', results, '--segmenter_weights', wrong,
+                  '--inception_weights', inception_weights, '--gpu_ids', '-1')
