@@ -19,14 +19,15 @@ from tqdm import tqdm
 from data.base_dataset import image_to_tensor
 from data.label_maps import open_user_image, stem
 from models.segmenters import SEGMENTERS, load_segmenter, weight_files
+from models.segmenters.drn import MULTI_SCALES
 from models.segmenters.protocol import IGNORED, DatasetProtocol
+from models.segmenters.upernet import TEST_SHORT_SIDES
 from models.segmenters.weights import locate, sha256
 from util.checkpoint import atomic_write_text
 from util.errors import UserError
-from util.segmentation_metrics import DEFINITIONS, protocol_scores
+from util.segmentation_metrics import DEFINITIONS, confusion_matrix, protocol_scores
 from util.util import save_image
 
-CITYSCAPES_FULL_SIZE = (2048, 1024)
 SEGMENTATION_DIR, PAGE_DIR = 'segmentation', 'evaluation'
 
 
@@ -38,8 +39,6 @@ class Variants:
     ade20k_test_scales: bool = False  # CSAIL's five test scales, probabilities averaged
 
     def segmenter_arguments(self) -> Dict[str, object]:
-        from models.segmenters.drn import MULTI_SCALES
-        from models.segmenters.upernet import TEST_SHORT_SIDES
         arguments = {}
         if self.drn_multi_scale:
             arguments['scales'] = MULTI_SCALES
@@ -132,7 +131,8 @@ class Evaluation:
         self.checked = False
 
     def check_inputs(self) -> None:
-        """Every label map readable and of this dataset, every size usable, before anything is written."""
+        """Every label map readable and of this dataset, every size usable, before anything is written (the
+        scoring pass reads them again rather than holding thousands of maps in memory)."""
         multiple = self.spec.input_multiple
         for sample in tqdm(self.samples, desc='checking label maps', unit='map', leave=False):
             gt = ground_truth(sample, self.protocol, self.eval_size)
@@ -184,8 +184,9 @@ class Evaluation:
         net = load_segmenter(self.protocol.segmenter, self.weights, self.device, **self.variants.segmenter_arguments())
         with tqdm(total=len(self.samples), desc=f'segmenting ({self.protocol.segmenter})', unit='img') as progress:
             for batch in batches(self.samples, self.batch_size):
-                for size in dict.fromkeys(map(self.input_size, batch)):  # one forward pass per size
-                    group = [s for s in batch if self.input_size(s) == size]
+                sizes = [self.input_size(s) for s in batch]
+                for size in dict.fromkeys(sizes):  # one forward pass per size
+                    group = [s for s, s_size in zip(batch, sizes) if s_size == size]
                     images = read_images(group, size).to(self.device)
                     with torch.no_grad():
                         classes = net(images).argmax(1).to(torch.uint8).cpu().numpy()
@@ -205,9 +206,8 @@ class Evaluation:
         unscored = 0
         for sample, pred in self.predictions(record):
             gt = ground_truth(sample, self.protocol, self.eval_size)
-            scored = gt != IGNORED
-            unscored += int((~scored).sum())
-            confusion += np.bincount(gt[scored] * n + pred[scored], minlength=n * n).reshape(n, n)
+            unscored += int((gt == IGNORED).sum())
+            confusion += confusion_matrix(pred, gt, n, IGNORED)
         scores = protocol_scores(confusion, self.protocol.definition, unscored)
         per_class = [{'class': c, 'name': self.protocol.class_names[c],
                       'iou': None if np.isnan(scores['iou'][c]) else round(float(scores['iou'][c]) * 100, 4),

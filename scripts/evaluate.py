@@ -95,6 +95,7 @@ def evaluate_all(args: argparse.Namespace) -> None:
     from models.evaluation import Evaluation, Variants, pair_samples, synthesized_images
     from models.segmenters.protocol import dataset_protocol
     from util.checkpoint import atomic_write_text
+    from util.device import select_device
     from util.errors import UserError
     from util.fid import fid_between
     if not args.dataroot:
@@ -104,7 +105,7 @@ def evaluate_all(args: argparse.Namespace) -> None:
     protocol = dataset_protocol(args.dataset_mode)
     samples = pair_samples(synthesized_images(args.results), validation_labels(args.dataset_mode, args.dataroot),
                            args.dataroot)
-    device = 'cpu' if args.gpu_ids.strip() in ('', '-1') else f'cuda:{args.gpu_ids.split(",")[0]}'
+    device = str(select_device(args, announce=True))
     variants = Variants(args.cityscapes_full_resolution, args.drn_multi_scale, args.ade20k_test_scales)
     evaluation = Evaluation(args.results, protocol, samples, variants, args.segmenter_weights, device, args.batch_size)
     evaluation.check_inputs()

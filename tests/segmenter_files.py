@@ -29,7 +29,8 @@ def constant_state(layout: Dict[str, list], predicted_class: int, bias_key: str)
         state[bias_key][predicted_class] = 5.0
     if 'up.weight' in state:  # DRN's fixed bilinear upsampling comes with the file
         from models.segmenters.drn import bilinear_upsampling_kernel
-        state['up.weight'] = bilinear_upsampling_kernel(*state['up.weight'].shape[:1], state['up.weight'].shape[-1])
+        channels, _, size, _ = state['up.weight'].shape
+        state['up.weight'] = bilinear_upsampling_kernel(channels, size)
     return state
 
 

@@ -18,14 +18,10 @@ def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int, igno
 
 
 def scores(confusion: np.ndarray) -> Dict[str, object]:
-    """IoU per class (nan for a class absent from both), their mean over present classes, pixel accuracy."""
-    tp = np.diag(confusion).astype(np.float64)
-    union = confusion.sum(0) + confusion.sum(1) - tp
-    with np.errstate(invalid='ignore', divide='ignore'):
-        iou = np.where(union > 0, tp / union, np.nan)
-    total = confusion.sum()
-    return {'miou': float(np.nanmean(iou)) if np.isfinite(iou).any() else float('nan'),
-            'pixel_accuracy': float(tp.sum() / total) if total else float('nan'), 'iou': iou}
+    """IoU per class (nan for a class absent from both), their mean over present classes (fyu/drn's definition),
+    pixel accuracy over the scored pixels."""
+    result = protocol_scores(confusion, 'drn')
+    return {'miou': result['miou'], 'pixel_accuracy': result['accuracy_scored_pixels'], 'iou': result['iou']}
 
 
 def paired_maps(pred_dir: str, label_dir: str) -> List[Tuple[str, str]]:

@@ -10,7 +10,6 @@ code takes the argmax of, at the input's resolution.
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
-import torch
 import torch.nn as nn
 
 from .deeplabv2 import DeepLabV2COCOStuff

@@ -3,7 +3,7 @@ does not match."""
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -87,8 +87,3 @@ def sha256(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b''):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def state_layout(module: nn.Module) -> Dict[str, List[int]]:
-    """{name: shape} of a module's state_dict, as the layout fixtures store it."""
-    return {k: list(v.shape) for k, v in module.state_dict().items()}
