@@ -69,6 +69,12 @@ def _dataset_names() -> dict:
         return json.load(f)
 
 
+def has_fixed_classes(dataset_mode: str) -> bool:
+    """Whether the dataset defines its classes (COCO-Stuff, ADE20K, Cityscapes), so that a label id beyond them
+    is a broken file rather than a wrong --label_nc."""
+    return isinstance(_dataset_names().get(dataset_mode), dict)
+
+
 def label_channels(label_nc: int, contain_dontcare_label: bool) -> int:
     """One-hot channels of a label map: the classes, plus the don't-care label's when there is one."""
     return label_nc + (1 if contain_dontcare_label else 0)

@@ -7,16 +7,17 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from PIL import Image
 
-from .classes import DONTCARE_VALUE, label_set
+from .classes import DONTCARE_VALUE, has_fixed_classes, label_set
 from .errors import DatasetError
 from .pix2pix_dataset import LABEL_MODES, Pix2pixDataset
 
 Item = Tuple[str, str, Optional[str]]  # label map, photo, instance map
+MAX_FILES_LISTED = 20  # label maps named one by one; the rest are counted
 
 
 @dataclass
 class ItemReport:
-    label_values: List[int] = field(default_factory=list)  # the values stored in the label map file
+    label_pixels: Dict[int, int] = field(default_factory=dict)  # pixels of each value stored in the label map file
     photo_size: Optional[Tuple[int, int]] = None
     problems: List[str] = field(default_factory=list)
 
@@ -42,7 +43,8 @@ def check_item(item: Item) -> ItemReport:
         if label.mode not in LABEL_MODES:
             report.problems.append(f'label map {label_path}: a {label.mode} image, not one channel of class ids')
         else:
-            report.label_values = [int(v) for v in np.unique(np.array(label))]
+            values, counts = np.unique(np.array(label), return_counts=True)
+            report.label_pixels = {int(v): int(c) for v, c in zip(values, counts)}
     if photo is not None:
         report.photo_size = photo.size
     for other, path in ((photo, photo_path), (instance, instance_path)):
@@ -68,13 +70,29 @@ class DatasetReport:
 
     def values_found(self) -> Counter:
         """How many images contain each label-file value."""
-        return Counter(v for r in self.item_reports for v in r.label_values)
+        return Counter(v for r in self.item_reports for v in r.label_pixels)
+
+    def files_out_of_range(self) -> List[str]:
+        """A line for every label map holding ids beyond the options' classes: the ids and their pixel counts."""
+        lines = []
+        for (label_path, _, _), report in zip(self.items, self.item_reports):
+            extra = {v: n for v, n in report.label_pixels.items() if v != DONTCARE_VALUE and v >= self.opt.num_labels}
+            if extra:
+                ids = ', '.join(f'{v} ({n} px)' for v, n in sorted(extra.items()))
+                lines.append(f'label map {label_path}: ids {ids} outside 0..{self.opt.num_labels - 1}')
+        return lines
 
     def label_problems(self) -> List[str]:
         opt, found = self.opt, self.values_found()
         ids = sorted(v for v in found if v != DONTCARE_VALUE)
         lines = []
-        if ids and ids[-1] >= opt.num_labels:
+        if ids and ids[-1] >= opt.num_labels and has_fixed_classes(opt.dataset_mode):
+            # The dataset's class count is fixed: an id beyond it is a broken file, not a wrong option.
+            files = self.files_out_of_range()
+            lines += files[:MAX_FILES_LISTED]
+            if len(files) > MAX_FILES_LISTED:
+                lines.append(f'{len(files) - MAX_FILES_LISTED} more label maps hold ids outside 0..{opt.num_labels - 1}')
+        elif ids and ids[-1] >= opt.num_labels:
             lines.append(f'label ids up to {ids[-1]} are found, but --label_nc {opt.label_nc}'
                          f'{" with" if opt.contain_dontcare_label else " without"} --contain_dontcare_label allows '
                          f'0..{opt.num_labels - 1}: use --label_nc {ids[-1] + 1}')

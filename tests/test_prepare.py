@@ -176,7 +176,8 @@ def test_check_dataset_names_every_faulty_file(tmp_path):
     truncated = tmp_path / 'train_label' / names[1]
     truncated.write_bytes(truncated.read_bytes()[:50])                               # truncated label map
     label = np.array(Image.open(tmp_path / 'train_label' / names[2]))
-    label[0, 0] = 190
+    label[0, :3] = 190
+    label[1, 0] = 200
     Image.fromarray(label).save(tmp_path / 'train_label' / names[2])                 # an id above --label_nc 182
     os.remove(tmp_path / 'train_inst' / names[3])                                    # no instance map
     photo = tmp_path / 'train_img' / names[4].replace('.png', '.jpg')
@@ -187,7 +188,9 @@ def test_check_dataset_names_every_faulty_file(tmp_path):
     out = result.stdout
     assert f'label map {tmp_path}/train_label/{names[0]}: no photo {tmp_path}/train_img/{names[0][:-4]}.jpg' in out
     assert f'{truncated}: truncated or not a readable image' in out
-    assert 'label ids up to 190 are found' in out and '--label_nc 191' in out
+    # COCO-Stuff's classes are fixed: the file is named, with its ids and pixel counts, and no option is suggested.
+    assert (f'label map {tmp_path}/train_label/{names[2]}: ids 190 (3 px), 200 (1 px) outside 0..182' in out)
+    assert 'use --label_nc' not in out
     assert f'label map {tmp_path}/train_label/{names[3]}: no instance map' in out
     assert f'{photo}: 20x20, but its label map' in out
     assert 'stray.jpg: no label map' in out
@@ -213,3 +216,19 @@ def test_check_dataset_help_lists_its_own_option_and_the_training_options():
     assert result.stdout.index('--workers WORKERS') < result.stdout.index('--dataroot DATAROOT')
     # the description's usage lines stay as written
     assert '\npython scripts/check_dataset.py --dataset_mode coco --dataroot datasets/coco_stuff' in result.stdout
+
+
+def test_check_dataset_lists_the_first_20_files_with_ids_beyond_a_fixed_class_count():
+    from argparse import Namespace
+    from data.dataset_check import DatasetReport, ItemReport
+    opt = Namespace(dataset_mode='cityscapes', num_labels=35, label_nc=35, contain_dontcare_label=False, batchSize=1)
+    items = [(f'gtFine/{i:02d}_labelIds.png', f'{i:02d}.png', None) for i in range(23)]
+    reports = [ItemReport(label_pixels={7: 100, 40 + i: i + 1}) for i in range(23)]
+    lines = DatasetReport(items, [], reports, opt).label_problems()
+    assert lines[0] == 'label map gtFine/00_labelIds.png: ids 40 (1 px) outside 0..34'
+    assert lines[19].startswith('label map gtFine/19_labelIds.png: ids 59 (20 px)')
+    assert lines[20] == '3 more label maps hold ids outside 0..34' and len(lines) == 21
+    custom = Namespace(**{**vars(opt), 'dataset_mode': 'custom'})
+    assert DatasetReport(items, [], reports, custom).label_problems() == [
+        'label ids up to 62 are found, but --label_nc 35 without --contain_dontcare_label allows 0..34: '
+        'use --label_nc 63']
