@@ -13,10 +13,12 @@ from util.visualizer import save_test_images
 
 
 def main() -> None:
-    opt = TestOptions().parse()
+    options = TestOptions()
+    opt = options.parse()
     torch.manual_seed(opt.seed)
     synthesizer = Synthesizer.from_options(opt)
     dataloader = data.create_dataloader(opt)
+    print(options.format_options(opt))  # once the checkpoint and the data are found
     web_dir = os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.which_epoch}')
     webpage = html.HTML(web_dir, f'Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.which_epoch}')
     total = int(min(len(dataloader.dataset), opt.how_many))

@@ -169,7 +169,8 @@ class BaseOptions:
 
     def parse(self, args: Optional[List[str]] = None, quiet: bool = False) -> argparse.Namespace:
         """Parse `args` (default: sys.argv). Writes nothing and checks no dataset path; reads only the saved options
-        of --name when testing or continuing it."""
+        of --name when testing or continuing it. Prints only notes on ignored options (none when `quiet`): the
+        scripts print the options table once their run has passed its checks, so a failed start shows its error."""
         args = sys.argv[1:] if args is None else list(args)
         self.parser = parser = self.build_parser(args)
         given, unknown = parser.parse_given(args)
@@ -190,7 +191,6 @@ class BaseOptions:
         if not quiet:
             for dest in sorted(set(given) & set(parser.ignored_options)):
                 print(f'note: --{dest} is ignored: {parser.ignored_options[dest]}')
-            print(self.format_options(opt))
         self.opt = opt
         return opt
 
@@ -214,7 +214,9 @@ class BaseOptions:
         return '\n'.join(lines)
 
     def save_options(self, opt: argparse.Namespace) -> None:
-        """opt.txt for people and opt.json for the code, in checkpoints/<name>/."""
+        """Print the options table, and write it to opt.txt (for people) and opt.json (for the code) in
+        checkpoints/<name>/."""
+        print(self.format_options(opt))
         CheckpointStore.of(opt).write_options(self.format_options(opt), options_to_dict(opt))
 
 

@@ -46,7 +46,8 @@ def assert_page_images_exist(page):
 
 
 def test_train_then_test_on_synthetic(tmp_path):
-    synthetic_train(tmp_path, 'syn', '--niter', '2', '--use_vae', '--display_freq', '2', '--print_freq', '2')
+    result = synthetic_train(tmp_path, 'syn', '--niter', '2', '--use_vae', '--display_freq', '2', '--print_freq', '2')
+    assert result.stdout.startswith('----------------- Options')
     folder = tmp_path / 'ck' / 'syn'
     for f in ('latest_net_G.pth', 'latest_net_D.pth', 'latest_net_E.pth', '2_net_G.pth', 'latest_train_state.pth',
               'opt.txt', 'opt.json', 'loss_log.txt', 'iter.txt'):
@@ -60,7 +61,7 @@ def test_train_then_test_on_synthetic(tmp_path):
     result = run('test.py', '--dataset_mode', 'synthetic', '--name', 'syn', '--checkpoints_dir', str(tmp_path / 'ck'),
                  '--results_dir', str(tmp_path / 'res'), '--how_many', '3', '--gpu_ids', '-1')
     page = tmp_path / 'res' / 'syn' / 'test_latest' / 'index.html'
-    assert str(page) in result.stdout
+    assert str(page) in result.stdout and '----------------- Options' in result.stdout
     assert_page_images_exist(str(page))
     for kind in ('input_label', 'synthesized_image', 'real_image'):
         assert sorted(os.listdir(page.parent / 'images' / kind)) == ['00000.png', '00001.png', '00002.png']
@@ -136,13 +137,14 @@ def test_bad_resume_and_output_folder_errors(tmp_path):
     assert result.returncode == 1 and 'available epochs: 1, latest' in result.stderr
     result = synthetic_train(tmp_path, 'missing', '--continue_train', check=False)
     assert result.returncode == 1 and 'check --name' in result.stderr
+    assert result.stdout == ''  # the options table comes only once the run's checks pass
     (tmp_path / 'file').write_text('x')
     result = run('train.py', '--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path / 'file' / 'ck'), *TINY,
                  check=False)
     assert result.returncode == 1 and 'cannot write to' in result.stderr and len(result.stderr.strip().splitlines()) == 1
     result = run('test.py', '--dataset_mode', 'synthetic', '--name', 'r', '--checkpoints_dir', str(tmp_path / 'ck'),
                  '--which_epoch', '5', '--gpu_ids', '-1', check=False)
-    assert result.returncode == 1 and 'available epochs: 1, latest' in result.stderr
+    assert result.returncode == 1 and 'available epochs: 1, latest' in result.stderr and result.stdout == ''
 
 
 def test_test_options_come_from_the_training_run(tmp_path):

@@ -52,7 +52,7 @@ def first_batches(dataset, batch_size: int, count: int = EMA_REFRESH_BATCHES) ->
 
 class TrainingLoop:
     def __init__(self, opt: argparse.Namespace, save_options: Callable[[argparse.Namespace], None]):
-        """`save_options` writes opt.txt/opt.json (TrainOptions.save_options); it runs once the data and the
+        """`save_options` prints the options and writes opt.txt/opt.json (TrainOptions.save_options); it runs once the data and the
         networks are built. A start that fails before leaves the run folder as it was."""
         self.opt = opt
         self.dist = init_distributed(select_device(opt).type == 'cuda')
