@@ -2,7 +2,8 @@
 
 Names are each dataset's own (COCO-Stuff's labels.txt, ADE20K's objectInfo150, Cityscapes' labels.py, kept in
 class_names.json). Colours are Cityscapes' own; the other datasets have no official palette, so they get the
-standard colormap that SPADE's pages use. `custom` and `synthetic` models are named by their ids.
+standard colormap that SPADE's pages use. The built-in `synthetic` classes have their own names and colours;
+`custom` models' classes are named by their ids.
 """
 import functools
 import json
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import numpy as np
+
+from .synthetic_dataset import class_colors as synthetic_class_colors, class_names as synthetic_class_names
 
 DONTCARE_VALUE = 255  # how label map files mark don't-care pixels
 NAMES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'class_names.json')
@@ -82,9 +85,13 @@ def label_channels(label_nc: int, contain_dontcare_label: bool) -> int:
 
 def label_set(dataset_mode: str, label_nc: int, contain_dontcare_label: bool) -> LabelSet:
     """The names and colours of a model's label channels. A dataset's own names apply when the model has that
-    dataset's class count; otherwise (and for custom and synthetic data) classes are named by their ids."""
+    dataset's class count; otherwise (and for custom data) classes are named by their ids."""
     channels = label_channels(label_nc, contain_dontcare_label)
-    known = _dataset_names().get(dataset_mode, {})
+    if dataset_mode == 'synthetic':  # the built-in dataset's classes, in the colours its photos paint them
+        known = {'names': synthetic_class_names(label_nc),
+                 'colors': np.round(synthetic_class_colors(label_nc) * 255).astype(np.uint8).tolist()}
+    else:
+        known = _dataset_names().get(dataset_mode, {})
     dataset_names = list(known.get('names', ()))
     dontcare_channel = label_nc if contain_dontcare_label else None
     if len(dataset_names) == channels:  # ADE20K: ids 0 ('other') .. 150 fill all 151 channels

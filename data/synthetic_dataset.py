@@ -7,7 +7,7 @@ shading and noise, so the label -> photo mapping is learnable. Items are determi
 import argparse
 import colorsys
 import sys
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 import torch
@@ -19,15 +19,23 @@ SKY, FIRST_GROUND, NUM_GROUNDS = 0, 1, 3
 FIRST_THING_FRACTION = 0.6  # the upper 40% of the blob classes are countable objects with instance ids
 
 
-# sky, three grounds, then the blob classes: far apart in RGB so that each class is recognisable.
-BASE_COLORS = [(0.45, 0.70, 0.95), (0.20, 0.55, 0.20), (0.85, 0.75, 0.50), (0.35, 0.35, 0.38), (0.85, 0.15, 0.15),
-               (0.95, 0.55, 0.10), (0.95, 0.90, 0.20), (0.50, 0.20, 0.70), (0.95, 0.50, 0.75), (0.10, 0.80, 0.80),
-               (0.45, 0.25, 0.05), (0.97, 0.97, 0.97)]
+# sky, three grounds, then the blob classes (stuff, then things): far apart in RGB so that each class is
+# recognisable, and named after how the photos paint them.
+CLASSES = [('sky', (0.45, 0.70, 0.95)), ('grass', (0.20, 0.55, 0.20)), ('sand', (0.85, 0.75, 0.50)),
+           ('asphalt', (0.35, 0.35, 0.38)), ('red field', (0.85, 0.15, 0.15)), ('orange field', (0.95, 0.55, 0.10)),
+           ('yellow field', (0.95, 0.90, 0.20)), ('purple field', (0.50, 0.20, 0.70)),
+           ('pink object', (0.95, 0.50, 0.75)), ('cyan object', (0.10, 0.80, 0.80)),
+           ('brown object', (0.45, 0.25, 0.05)), ('white object', (0.97, 0.97, 0.97))]
+
+
+def class_names(num_classes: int) -> List[str]:
+    """The name of each class; beyond the fixed twelve, 'class N'."""
+    return [name for name, _ in CLASSES[:num_classes]] + [f'class {c}' for c in range(len(CLASSES), num_classes)]
 
 
 def class_colors(num_classes: int) -> np.ndarray:
     """(num_classes, 3) base colours in [0, 1]; beyond the fixed twelve, hues spread by the golden ratio."""
-    colors = list(BASE_COLORS[:num_classes])
+    colors = [color for _, color in CLASSES[:num_classes]]
     for c in range(len(colors), num_classes):
         colors.append(colorsys.hsv_to_rgb((c * 0.618034) % 1.0, 0.8, 0.9 if c % 2 == 0 else 0.55))
     return np.asarray(colors, dtype=np.float32)

@@ -9,6 +9,7 @@ from PIL import Image
 import data
 from conftest import make_test_opt, train_opt
 from data.errors import DatasetError
+from data.classes import label_set
 from data.synthetic_dataset import class_colors
 from dataset_writers import write_ade20k, write_cityscapes, write_coco, write_custom
 
@@ -170,6 +171,14 @@ def test_synthetic_class_colours_are_distinct_and_rendered():
         mask = item['label'][0] == cls
         mean = photo[:, mask].mean(1).numpy()
         assert np.abs(mean - colors[cls]).max() < 0.12, cls
+
+
+def test_synthetic_classes_have_names_and_the_colours_their_photos_paint():
+    labels = label_set('synthetic', 12, False)
+    assert labels.names[:4] == ('sky', 'grass', 'sand', 'asphalt') and labels.names[-1] == 'white object'
+    assert len(set(labels.names)) == 12
+    assert np.array_equal(labels.colors, np.round(class_colors(12) * 255).astype(np.uint8))
+    assert label_set('synthetic', 14, False).names[12:] == ('class 12', 'class 13')
 
 
 # ---- bad input: one clear message naming the file or option ----
