@@ -38,7 +38,9 @@ def build_parser() -> OptionParser:
     inputs.add_argument('--style_image', default=None, help='the style of this photo (the encoder\'s mean); models with a VAE')
     outputs = parser.add_argument_group('outputs')
     outputs.add_argument('--out', default=None, help='output folder (default results/<name>/synthesized_<which_epoch>/)')
-    outputs.add_argument('--batchSize', type=int, default=4, help='styles per forward pass')
+    outputs.add_argument('--batchSize', type=int, default=1,
+                         help='styles per forward pass; above 1 (faster on a GPU) an image can differ from the one '
+                              'made alone by float rounding')
     outputs.add_argument('--display_winsize', type=int, default=256, help='width of the images on index.html')
     outputs.add_argument('--list_classes', action='store_true', help='print id, name and colour of the model\'s classes and exit')
     return parser
@@ -108,7 +110,8 @@ def main() -> None:
             util.save_image(render_label_map(label, labels), os.path.join(out, 'labels', f'{name}.png'))
             semantics = synthesizer.semantics(label[None], None if instance is None else instance[None])
             files = []
-            # One label map per pass, its styles batched: an image depends on its label map and style alone.
+            # One label map per pass, its styles in passes of --batchSize. With one per pass (the default) an image
+            # depends on its label map and style alone, byte for byte: other batch sizes round differently.
             for start in range(0, len(image_styles), args.batchSize):
                 chunk = image_styles[start:start + args.batchSize]
                 z = None if chunk[0][1] is None else torch.stack([code for _, code in chunk])

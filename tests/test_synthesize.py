@@ -66,7 +66,14 @@ def pixels(path) -> np.ndarray:
 
 def test_a_seed_reproduces_its_image_alone_and_seeds_differ(monkeypatch, checkpoints, tmp_path):
     label = write(tmp_path / 'maps' / 'scene.png', blocks(range(12)))
+    batch_sizes = []
+    original = Synthesizer.generate
+    monkeypatch.setattr(Synthesizer, 'generate', lambda self, semantics, z=None, **kwargs: (
+        batch_sizes.append(semantics.size(0)), original(self, semantics, z, **kwargs))[1])
     synthesize(monkeypatch, checkpoints, '--name', 'vae', '--labels', label, '--seeds', '0-2,7', '--out', str(tmp_path / 'many'))
+    # One style per forward pass by default: batch sizes change float rounding, so a batch of one is what makes
+    # an image independent of the others.
+    assert batch_sizes == [1, 1, 1, 1]
     synthesize(monkeypatch, checkpoints, '--name', 'vae', '--labels', label, '--seeds', '1', '--out', str(tmp_path / 'one'))
     names = sorted(f for f in os.listdir(tmp_path / 'many') if f.endswith('.png'))
     assert names == ['scene_seed0.png', 'scene_seed1.png', 'scene_seed2.png', 'scene_seed7.png']
