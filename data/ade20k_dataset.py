@@ -22,7 +22,7 @@ class ADE20KDataset(Pix2pixDataset):
         return parser
 
     def get_paths(self, opt: argparse.Namespace):
-        split = 'val' if opt.phase in ('test', 'val') else 'train'
+        split = self.split()
         files = make_dataset(opt.dataroot, what='ADE20K')
         files = [p for p in files if f'_{split}_' in p]
         image_paths = [p for p in files if p.endswith('.jpg')]

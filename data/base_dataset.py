@@ -8,6 +8,9 @@ import torch.utils.data as data
 import torchvision.transforms.functional as TF
 from PIL import Image
 
+from util.util import image_size
+from .errors import DatasetError
+
 
 class BaseDataset(data.Dataset):
     @staticmethod
@@ -20,6 +23,13 @@ class BaseDataset(data.Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Random augmentation is drawn per (seed, epoch, index), so a resumed run sees the same crops."""
         self.epoch = epoch
+
+    def split(self) -> str:
+        """The split --phase reads: 'train', or 'val' for val and test (the public test splits have no labels)."""
+        splits = {'train': 'train', 'val': 'val', 'test': 'val'}
+        if self.opt.phase not in splits:
+            raise DatasetError(f'--phase {self.opt.phase}: use train, val or test')
+        return splits[self.opt.phase]
 
     def item_rng(self, index: int) -> random.Random:
         return random.Random(f'{self.opt.seed}/{getattr(self, "epoch", 0)}/{index}')
@@ -78,7 +88,7 @@ def transform_image(img: Image.Image, opt: argparse.Namespace, params: Dict, met
     if mode == 'none':
         img = _make_power_2(img, 32, method)
     if mode == 'fixed':
-        img = img.resize((opt.crop_size, round(opt.crop_size / opt.aspect_ratio)), method)
+        img = img.resize(image_size(opt.crop_size, opt.aspect_ratio), method)
     if opt.isTrain and not opt.no_flip and params['flip']:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     return img

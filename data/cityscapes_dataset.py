@@ -15,7 +15,7 @@ class CityscapesDataset(Pix2pixDataset):
         return parser
 
     def get_paths(self, opt: argparse.Namespace):
-        split = 'val' if opt.phase in ('test', 'val') else 'train'
+        split = self.split()
         label_files = self.list_images(os.path.join(opt.dataroot, 'gtFine', split), 'gtFine')
         label_paths = [p for p in label_files if p.endswith('_labelIds.png')]
         image_paths = self.list_images(os.path.join(opt.dataroot, 'leftImg8bit', split), 'leftImg8bit')

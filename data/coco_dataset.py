@@ -14,9 +14,6 @@ class CocoDataset(Pix2pixDataset):
                             cache_filelist_read=True, cache_filelist_write=True)
         return parser
 
-    def split(self) -> str:
-        return 'val' if self.opt.phase == 'test' else self.opt.phase
-
     def get_paths(self, opt: argparse.Namespace):
         folder = lambda kind: os.path.join(opt.dataroot, f'{self.split()}_{kind}')
         label_paths = self.list_images(folder('label'), 'label')

@@ -9,6 +9,7 @@ from PIL import Image
 
 from .classes import DONTCARE_VALUE, has_fixed_classes, label_set
 from .errors import DatasetError
+from .image_folder import open_image
 from .pix2pix_dataset import LABEL_MODES, Pix2pixDataset
 
 Item = Tuple[str, str, Optional[str]]  # label map, photo, instance map
@@ -24,11 +25,9 @@ class ItemReport:
 
 def _read(path: str, what: str, report: ItemReport) -> Optional[Image.Image]:
     try:
-        img = Image.open(path)
-        img.load()
-        return img
-    except Exception as exc:
-        report.problems.append(f'{what} {path}: truncated or not a readable image ({type(exc).__name__})')
+        return open_image(path, what)
+    except DatasetError as exc:
+        report.problems.append(str(exc))
         return None
 
 

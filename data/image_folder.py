@@ -1,12 +1,32 @@
-"""Listing image files: natural order, optional files.list cache."""
+"""Image files: listing them (natural order, optional files.list cache), opening one, naming it."""
 import os
 import re
 from typing import List
+
+from PIL import Image
 
 from .errors import DatasetError
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.tif', '.tiff', '.webp')
 CACHE_NAME = 'files.list'
+
+
+def open_image(path: str, what: str, missing_hint: str = '') -> Image.Image:
+    """The image at `path`, fully read, or a DatasetError of one line naming it as `what` ('label map', ...)."""
+    try:
+        img = Image.open(path)
+        img.load()
+    except FileNotFoundError:
+        raise DatasetError(f'{what} {path} does not exist{missing_hint}') from None
+    except Exception as exc:
+        raise DatasetError(f'{what} {path} is truncated or not a readable image ({type(exc).__name__}): '
+                           'replace or remove it') from None
+    return img
+
+
+def stem(path: str) -> str:
+    """The file name without folder and extension: what pairs files and names outputs."""
+    return os.path.splitext(os.path.basename(path))[0]
 
 
 def is_image_file(filename: str) -> bool:

@@ -11,7 +11,7 @@ from PIL import Image
 from .base_dataset import image_to_tensor
 from .classes import LabelSet
 from .errors import DatasetError
-from .image_folder import is_image_file, natural_keys
+from .image_folder import is_image_file, natural_keys, open_image
 
 Size = Tuple[int, int]  # (width, height)
 
@@ -30,20 +30,6 @@ def list_image_files(paths: Sequence[str], option: str) -> List[str]:
         else:
             raise DatasetError(f'{option} {path}: no such file or folder')
     return files
-
-
-def stem(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def open_user_image(path: str, what: str) -> Image.Image:
-    try:
-        img = Image.open(path)
-        img.load()
-    except Exception as exc:
-        raise DatasetError(f'{what} {path} is truncated or not a readable image ({type(exc).__name__}): '
-                           'replace or remove it') from None
-    return img
 
 
 def _colors_to_file_values(rgb: np.ndarray, labels: LabelSet, path: str) -> np.ndarray:
@@ -73,7 +59,7 @@ def _colors_to_file_values(rgb: np.ndarray, labels: LabelSet, path: str) -> np.n
 def read_label_map(path: str, labels: LabelSet, size: Size) -> torch.Tensor:
     """(1, H, W) float tensor of the channels the model reads (255 -> don't care, as the loaders), resized with
     nearest neighbour to `size`."""
-    img = open_user_image(path, 'label map')
+    img = open_image(path, 'label map')
     if img.mode in ('L', 'P', 'I', 'I;16'):
         values = np.array(img).astype(np.int64)
     elif img.mode in ('RGB', 'RGBA'):
@@ -121,7 +107,7 @@ def file_values_to_channels(values: np.ndarray, labels: LabelSet, size: Size, pa
 
 def read_instance_map(path: str, size: Size) -> torch.Tensor:
     """(1, H, W) int64 instance ids (8- or 16-bit files), resized with nearest neighbour."""
-    img = open_user_image(path, 'instance map')
+    img = open_image(path, 'instance map')
     if img.mode not in ('L', 'P', 'I', 'I;16'):
         raise DatasetError(f'instance map {path} is a {img.mode} image: save instance ids as a grey PNG (8 or 16 bit)')
     ids = np.array(img.convert('I') if img.mode == 'I;16' else img).astype(np.int32)
@@ -131,7 +117,7 @@ def read_instance_map(path: str, size: Size) -> torch.Tensor:
 
 def read_photo(path: str, size: Size, channels: int = 3) -> torch.Tensor:
     """(C, H, W) in [-1, 1], resized bicubic to `size` as the loaders resize photos."""
-    img = open_user_image(path, 'style photo').convert('RGB' if channels == 3 else 'L')
+    img = open_image(path, 'style photo').convert('RGB' if channels == 3 else 'L')
     return image_to_tensor(img.resize(size, Image.BICUBIC))
 
 

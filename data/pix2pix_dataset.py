@@ -1,6 +1,5 @@
 """Label map + photo (+ instance map) datasets on disk, with cheap checks that name the bad file."""
 import argparse
-import os
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -10,21 +9,13 @@ from PIL import Image
 
 from .base_dataset import BaseDataset, get_params, image_to_tensor, transform_image
 from .errors import DatasetError
-from .image_folder import make_dataset, natural_sort
+from .image_folder import make_dataset, natural_sort, open_image, stem
 
 LABEL_MODES = ('L', 'P')
 
 
-def open_image(path: str, what: str) -> Image.Image:
-    try:
-        img = Image.open(path)
-        img.load()
-    except FileNotFoundError:
-        raise DatasetError(f'{what} {path} does not exist (was it moved? delete a stale files.list)') from None
-    except Exception as exc:
-        raise DatasetError(f'{what} {path} is truncated or not a readable image ({type(exc).__name__}): '
-                           'replace or remove it') from None
-    return img
+def open_item_file(path: str, what: str) -> Image.Image:
+    return open_image(path, what, ' (was it moved? delete a stale files.list)')
 
 
 class Pix2pixDataset(BaseDataset):
@@ -72,7 +63,7 @@ class Pix2pixDataset(BaseDataset):
 
     def pair_key(self, path: str) -> str:
         """What a label map, its photo and its instance map have in common: the file name without extension."""
-        return os.path.splitext(os.path.basename(path))[0]
+        return stem(path)
 
     def paths_match(self, path1: str, path2: str) -> bool:
         return self.pair_key(path1) == self.pair_key(path2)
@@ -98,7 +89,7 @@ class Pix2pixDataset(BaseDataset):
         return label_tensor
 
     def load_instance(self, path: str, params: Dict) -> torch.Tensor:
-        instance = transform_image(open_image(path, 'instance map'), self.opt, params, Image.NEAREST)
+        instance = transform_image(open_item_file(path, 'instance map'), self.opt, params, Image.NEAREST)
         if instance.mode == 'L':
             return (TF.to_tensor(instance) * 255).long()
         # 16- and 32-bit maps (Cityscapes instanceIds): the ids themselves.
@@ -106,18 +97,13 @@ class Pix2pixDataset(BaseDataset):
 
     def __getitem__(self, index: int) -> Dict:
         label_path, image_path = self.label_paths[index], self.image_paths[index]
-        label = open_image(label_path, 'label map')
+        label = open_item_file(label_path, 'label map')
         params = get_params(self.opt, label.size, self.item_rng(index))
         label_tensor = self.load_label(label, label_path, params)
-        image = open_image(image_path, 'photo').convert('RGB' if self.opt.output_nc == 3 else 'L')
+        image = open_item_file(image_path, 'photo').convert('RGB' if self.opt.output_nc == 3 else 'L')
         image_tensor = image_to_tensor(transform_image(image, self.opt, params, Image.BICUBIC))
         instance_tensor = 0 if self.opt.no_instance else self.load_instance(self.instance_paths[index], params)
-        input_dict = {'label': label_tensor, 'instance': instance_tensor, 'image': image_tensor, 'path': image_path}
-        self.postprocess(input_dict)
-        return input_dict
-
-    def postprocess(self, input_dict: Dict) -> None:
-        """Hook for dataset-specific changes to an item."""
+        return {'label': label_tensor, 'instance': instance_tensor, 'image': image_tensor, 'path': image_path}
 
     def __len__(self) -> int:
         return len(self.label_paths)

@@ -12,6 +12,7 @@ from typing import Dict, List
 import numpy as np
 import torch
 
+from util.util import image_size
 from .base_dataset import BaseDataset
 
 DEFAULT_SIZES = {'train': 512, 'test': 64}
@@ -53,10 +54,10 @@ class SyntheticDataset(BaseDataset):
         if opt.label_nc < FIRST_GROUND + NUM_GROUNDS + 2:
             from .errors import DatasetError
             raise DatasetError(f'--dataset_mode synthetic needs --label_nc of at least {FIRST_GROUND + NUM_GROUNDS + 2}')
-        self.split = 'train' if opt.phase == 'train' else 'test'
+        self.part = 'train' if self.split() == 'train' else 'test'  # the procedural train and test items
         # Procedural, so any size: --max_dataset_size sets it, else a default per split.
-        self.size = DEFAULT_SIZES[self.split] if opt.max_dataset_size == sys.maxsize else opt.max_dataset_size
-        self.height, self.width = round(opt.crop_size / opt.aspect_ratio), opt.crop_size
+        self.size = DEFAULT_SIZES[self.part] if opt.max_dataset_size == sys.maxsize else opt.max_dataset_size
+        self.width, self.height = image_size(opt.crop_size, opt.aspect_ratio)
         self.colors = class_colors(opt.label_nc)
         blob_classes = np.arange(FIRST_GROUND + NUM_GROUNDS, opt.label_nc)
         self.blob_classes = blob_classes
@@ -95,7 +96,7 @@ class SyntheticDataset(BaseDataset):
         return np.clip(photo, 0, 1).astype(np.float32)
 
     def __getitem__(self, index: int) -> Dict:
-        rng = np.random.default_rng([self.opt.seed, 0 if self.split == 'train' else 1, index])
+        rng = np.random.default_rng([self.opt.seed, 0 if self.part == 'train' else 1, index])
         label, instance = self.render_layout(rng)
         photo = self.render_photo(label, rng)
         if self.opt.output_nc == 1:
@@ -106,5 +107,5 @@ class SyntheticDataset(BaseDataset):
             'label': torch.from_numpy(label.astype(np.float32).copy())[None],
             'instance': 0 if self.opt.no_instance else torch.from_numpy(instance.copy())[None],
             'image': torch.from_numpy(photo.transpose(2, 0, 1).copy()) * 2 - 1,
-            'path': f'synthetic/{self.split}/{index:05d}.png',
+            'path': f'synthetic/{self.part}/{index:05d}.png',
         }

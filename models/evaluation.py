@@ -17,7 +17,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from data.base_dataset import image_to_tensor
-from data.label_maps import open_user_image, stem
+from data.image_folder import open_image, stem
 from models.segmenters import SEGMENTERS, load_segmenter, weight_files
 from models.segmenters.drn import MULTI_SCALES
 from models.segmenters.protocol import IGNORED, DatasetProtocol
@@ -90,7 +90,7 @@ def common_size(samples: List[Sample]) -> Tuple[int, int]:
 def ground_truth(sample: Sample, protocol: DatasetProtocol, size: Optional[Tuple[int, int]]) -> np.ndarray:
     """(H, W) int64 segmenter classes (IGNORED where not scored) of a label map, resized with nearest neighbour to
     `size` as the dataset loaders resize labels (PIL NEAREST; None keeps the file's size)."""
-    label = open_user_image(sample.label_path, 'label map')
+    label = open_image(sample.label_path, 'label map')
     if label.mode not in ('L', 'P'):
         raise UserError(f'label map {sample.label_path} is a {label.mode} image, not 8-bit class ids: is --dataroot '
                         f'a {protocol.dataset_mode} dataset?')
@@ -108,7 +108,7 @@ def read_images(samples: List[Sample], size: Optional[Tuple[int, int]]) -> torch
     """Synthesized images as our loaders make tensors, upsampled with PIL bicubic to `size` when given."""
     images = []
     for sample in samples:
-        img = open_user_image(sample.image_path, 'synthesized image').convert('RGB')
+        img = open_image(sample.image_path, 'synthesized image').convert('RGB')
         images.append(image_to_tensor(img if size is None or img.size == size else img.resize(size, Image.BICUBIC)))
     return torch.stack(images)
 

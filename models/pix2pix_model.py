@@ -1,6 +1,6 @@
 """Pix2PixModel: the generator, discriminator and encoder with their losses, behind one forward(data, mode)."""
 import argparse
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -9,25 +9,17 @@ from util.checkpoint import CheckpointStore, cpu_state_dict
 from util.device import configure_cpu_allocator, select_device
 from util.distributed import launched_rank
 from util.errors import UserError
-from .synthesizer import AMP_DTYPES, autocast, instance_edges, one_hot_semantics, reparameterize
+from .inputs import INPUT_OPTIONS, autocast, one_hot_semantics, reparameterize
 
 
 class Pix2PixModel(torch.nn.Module):
-    @staticmethod
-    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
-        parser.add_argument('--amp', type=str, default='off', choices=list(AMP_DTYPES),
-                            help='mixed precision for G, D, E and the losses (off = float32, the faithful numbers)')
-        parser.add_argument('--cpu_allocator', type=str, default='retain', choices=['retain', 'system'],
-                            help='on the CPU: retain (keep freed memory for reuse, faster) or system (the C library default)')
-        return networks.modify_commandline_options(parser, is_train)
-
     def __init__(self, opt: argparse.Namespace, load_checkpoint: Optional[bool] = None):
         """Loads checkpoints/<name>/<which_epoch>_net_*.pth when testing or continuing training, unless
         `load_checkpoint` says otherwise."""
         super().__init__()
         self.opt = opt
         self.store = CheckpointStore.of(opt)
-        self.device = select_device(opt, announce=launched_rank() == 0)
+        self.device = select_device(opt.gpu_ids, announce=launched_rank() == 0)
         if self.device.type == 'cpu':
             configure_cpu_allocator(opt.cpu_allocator)
         if opt.output_nc not in (1, 3):
@@ -50,9 +42,9 @@ class Pix2PixModel(torch.nn.Module):
     def forward(self, data: Dict[str, torch.Tensor], mode: str):
         input_semantics, real_image = self.preprocess_input(data)
         with self.autocast():
-            return self.run_mode(input_semantics, real_image, mode)
+            return self.compute(input_semantics, real_image, mode)
 
-    def run_mode(self, input_semantics: torch.Tensor, real_image: torch.Tensor, mode: str):
+    def compute(self, input_semantics: torch.Tensor, real_image: torch.Tensor, mode: str):
         if mode == 'generator':
             return self.compute_generator_loss(input_semantics, real_image)
         if mode == 'discriminator':
@@ -87,9 +79,15 @@ class Pix2PixModel(torch.nn.Module):
         """{label: state_dict on the CPU} of G, D and E, as saved in <epoch>_net_<label>.pth."""
         return {label: cpu_state_dict(net) for label, net in self.networks_by_label().items()}
 
+    def description(self) -> Dict[str, Any]:
+        """What networks.json records: the inputs the networks read, and each network's class and arguments."""
+        inputs = {name: getattr(self.opt, name) for name in INPUT_OPTIONS}
+        return {'inputs': inputs, **{label: net.description for label, net in self.networks_by_label().items()}}
+
     def save(self, epoch) -> None:
-        """checkpoints/<name>/<epoch>_net_{G,D,E}.pth (the trainer saves the training state with them)."""
-        self.store.save(epoch, self.state_dicts())
+        """checkpoints/<name>/<epoch>_net_{G,D,E}.pth and networks.json (the trainer saves the training state
+        with them)."""
+        self.store.save(epoch, self.state_dicts(), description=self.description())
 
     def initialize_networks(self, opt: argparse.Namespace, load_checkpoint: bool):
         netG = networks.define_G(opt, self.device)
@@ -105,7 +103,7 @@ class Pix2PixModel(torch.nn.Module):
     def preprocess_input(self, data: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """One-hot label map (with the don't-care channel when present), plus the instance edge map."""
         instance = None if self.opt.no_instance else data['instance'].to(self.device)
-        return one_hot_semantics(data['label'].to(self.device), instance, self.opt), data['image'].to(self.device)
+        return one_hot_semantics(data['label'].to(self.device), instance, self.opt.num_labels), data['image'].to(self.device)
 
     def compute_generator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor):
         G_losses = {}
@@ -132,7 +130,7 @@ class Pix2PixModel(torch.nn.Module):
 
     def encode_z(self, real_image: torch.Tensor):
         mu, logvar = self.netE(real_image)
-        return self.reparameterize(mu, logvar), mu, logvar
+        return reparameterize(mu, logvar), mu, logvar
 
     def generate_fake(self, input_semantics: torch.Tensor, real_image: torch.Tensor, compute_kld_loss: bool = False):
         z, KLD_loss = None, None
@@ -155,6 +153,3 @@ class Pix2PixModel(torch.nn.Module):
     def divide_pred(tensors: List[torch.Tensor]) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         halves = [t.chunk(2, dim=0) for t in tensors]
         return [h[0] for h in halves], [h[1] for h in halves]
-
-    get_edges = staticmethod(instance_edges)
-    reparameterize = staticmethod(reparameterize)

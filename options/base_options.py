@@ -1,76 +1,24 @@
 """Command-line options shared by training and testing, with the reference's names and defaults.
 
-Options are declared where the thing they configure is: here the experiment, data and sizes; the model's,
-each network's and each dataset's own options in their `modify_commandline_options`. An option that decides
+Here the experiment, data and sizes; the model's and each network's own options in options/network_options.py,
+each dataset's in its `modify_commandline_options`. An option that decides
 the networks' shapes is declared with `architecture=True`: test.py and --continue_train take it from the
 training run's opt.json.
 """
 import argparse
 import os
 import sys
-from typing import Dict, List, Optional, Set, Tuple
+from typing import List, Optional
 
 import data
-import models
 import models.networks
 from data.classes import label_channels
 from util.checkpoint import CheckpointStore
 from util.device import distributed_on_gpus
 from util.errors import UserError
-
-_NOT_GIVEN = object()
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Defaults after each option's help; a script's description (its usage lines) kept as written."""
-
-
-class OptionParser(argparse.ArgumentParser):
-    """argparse with what the option system needs on top:
-
-    - a bad option is reported as one line instead of the full usage text;
-    - `add_argument(..., architecture=True)` marks options that decide the networks' shapes;
-    - `add_ignored_argument` accepts a reference option that has no effect here, with a note when it is given;
-    - `parse_given` tells which options the command line gave, and `selected` what a choice resolves to while
-      the parser is still being built (the command line, else the training run's saved value, else the default),
-      so that the model's, networks' and dataset's option setters need not parse the command line again.
-    """
-
-    def __init__(self, **kwargs):
-        self.declared: List[str] = []
-        self.architecture_options: Set[str] = set()
-        self.ignored_options: Dict[str, str] = {}
-        self.selection: Dict[str, object] = {}
-        super().__init__(formatter_class=HelpFormatter, add_help=False, **kwargs)
-
-    def add_argument(self, *args, architecture: bool = False, **kwargs) -> argparse.Action:
-        action = super().add_argument(*args, **kwargs)
-        self.declared.append(action.dest)
-        if architecture:
-            self.architecture_options.add(action.dest)
-        return action
-
-    def add_ignored_argument(self, flag: str, reason: str, **kwargs) -> argparse.Action:
-        """A reference option accepted for command-line compatibility that changes nothing here."""
-        action = self.add_argument(flag, help=f'ignored: {reason}', **kwargs)
-        self.ignored_options[action.dest] = reason
-        return action
-
-    def error(self, message: str):
-        print(f'error: {message} (see --help)', file=sys.stderr)
-        sys.exit(2)
-
-    def parse_given(self, args: List[str]) -> Tuple[Dict[str, object], List[str]]:
-        """({dest: value} of the options present in `args`, the arguments not recognised yet)."""
-        # argparse fills in a default only where the namespace has no value yet: a marker in every slot leaves
-        # exactly the options that the command line gave with another value.
-        namespace = argparse.Namespace(**{dest: _NOT_GIVEN for dest in self.declared})
-        namespace, unknown = self.parse_known_args(args, namespace)
-        return {k: v for k, v in vars(namespace).items() if v is not _NOT_GIVEN}, unknown
-
-    def selected(self, dest: str):
-        """An option's value while the parser is being built (see the class docstring)."""
-        return self.selection[dest] if dest in self.selection else self.get_default(dest)
+from .network_options import add_model_options, option_owners
+from .parser import OptionParser
+from .shared_arguments import add_device_arguments, add_run_arguments
 
 
 class BaseOptions:
@@ -78,8 +26,7 @@ class BaseOptions:
 
     def initialize(self, parser: OptionParser) -> OptionParser:
         # Experiment.
-        parser.add_argument('--name', type=str, default='CC-FPSE_coco', help='name of the experiment: where checkpoints and results go')
-        parser.add_argument('--checkpoints_dir', type=str, default='./checkpoints', help='models are saved here')
+        add_run_arguments(parser)
         parser.add_argument('--model', type=str, default='pix2pix', choices=['pix2pix'], help='which model to use')
         parser.add_argument('--norm_G', type=str, default='spectralsync_batch', architecture=True,
                             help='[spectral]{instance,batch,sync_batch,none} for the generator\'s label pyramid')
@@ -88,7 +35,7 @@ class BaseOptions:
         parser.add_argument('--norm_E', type=str, default='spectralinstance', architecture=True,
                             help='[spectral]{instance,batch,sync_batch,none} for the VAE encoder')
         parser.add_argument('--phase', type=str, default='train', help='train, val, test')
-        parser.add_argument('--gpu_ids', type=str, default='0', help='GPU to use; -1 for the CPU. Falls back to the CPU (with a note) when no GPU is present. Under torchrun each process takes its LOCAL_RANK GPU')
+        add_device_arguments(parser)
         parser.add_argument('--seed', type=int, default=0, help='seed for weights, shuffling, augmentation and noise')
         # The reference's own launcher flags (its train.sh passes them); torchrun's environment decides now.
         parser.add_ignored_argument('--mpdist', 'start with torchrun to train on several processes', action='store_true')
@@ -148,7 +95,7 @@ class BaseOptions:
         store = CheckpointStore(run['checkpoints_dir'], run['name'])
         self.saved_options = store.read_options() if self.reads_saved_run(run) else {}
         parser.selection = {**self.saved_defaults(parser, run), **given}
-        models.get_option_setter(parser.selected('model'))(parser, self.isTrain)
+        add_model_options(parser, self.isTrain)
         data.get_option_setter(parser.selected('dataset_mode'))(parser, self.isTrain)
         parser.add_argument('-h', '--help', action='help', default=argparse.SUPPRESS, help='show this help message and exit')
         return parser
@@ -196,7 +143,7 @@ class BaseOptions:
 
     def reject_other_networks_options(self, parser: OptionParser, unknown: List[str]) -> None:
         """An option of a network other than the chosen one gets a line that says whose it is."""
-        owners = models.networks.option_owners(self.isTrain)
+        owners = option_owners(self.isTrain)
         for arg in unknown:
             dest = arg.lstrip('-').split('=')[0]
             if arg.startswith('--') and dest in owners:
@@ -225,7 +172,7 @@ def finish_options(opt: argparse.Namespace) -> None:
     opt.num_labels = label_channels(opt.label_nc, opt.contain_dontcare_label)
     opt.semantic_nc = opt.num_labels + (0 if opt.no_instance else 1)
     # SyncBatchNorm has no CPU kernel: on CPU every process normalises with its own batch statistics.
-    opt.sync_bn = opt.isTrain and distributed_on_gpus(opt)
+    opt.sync_bn = opt.isTrain and distributed_on_gpus(opt.gpu_ids)
 
 
 def options_to_dict(opt: argparse.Namespace) -> dict:

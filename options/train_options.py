@@ -1,6 +1,7 @@
 """Options for training, with the reference's names and defaults."""
 import models.networks
 from .base_options import BaseOptions, OptionParser
+from .shared_arguments import add_epoch_argument
 
 
 class TrainOptions(BaseOptions):
@@ -19,10 +20,11 @@ class TrainOptions(BaseOptions):
 
         # Training.
         parser.add_argument('--continue_train', action='store_true', help='continue training from --which_epoch')
-        parser.add_argument('--which_epoch', type=str, default='latest', help='which epoch to load')
+        add_epoch_argument(parser)
         parser.add_argument('--niter', type=int, default=50, help='epochs at the initial learning rate')
         parser.add_argument('--niter_decay', type=int, default=0, help='epochs of linear learning-rate decay to zero after --niter')
-        parser.add_argument('--optimizer', type=str, default='adam', choices=['adam'], help='both networks train with Adam')
+        parser.add_ignored_argument('--optimizer', 'both networks train with Adam, as the reference', type=str,
+                                    default='adam', choices=['adam'])
         parser.add_argument('--beta1', type=float, default=0.5, help='Adam beta1 (only with --no_TTUR)')
         parser.add_argument('--beta2', type=float, default=0.999, help='Adam beta2 (only with --no_TTUR)')
         parser.add_argument('--lr', type=float, default=0.0002, help='initial learning rate')

@@ -50,16 +50,17 @@ def measure(config: dict) -> dict:
     from options.train_options import TrainOptions
     from trainers.pix2pix_trainer import Pix2PixTrainer
     from models.pix2pix_model import Pix2PixModel
+    from util.util import image_size
     runtime_bytes = rss_bytes()
     opt = TrainOptions().parse(config['options'], quiet=True)
     torch.manual_seed(0)
     if config['mode'] == 'train':
         trainer = Pix2PixTrainer(opt)
-        model = trainer.pix2pix_model_on_one_gpu
+        model = trainer.model
     else:  # the networks test.py builds: G, and E with --use_vae
         opt.isTrain = False
         model = Pix2PixModel(opt, load_checkpoint=False).eval()
-    h, w = round(opt.crop_size / opt.aspect_ratio), opt.crop_size
+    w, h = image_size(opt.crop_size, opt.aspect_ratio)
     num_labels = opt.num_labels
     # 16x16 blocks, each of one of `classes_per_image` classes drawn per image.
     classes = torch.stack([torch.randperm(num_labels)[:config['classes_per_image']] for _ in range(opt.batchSize)])

@@ -15,7 +15,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from data.dataset_check import DatasetReport, check_item, list_dataset  # noqa: E402
-from options.base_options import OptionParser  # noqa: E402
+from options.parser import OptionParser  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 

@@ -7,6 +7,7 @@ Needs `pip install -r requirements-demo.txt`. The page's Synthesize and its API 
 gradio_client) use the same synthesis as scripts/synthesize.py, so a seed shown here reproduces with
 `synthesize.py --seeds N`. Nothing is fetched from the network: analytics are off and the page uses system fonts.
 """
+import html
 import os
 import random
 import socket
@@ -23,17 +24,28 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from data.classes import LabelSet  # noqa: E402
 from data.label_maps import file_values_to_channels, read_label_map, read_photo, render_label_map, snap_to_palette  # noqa: E402
-from models.synthesizer import Synthesizer, add_model_arguments  # noqa: E402
-from options.base_options import OptionParser  # noqa: E402
+from models.synthesizer import Synthesizer  # noqa: E402
+from options.parser import OptionParser  # noqa: E402
+from options.synthesis_options import add_model_arguments, synthesizer_from_arguments  # noqa: E402
 from util import util  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
-# Classes the example layouts use, by dataset (the first of each list the model has); other models use ids 0..3.
-EXAMPLE_CLASSES = {
-    'coco': ['sky-other', 'grass', 'tree', 'sea'],
-    'ade20k': ['sky', 'grass', 'tree', 'mountain'],
-    'cityscapes': ['sky', 'road', 'vegetation', 'car'],
-}
+# Scene layouts built from named classes. A role names the classes that can play it, the first the model has
+# (COCO-Stuff, ADE20K, Cityscapes and the synthetic set name them differently); a scene is offered when the model
+# has a class for every role. Shapes are in coordinates of the canvas, 0..1 from the top left, painted in order.
+SKY = ('sky-other', 'sky')
+SCENES = [
+    ('beach', [(SKY, lambda y, x: y >= 0), (('sea', 'water'), lambda y, x: y > 0.45),
+               (('sand',), lambda y, x: y > 0.66 + 0.04 * np.sin(x * 7))]),
+    ('landscape', [(SKY, lambda y, x: y >= 0), (('mountain', 'hill'), lambda y, x: y > 0.62 - 0.3 * (1 - abs(2 * x - 0.9))),
+                   (('grass', 'terrain', 'field'), lambda y, x: y > 0.66),
+                   (('tree', 'vegetation'), lambda y, x: ((y - 0.62) / 0.16) ** 2 + ((x - 0.8) / 0.1) ** 2 < 1)]),
+    ('street', [(SKY, lambda y, x: y >= 0), (('building-other', 'building', 'house'), lambda y, x: (abs(x - 0.5) > 0.22) & (y > 0.12)),
+                (('road', 'asphalt', 'pavement'), lambda y, x: y > 0.68),
+                (('car', 'cyan object'), lambda y, x: (y > 0.6) & (y < 0.8) & (x > 0.36) & (x < 0.64))]),
+    ('field', [(SKY, lambda y, x: y >= 0), (('grass', 'terrain', 'field'), lambda y, x: y > 0.5 + 0.05 * np.sin(x * 9)),
+               (('sand', 'dirt', 'road', 'asphalt'), lambda y, x: (y > 0.55) & (abs(x - 0.5) < 0.05 + 0.4 * (y - 0.55)))]),
+]
 
 
 def build_parser() -> OptionParser:
@@ -54,27 +66,56 @@ def class_choices(labels: LabelSet) -> List[str]:
     return [f'{labels.file_value_of_channel(c)} {name}' for c, name in enumerate(labels.names)]
 
 
-def example_layouts(synthesizer: Synthesizer) -> List[Tuple[str, Image.Image]]:
-    """A few built-in label maps in the model's palette: two bands, bands and a disc, and stripes."""
-    labels = synthesizer.labels
-    wanted = EXAMPLE_CLASSES.get(synthesizer.opt.dataset_mode, [])
-    classes = [labels.names.index(name) for name in wanted if name in labels.names] or list(range(min(4, len(labels))))
-    classes = (classes * 4)[:4]
-    width, height = synthesizer.size
+def scene_layouts(labels: LabelSet, size: Tuple[int, int]) -> List[Tuple[str, np.ndarray]]:
+    """(title, channel map) of every scene the model has classes for; two bands of its first classes when none."""
+    width, height = size
     ys, xs = np.mgrid[0:height, 0:width]
-    bands = np.where(ys < height * 0.45, classes[0], classes[1])
-    disc = np.where((ys - height * 0.6) ** 2 + (xs - width * 0.5) ** 2 < (min(height, width) * 0.22) ** 2, classes[2], bands)
-    stripes = np.array(classes)[(xs * 4 // width) % 4]
-    layouts = [('two bands', bands), ('bands and a disc', disc), ('stripes', stripes)]
-    return [(title, render_label_map(torch.from_numpy(channels)[None], labels).convert('RGB')) for title, channels in layouts]
+    ys, xs = (ys + 0.5) / height, (xs + 0.5) / width
+    layouts = []
+    for title, layers in SCENES:
+        classes = [next((labels.names.index(name) for name in role if name in labels.names), None) for role, _ in layers]
+        if None in classes:
+            continue
+        channels = np.zeros((height, width), dtype=np.int64)
+        for channel, (_, shape) in zip(classes, layers):
+            channels[shape(ys, xs)] = channel
+        layouts.append((title, channels))
+    if not layouts:
+        layouts.append(('two bands', np.where(ys < 0.45, 0, min(1, len(labels) - 1))))
+    return layouts
+
+
+def background_class(labels: LabelSet) -> int:
+    """The class a blank canvas is filled with: sky when the model has it, else the first class."""
+    return next((labels.names.index(name) for name in SKY if name in labels.names), 0)
 
 
 class Demo:
     """What the page does, apart from the page: also what the tests call."""
 
-    def __init__(self, synthesizer: Synthesizer):
+    def __init__(self, synthesizer: Synthesizer, model_arguments: str = ''):
         self.synthesizer = synthesizer
         self.labels = synthesizer.labels
+        self.model_arguments = model_arguments  # how synthesize.py names the model, e.g. '--name x --which_epoch 5'
+        self.scenes = [(title, self.render(channels)) for title, channels in scene_layouts(self.labels, synthesizer.size)]
+
+    def render(self, channels: np.ndarray) -> Image.Image:
+        return render_label_map(torch.from_numpy(channels)[None], self.labels).convert('RGB')
+
+    def palette_html(self, painting: Optional[Image.Image]) -> str:
+        """The classes on the canvas, each a swatch of its colour and its name, most pixels first."""
+        if painting is None:
+            return ''
+        values = snap_to_palette(np.array(painting.convert('RGB')), self.labels)
+        found, counts = np.unique(values, return_counts=True)
+        rows = []
+        for value, _ in sorted(zip(found.tolist(), counts.tolist()), key=lambda item: -item[1]):
+            channel = self.labels.channel_of_file_value(value)
+            if channel is None:
+                continue
+            rows.append(f'<span class="swatch"><span style="background:{hex_color(self.labels.colors[channel])}">'
+                        f'</span>{value} {html.escape(self.labels.names[channel])}</span>')
+        return '<div id="palette">On the canvas: ' + ' '.join(rows) + '</div>'
 
     def blank(self, choice: str) -> Image.Image:
         """A canvas at the model's size filled with one class."""
@@ -88,7 +129,7 @@ class Demo:
         if not self.synthesizer.uses_style:
             return None
         if style_photo:
-            photo = read_photo(style_photo, self.synthesizer.size, self.synthesizer.opt.output_nc)
+            photo = read_photo(style_photo, self.synthesizer.size, self.synthesizer.output_nc)
             return self.synthesizer.style_from_photo(photo[None])
         return self.synthesizer.styles_from_seeds([int(seed or 0)])
 
@@ -123,8 +164,7 @@ def build_app(demo: Demo):
     labels, synthesizer = demo.labels, demo.synthesizer
     choices = class_choices(labels)
     width, height = synthesizer.size
-    opt = synthesizer.opt
-    model = f'--name {opt.name} --which_epoch {opt.which_epoch}'
+    model = demo.model_arguments
 
     def reported(function):
         """A bad upload becomes a message on the page; the server keeps running."""
@@ -154,23 +194,25 @@ def build_app(demo: Demo):
     font = ['ui-sans-serif', 'system-ui', 'sans-serif']  # system fonts: the default theme would fetch web fonts
     theme = gr.themes.Default(font=font, font_mono=['ui-monospace', 'monospace'])
     with gr.Blocks(title='CC-FPSE: paint a scene', analytics_enabled=False) as app:
-        gr.Markdown(f'## Paint a scene\nModel `{opt.name}` (epoch {opt.which_epoch}, {opt.dataset_mode}, '
-                    f'{width}×{height}). Pick a class, paint, press **Synthesize**.')
+        gr.Markdown(f'## Paint a scene\nModel `{model}` ({len(labels)} classes, {width}×{height}). Start from a '
+                    'scene, pick a class, paint, press **Synthesize**.')
+        background = choices[background_class(labels)]
+        first_scene = demo.scenes[0][1]
         with gr.Row():
             with gr.Column():
-                choice = gr.Dropdown(choices, value=choices[0], label='class (type to search)', filterable=True,
+                with gr.Row():
+                    scene_buttons = [(gr.Button(f'Scene: {title}', size='sm'), image) for title, image in demo.scenes]
+                choice = gr.Dropdown(choices, value=background, label='class (type to search)', filterable=True,
                                      elem_id='class_choice')
-                start = demo.blank(choices[0])
-                editor = gr.ImageEditor(value={'background': start, 'layers': [], 'composite': start}, type='pil',
-                                        image_mode='RGB', canvas_size=(width, height), fixed_canvas=True,
-                                        brush=brush_of(choices[0]), layers=False, transforms=(), format='png',
+                editor = gr.ImageEditor(value={'background': first_scene, 'layers': [], 'composite': first_scene},
+                                        type='pil', image_mode='RGB', canvas_size=(width, height), fixed_canvas=True,
+                                        brush=brush_of(background), layers=False, transforms=(), format='png',
                                         label='label map', elem_id='canvas')
+                palette = gr.HTML(demo.palette_html(first_scene), elem_id='palette_box')
                 with gr.Row():
                     fill = gr.Button('Fill with the class')
+                    blank = gr.Button(f'Blank canvas ({labels.names[background_class(labels)]})')
                     upload = gr.UploadButton('Open a label map', file_types=['image'])
-                examples = example_layouts(synthesizer)
-                with gr.Row():
-                    example_buttons = [(gr.Button(f'Example: {title}', size='sm'), image) for title, image in examples]
             with gr.Column():
                 with gr.Row(visible=synthesizer.uses_style):
                     seed = gr.Number(value=0, precision=0, label='seed', minimum=0)
@@ -184,9 +226,12 @@ def build_app(demo: Demo):
         page_only = {'api_visibility': 'private'}  # page helpers, not API endpoints
         choice.change(lambda c: gr.ImageEditor(brush=brush_of(c)), choice, editor, **page_only)
         fill.click(lambda c: demo.blank(c), choice, editor, **page_only)
+        blank.click(lambda: demo.blank(background), None, editor, **page_only)
         upload.upload(lambda f: reported(demo.load_label_map)(f), upload, editor, **page_only)
-        for button, image in example_buttons:
+        for button, image in scene_buttons:
             button.click(lambda image=image: image, None, editor, **page_only)
+        editor.change(lambda e: demo.palette_html(None if e is None else e.get('composite')), editor, palette,
+                      **page_only)
         new_seed.click(lambda: random.randrange(2 ** 31), None, seed, **page_only)
         run.click(synthesize, [editor, seed, style_photo], [output, note], api_name='paint')
 
@@ -202,7 +247,10 @@ def build_app(demo: Demo):
 
 
 # The synthesized image shown large (it keeps its own size when downloaded).
-PAGE_CSS = '#output img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated;}'
+PAGE_CSS = ('#output img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated;} '
+            '#palette .swatch {display: inline-block; margin-right: 0.8em; white-space: nowrap;} '
+            '#palette .swatch span {display: inline-block; width: 1em; height: 1em; margin-right: 0.3em; '
+            'vertical-align: middle; border: 1px solid #888;}')
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -221,8 +269,10 @@ def main() -> None:
     except ImportError:
         raise UserError('the demo needs gradio: pip install -r requirements-demo.txt') from None
     check_port_free(args.host, args.port)
-    synthesizer = Synthesizer.from_arguments(args)
-    app, theme = build_app(Demo(synthesizer))
+    synthesizer = synthesizer_from_arguments(args)
+    model = ' '.join(f'--{key} {getattr(args, key)}' for key in ('preset', 'name', 'checkpoints_dir', 'which_epoch')
+                     if getattr(args, key) not in (None, './checkpoints'))
+    app, theme = build_app(Demo(synthesizer, model + (' --use_ema' if args.use_ema else '')))
     print(f'Serving on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
     app.launch(server_name=args.host, server_port=args.port, theme=theme, css=PAGE_CSS, ssr_mode=False, quiet=True,
                footer_links=['api'])

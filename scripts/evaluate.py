@@ -105,7 +105,7 @@ def evaluate_all(args: argparse.Namespace) -> None:
     protocol = dataset_protocol(args.dataset_mode)
     samples = pair_samples(synthesized_images(args.results), validation_labels(args.dataset_mode, args.dataroot),
                            args.dataroot)
-    device = str(select_device(args, announce=True))
+    device = str(select_device(args.gpu_ids, announce=True))
     variants = Variants(args.cityscapes_full_resolution, args.drn_multi_scale, args.ade20k_test_scales)
     evaluation = Evaluation(args.results, protocol, samples, variants, args.segmenter_weights, device, args.batch_size)
     evaluation.check_inputs()

@@ -13,15 +13,16 @@ import sys
 from typing import List, Optional, Tuple
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from data.coco_instances import instance_map  # noqa: E402
-from options.base_options import OptionParser  # noqa: E402
+from data.errors import DatasetError  # noqa: E402
+from data.image_folder import open_image  # noqa: E402
+from options.parser import OptionParser  # noqa: E402
 from util import util  # noqa: E402
-from util.checkpoint import CheckpointStore  # noqa: E402
+from util.checkpoint import check_writable_folder  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
 Task = Tuple[str, str, list]  # label map path, instance map path, each annotation's segmentation in order
@@ -72,13 +73,12 @@ def write_instance_map(task: Task) -> Optional[str]:
     if not os.path.isfile(label_path):
         return f'{label_path}: missing (listed in the annotation file)'
     try:
-        with Image.open(label_path) as img:
-            img.load()
+        with open_image(label_path, 'label map') as img:
             if img.mode != 'L':
                 return f'{label_path}: a {img.mode} image, not an 8-bit grey label map'
             label = np.array(img)
-    except Exception as exc:
-        return f'{label_path}: truncated or not a readable image ({type(exc).__name__})'
+    except DatasetError as exc:
+        return str(exc)
     try:
         instances = instance_map(label, segmentations)
     except ValueError as exc:
@@ -96,7 +96,7 @@ def main() -> None:
                         'unpacked: train2017/ or val2017/)')
     tasks = load_tasks(args.annotation_file, args.input_label_dir, args.output_instance_dir)
     output = os.path.abspath(args.output_instance_dir)
-    CheckpointStore(os.path.dirname(output), os.path.basename(output)).check_writable('--output_instance_dir')
+    check_writable_folder(output, '--output_instance_dir')
     todo = tasks if args.overwrite else [task for task in tasks if not os.path.isfile(task[1])]
     if len(todo) < len(tasks):
         print(f'{len(tasks) - len(todo)} of {len(tasks)} instance maps exist already: skipped (--overwrite to redo them)')

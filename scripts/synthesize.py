@@ -17,11 +17,13 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from data.label_maps import list_image_files, read_instance_map, read_label_map, read_photo, render_label_map, stem  # noqa: E402
-from models.synthesizer import Synthesizer, add_model_arguments, parse_seeds  # noqa: E402
-from options.base_options import OptionParser  # noqa: E402
+from data.image_folder import stem  # noqa: E402
+from data.label_maps import list_image_files, read_instance_map, read_label_map, read_photo, render_label_map  # noqa: E402
+from models.synthesizer import Synthesizer  # noqa: E402
+from options.parser import OptionParser  # noqa: E402
+from options.synthesis_options import add_model_arguments, parse_seeds, synthesizer_from_arguments  # noqa: E402
 from util import html, util  # noqa: E402
-from util.checkpoint import CheckpointStore  # noqa: E402
+from util.checkpoint import check_writable_folder  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
 
@@ -57,7 +59,7 @@ def styles(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tuple[str
     if args.style_image:
         if args.seeds is not None:
             raise UserError('--seeds and --style_image: choose one source of style')
-        photo = read_photo(args.style_image, synthesizer.size, synthesizer.opt.output_nc)
+        photo = read_photo(args.style_image, synthesizer.size, synthesizer.output_nc)
         return [(f'_{stem(args.style_image)}', synthesizer.style_from_photo(photo[None])[0])]
     seeds = parse_seeds('0' if args.seeds is None else args.seeds)
     return [(f'_seed{seed}', z) for seed, z in zip(seeds, synthesizer.styles_from_seeds(seeds))]
@@ -89,7 +91,7 @@ def read_inputs(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tupl
 
 def main() -> None:
     args = build_parser().parse_args()
-    synthesizer = Synthesizer.from_arguments(args)
+    synthesizer = synthesizer_from_arguments(args)
     labels = synthesizer.labels
     if args.list_classes:
         for channel, (name, color) in enumerate(zip(labels.names, labels.colors)):
@@ -102,7 +104,7 @@ def main() -> None:
     inputs = read_inputs(args, synthesizer)
     image_styles = styles(args, synthesizer)
     out = args.out or os.path.join('results', args.name, f'synthesized_{args.which_epoch}')
-    CheckpointStore(os.path.dirname(os.path.abspath(out)), os.path.basename(os.path.abspath(out))).check_writable('--out')
+    check_writable_folder(out, '--out')
     webpage = html.HTML(out, f'{args.name}, epoch {args.which_epoch}: synthesized from label maps', image_subdir='')
 
     with tqdm(total=len(inputs) * len(image_styles), desc='synthesizing', unit='img') as progress:

@@ -4,7 +4,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 import torch
@@ -20,7 +19,7 @@ def test_files_are_plain_state_dicts_in_the_reference_layout(tmp_path):
                     '--checkpoints_dir', str(tmp_path), '--name', 'exp')
     model = Pix2PixModel(opt)
     model.save(3)
-    assert sorted(os.listdir(tmp_path / 'exp')) == ['3_net_D.pth', '3_net_E.pth', '3_net_G.pth']
+    assert sorted(os.listdir(tmp_path / 'exp')) == ['3_net_D.pth', '3_net_E.pth', '3_net_G.pth', 'networks.json']
     state = torch.load(tmp_path / 'exp' / '3_net_G.pth', weights_only=True)
     assert isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
     assert state.keys() == model.netG.state_dict().keys()
@@ -28,7 +27,7 @@ def test_files_are_plain_state_dicts_in_the_reference_layout(tmp_path):
 
 def test_failed_save_leaves_the_previous_file_and_no_temporaries(tmp_path, monkeypatch):
     path = str(tmp_path / 'latest_net_G.pth')
-    checkpoint.atomic_torch_save({'w': torch.ones(3)}, path)
+    checkpoint.atomic_save_group({path: {'w': torch.ones(3)}})
     real_save, calls = torch.save, []
 
     def broken_save(obj, f, *args, **kwargs):  # the second file of the group fails: the first is not renamed either
@@ -43,26 +42,35 @@ def test_failed_save_leaves_the_previous_file_and_no_temporaries(tmp_path, monke
     assert torch.equal(torch.load(path, weights_only=True)['w'], torch.ones(3))
 
 
-def test_kill_during_save_leaves_a_loadable_latest(tmp_path):
+def test_a_kill_inside_a_write_leaves_the_previous_latest(tmp_path):
+    """The child is killed while it is writing the second save's files (half of G written, D not yet): every time,
+    the previous latest stays whole and loads, and only a temporary file is left besides."""
+    latest = str(tmp_path / 'latest_net_G.pth')
     script = textwrap.dedent(f'''
-        import sys, torch
+        import sys, time, torch
         sys.path.insert(0, {ROOT!r})
-        from util.checkpoint import atomic_torch_save
-        big = {{'w': torch.randn(4_000_000)}}
-        print('ready', flush=True)
-        while True:
-            atomic_torch_save(big, {str(tmp_path / 'latest_net_G.pth')!r})
+        from util import checkpoint
+        checkpoint.atomic_save_group({{{latest!r}: {{'w': torch.ones(1000)}}}})
+
+        def half_a_file_then_hang(obj, f, *args, **kwargs):
+            f.write(b'PK' + bytes(5000))
+            f.flush()
+            print('writing', flush=True)
+            time.sleep(120)
+        torch.save = half_a_file_then_hang
+        checkpoint.atomic_save_group({{{latest!r}: {{'w': torch.zeros(1000)}}, {latest.replace('_G', '_D')!r}: {{}}}})
     ''')
     process = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == 'ready'
-    time.sleep(1.5)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    state = torch.load(tmp_path / 'latest_net_G.pth', weights_only=True)
-    assert state['w'].shape == (4_000_000,)
-    # What the kill may leave besides is named so that no tool takes it for a checkpoint.
-    assert [f for f in os.listdir(tmp_path) if f.endswith('.pth')] == ['latest_net_G.pth']
-    assert all(f.startswith('.partial_') and f.endswith('.tmp') for f in os.listdir(tmp_path) if f != 'latest_net_G.pth')
+    try:
+        assert process.stdout.readline().strip() == 'writing'
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert torch.equal(torch.load(latest, weights_only=True)['w'], torch.ones(1000))
+    others = [f for f in os.listdir(tmp_path) if f != 'latest_net_G.pth']
+    # What the kill left is named so that no tool takes it for a checkpoint.
+    assert len(others) == 1 and others[0].startswith('.partial_') and others[0].endswith('.tmp')
+    assert os.path.getsize(tmp_path / others[0]) == 5002
 
 
 def test_missing_epoch_lists_what_exists(tmp_path):

@@ -57,7 +57,7 @@ def test_networks_on_cuda_equal_the_cpu(extra):
 def test_training_step_on_cuda_has_finite_losses(amp):
     torch.manual_seed(0)
     trainer = Pix2PixTrainer(gpu_opt('--amp', amp))
-    assert trainer.pix2pix_model_on_one_gpu.device.type == 'cuda'
+    assert trainer.model.device.type == 'cuda'
     batch = random_batch(trainer.opt)
     for _ in range(3):
         trainer.run_generator_one_step(batch)

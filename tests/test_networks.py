@@ -6,6 +6,7 @@ import torch
 
 import models.networks as networks
 from conftest import random_batch, released_layout, train_opt
+from models.inputs import instance_edges
 from models.pix2pix_model import Pix2PixModel
 from util.checkpoint import CheckpointStore
 from util.errors import UserError
@@ -107,7 +108,7 @@ def test_instance_edge_map_on_hand_made_map():
                                [1, 1, 1, 1],
                                [1, 1, 1, 1],
                                [0, 1, 1, 1]]]]).float()
-    assert torch.equal(Pix2PixModel.get_edges(instance), expected)
+    assert torch.equal(instance_edges(instance), expected)
 
 
 # The reference never applies these (built and saved only): they are the only parameters without gradients.

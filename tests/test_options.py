@@ -84,36 +84,27 @@ def test_unknown_norm_is_a_clear_error():
     from models.networks.normalization import get_nonspade_norm_layer
     from util.errors import UserError
     with pytest.raises(UserError, match='--norm_G'):
-        get_nonspade_norm_layer(TrainOptions().parse([], quiet=True), 'spectralgroup')
+        get_nonspade_norm_layer('spectralgroup')
 
 
-def test_each_network_builds_with_only_its_own_and_the_shared_options():
-    """A network reads the base and training options and those it declares itself, nothing another network or
-    the model declares (no fallbacks for options that are absent)."""
-    import argparse
+def test_networks_take_explicit_arguments_named_as_their_options():
+    """Every constructor argument is an option (or one derived from options), so define_* passes options through
+    by name; and a network is built, and runs, without the option system."""
+    import inspect
 
-    from models.networks import ConvEncoder, CondConvGenerator, FPSEDiscriminator, MultiscaleDiscriminator, SPADEGenerator
-    from options.base_options import OptionParser
-    shared = TrainOptions().initialize(OptionParser())
-    derived = {'isTrain', 'num_labels', 'semantic_nc', 'sync_bn'}
-    networks = {CondConvGenerator: ['--netG', 'condconv'], SPADEGenerator: ['--netG', 'spade'],
-                FPSEDiscriminator: ['--netD', 'fpse'], MultiscaleDiscriminator: ['--netD', 'multiscale'], ConvEncoder: []}
-    images = torch.rand(2, 3, 64, 64) * 2 - 1
-    for cls, choice in networks.items():
-        full = TrainOptions().parse(['--use_vae', '--label_nc', '5', '--crop_size', '64', '--ngf', '4', '--ndf', '4',
-                                     '--gpu_ids', '-1', *choice], quiet=True)
-        own = set(cls.modify_commandline_options(TrainOptions().initialize(OptionParser()), True).declared) - set(shared.declared)
-        opt = argparse.Namespace(**{k: v for k, v in vars(full).items() if k in set(shared.declared) | own | derived})
-        assert not hasattr(opt, 'amp') and (cls is CondConvGenerator or not hasattr(opt, 'depthconv_impl'))
-        net = cls(opt)
-        semantics = torch.rand(2, full.semantic_nc, 64, 64)
-        if cls in (CondConvGenerator, SPADEGenerator):
-            assert net(semantics, z=torch.randn(2, opt.z_dim)).shape == (2, 3, 64, 64)
-        elif cls is ConvEncoder:
-            assert net(images)[0].shape == (2, opt.z_dim)
-        else:
-            assert len(net(images, semantics)[1]) == (3 if cls is FPSEDiscriminator else 2)
-    assert {'num_D', 'n_layers_D'} <= set(MultiscaleDiscriminator.modify_commandline_options(shared, True).declared)
+    from models.networks import NETWORK_CLASSES, CondConvGenerator, ConvEncoder, FPSEDiscriminator
+    options = set()
+    for choice in (['--netG', 'condconv', '--netD', 'multiscale'], ['--netG', 'spade', '--netD', 'fpse']):
+        options |= set(vars(TrainOptions().parse(['--gpu_ids', '-1', *choice], quiet=True)))
+    for cls in NETWORK_CLASSES.values():
+        arguments = [name for name in inspect.signature(cls.__init__).parameters if name != 'self']
+        assert arguments and set(arguments) <= options, (cls.__name__, set(arguments) - options)
+    netG = CondConvGenerator(semantic_nc=6, ngf=4, crop_size=64, use_vae=True, z_dim=8)
+    netD = FPSEDiscriminator(semantic_nc=6, ndf=4)
+    netE = ConvEncoder(ngf=4, crop_size=64, z_dim=8)
+    semantics = torch.nn.functional.one_hot(torch.randint(0, 6, (2, 64, 64)), 6).permute(0, 3, 1, 2).float()
+    images = netG(semantics, z=netE(torch.rand(2, 3, 64, 64))[0])
+    assert images.shape == (2, 3, 64, 64) and len(netD(images, semantics)[1]) == 3
 
 
 def test_ignored_reference_options_are_accepted_with_a_note(capsys):
@@ -124,7 +115,7 @@ def test_ignored_reference_options_are_accepted_with_a_note(capsys):
 
 
 def test_architecture_options_are_declared_where_they_are_defined():
-    from options.base_options import OptionParser
+    from options.parser import OptionParser
     parser = TrainOptions().initialize(OptionParser())
     assert {'dataset_mode', 'netG', 'ngf', 'label_nc', 'use_vae', 'crop_size', 'netD', 'ndf', 'output_nc'} <= parser.architecture_options
     assert not {'lr', 'batchSize', 'name', 'gpu_ids'} & parser.architecture_options

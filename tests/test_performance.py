@@ -19,9 +19,9 @@ def test_amp_runs_a_full_generator_and_discriminator_step(amp):
     trainer = Pix2PixTrainer(opt)
     if amp == 'fp16':  # start the loss scale low so that the first steps are not all skipped for overflow
         trainer.scalers = {name: torch.amp.GradScaler('cpu', init_scale=2.0 ** 6) for name in 'GD'}
-    before = [p.detach().clone() for p in trainer.pix2pix_model_on_one_gpu.netG.parameters()]
+    before = [p.detach().clone() for p in trainer.model.netG.parameters()]
     data = random_batch(opt)
-    after = list(trainer.pix2pix_model_on_one_gpu.netG.parameters())
+    after = list(trainer.model.netG.parameters())
     # float16 loss scaling starts high and skips the steps whose gradients overflow, lowering the scale.
     for _ in range(20):
         trainer.run_generator_one_step(data)

@@ -181,7 +181,7 @@ for batch in loader:
     trainer.run_generator_one_step(batch)
     trainer.run_discriminator_one_step(batch)
     seen += batch['path']
-model = trainer.pix2pix_model_on_one_gpu
+model = trainer.model
 checksum = sum(p.double().sum().item() for p in list(model.netG.parameters()) + list(model.netD.parameters()))
 json.dump({{'seen': seen, 'checksum': checksum, 'steps': len(seen)}}, open({out!r} + f'/rank{{info.rank}}.json', 'w'))
 '''

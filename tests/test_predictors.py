@@ -121,14 +121,14 @@ def test_absent_label_channels_are_left_out_of_the_conditioning():
     opt = train_opt('--dataset_mode', 'coco', '--label_nc', str(LABEL_NC), '--crop_size', '32', '--ngf', '8')
     generator = networks.define_G(opt)
     seg = _semantics('two_classes', opt)
-    semantics, columns = generator.conditioning_semantics(seg)
+    semantics, input_channels = generator.conditioning_semantics(seg)
     edge = opt.semantic_nc - 1
-    assert columns.tolist() == [3, 7, edge] + list(range(opt.semantic_nc, opt.semantic_nc + opt.ngf))
+    assert input_channels.tolist() == [3, 7, edge] + list(range(opt.semantic_nc, opt.semantic_nc + opt.ngf))
     assert torch.equal(semantics, seg[:, [3, 7, edge]])
 
     opt.predictor_impl = 'reference'
-    semantics, columns = networks.define_G(opt).conditioning_semantics(seg)
-    assert columns is None and semantics is seg
+    semantics, input_channels = networks.define_G(opt).conditioning_semantics(seg)
+    assert input_channels is None and semantics is seg
 
 
 def test_fused_first_layers_equal_separate_convolutions_on_the_kept_channels():
@@ -136,20 +136,20 @@ def test_fused_first_layers_equal_separate_convolutions_on_the_kept_channels():
     convs = [nn.Conv2d(6, width, 3, padding=1) for width in (4, 2, 5)]
     full = torch.randn(1, 6, 9, 7)
     full[:, [1, 4]] = 0  # absent channels
-    columns = torch.tensor([0, 2, 3, 5])
-    outputs = fused_first_layers(convs, full[:, columns], columns)
+    input_channels = torch.tensor([0, 2, 3, 5])
+    outputs = fused_first_layers(convs, full[:, input_channels], input_channels)
     assert [o.shape[1] for o in outputs] == [4, 2, 5]
     for conv, out in zip(convs, outputs):
         assert torch.allclose(out, conv(full), rtol=1e-5, atol=1e-6)
     unbiased = nn.Conv2d(6, 3, 3, padding=1, bias=False)
-    assert torch.allclose(fused_first_layers([unbiased], full[:, columns], columns)[0], unbiased(full),
+    assert torch.allclose(fused_first_layers([unbiased], full[:, input_channels], input_channels)[0], unbiased(full),
                           rtol=1e-5, atol=1e-6)
 
 
 def test_generator_step_leaves_the_discriminator_without_gradients():
     opt = train_opt('--dataset_mode', 'coco', '--label_nc', '4', '--crop_size', '64')
     trainer = Pix2PixTrainer(opt)
-    model = trainer.pix2pix_model_on_one_gpu
+    model = trainer.model
     trainer.run_generator_one_step(random_batch(opt))
     assert all(p.grad is None and p.requires_grad for p in model.netD.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.netG.parameters())

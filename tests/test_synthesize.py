@@ -1,5 +1,6 @@
 """Synthesis from your own label maps: the API, scripts/synthesize.py, presets for the released checkpoints."""
 import importlib.util
+import json
 import os
 import sys
 
@@ -11,7 +12,9 @@ from PIL import Image
 from conftest import ROOT, random_state, released_layout, save_trained_looking_model, spade_layout
 from data.classes import label_set
 from data.label_maps import read_label_map, render_label_map
-from models.synthesizer import PRESETS, Synthesizer, parse_seeds, seed_style
+from models.inputs import seed_style
+from models.synthesizer import Synthesizer
+from options.synthesis_options import PRESETS, load_synthesizer, parse_seeds
 from util.errors import UserError
 
 MODELS = {
@@ -214,7 +217,7 @@ def test_bad_inputs_give_one_line_and_write_nothing(monkeypatch, checkpoints, tm
     fail('--name', 'vae', '--labels', str(tmp_path / 'empty'), expect=('holds no images',))
     fail('--name', 'vae', '--labels', str(tmp_path / 'nowhere.png'), expect=('no such file',))
     # a folder of a model trained elsewhere, without opt.json: the presets are named
-    fail('--name', 'released', '--labels', good, expect=('opt.json', '--preset'))
+    fail('--name', 'released', '--labels', good, expect=('networks.json', '--preset'))
     # a preset whose architecture the checkpoint does not have: the mismatch message
     os.makedirs(os.path.join(checkpoints, 'wrong'), exist_ok=True)
     for label in 'GE':
@@ -241,8 +244,29 @@ def test_read_label_map_maps_dont_care_and_resizes_nearest(tmp_path):
     assert channels.tolist() == [[[0, 0, 182, 182], [181, 181, 7, 7]]]
 
 
+def test_a_run_folder_rebuilds_its_networks_from_networks_json_alone(checkpoints, monkeypatch):
+    """networks.json beside the checkpoints: Synthesizer.load builds G and E from it, without the option system,
+    and synthesizes what the model built from the training options does."""
+    description = json.load(open(os.path.join(checkpoints, 'vae', 'networks.json')))
+    assert description['format'] == 'cc-fpse networks 1'
+    assert description['inputs'] == {'dataset_mode': 'synthetic', 'label_nc': 12, 'contain_dontcare_label': False,
+                                     'no_instance': False}
+    assert description['G']['class'] == 'CondConvGenerator' and description['E']['class'] == 'ConvEncoder'
+    assert description['G']['arguments']['semantic_nc'] == 13 and 'sync_bn' not in description['G']['arguments']
+    assert description['D']['class'] == 'FPSEDiscriminator'
+    from_options = load_synthesizer('vae', checkpoints, gpu_ids='-1', options=['--dataset_mode', 'synthetic'])
+    import options.test_options
+    monkeypatch.setattr(options.test_options.TestOptions, 'parse', lambda *a, **k: pytest.fail('options parsed'))
+    synthesizer = Synthesizer.load('vae', checkpoints)
+    assert synthesizer.size == (64, 64) and synthesizer.labels.names[0] == 'sky' and synthesizer.uses_style
+    label = torch.from_numpy(blocks(range(12))).long()[None, None]
+    z = synthesizer.styles_from_seeds([3])
+    assert torch.equal(synthesizer.generate(synthesizer.semantics(label), z),
+                       from_options.generate(from_options.semantics(label), z))
+
+
 def test_non_finite_images_stop_with_the_checkpoint_named(checkpoints):
-    synthesizer = Synthesizer.load('vae', checkpoints, options=['--gpu_ids', '-1'])
+    synthesizer = Synthesizer.load('vae', checkpoints)
     with torch.no_grad():
         synthesizer.netG.conv_img.bias.fill_(float('nan'))
     label = torch.zeros(1, 1, 64, 64)
@@ -261,7 +285,7 @@ def test_each_preset_loads_the_released_layout_and_synthesizes(preset, tmp_path,
     torch.manual_seed(0)
     for label in ('G',) if spade else 'GE':
         torch.save(random_state(layout[f'net{label}']), folder / f'100_net_{label}.pth')
-    synthesizer = Synthesizer.load('released', str(tmp_path / 'checkpoints'), '100', preset, ['--gpu_ids', '-1'])
+    synthesizer = load_synthesizer('released', str(tmp_path / 'checkpoints'), '100', preset, gpu_ids='-1')
     assert synthesizer.uses_style != spade
     width, height = synthesizer.size
     assert (width, height) == ((512, 256) if preset.endswith('cityscapes') else (256, 256))

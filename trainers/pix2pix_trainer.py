@@ -7,7 +7,7 @@ from typing import Dict, Iterable, Iterator, Optional
 import torch
 
 from models.pix2pix_model import Pix2PixModel
-from models.synthesizer import Synthesizer
+from models.synthesizer import Synthesizer, labels_of
 from options.base_options import options_to_dict
 from trainers.ema import ExponentialMovingAverage
 from util.checkpoint import cpu_state_dict
@@ -17,7 +17,9 @@ from util.training_state import capture_rng, restore_rng
 
 
 class NonFiniteLossError(UserError):
-    pass
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step  # the trainer's step (a G and a D update) whose losses were not finite; -1: another process's
 
 
 @contextlib.contextmanager
@@ -37,31 +39,57 @@ class Pix2PixTrainer:
     def __init__(self, opt: argparse.Namespace, dist_info: Optional[DistInfo] = None):
         self.opt = opt
         self.dist_info = dist_info or DistInfo()
-        self.pix2pix_model_on_one_gpu = Pix2PixModel(opt)
-        self.pix2pix_model = self.pix2pix_model_on_one_gpu
+        self.model = Pix2PixModel(opt)
+        # DDP, one wrapper per step, each over the parameters that step trains: every parameter it holds then gets
+        # a gradient every time, so DDP need not search the graph for unused ones (find_unused_parameters). The
+        # reference's kept-unused layers take no gradient at all (see DepthsepCCBlock.norm_0).
+        self.model_for = {'G': self.model, 'D': self.model}
         if self.dist_info.enabled:
-            device = self.pix2pix_model_on_one_gpu.device
-            # Some parameters never get gradients (kept-unused layers; G during the D step).
-            self.pix2pix_model = torch.nn.parallel.DistributedDataParallel(
-                self.pix2pix_model_on_one_gpu, device_ids=[device.index] if device.type == 'cuda' else None,
-                find_unused_parameters=True)
+            device = self.model.device
+            device_ids = [device.index] if device.type == 'cuda' else None
+            trained_by = {'G': [self.model.netG, self.model.netE], 'D': [self.model.netD]}
+            for step, nets in trained_by.items():
+                others = [net for net in self.model.networks_by_label().values() if all(net is not n for n in nets)]
+                with contextlib.ExitStack() as stack:
+                    for net in others:
+                        stack.enter_context(frozen(net))
+                    self.model_for[step] = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         self.generated = None
         self.g_losses: Dict[str, torch.Tensor] = {}
         self.d_losses: Dict[str, torch.Tensor] = {}
-        if opt.isTrain:
-            self.optimizer_G, self.optimizer_D = self.pix2pix_model_on_one_gpu.create_optimizers(opt)
-            self.old_lr = opt.lr
-            # float16 needs loss scaling against underflow; bfloat16 and float32 do not (the scalers stay off).
-            device_type = self.pix2pix_model_on_one_gpu.device.type
-            self.scalers = {name: torch.amp.GradScaler(device_type, enabled=opt.amp == 'fp16') for name in 'GD'}
-            self.ema = ExponentialMovingAverage(self.pix2pix_model_on_one_gpu.netG, opt.ema_decay) \
-                if opt.ema_decay > 0 else None
+        self.optimizer_G, self.optimizer_D = self.model.create_optimizers(opt)
+        self.old_lr = opt.lr
+        # float16 needs loss scaling against underflow; bfloat16 and float32 do not (the scalers stay off).
+        device_type = self.model.device.type
+        self.scalers = {name: torch.amp.GradScaler(device_type, enabled=opt.amp == 'fp16') for name in 'GD'}
+        self.ema = ExponentialMovingAverage(self.model.netG, opt.ema_decay) if opt.ema_decay > 0 else None
+        # Non-finite losses are noted on the device, without waiting for it; check_finite reads the note.
+        self.steps_run = torch.zeros((), dtype=torch.long, device=self.model.device)
+        self.first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.model.device)
+        self.nonfinite_losses: Dict[str, Dict[str, torch.Tensor]] = {}
+
+    def _note_nonfinite(self, net: str, losses: Dict[str, torch.Tensor]) -> None:
+        """Keep the step and the losses of the first step whose losses are not finite (no host synchronisation)."""
+        values = torch.stack([v.detach().float().sum() for v in losses.values()])
+        first = (~torch.isfinite(values).all()) & (self.first_nonfinite_step < 0)
+        self.first_nonfinite_step = torch.where(first, self.steps_run, self.first_nonfinite_step)
+        kept = self.nonfinite_losses.get(net, {})
+        self.nonfinite_losses[net] = {name: torch.where(first, value, kept.get(name, value))
+                                      for name, value in zip(losses, values)}
+
+    def check_finite(self) -> None:
+        """Raise NonFiniteLossError if a step's losses were not finite here or, distributed, on any process. Waits
+        for the device: called where the loop reads losses anyway and before anything is saved, so that a diverged
+        run stops before a checkpoint is written, with no more synchronisations per step than the reference."""
+        step = int(self.first_nonfinite_step)
+        if all_true(step < 0, self.dist_info):
+            return
+        values = ', '.join(f'{name}={value.item():.4g}' for losses in self.nonfinite_losses.values()
+                           for name, value in losses.items()) if step >= 0 else 'on another process'
+        raise NonFiniteLossError(f'a loss is not finite ({values})', step)
 
     def _step(self, net: str, losses: Dict[str, torch.Tensor]) -> None:
-        finite = bool(torch.isfinite(torch.stack([v.detach().float().sum() for v in losses.values()])).all())
-        if not all_true(finite, self.dist_info):
-            bad = ', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())
-            raise NonFiniteLossError(f'a loss is not finite ({bad})')
+        self._note_nonfinite(net, losses)
         optimizer, scaler = getattr(self, f'optimizer_{net}'), self.scalers[net]
         scaler.scale(sum(losses.values()).mean()).backward()
         scaler.step(optimizer)
@@ -70,19 +98,20 @@ class Pix2PixTrainer:
     def run_generator_one_step(self, data: Dict) -> None:
         self.optimizer_G.zero_grad()
         # The reference also accumulates D's gradients here, only to zero them before the D step: skip that work.
-        with frozen(self.pix2pix_model_on_one_gpu.netD):
-            g_losses, generated = self.pix2pix_model(data, mode='generator')
+        with frozen(self.model.netD):
+            g_losses, generated = self.model_for['G'](data, mode='generator')
             self._step('G', g_losses)
         if self.ema is not None:
-            self.ema.update(self.pix2pix_model_on_one_gpu.netG)
+            self.ema.update(self.model.netG)
         self.g_losses = g_losses
         self.generated = generated
 
     def run_discriminator_one_step(self, data: Dict) -> None:
         self.optimizer_D.zero_grad()
-        d_losses = self.pix2pix_model(data, mode='discriminator')
+        d_losses = self.model_for['D'](data, mode='discriminator')
         self._step('D', d_losses)
         self.d_losses = d_losses
+        self.steps_run += 1
 
     def get_latest_losses(self) -> Dict[str, torch.Tensor]:
         return {**self.g_losses, **self.d_losses}
@@ -91,12 +120,13 @@ class Pix2PixTrainer:
         return self.generated
 
     def _generate(self, generator: torch.nn.Module, batch: Dict) -> torch.Tensor:
-        model = self.pix2pix_model_on_one_gpu
-        return Synthesizer(self.opt, generator, model.netE, model.device).synthesize_batch(batch, check_finite=False)
+        model, opt = self.model, self.opt
+        synthesizer = Synthesizer(generator, model.netE, labels_of(opt), not opt.no_instance, model.device, opt.amp)
+        return synthesizer.synthesize_batch(batch, check_finite=False)
 
     def _forked_rng(self):
         """Evaluation draws VAE noise without moving the training RNG, so resumed runs stay exact."""
-        device = self.pix2pix_model_on_one_gpu.device
+        device = self.model.device
         return torch.random.fork_rng(devices=[device] if device.type == 'cuda' else [])
 
     def refresh_ema(self, batches: Iterable[Dict]) -> None:
@@ -106,7 +136,7 @@ class Pix2PixTrainer:
 
     def synthesize(self, batch: Dict, use_ema: bool) -> torch.Tensor:
         """Generated images for a batch in eval mode, with the averaged generator if asked."""
-        generator = self.ema.net if use_ema else self.pix2pix_model_on_one_gpu.netG
+        generator = self.ema.net if use_ema else self.model.netG
         was_training = generator.training
         generator.eval()
         with self._forked_rng():
@@ -129,7 +159,7 @@ class Pix2PixTrainer:
     def save(self, epoch, position: Optional[Dict[str, int]] = None) -> None:
         """Write <epoch>_net_{G,D,E}.pth (and G_ema) and, with `position` ({'epoch', 'epoch_iter',
         'total_steps'}), the training state beside them, as one atomic group."""
-        model = self.pix2pix_model_on_one_gpu
+        model = self.model
         networks = model.state_dicts()
         if self.ema is not None:
             networks['G_ema'] = cpu_state_dict(self.ema.net)
@@ -139,11 +169,11 @@ class Pix2PixTrainer:
                      'scalers': {name: scaler.state_dict() for name, scaler in self.scalers.items()},
                      'old_lr': self.old_lr, 'position': dict(position), 'rng': capture_rng(),
                      'options': options_to_dict(self.opt)}
-        model.store.save(epoch, networks, state)
+        model.store.save(epoch, networks, state, model.description())
 
     def load_training_state(self, epoch: str) -> Optional[Dict[str, int]]:
         """Restore optimizers, learning rate and RNG states; returns the saved position, or None without a state file."""
-        store = self.pix2pix_model_on_one_gpu.store
+        store = self.model.store
         state = store.load_training_state(epoch)
         if state is None:
             return None

@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 import data
+from models.synthesizer import labels_of
 from trainers.fid_monitor import FIDMonitor
 from trainers.pix2pix_trainer import NonFiniteLossError, Pix2PixTrainer
 from util.checkpoint import CheckpointStore
@@ -55,7 +56,7 @@ class TrainingLoop:
         """`save_options` prints the options and writes opt.txt/opt.json (TrainOptions.save_options); it runs once the data and the
         networks are built. A start that fails before leaves the run folder as it was."""
         self.opt = opt
-        self.dist = init_distributed(select_device(opt).type == 'cuda')
+        self.dist = init_distributed(select_device(opt.gpu_ids).type == 'cuda')
         self.is_main = self.dist.is_main
         self.store = CheckpointStore.of(opt)
         folder_existed = os.path.isdir(self.store.folder)
@@ -90,8 +91,10 @@ class TrainingLoop:
         self.refresh_batches = first_batches(self.dataloader.dataset, opt.batchSize) if self.trainer.ema is not None else []
         if self.is_main:
             save_options(opt)
-        self.visualizer = Visualizer(opt) if self.is_main else None
+        self.visualizer = Visualizer(opt, labels_of(opt).colors) if self.is_main else None
         self.interrupt = InterruptFlag()
+        # (epoch, iteration) of each step since the last finiteness check, and how many steps came before.
+        self.positions, self.steps_checked = [], 0
 
     def initial_counter(self) -> IterationCounter:
         """At the start, or where the training state of --which_epoch says (weights are already loaded)."""
@@ -112,6 +115,7 @@ class TrainingLoop:
         for epoch in self.counter.epochs():
             self.counter.start_epoch(epoch)
             self.run_epoch()
+            self.check_finite()
             self.trainer.update_learning_rate(epoch)
             if self.is_main:
                 self.save('latest', self.counter.position(epoch_finished=True))
@@ -132,8 +136,15 @@ class TrainingLoop:
         for batch in batches:
             self.step(batch)
             counter.record_step()
-            # Every process stops at the same iteration when any of them was interrupted.
-            stop = not all_true(not self.interrupt.raised, self.dist)
+            self.positions.append((counter.epoch, counter.batches_done))
+            # Host synchronisations only where the reference has them (printing losses) and before writing: the
+            # losses' finiteness and, distributed, whether any process was interrupted, so that all stop together.
+            due = any(counter.needs(freq) for freq in (self.opt.print_freq, self.opt.display_freq,
+                                                       self.opt.save_latest_freq, self.opt.fid_freq))
+            stop = self.interrupt.raised if not self.dist.enabled else \
+                due and not all_true(not self.interrupt.raised, self.dist)
+            if due or stop:
+                self.check_finite()
             if self.is_main:
                 self.report(batches, batch, time.time() - iter_start)
                 if counter.needs(self.opt.save_latest_freq) or stop:
@@ -153,19 +164,30 @@ class TrainingLoop:
         counter.end_epoch()
 
     def step(self, batch: Dict) -> None:
+        self.trainer.run_generator_one_step(batch)
+        self.trainer.run_discriminator_one_step(batch)
+
+    def check_finite(self) -> None:
+        """Stop, naming the iteration, if a loss has not been finite since the last check."""
         try:
-            self.trainer.run_generator_one_step(batch)
-            self.trainer.run_discriminator_one_step(batch)
+            self.trainer.check_finite()
         except NonFiniteLossError as exc:
-            raise UserError(f'{exc} at epoch {self.counter.epoch}, iteration {self.counter.batches_done + 1}: training '
-                            f'stopped, the checkpoints in {self.store.folder} are untouched (lower --lr or check the data)') from None
+            where = ''
+            if 0 <= exc.step - self.steps_checked < len(self.positions):
+                epoch, iteration = self.positions[exc.step - self.steps_checked]
+                where = f' at epoch {epoch}, iteration {iteration}'
+            raise UserError(f'{exc}{where}: training stopped, the checkpoints in {self.store.folder} are untouched '
+                            '(lower --lr or check the data)') from None
+        self.steps_checked += len(self.positions)
+        self.positions = []
 
     def report(self, batches: tqdm, batch: Dict, seconds: float) -> None:
-        """The progress bar's losses; loss_log.txt and the loss history, and the training page, when due."""
+        """When due: the progress bar's losses, loss_log.txt and the loss history; the training page."""
         counter = self.counter
-        losses = {k: v.mean().item() for k, v in self.trainer.get_latest_losses().items()}
-        batches.set_postfix({k: f'{v:.3f}' for k, v in losses.items()}, refresh=False)
         if counter.needs(self.opt.print_freq):
+            # Read (a host synchronisation) only when printed, as the reference does.
+            losses = {k: v.mean().item() for k, v in self.trainer.get_latest_losses().items()}
+            batches.set_postfix({k: f'{v:.3f}' for k, v in losses.items()}, refresh=False)
             self.visualizer.print_current_errors(counter.epoch, counter.epoch_iter, losses,
                                                  seconds / counter.samples_per_step)
             self.visualizer.plot_current_errors(losses, counter.total_steps)

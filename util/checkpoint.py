@@ -28,6 +28,7 @@ OPTION_HINTS = [
 ]
 
 
+NETWORKS_FILE, NETWORKS_FORMAT = 'networks.json', 'cc-fpse networks 1'
 TEMPORARY_PREFIX, TEMPORARY_SUFFIX = '.partial_', '.tmp'  # no tool takes such a file for a checkpoint
 
 
@@ -65,13 +66,19 @@ def atomic_save_group(files: Dict[str, Any]) -> None:
             os.fsync(f.fileno())
 
 
-def atomic_torch_save(obj: Any, path: str) -> None:
-    atomic_save_group({path: obj})
-
-
 def atomic_write_text(path: str, text: str) -> None:
     with atomic_open(path, 'w') as f:
         f.write(text)
+
+
+def check_writable_folder(folder: str, option: str) -> None:
+    """Create `folder` if needed and write a file in it, or stop with one line naming `option`."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        atomic_write_text(os.path.join(folder, '.write_test'), 'ok')
+        os.remove(os.path.join(folder, '.write_test'))
+    except OSError as exc:
+        raise UserError(f'cannot write to {folder} ({exc.strerror}): choose another {option}') from None
 
 
 def cpu_state_dict(net: torch.nn.Module) -> Dict[str, torch.Tensor]:
@@ -106,13 +113,8 @@ class CheckpointStore:
         pattern = re.compile(rf'^(.+)_net_{label}\.pth$')
         return sorted(m.group(1) for m in map(pattern.match, os.listdir(self.folder)) if m)
 
-    def check_writable(self, option: str = '--checkpoints_dir') -> None:
-        try:
-            os.makedirs(self.folder, exist_ok=True)
-            atomic_write_text(self.path('.write_test'), 'ok')
-            os.remove(self.path('.write_test'))
-        except OSError as exc:
-            raise UserError(f'cannot write to {self.folder} ({exc.strerror}): choose another {option}') from None
+    def check_writable(self) -> None:
+        check_writable_folder(self.folder, '--checkpoints_dir')
 
     def remove_folder_if_empty(self) -> None:
         try:
@@ -129,15 +131,18 @@ class CheckpointStore:
             os.remove(self.path(name))
         return stale
 
-    def save(self, epoch, networks: Dict[str, Dict[str, torch.Tensor]], training_state: Optional[Dict] = None) -> None:
+    def save(self, epoch, networks: Dict[str, Dict[str, torch.Tensor]], training_state: Optional[Dict] = None,
+             description: Optional[Dict[str, Any]] = None) -> None:
         """Write `<epoch>_net_<label>.pth` for each {label: state_dict} and, with `training_state` (which holds the
-        position), `<epoch>_train_state.pth`, as one atomic group; then iter.txt, which the reference reads on
-        resume."""
+        position), `<epoch>_train_state.pth`, as one atomic group; then networks.json (`description`, see
+        write_networks) and iter.txt, which the reference reads on resume."""
         os.makedirs(self.folder, exist_ok=True)
         files = {self.network_path(epoch, label): state for label, state in networks.items()}
         if training_state is not None:
             files[self.state_path(epoch)] = training_state
         atomic_save_group(files)
+        if description is not None:
+            self.write_networks(description)
         if training_state is not None:
             position = training_state['position']
             self.write_text('iter.txt', f'{position["epoch"]}\n{position["epoch_iter"]}\n')
@@ -179,6 +184,27 @@ class CheckpointStore:
                 return json.load(f)
         except (OSError, ValueError) as exc:
             raise UserError(f'{path} is not readable JSON ({exc}): restore it or remove the folder') from None
+
+    def read_networks(self) -> Optional[Dict[str, Any]]:
+        """networks.json, or None when the folder has none (the released checkpoints)."""
+        path = self.path(NETWORKS_FILE)
+        if not os.path.isfile(path):
+            return None
+        try:
+            with open(path) as f:
+                description = json.load(f)
+            if description.get('format') != NETWORKS_FORMAT:
+                raise ValueError(f'format {description.get("format")!r}, expected {NETWORKS_FORMAT!r}')
+            return description
+        except (OSError, ValueError, AttributeError) as exc:
+            raise UserError(f'{path} is not a networks file ({exc}): restore it, or remove it to rebuild the '
+                            'networks from opt.json') from None
+
+    def write_networks(self, description: Dict[str, Any]) -> None:
+        """networks.json: what the run's networks are, so that they can be rebuilt without the options:
+        {'format', 'inputs': {'dataset_mode', 'label_nc', 'contain_dontcare_label', 'no_instance'},
+         '<label>': {'class', 'arguments'} for G, E (with the VAE) and D}."""
+        self.write_text(NETWORKS_FILE, json.dumps({'format': NETWORKS_FORMAT, **description}, indent=1, sort_keys=True))
 
     def write_options(self, text: str, values: Dict[str, Any]) -> None:
         """opt.txt for people and opt.json for the code."""

@@ -1,30 +1,29 @@
 """Which device a process computes on."""
-import argparse
 import os
 
 import torch
 
 
-def select_device(opt: argparse.Namespace, announce: bool = False) -> torch.device:
+def select_device(gpu_ids: str, announce: bool = False) -> torch.device:
     """The GPU if there is one (under torchrun, the one of LOCAL_RANK), the CPU otherwise or with --gpu_ids -1.
 
     With `announce`, a GPU asked for but absent is said in one line, so that nobody waits on a CPU run unaware.
     """
-    ids = [int(i) for i in str(opt.gpu_ids).split(',') if i.strip()]
+    ids = [int(i) for i in str(gpu_ids).split(',') if i.strip()]
     if not ids or ids[0] < 0:
         return torch.device('cpu')
     if not torch.cuda.is_available():
         if announce:
-            print(f'note: no GPU found, running on the CPU (--gpu_ids {opt.gpu_ids}; pass --gpu_ids -1 to choose the CPU)')
+            print(f'note: no GPU found, running on the CPU (--gpu_ids {gpu_ids}; pass --gpu_ids -1 to choose the CPU)')
         return torch.device('cpu')
     if 'LOCAL_RANK' in os.environ:
         return torch.device('cuda', int(os.environ['LOCAL_RANK']))
     return torch.device('cuda', ids[0])
 
 
-def distributed_on_gpus(opt: argparse.Namespace) -> bool:
+def distributed_on_gpus(gpu_ids: str) -> bool:
     """Whether this process is one of several (torchrun) that compute on GPUs: then BatchNorm is synchronised."""
-    return int(os.environ.get('WORLD_SIZE', '1')) > 1 and select_device(opt).type == 'cuda'
+    return int(os.environ.get('WORLD_SIZE', '1')) > 1 and select_device(gpu_ids).type == 'cuda'
 
 
 def configure_cpu_allocator(policy: str) -> bool:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from util.checkpoint import atomic_open
 from util.errors import UserError
 
 DIMS = 2048
@@ -102,9 +103,8 @@ def folder_statistics(folder: str, model: torch.nn.Module, batch_size: int, devi
     mu, sigma = calculate_activation_statistics(files, model, min(batch_size, len(files)), DIMS, device, num_workers=0)
     if cache:
         os.makedirs(cache_dir, exist_ok=True)
-        tmp = cache + '.tmp.npz'
-        np.savez(tmp, mu=mu, sigma=sigma)
-        os.replace(tmp, cache)
+        with atomic_open(cache) as f:
+            np.savez(f, mu=mu, sigma=sigma)
     return mu, sigma
 
 

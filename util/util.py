@@ -1,5 +1,6 @@
 """Tensor <-> image conversion, label colourisation, image saving."""
 import os
+from typing import Tuple
 
 import numpy as np
 import torch
@@ -33,3 +34,8 @@ def save_image(image, path: str) -> None:
     image = image if isinstance(image, Image.Image) else Image.fromarray(image)
     with atomic_open(path) as f:
         image.save(f, format=Image.registered_extensions()[os.path.splitext(path)[1].lower()])
+
+
+def image_size(crop_size: int, aspect_ratio: float) -> Tuple[int, int]:
+    """(width, height) of the images a model makes: `crop_size` wide, `crop_size / aspect_ratio` high."""
+    return crop_size, round(crop_size / aspect_ratio)

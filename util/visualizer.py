@@ -11,7 +11,6 @@ from typing import Dict, List, Tuple
 import numpy as np
 import torch
 
-from data.classes import label_set
 from util import html, util
 from util.checkpoint import CheckpointStore, atomic_write_text
 from util.errors import UserError
@@ -54,9 +53,10 @@ def history_plot_svg(history: Dict[str, List[List[float]]], panels: List[Tuple[s
 class Visualizer:
     """Only rank 0 constructs one; every method writes files."""
 
-    def __init__(self, opt: argparse.Namespace):
+    def __init__(self, opt: argparse.Namespace, label_colors: np.ndarray):
+        """`label_colors`: (channels, 3) uint8, the colour of each label channel on the pages."""
         self.opt = opt
-        self.label_colors = label_set(opt.dataset_mode, opt.label_nc, opt.contain_dontcare_label).colors
+        self.label_colors = label_colors
         self.expr_dir = CheckpointStore.of(opt).folder
         self.web_dir = os.path.join(self.expr_dir, 'web')
         self.img_dir = os.path.join(self.web_dir, 'images')

@@ -1,6 +1,17 @@
-"""Networks found by name: `--netG condconv`, `--netD fpse`, and the VAE encoder."""
+"""The networks, by name (`--netG condconv`, `--netD fpse`, the VAE encoder), and the one place that turns
+options into their constructor arguments.
+
+Every network takes explicit keyword arguments, named as the options they come from, so it is built in a notebook
+without the option system:
+
+    netG = CondConvGenerator(semantic_nc=184, ngf=64, crop_size=256, use_vae=True)
+
+A network built here carries its `description` ({'class', 'arguments'}), which the run folder keeps in
+networks.json beside the checkpoints, so that `build_network` makes the same network again without any options.
+"""
 import argparse
-from typing import Dict, List, Type
+import inspect
+from typing import Any, Dict, List, Type
 
 import torch
 
@@ -10,11 +21,17 @@ from .encoder import ConvEncoder
 from .generator import CondConvGenerator, SPADEGenerator
 from .loss import GANLoss, KLDLoss, VGGLoss
 
-__all__ = ['BaseNetwork', 'GANLoss', 'KLDLoss', 'VGGLoss', 'define_D', 'define_E', 'define_G', 'discriminator_names',
-           'generator_names', 'modify_commandline_options']
+__all__ = ['BaseNetwork', 'CondConvGenerator', 'ConvEncoder', 'FPSEDiscriminator', 'GANLoss', 'KLDLoss',
+           'MultiscaleDiscriminator', 'SPADEGenerator', 'VGGLoss', 'build_network', 'define_D', 'define_E',
+           'define_G', 'discriminator_names', 'generator_names', 'network_arguments']
 
 GENERATORS: Dict[str, Type[BaseNetwork]] = {'condconv': CondConvGenerator, 'spade': SPADEGenerator}
 DISCRIMINATORS: Dict[str, Type[BaseNetwork]] = {'fpse': FPSEDiscriminator, 'multiscale': MultiscaleDiscriminator}
+NETWORK_CLASSES: Dict[str, Type[BaseNetwork]] = {cls.__name__: cls for cls in
+                                                 [*GENERATORS.values(), *DISCRIMINATORS.values(), ConvEncoder]}
+# Arguments that say how a network is trained, not what it is: a description leaves them out, so that a network
+# trained on several GPUs or with recomputation is rebuilt for synthesis with the defaults.
+TRAINING_ARGUMENTS = ('sync_bn', 'checkpoint_predictors')
 
 
 def generator_names() -> List[str]:
@@ -25,33 +42,26 @@ def discriminator_names() -> List[str]:
     return sorted(DISCRIMINATORS)
 
 
-def option_owners(is_train: bool) -> Dict[str, str]:
-    """{option: '--netG spade'} for every option that a generator or discriminator declares, to say whose an
-    option is when it is given with another network."""
-    from options.base_options import OptionParser
-    owners = {}
-    for flag, table in (('--netG', GENERATORS), ('--netD', DISCRIMINATORS)):
-        for name, cls in table.items():
-            parser = OptionParser()
-            parser.add_argument('--netD_subarch', default='n_layer')  # a training option the multiscale setter reads
-            shared = set(parser.declared)
-            for dest in cls.modify_commandline_options(parser, is_train).declared:
-                if dest not in shared:
-                    owners.setdefault(dest, f'{flag} {name}')
-    return owners
+def network_arguments(cls: Type[BaseNetwork], opt: argparse.Namespace) -> Dict[str, Any]:
+    """The constructor arguments of `cls` from the options: each argument is the option of the same name
+    (`semantic_nc` and `sync_bn` are derived in options.base_options.finish_options)."""
+    names = [name for name in inspect.signature(cls.__init__).parameters if name != 'self']
+    return {name: getattr(opt, name) for name in names}
 
 
-def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
-    """The chosen networks' own options (`parser` is an options.base_options.OptionParser)."""
-    parser = GENERATORS[parser.selected('netG')].modify_commandline_options(parser, is_train)
-    if is_train:
-        parser = DISCRIMINATORS[parser.selected('netD')].modify_commandline_options(parser, is_train)
-    return ConvEncoder.modify_commandline_options(parser, is_train)
+def build_network(description: Dict[str, Any], device: torch.device = torch.device('cpu')) -> BaseNetwork:
+    """The network of a description ({'class': 'CondConvGenerator', 'arguments': {...}}), with fresh weights."""
+    cls = NETWORK_CLASSES[description['class']]
+    net = cls(**description['arguments']).to(device)
+    net.description = {'class': cls.__name__, 'arguments': dict(description['arguments'])}
+    return net
 
 
 def _create(cls: Type[BaseNetwork], opt: argparse.Namespace, device: torch.device) -> BaseNetwork:
-    net = cls(opt).to(device)
+    net = cls(**network_arguments(cls, opt)).to(device)
     net.init_weights(opt.init_type, opt.init_variance)
+    arguments = {k: v for k, v in network_arguments(cls, opt).items() if k not in TRAINING_ARGUMENTS}
+    net.description = {'class': cls.__name__, 'arguments': arguments}
     return net
 
 

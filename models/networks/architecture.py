@@ -34,16 +34,16 @@ def uses_lean_kernels(predictor_impl: str, depthconv_impl: str) -> bool:
 
 
 def fused_first_layers(convs: Sequence[nn.Conv2d], cond: torch.Tensor,
-                       columns: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
+                       input_channels: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
     """Several 3x3 convolutions of the same input (all with biases, or a single one without) run as one,
     optionally on a subset of their input channels.
 
-    `columns` lists which of the convolutions' input channels `cond` holds; the others must be zero everywhere,
+    `input_channels` lists which of the convolutions' input channels `cond` holds; the others must be zero everywhere,
     so leaving them out changes only the summation order.
     """
     weight = torch.cat([conv.weight for conv in convs])
-    if columns is not None:
-        weight = weight.index_select(1, columns)
+    if input_channels is not None:
+        weight = weight.index_select(1, input_channels)
     bias = None if convs[0].bias is None else torch.cat([conv.bias for conv in convs])
     out = F.conv2d(cond, weight, bias, padding=1)
     return out.split([conv.out_channels for conv in convs], dim=1)
@@ -76,8 +76,9 @@ class DepthsepCCBlock(nn.Module):
         self.gen_se_weights2 = predictor(semantic_nc, fout, sigmoid=True)
 
         self.conv_0 = DepthConv(fin, depthconv_impl, batch_norm)
-        # Kept unused: present in the released checkpoints (the reference builds it and never applies it).
-        self.norm_0 = batch_norm(fmiddle, affine=True)
+        # Kept unused: present in the released checkpoints (the reference builds it and never applies it). Its
+        # parameters take no gradient, so that DDP need not search every step for parameters without one.
+        self.norm_0 = batch_norm(fmiddle, affine=True).requires_grad_(False)
         self.conv_1 = nn.Conv2d(fin, fmiddle, kernel_size=1)
         self.norm_1 = batch_norm(fin, affine=True)
         # Its kernels are predicted for fout channels (gen_weights2), which equals fmiddle because widths never grow.
@@ -99,7 +100,7 @@ class DepthsepCCBlock(nn.Module):
             branches.append(self.norm_s.mlp_shared)
         return branches
 
-    def first_layers(self, cond: torch.Tensor, columns: Optional[torch.Tensor]) -> Callable[[int], torch.Tensor]:
+    def first_layers(self, cond: torch.Tensor, input_channels: Optional[torch.Tensor]) -> Callable[[int], torch.Tensor]:
         """A function giving the output of branch i's first convolution.
 
         With autograd all five are computed at once (backward keeps them anyway). Without, each is computed when
@@ -109,8 +110,8 @@ class DepthsepCCBlock(nn.Module):
         if not self.fused:
             return lambda index: branches[index][0](cond)
         if torch.is_grad_enabled():
-            return fused_first_layers([branch[0] for branch in branches], cond, columns).__getitem__
-        return lambda index: fused_first_layers([branches[index][0]], cond, columns)[0]
+            return fused_first_layers([branch[0] for branch in branches], cond, input_channels).__getitem__
+        return lambda index: fused_first_layers([branches[index][0]], cond, input_channels)[0]
 
     def conditional_conv(self, conv: DepthConv, branch: nn.Sequential, x: torch.Tensor, first: torch.Tensor,
                          tap_major: bool) -> torch.Tensor:
@@ -137,15 +138,15 @@ class DepthsepCCBlock(nn.Module):
             return checkpoint(apply, x, hidden, use_reentrant=False)
         return apply(x, hidden)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, columns: Optional[torch.Tensor] = None,
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, input_channels: Optional[torch.Tensor] = None,
                 tap_major: bool = False) -> torch.Tensor:
-        """`cond`: the conditioning map at x's resolution; `columns`: see fused_first_layers; `tap_major`: see
+        """`cond`: the conditioning map at x's resolution; `input_channels`: see fused_first_layers; `tap_major`: see
         conditional_conv (the generator asks for it channels-last).
 
         The predictors run just before their output is used, so that without autograd only one branch's
         output is alive at a time.
         """
-        first = self.first_layers(cond, columns)
+        first = self.first_layers(cond, input_channels)
         dx = self.conditional_conv(self.conv_0, self.gen_weights1, self.norm_1(x), first(0), tap_major)
         # In place: the product is kept for backward once, as the activation's output (autograd allows it).
         dx = F.leaky_relu_(self.conv_1(dx) * self.gen_se_weights1[1:](first(1)), 0.2)

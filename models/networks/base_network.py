@@ -1,14 +1,12 @@
-"""Common base of the generator, discriminator and encoder: option hook, size report, weight initialisation."""
-import argparse
+"""Common base of the generator, discriminator and encoder: size report, weight initialisation."""
+from typing import Any, Dict
 
 import torch.nn as nn
 from torch.nn import init
 
 
 class BaseNetwork(nn.Module):
-    @staticmethod
-    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
-        return parser
+    description: Dict[str, Any]  # {'class', 'arguments'}: set by models.networks when it builds the network
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

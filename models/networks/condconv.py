@@ -201,8 +201,9 @@ class DepthConv(nn.Module):
         super().__init__()
         self.stride = stride
         self.impl = impl
-        # Kept unused: present in the released checkpoints (the reference never applies it).
-        self.norm_layer = batch_norm(channels, affine=True)
+        # Kept unused: present in the released checkpoints (the reference never applies it); no gradient, as
+        # DepthsepCCBlock.norm_0.
+        self.norm_layer = batch_norm(channels, affine=True).requires_grad_(False)
 
     def forward(self, x: torch.Tensor, kernels: torch.Tensor, tap_major: bool = False) -> torch.Tensor:
         return conditional_depthwise_conv(x, kernels, self.stride, self.impl, tap_major)

@@ -4,7 +4,6 @@ ablations, SPADE's multi-scale PatchGAN (`--netD multiscale`).
 Both return (features for feature matching, one logit map per scale) from forward(images, segmap), and say over
 how many scales feature matching averages (`feature_matching_scales`), so that one loss path serves both.
 """
-import argparse
 from typing import List, Tuple
 
 import torch
@@ -24,16 +23,21 @@ class FPSEDiscriminator(BaseNetwork):
     """Bottom-up stride-2 encoder, top-down pathway with lateral connections, and at three scales a patch
     real/fake logit plus the inner product of its features with an embedding of the label map."""
 
-    def __init__(self, opt: argparse.Namespace):
+    def __init__(self,
+                 semantic_nc: int,                      # label channels (+ 1 instance-edge channel)
+                 ndf: int = 64,                         # width of the first stage
+                 output_nc: int = 3,                    # image channels
+                 norm_D: str = 'spectralinstance',      # [spectral]{instance,batch,sync_batch,none}
+                 sync_bn: bool = False):                # SyncBatchNorm for 'sync_batch' (training on GPUs)
         super().__init__()
-        nf = opt.ndf
-        norm_layer = get_nonspade_norm_layer(opt, opt.norm_D)
+        nf = ndf
+        norm_layer = get_nonspade_norm_layer(norm_D, sync_bn)
 
         def conv_unit(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
             conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2)
             return nn.Sequential(norm_layer(conv), nn.LeakyReLU(0.2, True))
 
-        in_channels = opt.output_nc
+        in_channels = output_nc
         for level, width in enumerate(ENCODER_WIDTHS, start=1):
             self.add_module(f'enc{level}', conv_unit(in_channels, width * nf, 3, stride=2))
             in_channels = width * nf
@@ -43,9 +47,11 @@ class FPSEDiscriminator(BaseNetwork):
             self.add_module(f'final{level}', conv_unit(4 * nf, 2 * nf, 3))
 
         self.up = nn.Upsample(scale_factor=2, mode='bilinear')
+        # Named as in the released checkpoints: `tf` gives the true/fake logit, `seg` projects the features that
+        # are matched against the label embedding.
         self.tf = nn.Conv2d(2 * nf, 1, kernel_size=1)
         self.seg = nn.Conv2d(2 * nf, 2 * nf, kernel_size=1)
-        self.embedding = nn.Conv2d(opt.semantic_nc, 2 * nf, kernel_size=1)
+        self.embedding = nn.Conv2d(semantic_nc, 2 * nf, kernel_size=1)
         # Each of the four features is its own scale (stride 4 .. 32): feature matching averages over them.
         self.feature_matching_scales = len(ENCODER_WIDTHS) - 1
 
@@ -77,19 +83,19 @@ class FPSEDiscriminator(BaseNetwork):
 class NLayerDiscriminator(BaseNetwork):
     """SPADE's PatchGAN: 4x4 convs, stride 2 but for the last two; every layer's output is a feature."""
 
-    @staticmethod
-    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
-        parser.add_argument('--n_layers_D', type=int, default=4, architecture=True, help='layers in each discriminator')
-        return parser
-
-    def __init__(self, opt: argparse.Namespace):
+    def __init__(self,
+                 input_nc: int,                         # label channels + image channels
+                 ndf: int = 64,                         # width of the first layer (doubling, at most 512)
+                 n_layers_D: int = 4,                   # convolutions before the logit layer
+                 norm_D: str = 'spectralinstance',      # [spectral]{instance,batch,sync_batch,none}
+                 sync_bn: bool = False):                # SyncBatchNorm for 'sync_batch' (training on GPUs)
         super().__init__()
-        norm_layer = get_nonspade_norm_layer(opt, opt.norm_D)
-        nf, in_channels = opt.ndf, opt.semantic_nc + opt.output_nc
+        norm_layer = get_nonspade_norm_layer(norm_D, sync_bn)
+        nf, in_channels = ndf, input_nc
         layers = [nn.Sequential(nn.Conv2d(in_channels, nf, kernel_size=4, stride=2, padding=2), nn.LeakyReLU(0.2, False))]
-        for n in range(1, opt.n_layers_D):
+        for n in range(1, n_layers_D):
             nf_prev, nf = nf, min(nf * 2, 512)
-            conv = nn.Conv2d(nf_prev, nf, kernel_size=4, stride=1 if n == opt.n_layers_D - 1 else 2, padding=2)
+            conv = nn.Conv2d(nf_prev, nf, kernel_size=4, stride=1 if n == n_layers_D - 1 else 2, padding=2)
             layers.append(nn.Sequential(norm_layer(conv), nn.LeakyReLU(0.2, False)))
         layers.append(nn.Sequential(nn.Conv2d(nf, 1, kernel_size=4, stride=1, padding=2)))
         for index, layer in enumerate(layers):  # released names: model0, model1, ...
@@ -111,16 +117,20 @@ class MultiscaleDiscriminator(BaseNetwork):
     """SPADE's multi-scale discriminator (`--netD multiscale`): `--num_D` PatchGANs on the label map and image at
     full, half, quarter ... resolution."""
 
-    @staticmethod
-    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
-        parser.add_argument('--num_D', type=int, default=2, architecture=True, help='number of discriminators (scales)')
-        return SUBARCHITECTURES[parser.selected('netD_subarch')].modify_commandline_options(parser, is_train)
-
-    def __init__(self, opt: argparse.Namespace):
+    def __init__(self,
+                 semantic_nc: int,                      # label channels (+ 1 instance-edge channel)
+                 ndf: int = 64,                         # width of each discriminator's first layer
+                 output_nc: int = 3,                    # image channels
+                 norm_D: str = 'spectralinstance',      # [spectral]{instance,batch,sync_batch,none}
+                 num_D: int = 2,                        # discriminators, each at half the previous resolution
+                 netD_subarch: str = 'n_layer',         # a key of SUBARCHITECTURES
+                 n_layers_D: int = 4,                   # layers of each n_layer discriminator
+                 sync_bn: bool = False):                # SyncBatchNorm for 'sync_batch' (training on GPUs)
         super().__init__()
-        for index in range(opt.num_D):
-            self.add_module(f'discriminator_{index}', SUBARCHITECTURES[opt.netD_subarch](opt))
-        self.feature_matching_scales = opt.num_D
+        for index in range(num_D):
+            self.add_module(f'discriminator_{index}', SUBARCHITECTURES[netD_subarch](
+                semantic_nc + output_nc, ndf, n_layers_D, norm_D, sync_bn))
+        self.feature_matching_scales = num_D
 
     def forward(self, images: torch.Tensor, segmap: torch.Tensor) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         """Returns (the intermediate outputs of every scale, [logits of each scale])."""

@@ -1,5 +1,4 @@
 """The VAE style encoder."""
-import argparse
 from typing import Tuple
 
 import torch
@@ -16,20 +15,26 @@ FINAL_SIZE = 4
 class ConvEncoder(BaseNetwork):
     """Stride-2 convs down to a 4x4 map, then linear heads for the mean and log-variance of z."""
 
-    def __init__(self, opt: argparse.Namespace):
+    def __init__(self,
+                 ngf: int = 64,                         # width: the first layer has ngf channels
+                 crop_size: int = 256,                  # image width (the sixth layer is there from 256 on)
+                 output_nc: int = 3,                    # image channels
+                 z_dim: int = 256,                      # size of the style code
+                 norm_E: str = 'spectralinstance',      # [spectral]{instance,batch,sync_batch,none}
+                 sync_bn: bool = False):                # SyncBatchNorm for 'sync_batch' (training on GPUs)
         super().__init__()
-        nf = opt.ngf
-        norm_layer = get_nonspade_norm_layer(opt, opt.norm_E)
+        nf = ngf
+        norm_layer = get_nonspade_norm_layer(norm_E, sync_bn)
         # The released code has the sixth layer only for crops of 256 or more.
-        self.num_layers = 6 if opt.crop_size >= 256 else 5
+        self.num_layers = 6 if crop_size >= 256 else 5
         # It always resizes to 256, which breaks smaller crops; we resize so the last layer lands on 4x4.
         self.input_size = FINAL_SIZE * 2 ** self.num_layers
-        in_channels = opt.output_nc
+        in_channels = output_nc
         for index, width in enumerate(LAYER_WIDTHS[:self.num_layers], start=1):
             self.add_module(f'layer{index}', norm_layer(nn.Conv2d(in_channels, width * nf, 3, stride=2, padding=1)))
             in_channels = width * nf
-        self.fc_mu = nn.Linear(8 * nf * FINAL_SIZE ** 2, opt.z_dim)
-        self.fc_var = nn.Linear(8 * nf * FINAL_SIZE ** 2, opt.z_dim)
+        self.fc_mu = nn.Linear(8 * nf * FINAL_SIZE ** 2, z_dim)
+        self.fc_var = nn.Linear(8 * nf * FINAL_SIZE ** 2, z_dim)
         self.actvn = nn.LeakyReLU(0.2, False)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

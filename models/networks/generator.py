@@ -1,5 +1,4 @@
 """The generators: CC-FPSE's (`--netG condconv`) and, for the paper's ablations, SPADE's (`--netG spade`)."""
-import argparse
 from typing import List, Optional, Tuple
 
 import torch
@@ -8,15 +7,8 @@ import torch.nn.functional as F
 
 from .architecture import DepthsepCCBlock, SPADEResnetBlock, fused_first_layers, uses_lean_kernels
 from .base_network import BaseNetwork
+from util.util import image_size
 from .normalization import batch_norm_class, get_nonspade_norm_layer, resize_nearest
-
-
-def add_upsampling_option(parser: argparse.ArgumentParser, choices: Tuple[str, ...]) -> None:
-    # Both codes choose the deeper layout for Cityscapes by dataset name; the released checkpoints need it.
-    default = 'more' if parser.selected('dataset_mode') == 'cityscapes' else 'normal'
-    parser.add_argument('--num_upsampling_layers', choices=choices, default=default, architecture=True,
-                        help="'more' adds an upsampling step between the two middle blocks (one more pyramid level); "
-                             "'most' (SPADE) also a last block at twice the resolution")
 
 
 # The image branch: (block, upsample x2 before it, pyramid level whose features condition it).
@@ -37,12 +29,16 @@ class GeneratorBase(BaseNetwork):
     """What both generators share: their image branch starts from z (VAE) or from the label map downsampled to
     the first block's size (`fc`, as the released checkpoints name it)."""
 
-    def build_input_layer(self, opt: argparse.Namespace, sw: int, sh: int) -> None:
-        self.ngf, self.use_vae, self.z_dim, self.sw, self.sh = opt.ngf, opt.use_vae, opt.z_dim, sw, sh
-        if opt.use_vae:
-            self.fc = nn.Linear(opt.z_dim, 16 * opt.ngf * sw * sh)
+    def build_input_layer(self, semantic_nc: int, ngf: int, use_vae: bool, z_dim: int, crop_size: int,
+                          aspect_ratio: float, upsampling_steps: int) -> None:
+        self.ngf, self.use_vae, self.z_dim = ngf, use_vae, z_dim
+        self.output_size = image_size(crop_size, aspect_ratio)
+        self.sw = crop_size // (2 ** upsampling_steps)
+        self.sh = round(self.sw / aspect_ratio)
+        if use_vae:
+            self.fc = nn.Linear(z_dim, 16 * ngf * self.sw * self.sh)
         else:
-            self.fc = nn.Conv2d(opt.semantic_nc, 16 * opt.ngf, 3, padding=1)
+            self.fc = nn.Conv2d(semantic_nc, 16 * ngf, 3, padding=1)
 
     def initial_features(self, seg: torch.Tensor, z: Optional[torch.Tensor]) -> torch.Tensor:
         if not self.use_vae:
@@ -61,36 +57,31 @@ class CondConvGenerator(GeneratorBase):
     kernels and attention maps. The image branch starts from z (VAE) or from the downsampled label map.
     """
 
-    @staticmethod
-    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
-        parser.add_argument('--depthconv_impl', type=str, default='lean', choices=['lean', 'unfold'],
-                            help='conditional depthwise convolution: lean (never builds the unfolded input) or unfold (the reference formulation); same numbers')
-        parser.add_argument('--predictor_impl', type=str, default='fused', choices=['fused', 'reference'],
-                            help="kernel/attention predictors: fused (a block's first layers as one convolution that skips "
-                                 "label channels absent from the batch; with --depthconv_impl lean, kernel maps predicted "
-                                 "a tap at a time without autograd) or reference (one convolution each, whole kernel maps); "
-                                 "same numbers")
-        parser.add_argument('--memory_format', type=str, default='auto', choices=list(MEMORY_FORMATS),
-                            help='layout of the generator\'s activations: auto is channels_last on CPU with the lean, fused '
-                                 'kernels (oneDNN\'s convolutions are faster so) and contiguous otherwise; channels-last, '
-                                 'kernel maps are predicted tap-major so that a tap\'s kernels are adjacent channels; '
-                                 'same numbers')
-        parser.add_argument('--checkpoint_predictors', action='store_true',
-                            help='recompute the per-pixel kernels in backward instead of keeping them: less memory, more time')
-        add_upsampling_option(parser, tuple(BLOCK_SCHEDULES))
-        return parser
-
-    def __init__(self, opt: argparse.Namespace):
+    def __init__(self,
+                 semantic_nc: int,                          # input channels: label channels (+ 1 instance-edge channel)
+                 ngf: int = 64,                             # width: the first block has 16 * ngf channels
+                 crop_size: int = 256,                      # image width
+                 aspect_ratio: float = 1.0,                 # image width / height
+                 output_nc: int = 3,                        # image channels
+                 use_vae: bool = False,                     # start from a style code z instead of the label map
+                 z_dim: int = 256,                          # size of z
+                 num_upsampling_layers: str = 'normal',     # a key of BLOCK_SCHEDULES ('more' for Cityscapes)
+                 norm_G: str = 'spectralsync_batch',        # normalisation of the label pyramid's convolutions
+                 sync_bn: bool = False,                     # SyncBatchNorm (training distributed on GPUs)
+                 depthconv_impl: str = 'lean',              # 'lean' or 'unfold' (the reference's): same numbers
+                 predictor_impl: str = 'fused',             # 'fused' or 'reference': same numbers
+                 memory_format: str = 'auto',               # a key of MEMORY_FORMATS: same numbers
+                 checkpoint_predictors: bool = False):      # recompute the predicted kernels in backward
         super().__init__()
-        nf = opt.ngf
-        self.fused = opt.predictor_impl == 'fused'
-        self.lean_kernels = uses_lean_kernels(opt.predictor_impl, opt.depthconv_impl)
-        self.memory_format = MEMORY_FORMATS[opt.memory_format]
-        self.schedule = BLOCK_SCHEDULES[opt.num_upsampling_layers]
+        nf = ngf
+        self.fused = predictor_impl == 'fused'
+        self.lean_kernels = uses_lean_kernels(predictor_impl, depthconv_impl)
+        self.memory_format = MEMORY_FORMATS[memory_format]
+        self.schedule = BLOCK_SCHEDULES[num_upsampling_layers]
         self.num_levels = self.schedule[-1][2] + 1
-        self.build_input_layer(opt, *self.compute_latent_vector_size(opt))
+        self.build_input_layer(semantic_nc, ngf, use_vae, z_dim, crop_size, aspect_ratio, self.num_levels - 1)
 
-        norm_layer = get_nonspade_norm_layer(opt, opt.norm_G)
+        norm_layer = get_nonspade_norm_layer(norm_G, sync_bn)
 
         def conv_unit(in_channels: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
             conv = nn.Conv2d(in_channels, nf, kernel_size, stride=stride, padding=kernel_size // 2)
@@ -98,27 +89,21 @@ class CondConvGenerator(GeneratorBase):
 
         # Level 1 keeps the input resolution; every further level halves it.
         for level in range(1, self.num_levels + 1):
-            self.add_module(f'labelenc{level}', conv_unit(opt.semantic_nc if level == 1 else nf, 3, 1 if level == 1 else 2))
+            self.add_module(f'labelenc{level}', conv_unit(semantic_nc if level == 1 else nf, 3, 1 if level == 1 else 2))
         for level in range(1, self.num_levels):
             self.add_module(f'labellat{level}', conv_unit(nf, 1))
             self.add_module(f'labeldec{level}', conv_unit(nf, 3))
 
-        cond_nc = opt.semantic_nc + nf
+        cond_nc = semantic_nc + nf
         widths = {'head_0': (16, 16), 'G_middle_0': (16, 16), 'G_middle_1': (16, 16),
                   'up_0': (16, 8), 'up_1': (8, 4), 'up_2': (4, 2), 'up_3': (2, 1)}
         for name, _, _ in self.schedule:
             fin, fout = widths[name]
-            self.add_module(name, DepthsepCCBlock(fin * nf, fout * nf, cond_nc, batch_norm_class(opt.sync_bn),
-                                                  opt.depthconv_impl, opt.predictor_impl, opt.checkpoint_predictors))
+            self.add_module(name, DepthsepCCBlock(fin * nf, fout * nf, cond_nc, batch_norm_class(sync_bn),
+                                                  depthconv_impl, predictor_impl, checkpoint_predictors))
 
-        self.conv_img = nn.Conv2d(nf, opt.output_nc, 3, padding=1)
+        self.conv_img = nn.Conv2d(nf, output_nc, 3, padding=1)
         self.up = nn.Upsample(scale_factor=2)
-
-    def compute_latent_vector_size(self, opt: argparse.Namespace) -> Tuple[int, int]:
-        num_up_layers = self.num_levels - 1
-        sw = opt.crop_size // (2 ** num_up_layers)
-        sh = round(sw / opt.aspect_ratio)
-        return sw, sh
 
     def label_pyramid(self, seg: torch.Tensor, semantics: torch.Tensor,
                       channels: Optional[torch.Tensor]) -> List[torch.Tensor]:
@@ -170,16 +155,16 @@ class CondConvGenerator(GeneratorBase):
         layout = self.activation_layout(seg.device)
         x = self.initial_features(seg, z)
 
-        semantics, columns = self.conditioning_semantics(seg)
+        semantics, input_channels = self.conditioning_semantics(seg)
         semantics = semantics.contiguous(memory_format=layout)
-        pyramid = self.label_pyramid(seg, semantics, None if columns is None else columns[:semantics.size(1)])
+        pyramid = self.label_pyramid(seg, semantics, None if input_channels is None else input_channels[:semantics.size(1)])
         for name, upsample, level in self.schedule:
             if upsample:
                 x = self.up(x)
             cond = torch.cat((resize_nearest(semantics, x.shape[2:]), pyramid[level]), dim=1)
             # A map of one pixel (or one channel) is in both layouts at once, and ops on it may return NCHW.
             x, cond = x.contiguous(memory_format=layout), cond.contiguous(memory_format=layout)
-            x = getattr(self, name)(x, cond, columns, tap_major=layout == torch.channels_last)
+            x = getattr(self, name)(x, cond, input_channels, tap_major=layout == torch.channels_last)
 
         # In place: nothing keeps the last block's output for backward, so it is not kept twice.
         return torch.tanh(self.conv_img(F.leaky_relu_(x, 0.2))).contiguous()
@@ -195,24 +180,28 @@ class SPADEGenerator(GeneratorBase):
     """SPADE's generator (`--netG spade`, Park et al. 2019), equal to NVlabs/SPADE's: SPADE residual blocks that
     read the label map at every resolution, starting from z (VAE) or from the downsampled label map."""
 
-    @staticmethod
-    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
-        parser.set_defaults(norm_G='spectralspadesyncbatch3x3')
-        add_upsampling_option(parser, tuple(SPADE_UPSAMPLING_STEPS))
-        return parser
-
-    def __init__(self, opt: argparse.Namespace):
+    def __init__(self,
+                 semantic_nc: int,                              # label channels (+ 1 instance-edge channel)
+                 ngf: int = 64,                                 # width: the first block has 16 * ngf channels
+                 crop_size: int = 256,                          # image width
+                 aspect_ratio: float = 1.0,                     # image width / height
+                 output_nc: int = 3,                            # image channels
+                 use_vae: bool = False,                         # start from a style code z instead of the label map
+                 z_dim: int = 256,                              # size of z
+                 num_upsampling_layers: str = 'normal',         # a key of SPADE_UPSAMPLING_STEPS
+                 norm_G: str = 'spectralspadesyncbatch3x3',     # [spectral]spade{instance,batch,syncbatch}KxK
+                 sync_bn: bool = False):                        # SyncBatchNorm (training distributed on GPUs)
         super().__init__()
-        nf = opt.ngf
-        sw = opt.crop_size // (2 ** SPADE_UPSAMPLING_STEPS[opt.num_upsampling_layers])
-        self.build_input_layer(opt, sw, round(sw / opt.aspect_ratio))
-        blocks = SPADE_BLOCKS + ([('up_4', 1, 0.5, True)] if opt.num_upsampling_layers == 'most' else [])
+        nf = ngf
+        self.build_input_layer(semantic_nc, ngf, use_vae, z_dim, crop_size, aspect_ratio,
+                               SPADE_UPSAMPLING_STEPS[num_upsampling_layers])
+        blocks = SPADE_BLOCKS + ([('up_4', 1, 0.5, True)] if num_upsampling_layers == 'most' else [])
         self.schedule = []
         for name, fin, fout, upsample in blocks:
-            self.add_module(name, SPADEResnetBlock(int(fin * nf), int(fout * nf), opt.semantic_nc, opt.norm_G, opt.sync_bn))
+            self.add_module(name, SPADEResnetBlock(int(fin * nf), int(fout * nf), semantic_nc, norm_G, sync_bn))
             # G_middle_1 is upsampled only in the deeper layouts.
-            self.schedule.append((name, upsample if upsample is not None else opt.num_upsampling_layers != 'normal'))
-        self.conv_img = nn.Conv2d(int(blocks[-1][2] * nf), opt.output_nc, 3, padding=1)
+            self.schedule.append((name, upsample if upsample is not None else num_upsampling_layers != 'normal'))
+        self.conv_img = nn.Conv2d(int(blocks[-1][2] * nf), output_nc, 3, padding=1)
         self.up = nn.Upsample(scale_factor=2)
 
     def forward(self, seg: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:

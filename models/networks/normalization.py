@@ -1,5 +1,4 @@
 """Normalisation layers: spectral norm + instance/batch/sync-batch, and SPADE."""
-import argparse
 import re
 from typing import Callable, Sequence, Type
 
@@ -14,14 +13,15 @@ PLAIN_NORMS = ('instance', 'batch', 'sync_batch', 'none', '')
 
 
 def batch_norm_class(sync: bool) -> Type[nn.Module]:
-    """SyncBatchNorm when training distributed on GPUs (`opt.sync_bn`), BatchNorm2d otherwise."""
+    """SyncBatchNorm when training distributed on GPUs (`sync`), BatchNorm2d otherwise."""
     return nn.SyncBatchNorm if sync else nn.BatchNorm2d
 
 
-def get_nonspade_norm_layer(opt: argparse.Namespace, norm_type: str = 'instance') -> Callable[[nn.Module], nn.Module]:
+def get_nonspade_norm_layer(norm_type: str = 'instance', sync_bn: bool = False) -> Callable[[nn.Module], nn.Module]:
     """A function that wraps a conv layer in optional spectral norm followed by a normalisation layer.
 
-    `norm_type` is e.g. 'spectralinstance', 'spectralsync_batch', 'batch', 'spectralnone'.
+    `norm_type` is e.g. 'spectralinstance', 'spectralsync_batch', 'batch', 'spectralnone'; `sync_bn` makes
+    'sync_batch' a SyncBatchNorm (training distributed on GPUs), else it is a BatchNorm2d.
     """
     use_spectral = norm_type.startswith('spectral')
     subnorm = norm_type[len('spectral'):] if use_spectral else norm_type
@@ -41,7 +41,7 @@ def get_nonspade_norm_layer(opt: argparse.Namespace, norm_type: str = 'instance'
         if subnorm == 'instance':
             norm = nn.InstanceNorm2d(channels, affine=False)
         elif subnorm == 'sync_batch':
-            norm = batch_norm_class(opt.sync_bn)(channels, affine=True)
+            norm = batch_norm_class(sync_bn)(channels, affine=True)
         else:
             norm = nn.BatchNorm2d(channels, affine=True)
         return nn.Sequential(layer, norm)

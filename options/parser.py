@@ -1,0 +1,58 @@
+"""argparse as the option system needs it (see OptionParser)."""
+import argparse
+import sys
+from typing import Dict, List, Set, Tuple
+
+_NOT_GIVEN = object()
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults after each option's help; a script's description (its usage lines) kept as written."""
+
+
+class OptionParser(argparse.ArgumentParser):
+    """argparse with what the option system needs on top:
+
+    - a bad option is reported as one line instead of the full usage text;
+    - `add_argument(..., architecture=True)` marks options that decide the networks' shapes;
+    - `add_ignored_argument` accepts a reference option that has no effect here, with a note when it is given;
+    - `parse_given` tells which options the command line gave, and `selected` what a choice resolves to while
+      the parser is still being built (the command line, else the training run's saved value, else the default),
+      so that the model's, networks' and dataset's option setters need not parse the command line again.
+    """
+
+    def __init__(self, **kwargs):
+        self.declared: List[str] = []
+        self.architecture_options: Set[str] = set()
+        self.ignored_options: Dict[str, str] = {}
+        self.selection: Dict[str, object] = {}
+        super().__init__(formatter_class=HelpFormatter, add_help=False, **kwargs)
+
+    def add_argument(self, *args, architecture: bool = False, **kwargs) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.declared.append(action.dest)
+        if architecture:
+            self.architecture_options.add(action.dest)
+        return action
+
+    def add_ignored_argument(self, flag: str, reason: str, **kwargs) -> argparse.Action:
+        """A reference option accepted for command-line compatibility that changes nothing here."""
+        action = self.add_argument(flag, help=f'ignored: {reason}', **kwargs)
+        self.ignored_options[action.dest] = reason
+        return action
+
+    def error(self, message: str):
+        print(f'error: {message} (see --help)', file=sys.stderr)
+        sys.exit(2)
+
+    def parse_given(self, args: List[str]) -> Tuple[Dict[str, object], List[str]]:
+        """({dest: value} of the options present in `args`, the arguments not recognised yet)."""
+        # argparse fills in a default only where the namespace has no value yet: a marker in every slot leaves
+        # exactly the options that the command line gave with another value.
+        namespace = argparse.Namespace(**{dest: _NOT_GIVEN for dest in self.declared})
+        namespace, unknown = self.parse_known_args(args, namespace)
+        return {k: v for k, v in vars(namespace).items() if v is not _NOT_GIVEN}, unknown
+
+    def selected(self, dest: str):
+        """An option's value while the parser is being built (see the class docstring)."""
+        return self.selection[dest] if dest in self.selection else self.get_default(dest)

@@ -1,0 +1,26 @@
+"""Options that the training and test options and the synthesis scripts all take, declared once here."""
+from models.inputs import AMP_DTYPES
+
+
+def add_run_arguments(parser, name_required: bool = False) -> None:
+    """--name and --checkpoints_dir: the run folder checkpoints/<name>/."""
+    if name_required:
+        parser.add_argument('--name', type=str, required=True, help='name of the experiment: where checkpoints and results go')
+    else:
+        parser.add_argument('--name', type=str, default='CC-FPSE_coco', help='name of the experiment: where checkpoints and results go')
+    parser.add_argument('--checkpoints_dir', type=str, default='./checkpoints', help='models are saved here')
+
+
+def add_epoch_argument(parser) -> None:
+    parser.add_argument('--which_epoch', type=str, default='latest', help='which epoch to load')
+
+
+def add_ema_argument(parser) -> None:
+    parser.add_argument('--use_ema', action='store_true', help='synthesise with the moving-average generator (<epoch>_net_G_ema.pth)')
+
+
+def add_device_arguments(parser) -> None:
+    """--gpu_ids and --amp."""
+    parser.add_argument('--gpu_ids', type=str, default='0', help='GPU to use; -1 for the CPU. Falls back to the CPU (with a note) when no GPU is present. Under torchrun each process takes its LOCAL_RANK GPU')
+    parser.add_argument('--amp', type=str, default='off', choices=list(AMP_DTYPES),
+                        help='mixed precision for G, D, E and the losses (off = float32, the faithful numbers)')
