@@ -6,7 +6,7 @@ from typing import Dict
 
 import torch
 
-from conftest import ROOT
+from helpers import ROOT
 
 SYNC_BN_EXTRAS = ('._tmp_running_mean', '._tmp_running_var', '._running_iter')
 # The bias that alone decides the logits when every other weight is zero.

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 import torch
 
-from conftest import ROOT, train_opt
+from helpers import ROOT, train_opt
 from models.pix2pix_model import Pix2PixModel
 from util import checkpoint
 from util.errors import UserError

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import models.networks as networks
-from conftest import train_opt
+from helpers import train_opt
 from models.networks.condconv import conditional_depthwise_conv, predicted_depthwise_conv, to_tap_major
 
 SHAPES_AND_STRIDES = [(shape, stride) for shape in [(1, 1, 5, 5), (1, 4, 6, 5), (2, 3, 8, 10), (2, 16, 7, 4)]

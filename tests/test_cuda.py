@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import models.networks as networks
-from conftest import ROOT, random_batch, train_opt
+from helpers import ROOT, random_batch, train_opt
 from trainers.pix2pix_trainer import Pix2PixTrainer
 
 pytestmark = pytest.mark.cuda

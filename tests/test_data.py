@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 import data
-from conftest import make_test_opt, train_opt
+from helpers import make_test_opt, train_opt
 from data.errors import DatasetError
 from data.classes import label_set
 from data.synthetic_dataset import class_colors

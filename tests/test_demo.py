@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, save_trained_looking_model
+from helpers import ROOT, save_trained_looking_model
 
 pytestmark = pytest.mark.slow  # a served page, gradio_client, subprocesses
 gr = pytest.importorskip('gradio')

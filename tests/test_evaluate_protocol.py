@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, write_random_inception_weights
+from helpers import ROOT, write_random_inception_weights
 from dataset_writers import write_ade20k, write_cityscapes, write_coco
 from segmenter_files import write_published_files
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, write_random_inception_weights
+from helpers import ROOT, write_random_inception_weights
 from util import fid
 from util.errors import UserError
 from util.segmentation_metrics import confusion_matrix, evaluate_folders, scores
@@ -139,7 +139,7 @@ def test_ema_batch_norm_refresh_is_the_plain_mean():
 
 
 def test_best_fid_is_recorded_only_on_improvement(tmp_path):
-    from conftest import train_opt
+    from helpers import train_opt
     from trainers.fid_monitor import FIDMonitor
     opt = train_opt('--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path), '--name', 'f')
     os.makedirs(tmp_path / 'f')

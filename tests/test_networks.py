@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import models.networks as networks
-from conftest import random_batch, released_layout, train_opt
+from helpers import random_batch, released_layout, train_opt
 from models.inputs import instance_edges
 from models.pix2pix_model import Pix2PixModel
 from util.checkpoint import CheckpointStore

@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT
+from helpers import ROOT
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 

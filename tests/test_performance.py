@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import models.networks as networks
-from conftest import ROOT, random_batch, train_opt
+from helpers import ROOT, random_batch, train_opt
 from models.networks.condconv import TAPS
 from trainers.pix2pix_trainer import Pix2PixTrainer
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, make_test_opt, released_layout, train_opt
+from helpers import ROOT, make_test_opt, released_layout, train_opt
 from dataset_writers import write_coco
 from util.errors import UserError
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 import models.networks as networks
-from conftest import random_batch, train_opt
+from helpers import random_batch, train_opt
 from models.networks import architecture, condconv
 from models.networks.architecture import fused_first_layers
 from trainers.pix2pix_trainer import Pix2PixTrainer

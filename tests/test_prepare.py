@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from helpers import ROOT
 from data.coco_instances import instance_map, polygon_mask
 from dataset_writers import write_ade20k, write_cityscapes, write_coco, write_custom
 

@@ -2,7 +2,7 @@
 import os
 import re
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def readme_commands():

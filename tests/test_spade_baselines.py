@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import models.networks as networks
-from conftest import ROOT, random_batch, random_state, spade_layout, train_opt
+from helpers import ROOT, random_batch, random_state, spade_layout, train_opt
 from models.pix2pix_model import Pix2PixModel
 from util.checkpoint import CheckpointStore
 from util.errors import UserError

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, random_state, released_layout, save_trained_looking_model, spade_layout
+from helpers import ROOT, random_state, released_layout, save_trained_looking_model, spade_layout
 from data.classes import label_set
 from data.label_maps import read_label_map, render_label_map
 from models.inputs import seed_style
