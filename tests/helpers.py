@@ -1,6 +1,11 @@
 """What the tests share: the repository root, small options, checkpoint layouts, random batches and run folders."""
+import contextlib
+import io
 import json
 import os
+import runpy
+import subprocess
+import sys
 
 import torch
 
@@ -10,15 +15,49 @@ from util.util import image_size
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-SMALL = ['--ngf', '4', '--ndf', '4', '--gpu_ids', '-1', '--no_vgg_loss']
+# The C library's allocator: the default policy ('retain') is process-wide, and no test should set it for the others.
+SMALL = ['--ngf', '4', '--ndf', '4', '--gpu_ids', '-1', '--no_vgg_loss', '--cpu_allocator', 'system']
 
 
 def train_opt(*args: str, small: bool = True):
-    return TrainOptions().parse(list(args) + (SMALL if small else ['--gpu_ids', '-1']), quiet=True)
+    return TrainOptions().parse(list(args) + (SMALL if small else ['--gpu_ids', '-1', '--cpu_allocator', 'system']), quiet=True)
 
 
 def make_test_opt(*args: str):
     return TestOptions().parse(list(args) + ['--gpu_ids', '-1'], quiet=True)
+
+
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    """A script (`train.py`, `scripts/check_dataset.py`, ...) run in this process as on the command line, for the
+    command-line tests that need no process of their own: its exit status, stdout and stderr."""
+    out, err, argv, code = io.StringIO(), io.StringIO(), sys.argv, 0
+    sys.argv = [script, *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(os.path.join(ROOT, script), run_name='__main__')
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # sys.exit('message'): Python prints it and exits with 1
+            err.write(exc.code + '\n')
+        code = 1 if isinstance(exc.code, str) else (exc.code or 0)
+    finally:
+        sys.argv = argv
+    return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
+
+
+META = torch.device('meta')
+
+
+def networks_on_meta(opt, labels: str = 'GDE') -> dict:
+    """{'netG': ..., ...} built by define_* on the meta device: names, shapes and parameter counts without
+    allocating or initialising the weights of full-size networks."""
+    import models.networks as networks
+    with META:
+        return {f'net{label}': getattr(networks, f'define_{label}')(opt, META) for label in labels}
+
+
+def strict_load_on_meta(net: torch.nn.Module, layout: dict) -> None:
+    """Load empty tensors of a layout's names and shapes strictly: raises unless they are exactly the network's."""
+    net.load_state_dict({k: torch.empty(shape, device=META) for k, shape in layout.items()}, strict=True, assign=True)
 
 
 def released_layout() -> dict:
@@ -72,7 +111,7 @@ def write_random_inception_weights(path: str) -> str:
 
 
 # Gain 1 (instead of 0.02) so that random weights give images with visible structure.
-TRAINED_LOOKING = ['--ngf', '4', '--ndf', '4', '--no_vgg_loss', '--gpu_ids', '-1', '--init_variance', '1']
+TRAINED_LOOKING = ['--ngf', '4', '--ndf', '4', '--no_vgg_loss', '--gpu_ids', '-1', '--init_variance', '1', '--cpu_allocator', 'system']
 
 
 def save_trained_looking_model(checkpoints_dir: str, name: str, args) -> None:

@@ -1,11 +1,10 @@
 """Option names, defaults and per-dataset defaults as the reference; clear errors for unknown names."""
-import subprocess
 import sys
 
 import pytest
 import torch
 
-from helpers import ROOT
+from helpers import run_script
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 
@@ -70,11 +69,10 @@ def test_parse_needs_no_dataset_on_disk(tmp_path):
     assert opt.label_dir == '' and not (tmp_path / 'nothing').exists()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('flag,value,valid', [('--netG', 'pix2pixhd', 'condconv'), ('--netD', 'patch', 'fpse'),
                                               ('--dataset_mode', 'voc', 'cityscapes'), ('--gan_mode', 'wgan', 'hinge')])
 def test_unknown_names_give_one_line_listing_valid_names(flag, value, valid):
-    result = subprocess.run([sys.executable, 'train.py', flag, value], cwd=ROOT, capture_output=True, text=True)
+    result = run_script('train.py', flag, value)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and value in lines[0] and valid in lines[0] and flag in lines[0]
@@ -121,10 +119,8 @@ def test_architecture_options_are_declared_where_they_are_defined():
     assert not {'lr', 'batchSize', 'name', 'gpu_ids'} & parser.architecture_options
 
 
-@pytest.mark.slow
 def test_help_lists_the_networks_and_datasets_options():
-    result = subprocess.run([sys.executable, 'train.py', '--dataset_mode', 'custom', '--help'], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = run_script('train.py', '--dataset_mode', 'custom', '--help')
     assert result.returncode == 0
     for flag in ('--depthconv_impl', '--amp', '--label_dir', '--lambda_feat', '--nef'):
         assert flag in result.stdout, flag

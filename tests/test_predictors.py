@@ -1,5 +1,6 @@
 """The fused predictors (one first-layer convolution per block, absent label channels left out) equal the
 reference's separate predictors; the G step leaves D without gradients; the CPU allocator policy."""
+import subprocess
 import sys
 
 import pytest
@@ -7,11 +8,10 @@ import torch
 import torch.nn as nn
 
 import models.networks as networks
-from helpers import random_batch, train_opt
-from models.networks import architecture, condconv
-from models.networks.architecture import fused_first_layers
+from helpers import ROOT, random_batch, train_opt
+from models.networks import condconv
+from models.networks.predictor import fused_first_layers
 from trainers.pix2pix_trainer import Pix2PixTrainer
-from util.device import configure_cpu_allocator
 
 LABEL_NC = 10
 
@@ -78,8 +78,8 @@ def test_without_autograd_the_generator_goes_tap_by_tap_channels_last_with_the_s
     with_autograd = generators[0](seg, z)
 
     layouts = []
-    original = architecture.predicted_depthwise_conv
-    monkeypatch.setattr(architecture, 'predicted_depthwise_conv', lambda x, *rest: layouts.append(
+    original = condconv.predicted_depthwise_conv
+    monkeypatch.setattr(condconv, 'predicted_depthwise_conv', lambda x, *rest: layouts.append(
         x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()) or original(x, *rest))
     with torch.no_grad():
         reference = generators[1](seg, z)
@@ -158,6 +158,9 @@ def test_generator_step_leaves_the_discriminator_without_gradients():
 
 
 def test_cpu_allocator_policy():
-    assert configure_cpu_allocator('system') is False
+    """In a process of its own: the policy is process-wide and cannot be undone."""
+    code = ('from util.device import configure_cpu_allocator; '
+            'print(configure_cpu_allocator("system"), configure_cpu_allocator("retain"))')
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, check=True)
     expected = sys.platform.startswith('linux')  # glibc's mallopt
-    assert configure_cpu_allocator('retain') is expected
+    assert result.stdout.split() == ['False', str(expected)]

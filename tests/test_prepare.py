@@ -2,23 +2,20 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import ROOT
+from helpers import run_script
 from data.coco_instances import instance_map, polygon_mask
 from dataset_writers import write_ade20k, write_cityscapes, write_coco, write_custom
 
 LABEL_VALUE = 100  # the label map of the hand-made image: one stuff class everywhere
 
 
-def run_script(script, *args):
-    return subprocess.run([sys.executable, os.path.join('scripts', script), *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+def run(script, *args):
+    return run_script(os.path.join('scripts', script), *args)
 
 
 def square(x0, y0, x1, y1):
@@ -61,10 +58,9 @@ EXPECTED_A = np.array([
 ], dtype=np.uint8)
 
 
-@pytest.mark.slow
 def test_instance_maps_equal_spades_rules_worked_out_by_hand(tmp_path):
     root = hand_made_coco(str(tmp_path))
-    result = run_script('prepare_coco_stuff.py', '--annotation_file', f'{root}/instances.json', '--input_label_dir',
+    result = run('prepare_coco_stuff.py', '--annotation_file', f'{root}/instances.json', '--input_label_dir',
                         f'{root}/labels', '--output_instance_dir', f'{root}/inst', '--workers', '2')
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(tmp_path / 'inst')) == ['a.png', 'b_png_name.png']  # every "jpg" became "png"
@@ -104,45 +100,43 @@ def test_instance_counts_wrap_at_256():
     assert instance_map(label, objects)[0].tolist() == [i % 256 for i in range(300)]
 
 
-@pytest.mark.slow
 def test_resume_skips_written_maps_unless_overwrite(tmp_path):
     root = hand_made_coco(str(tmp_path))
     args = ['--annotation_file', f'{root}/instances.json', '--input_label_dir', f'{root}/labels',
             '--output_instance_dir', f'{root}/inst', '--workers', '1']
-    assert run_script('prepare_coco_stuff.py', *args).returncode == 0
+    assert run('prepare_coco_stuff.py', *args).returncode == 0
     Image.fromarray(np.zeros((6, 8), np.uint8)).save(tmp_path / 'inst' / 'a.png')  # "an earlier run's output"
     os.remove(tmp_path / 'inst' / 'b_png_name.png')
-    result = run_script('prepare_coco_stuff.py', *args)
+    result = run('prepare_coco_stuff.py', *args)
     assert result.returncode == 0 and '1 of 2 instance maps exist already' in result.stdout
     assert np.array(Image.open(tmp_path / 'inst' / 'a.png')).max() == 0  # kept
     assert (tmp_path / 'inst' / 'b_png_name.png').is_file()  # written again
-    assert run_script('prepare_coco_stuff.py', *args, '--overwrite').returncode == 0
+    assert run('prepare_coco_stuff.py', *args, '--overwrite').returncode == 0
     assert np.array_equal(np.array(Image.open(tmp_path / 'inst' / 'a.png')), EXPECTED_A)
     assert not [f for f in os.listdir(tmp_path / 'inst') if f.endswith('.tmp')]
 
 
-@pytest.mark.slow
 def test_preparation_bad_input(tmp_path):
     root = hand_made_coco(str(tmp_path))
     common = ['--input_label_dir', f'{root}/labels', '--output_instance_dir', f'{root}/inst']
-    result = run_script('prepare_coco_stuff.py', '--annotation_file', f'{root}/none.json', *common)
+    result = run('prepare_coco_stuff.py', '--annotation_file', f'{root}/none.json', *common)
     assert result.returncode == 1 and result.stderr.strip().splitlines() == [
         f'error: --annotation_file {root}/none.json: no such file (instances_train2017.json or instances_val2017.json '
         "from COCO's annotations_trainval2017.zip)"]
     for content in ('[1, 2]', '{"images": 3', 'not json'):
         (tmp_path / 'bad.json').write_text(content)
-        result = run_script('prepare_coco_stuff.py', '--annotation_file', str(tmp_path / 'bad.json'), *common)
+        result = run('prepare_coco_stuff.py', '--annotation_file', str(tmp_path / 'bad.json'), *common)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 1 and len(lines) == 1 and 'bad.json: not a COCO annotation file' in lines[0], content
     assert not (tmp_path / 'inst').exists()
     # a label map the annotations list but that is missing: the other maps are written, the missing one named
     os.remove(tmp_path / 'labels' / 'b_png_name.png')
-    result = run_script('prepare_coco_stuff.py', '--annotation_file', f'{root}/instances.json', *common)
+    result = run('prepare_coco_stuff.py', '--annotation_file', f'{root}/instances.json', *common)
     assert result.returncode == 1 and 'b_png_name.png: missing' in result.stderr
     assert os.listdir(tmp_path / 'inst') == ['a.png']
     # an output folder that cannot be written
     (tmp_path / 'file').write_text('x')
-    result = run_script('prepare_coco_stuff.py', '--annotation_file', f'{root}/instances.json', '--input_label_dir',
+    result = run('prepare_coco_stuff.py', '--annotation_file', f'{root}/instances.json', '--input_label_dir',
                         f'{root}/labels', '--output_instance_dir', str(tmp_path / 'file' / 'inst'))
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and 'cannot write to' in lines[0] and '--output_instance_dir' in lines[0]
@@ -157,17 +151,15 @@ GOOD_DATASETS = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('layout', GOOD_DATASETS)
 def test_check_dataset_passes_a_good_dataset_of_each_layout(layout, tmp_path):
     _, args = GOOD_DATASETS[layout](str(tmp_path))
-    result = run_script('check_dataset.py', *args, '--dataroot', str(tmp_path), '--batchSize', '2', '--workers', '2')
+    result = run('check_dataset.py', *args, '--dataroot', str(tmp_path), '--batchSize', '2', '--workers', '2')
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'items        4 complete, 0 files without their partner' in result.stdout
     assert 'none: training would run' in result.stdout
 
 
-@pytest.mark.slow
 def test_check_dataset_names_every_faulty_file(tmp_path):
     root = str(tmp_path)
     write_coco(root, 'train', count=6, label_nc=100)
@@ -183,11 +175,11 @@ def test_check_dataset_names_every_faulty_file(tmp_path):
     photo = tmp_path / 'train_img' / names[4].replace('.png', '.jpg')
     Image.open(photo).resize((20, 20)).save(photo)                                   # photo of another size
     Image.new('RGB', (37, 29)).save(tmp_path / 'train_img' / 'stray.jpg')            # photo without label map
-    result = run_script('check_dataset.py', '--dataset_mode', 'coco', '--dataroot', root, '--batchSize', '1')
+    result = run('check_dataset.py', '--dataset_mode', 'coco', '--dataroot', root, '--batchSize', '1')
     assert result.returncode == 1
     out = result.stdout
     assert f'label map {tmp_path}/train_label/{names[0]}: no photo {tmp_path}/train_img/{names[0][:-4]}.jpg' in out
-    assert f'{truncated}: truncated or not a readable image' in out
+    assert f'label map {truncated} is truncated or not a readable image' in out
     # COCO-Stuff's classes are fixed: the file is named, with its ids and pixel counts, and no option is suggested.
     assert (f'label map {tmp_path}/train_label/{names[2]}: ids 190 (3 px), 200 (1 px) outside 0..182' in out)
     assert 'use --label_nc' not in out
@@ -197,21 +189,20 @@ def test_check_dataset_names_every_faulty_file(tmp_path):
     assert '6 problems:' in out
 
 
-@pytest.mark.slow
 def test_check_dataset_says_which_options_the_ids_need(tmp_path):
     label_dir, image_dir = write_custom(str(tmp_path), count=3, label_nc=20)
-    result = run_script('check_dataset.py', '--dataset_mode', 'custom', '--no_instance', '--label_dir', label_dir,
+    result = run('check_dataset.py', '--dataset_mode', 'custom', '--no_instance', '--label_dir', label_dir,
                         '--image_dir', image_dir, '--label_nc', '13', '--batchSize', '5')
     assert result.returncode == 1
     assert 'use --label_nc 20' in result.stdout and 'fewer than --batchSize 5' in result.stdout
     shutil.rmtree(image_dir)
-    result = run_script('check_dataset.py', '--dataset_mode', 'custom', '--no_instance', '--label_dir', label_dir,
+    result = run('check_dataset.py', '--dataset_mode', 'custom', '--no_instance', '--label_dir', label_dir,
                         '--image_dir', image_dir)
     assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith('error: ')
 
 
 def test_check_dataset_help_lists_its_own_option_and_the_training_options():
-    result = run_script('check_dataset.py', '--help')
+    result = run('check_dataset.py', '--help')
     assert result.returncode == 0, result.stderr
     assert result.stdout.index('--workers WORKERS') < result.stdout.index('--dataroot DATAROOT')
     # the description's usage lines stay as written

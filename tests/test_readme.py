@@ -2,6 +2,8 @@
 import os
 import re
 
+import pytest
+
 from helpers import ROOT
 
 
@@ -19,3 +21,25 @@ def test_readme_has_exactly_two_setup_commands():
 def test_ci_runs_the_readme_test_command():
     ci = open(os.path.join(ROOT, '.ci', 'run')).read().strip().splitlines()
     assert ci[-1] == readme_commands()[1]
+
+
+@pytest.mark.slow  # a full-size generator
+def test_the_layout_sections_notebook_snippet_builds_the_released_generator(tmp_path, monkeypatch):
+    """The snippet runs as written on a file in the released COCO layout: the constructor arguments it shows
+    build exactly the released generator."""
+    import torch
+
+    from helpers import random_state, released_layout
+    text = open(os.path.join(ROOT, 'README.md')).read()
+    snippet = re.findall(r'```python\n(.+?)\n```', text.split('## Layout', 1)[1], re.S)[0]
+    folder = tmp_path / 'checkpoints' / 'coco_best'
+    os.makedirs(folder)
+    torch.manual_seed(0)
+    torch.save(random_state(released_layout()['coco']['netG']), folder / '100_net_G.pth')
+    monkeypatch.chdir(tmp_path)
+    label = torch.randint(0, 183, (1, 1, 256, 256))
+    semantics = torch.cat((torch.zeros(1, 183, 256, 256).scatter_(1, label, 1.0), torch.zeros(1, 1, 256, 256)), 1)
+    namespace = {'semantics': semantics}
+    with torch.no_grad():
+        exec(snippet, namespace)
+    assert namespace['images'].shape == (1, 3, 256, 256) and torch.isfinite(namespace['images']).all()

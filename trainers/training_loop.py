@@ -27,16 +27,20 @@ EMA_REFRESH_BATCHES = 4
 
 
 class InterruptFlag:
-    """The first Ctrl-C asks the loop to save and stop at the next iteration boundary; a second one aborts."""
+    """The first Ctrl-C asks the loop to save and stop at the next iteration boundary; a second one aborts.
+    `restore` puts back the handler there was before (training from Python leaves the process as it found it)."""
 
     def __init__(self):
         self.raised = False
-        signal.signal(signal.SIGINT, self.handle)
+        self.previous = signal.signal(signal.SIGINT, self.handle)
 
     def handle(self, signum, frame):
         if self.raised:
             raise KeyboardInterrupt
         self.raised = True
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGINT, self.previous)
 
 
 def seed_everything(seed: int) -> None:
@@ -112,10 +116,15 @@ class TrainingLoop:
         return IterationCounter(samples_per_step, len(self.dataloader), total_epochs, first_epoch, batches_done)
 
     def run(self) -> None:
+        try:
+            self.run_epochs()
+        finally:
+            self.interrupt.restore()
+
+    def run_epochs(self) -> None:
         for epoch in self.counter.epochs():
             self.counter.start_epoch(epoch)
             self.run_epoch()
-            self.check_finite()
             self.trainer.update_learning_rate(epoch)
             if self.is_main:
                 self.save('latest', self.counter.position(epoch_finished=True))
@@ -159,6 +168,7 @@ class TrainingLoop:
                                 f'in {self.store.folder}; add --continue_train to resume')
             iter_start = time.time()
         batches.close()
+        self.check_finite()
         if self.is_main and not self.opt.no_html and batch is not None:
             self.visualizer.display_current_results(self.latest_visuals(batch), counter.epoch, counter.total_steps)
         counter.end_epoch()

@@ -4,7 +4,8 @@
 - 'unfold', the reference formulation: unfold the input into an N*C*9*H*W tensor and multiply by the kernels;
 - 'lean', the default: add up the nine shifted products. Its autograd keeps only the input and the kernels,
   never the unfolded tensor, so it is several times faster and lighter.
-`predicted_depthwise_conv` also runs the layer that predicts the kernels, one tap at a time (for inference).
+`predicted_depthwise_conv` also runs the layer that predicts the kernels, one tap at a time (for inference);
+`predicted_conditional_conv` is the entry point the generator's blocks use, which picks among them.
 
 Kernel maps come in the checkpoint's channel-major order (channel c's taps at c*9 .. c*9+8) or, with
 `tap_major=True`, tap-major (tap t's kernels for all channels at t*C .. t*C+C-1; see `to_tap_major`).
@@ -14,6 +15,7 @@ from typing import Optional, Tuple, Type
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 KERNEL_SIZE = 3
 TAPS = KERNEL_SIZE * KERNEL_SIZE
@@ -193,17 +195,50 @@ def predicted_depthwise_conv(x: torch.Tensor, hidden: torch.Tensor, weight: torc
     return out
 
 
+def predicted_conditional_conv(x: torch.Tensor, hidden: torch.Tensor, weight: torch.Tensor,
+                               bias: Optional[torch.Tensor], stride: int = 1, impl: str = 'lean', per_tap: bool = False,
+                               tap_major: bool = False, recompute: bool = False) -> torch.Tensor:
+    """The conditional convolution's one entry point: x convolved per pixel with the depthwise kernels that a
+    predictor's last layer (`weight`, `bias`: a 3x3 convolution, rows in the checkpoint's channel-major order)
+    writes from its hidden map `hidden`. The implementation choices give the same numbers:
+
+    - `per_tap` (the lean, fused formulation): without autograd, one tap's kernels at a time
+      (predicted_depthwise_conv); with autograd a whole kernel map, tap-major when `tap_major` (channels-last
+      activations, see to_tap_major);
+    - otherwise the whole kernel map in the released order, applied by conditional_depthwise_conv with `impl`;
+    - `recompute`: with autograd, the kernel map is recomputed in backward instead of being kept.
+    """
+    if per_tap and not torch.is_grad_enabled():
+        return predicted_depthwise_conv(x, hidden, weight, bias, stride)
+    tap_major = per_tap and tap_major
+    padding = weight.size(-1) // 2
+
+    def apply(x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        if tap_major:
+            kernels = tap_major_conv2d(hidden, weight, bias, padding)
+        else:
+            kernels = F.conv2d(hidden, weight, bias, padding=padding)
+        return conditional_depthwise_conv(x, kernels, stride, impl, tap_major)
+    if recompute and torch.is_grad_enabled():
+        # The per-pixel kernels are the largest activations: recompute them in backward instead of keeping them.
+        return checkpoint(apply, x, hidden, use_reentrant=False)
+    return apply(x, hidden)
+
+
 class DepthConv(nn.Module):
-    """The conditional depthwise convolution as a module, with the released checkpoint's layout."""
+    """The conditional depthwise convolution as a module, with the released checkpoint's layout, applying the
+    kernels a predictor writes (see predicted_conditional_conv for the choices)."""
 
     def __init__(self, channels: int, impl: str = 'lean', batch_norm: Type[nn.Module] = nn.BatchNorm2d,
-                 stride: int = 1):
+                 stride: int = 1, per_tap: bool = False, recompute: bool = False):
         super().__init__()
-        self.stride = stride
-        self.impl = impl
+        self.stride, self.impl, self.per_tap, self.recompute = stride, impl, per_tap, recompute
         # Kept unused: present in the released checkpoints (the reference never applies it); no gradient, as
         # DepthsepCCBlock.norm_0.
         self.norm_layer = batch_norm(channels, affine=True).requires_grad_(False)
 
-    def forward(self, x: torch.Tensor, kernels: torch.Tensor, tap_major: bool = False) -> torch.Tensor:
-        return conditional_depthwise_conv(x, kernels, self.stride, self.impl, tap_major)
+    def forward(self, x: torch.Tensor, hidden: torch.Tensor, predictor_layer: nn.Conv2d,
+                tap_major: bool = False) -> torch.Tensor:
+        """x convolved with the kernels that `predictor_layer` predicts from `hidden`."""
+        return predicted_conditional_conv(x, hidden, predictor_layer.weight, predictor_layer.bias, self.stride,
+                                          self.impl, self.per_tap, tap_major, self.recompute)

@@ -5,10 +5,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .architecture import DepthsepCCBlock, SPADEResnetBlock, fused_first_layers, uses_lean_kernels
+from .architecture import DepthsepCCBlock, SPADEResnetBlock, uses_lean_kernels
 from .base_network import BaseNetwork
 from util.util import image_size
 from .normalization import batch_norm_class, get_nonspade_norm_layer, resize_nearest
+from .predictor import fused_first_layers
 
 
 # The image branch: (block, upsample x2 before it, pyramid level whose features condition it).

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
 
 from util.errors import UserError
+from .predictor import Predictor
 
 PLAIN_NORMS = ('instance', 'batch', 'sync_batch', 'none', '')
 
@@ -61,7 +62,7 @@ class SPADE(nn.Module):
         super().__init__()
         self.param_free_norm = param_free_norm(norm_nc, affine=False)
         padding = kernel_size // 2
-        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, hidden, kernel_size, padding=padding), nn.ReLU())
+        self.mlp_shared = Predictor(nn.Conv2d(label_nc, hidden, kernel_size, padding=padding), nn.ReLU())
         self.mlp_gamma = nn.Conv2d(hidden, norm_nc, kernel_size, padding=padding)
         self.mlp_beta = nn.Conv2d(hidden, norm_nc, kernel_size, padding=padding)
 
