@@ -40,7 +40,7 @@ SCENES = [
     ('landscape', [(SKY, lambda y, x: y >= 0), (('mountain', 'hill'), lambda y, x: y > 0.62 - 0.3 * (1 - abs(2 * x - 0.9))),
                    (('grass', 'terrain', 'field'), lambda y, x: y > 0.66),
                    (('tree', 'vegetation'), lambda y, x: ((y - 0.62) / 0.16) ** 2 + ((x - 0.8) / 0.1) ** 2 < 1)]),
-    ('street', [(SKY, lambda y, x: y >= 0), (('building-other', 'building', 'house'), lambda y, x: (abs(x - 0.5) > 0.22) & (y > 0.12)),
+    ('street', [(SKY, lambda y, x: y >= 0), (('building-other', 'building', 'house', 'brown object'), lambda y, x: (abs(x - 0.5) > 0.22) & (y > 0.12)),
                 (('road', 'asphalt', 'pavement'), lambda y, x: y > 0.68),
                 (('car', 'cyan object'), lambda y, x: (y > 0.6) & (y < 0.8) & (x > 0.36) & (x < 0.64))]),
     ('field', [(SKY, lambda y, x: y >= 0), (('grass', 'terrain', 'field'), lambda y, x: y > 0.5 + 0.05 * np.sin(x * 9)),

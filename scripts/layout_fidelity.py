@@ -40,9 +40,13 @@ def main() -> None:
     torch.manual_seed(opt.seed)
     # Untrained batch norms have no running statistics yet, so the fresh model runs on batch statistics.
     untrained = Synthesizer.from_model(Pix2PixModel(opt, load_checkpoint=False).train())
-    print(f'color_error trained {measure(trained.synthesize_batch, dataloader, opt.how_many):.4f}')
-    print(f'color_error untrained {measure(untrained.synthesize_batch, dataloader, opt.how_many):.4f}')
-    print(f'color_error layout_blind {measure(lambda b: layout_blind_baseline(b["image"]), dataloader, opt.how_many):.4f}')
+    print('How well the images follow their layouts: the mean per-class colour error against the real photos '
+          '(0..1, lower is better)')
+    rows = [('trained', trained.synthesize_batch, 'the model just trained'),
+            ('untrained', untrained.synthesize_batch, 'the same network with fresh weights'),
+            ('layout_blind', lambda b: layout_blind_baseline(b['image']), "each photo's mean colour everywhere")]
+    for name, synthesize, meaning in rows:
+        print(f'color_error {name:<12} {measure(synthesize, dataloader, opt.how_many):.4f}   {meaning}')
 
 
 if __name__ == '__main__':

@@ -94,6 +94,33 @@ def test_blended_edges_snap_to_the_classes(served, tmp_path):
     assert np.array_equal(images[0], np.array(demo.synthesize_file(path, 3, None)))
 
 
+def test_scenes_are_built_from_the_classes_each_dataset_names():
+    from data.classes import label_set
+    for dataset, label_nc, dontcare, expected in (('coco', 182, True, ['beach', 'landscape', 'street', 'field']),
+                                                  ('ade20k', 150, True, ['beach', 'landscape', 'street', 'field']),
+                                                  ('cityscapes', 35, False, ['street', 'field']),
+                                                  ('synthetic', 12, False, ['street', 'field'])):
+        labels = label_set(dataset, label_nc, dontcare)
+        scenes = dict(DEMO.scene_layouts(labels, (64, 32)))
+        assert list(scenes) == expected, dataset
+        assert labels.names[DEMO.background_class(labels)] in ('sky', 'sky-other')
+        street = scenes['street']
+        assert street.shape == (32, 64)
+        present = {labels.names[c] for c in np.unique(street)}
+        assert len(present) == 4 and present & {'sky', 'sky-other'} and present & {'car', 'cyan object'}, dataset
+    # a model without such classes (custom data) still gets a layout
+    assert [title for title, _ in DEMO.scene_layouts(label_set('custom', 13, False), (8, 8))] == ['two bands']
+
+
+def test_the_palette_lists_the_classes_on_the_canvas_most_pixels_first(served):
+    _, demo, _ = served
+    painting = demo.render(np.array([[0, 0, 0, 9]] * 4))
+    html = demo.palette_html(painting)
+    assert html.index('0 sky') < html.index('9 cyan object') and html.count('class="swatch"') == 2
+    assert demo.blank(DEMO.class_choices(demo.labels)[DEMO.background_class(demo.labels)]).getpixel((0, 0)) == \
+        tuple(int(c) for c in demo.labels.colors[0])
+
+
 def test_bad_upload_is_reported_and_the_server_keeps_answering(served, tmp_path):
     _, _, url = served
     client = gradio_client.Client(url, verbose=False)
@@ -159,7 +186,7 @@ def test_a_stroke_painted_in_a_real_browser_is_synthesized(served, tmp_path):
             choice.press('Control+a')
             choice.press('Backspace')
             choice.press_sequentially('9')
-            page.locator('[role=option]', has_text='9 9').first.click()
+            page.locator('[role=option]', has_text='9 cyan object').first.click()
             page.wait_for_timeout(800)
             box = page.locator('#canvas canvas').last.bounding_box()
             x, y = box['x'] + box['width'] / 2 - 100, box['y'] + box['height'] / 2
@@ -175,10 +202,13 @@ def test_a_stroke_painted_in_a_real_browser_is_synthesized(served, tmp_path):
             source = image.get_attribute('src')
             assert source and '/file=' in source
             page.screenshot(path=str(tmp_path / 'page.png'))
+            page_text = page.inner_text('body')
         finally:
             browser.close()
-    # the painted stroke reached the server: the page's result is not the unpainted canvas's
-    blank = np.array(demo.synthesize_painting(demo.blank(DEMO.class_choices(demo.labels)[0]), 0, None))
+    # the painted stroke reached the server: the page's result is not the unpainted first scene's
+    unpainted = np.array(demo.synthesize_painting(demo.scenes[0][1], 0, None))
     downloaded = np.array(Image.open(__import__('urllib.request').request.urlopen(
         source if source.startswith('http') else url.rstrip('/') + source)))
-    assert downloaded.shape == blank.shape and not np.array_equal(downloaded, blank)
+    assert downloaded.shape == unpainted.shape and not np.array_equal(downloaded, unpainted)
+    # the page starts on that scene, with the palette of its classes beside the canvas
+    assert 'On the canvas:' in page_text and 'sky' in page_text and 'Scene: street' in page_text

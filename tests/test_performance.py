@@ -37,7 +37,7 @@ def test_amp_runs_a_full_generator_and_discriminator_step(amp):
 
 @pytest.mark.slow
 def test_benchmark_runs_in_a_tiny_configuration(tmp_path):
-    result = subprocess.run([sys.executable, 'scripts/benchmark.py', '--crop_size', '32', '--ngf', '4', '--ndf', '4',
+    result = subprocess.run([sys.executable, 'scripts/benchmark.py', '--crop_size', '64', '--ngf', '4', '--ndf', '4',
                              '--gpu_ids', '-1', '--repeats', '1', '--warmup', '0', '--no_vgg', '--modes', 'train,inference',
                              '--amps', 'off', '--variants', 'reference,ours', '--workdir', str(tmp_path)],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
