@@ -73,7 +73,7 @@ def scene_layouts(labels: LabelSet, size: Tuple[int, int]) -> List[Tuple[str, np
     ys, xs = (ys + 0.5) / height, (xs + 0.5) / width
     layouts = []
     for title, layers in SCENES:
-        classes = [next((labels.names.index(name) for name in role if name in labels.names), None) for role, _ in layers]
+        classes = [first_class(labels, role) for role, _ in layers]
         if None in classes:
             continue
         channels = np.zeros((height, width), dtype=np.int64)
@@ -85,9 +85,15 @@ def scene_layouts(labels: LabelSet, size: Tuple[int, int]) -> List[Tuple[str, np
     return layouts
 
 
+def first_class(labels: LabelSet, names: Tuple[str, ...]) -> Optional[int]:
+    """The channel of the first of `names` that the model has, or None."""
+    return next((labels.names.index(name) for name in names if name in labels.names), None)
+
+
 def background_class(labels: LabelSet) -> int:
     """The class a blank canvas is filled with: sky when the model has it, else the first class."""
-    return next((labels.names.index(name) for name in SKY if name in labels.names), 0)
+    sky = first_class(labels, SKY)
+    return 0 if sky is None else sky
 
 
 class Demo:
@@ -196,7 +202,8 @@ def build_app(demo: Demo):
     with gr.Blocks(title='CC-FPSE: paint a scene', analytics_enabled=False) as app:
         gr.Markdown(f'## Paint a scene\nModel `{model}` ({len(labels)} classes, {width}×{height}). Start from a '
                     'scene, pick a class, paint, press **Synthesize**.')
-        background = choices[background_class(labels)]
+        background_channel = background_class(labels)
+        background = choices[background_channel]
         first_scene = demo.scenes[0][1]
         with gr.Row():
             with gr.Column():
@@ -211,7 +218,7 @@ def build_app(demo: Demo):
                 palette = gr.HTML(demo.palette_html(first_scene), elem_id='palette_box')
                 with gr.Row():
                     fill = gr.Button('Fill with the class')
-                    blank = gr.Button(f'Blank canvas ({labels.names[background_class(labels)]})')
+                    blank = gr.Button(f'Blank canvas ({labels.names[background_channel]})')
                     upload = gr.UploadButton('Open a label map', file_types=['image'])
             with gr.Column():
                 with gr.Row(visible=synthesizer.uses_style):

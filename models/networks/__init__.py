@@ -49,19 +49,22 @@ def network_arguments(cls: Type[BaseNetwork], opt: argparse.Namespace) -> Dict[s
     return {name: getattr(opt, name) for name in names}
 
 
-def build_network(description: Dict[str, Any], device: torch.device = torch.device('cpu')) -> BaseNetwork:
-    """The network of a description ({'class': 'CondConvGenerator', 'arguments': {...}}), with fresh weights."""
-    cls = NETWORK_CLASSES[description['class']]
-    net = cls(**description['arguments']).to(device)
-    net.description = {'class': cls.__name__, 'arguments': dict(description['arguments'])}
+def _build(cls: Type[BaseNetwork], arguments: Dict[str, Any], device: torch.device) -> BaseNetwork:
+    """`cls(**arguments)` on `device`, carrying its description (training-only arguments left out)."""
+    net = cls(**arguments).to(device)
+    net.description = {'class': cls.__name__,
+                       'arguments': {k: v for k, v in arguments.items() if k not in TRAINING_ARGUMENTS}}
     return net
 
 
+def build_network(description: Dict[str, Any], device: torch.device = torch.device('cpu')) -> BaseNetwork:
+    """The network of a description ({'class': 'CondConvGenerator', 'arguments': {...}}), with fresh weights."""
+    return _build(NETWORK_CLASSES[description['class']], description['arguments'], device)
+
+
 def _create(cls: Type[BaseNetwork], opt: argparse.Namespace, device: torch.device) -> BaseNetwork:
-    net = cls(**network_arguments(cls, opt)).to(device)
+    net = _build(cls, network_arguments(cls, opt), device)
     net.init_weights(opt.init_type, opt.init_variance)
-    arguments = {k: v for k, v in network_arguments(cls, opt).items() if k not in TRAINING_ARGUMENTS}
-    net.description = {'class': cls.__name__, 'arguments': arguments}
     return net
 
 

@@ -94,7 +94,7 @@ class DepthsepCCBlock(nn.Module):
         # should be this branch's hidden map, not all five. Without autograd, per tap, nothing else reads `first`
         # and it runs in place.
         hidden = F.relu(first, inplace=self.lean_kernels and not torch.is_grad_enabled())
-        return conv(x, hidden, kernel_predictor[2], tap_major)
+        return conv(x, hidden, kernel_predictor.last, tap_major)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, input_channels: Optional[torch.Tensor] = None,
                 tap_major: bool = False) -> torch.Tensor:

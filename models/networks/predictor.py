@@ -18,6 +18,11 @@ class Predictor(nn.Sequential):
     def head(self) -> nn.Conv2d:
         return self[0]
 
+    @property
+    def last(self) -> nn.Conv2d:
+        """The convolution that writes the prediction (a kernel predictor's kernel map)."""
+        return self[2]
+
     def tail(self, first: torch.Tensor) -> torch.Tensor:
         """The layers after the head, on the head's output `first`."""
         for layer in list(self)[1:]:
