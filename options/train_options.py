@@ -1,5 +1,6 @@
 """Options for training, with the reference's names and defaults."""
 import models.networks
+from util import fid
 from .base_options import BaseOptions, OptionParser
 from .shared_arguments import add_epoch_argument
 
@@ -47,5 +48,6 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--ema_decay', type=float, default=0.0, help='keep an exponential moving average of G with this decay (e.g. 0.999); 0 = off')
         parser.add_argument('--fid_freq', type=int, default=0, help='FID on the validation split every this many iterations (0 = never); the best is saved as best_net_*.pth')
         parser.add_argument('--fid_num_images', type=int, default=0, help='validation images used for FID during training (0 = all)')
+        parser.add_argument('--fid_dims', type=int, default=fid.PAPER_DIMS, choices=fid.DIMS, help="pytorch-fid's --dims for --fid_freq: 2048 (pool3) as papers report; a smaller size for fewer than 2048 validation images")
         parser.add_argument('--inception_weights', type=str, default='', help="pytorch-fid's Inception weights file for --fid_freq; default: download")
         return parser

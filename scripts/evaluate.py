@@ -31,6 +31,7 @@ def main() -> None:
     fid.add_argument('--stats_cache', default=os.path.join('checkpoints', 'fid_stats'),
                      help='folder for the real images\' statistics, reused until the folder changes ("" to disable)')
     fid.add_argument('--device', default='cuda' if _cuda() else 'cpu')
+    add_dims_argument(fid)
     seg = commands.add_parser('seg', help='mIoU and pixel accuracy of predicted label maps: mIoU is the mean IoU over '
                               'the classes in the ground truth or the predictions (fyu/drn\'s definition), accuracy '
                               'is over the pixels not marked --ignore_index')
@@ -45,7 +46,7 @@ def main() -> None:
     elif args.command == 'fid':
         from util.fid import fid_between
         value = fid_between(args.real_dir, args.fake_dir, args.inception_weights, args.batch_size, args.device,
-                            args.stats_cache or None)
+                            args.stats_cache or None, args.dims)
         print(f'fid {value:.6f}')
     else:
         from util.segmentation_metrics import evaluate_folders
@@ -70,6 +71,7 @@ def add_all_command(commands) -> None:
     run.add_argument('--batch_size', type=int, default=8)
     run.add_argument('--stats_cache', default=os.path.join('checkpoints', 'fid_stats'),
                      help='folder for the real images\' FID statistics ("" to disable)')
+    add_dims_argument(run)
     run.add_argument('--page_images', type=int, default=100, help='images shown on evaluation.html (-1: all)')
     run.add_argument('--cityscapes_full_resolution', action='store_true',
                      help='upsample the images (bicubic) to the label maps\' 2048x1024 before DRN and score at that '
@@ -77,6 +79,13 @@ def add_all_command(commands) -> None:
     run.add_argument('--drn_multi_scale', action='store_true', help="fyu/drn's multi-scale test (--ms)")
     run.add_argument('--ade20k_test_scales', action='store_true',
                      help="CSAIL's test scales (short side 300..600, probabilities averaged); default: single scale")
+
+
+def add_dims_argument(parser: argparse.ArgumentParser) -> None:
+    from util.fid import DIMS, PAPER_DIMS
+    parser.add_argument('--dims', type=int, default=PAPER_DIMS, choices=DIMS,
+                        help="pytorch-fid's --dims: Inception features compared; 2048 (pool3) is what papers report, "
+                             "the smaller sizes suit fewer than 2048 images and give values not comparable with it")
 
 
 def validation_labels(dataset_mode: str, dataroot: str) -> Callable[[str], Optional[str]]:
@@ -109,18 +118,23 @@ def evaluate_all(args: argparse.Namespace) -> None:
     variants = Variants(args.cityscapes_full_resolution, args.drn_multi_scale, args.ade20k_test_scales)
     evaluation = Evaluation(args.results, protocol, samples, variants, args.segmenter_weights, device, args.batch_size)
     evaluation.check_inputs()
+    # Segmentation first: a wrong segmenter file stops the run before the long FID pass.
+    scores = evaluation.run()
     images = os.path.join(args.results, 'images')
     fid = fid_between(os.path.join(images, 'real_image'), os.path.join(images, 'synthesized_image'),
-                      args.inception_weights, args.batch_size, device, args.stats_cache or None)
-    metrics = {'fid': fid, **evaluation.run()}
-    metrics['protocol']['fid'] = ('pytorch-fid, 2048-d pool features, synthesized_image against real_image of the '
-                                  'results folder at their resolution')
+                      args.inception_weights, args.batch_size, device, args.stats_cache or None, args.dims)
+    metrics = {'fid': fid, **scores}
+    features = '2048-d pool3 features' if args.dims == 2048 else f'{args.dims}-d features (not the paper\'s 2048)'
+    metrics['protocol']['fid'] = (f'pytorch-fid, {features}, synthesized_image against real_image of the results '
+                                  'folder at their resolution')
     evaluation.write_page(metrics, args.page_images)
     atomic_write_text(os.path.join(args.results, 'metrics.json'), json.dumps(metrics, indent=1))
     print(f'{"":10s} {"FID":>8s} {"mIoU":>8s} {"accuracy":>9s}')
     for name, row in metrics['paper'].items():
         print(f'{name + " (paper)":10s} {row["fid"]:8.2f} {row["miou"]:8.2f} {row["accuracy"]:9.2f}')
     print(f'{"this run":10s} {fid:8.2f} {metrics["miou"]:8.2f} {metrics["accuracy"]:9.2f}')
+    if args.dims != 2048:
+        print(f'(FID of {args.dims}-d features: not comparable with the paper\'s, which uses 2048)')
     print(f'(metrics.json and evaluation.html in {args.results})')
     print(f'fid {fid:.6f}')
     print(f'miou {metrics["miou"]:.4f}')

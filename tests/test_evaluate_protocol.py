@@ -90,7 +90,7 @@ def test_all_scores_equal_hand_worked_confusion(dataset_mode, tmp_path, capsys, 
     _, _, image_size, _, segmenter, predicted = CASES[dataset_mode]
     weights = write_published_files(segmenter, str(tmp_path / 'weights'), predicted)
     args = ['all', '--dataset_mode', dataset_mode, '--dataroot', root, '--results', results, '--segmenter_weights',
-            weights, '--inception_weights', inception_weights, '--gpu_ids', '-1', '--stats_cache', '']
+            weights, '--inception_weights', inception_weights, '--gpu_ids', '-1', '--stats_cache', '', '--dims', '64']
     code, out, err = run_evaluate(capsys, monkeypatch, *args)
     assert code == 0, err
     lines = out.strip().splitlines()
@@ -102,6 +102,7 @@ def test_all_scores_equal_hand_worked_confusion(dataset_mode, tmp_path, capsys, 
         metrics = json.load(f)
     assert metrics['miou'] == pytest.approx(miou) and metrics['accuracy'] == pytest.approx(accuracy)
     assert metrics['fid'] == pytest.approx(float(lines[-3].split()[1]), abs=1e-6)
+    assert "64-d features (not the paper's 2048)" in metrics['protocol']['fid'] and 'not comparable' in out
     protocol = metrics['protocol']
     assert protocol['segmenter'] == segmenter and protocol['image_count'] == 3
     assert protocol['evaluation_size'] == list(image_size) and len(protocol['weights'][0]['sha256']) == 64
@@ -133,7 +134,7 @@ def test_cityscapes_variants_are_recorded(tmp_path, capsys, monkeypatch, incepti
     code, out, err = run_evaluate(capsys, monkeypatch, 'all', '--dataset_mode', 'cityscapes', '--dataroot', root,
                                   '--results', results, '--segmenter_weights', weights, '--inception_weights',
                                   inception_weights, '--stats_cache', '', '--cityscapes_full_resolution',
-                                  '--drn_multi_scale', '--gpu_ids', '-1')
+                                  '--drn_multi_scale', '--gpu_ids', '-1', '--dims', '64')
     assert code == 0, err
     with open(os.path.join(results, 'metrics.json')) as f:
         metrics = json.load(f)

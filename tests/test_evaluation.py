@@ -26,22 +26,36 @@ def write_images(folder, count, seed, size=(48, 48)):
     return str(folder)
 
 
-@pytest.mark.slow
 def test_fid_equals_pytorch_fid(tmp_path, inception_weights):
+    """The value through `evaluate.py fid --dims 64` (a square root of a 64x64 matrix: fast) equals pytorch-fid's
+    for the same folders; at the papers' 2048 the statistics equal pytorch-fid's (the distance is its own function
+    in both cases)."""
     real = write_images(tmp_path / 'real', 6, 0)
     fake = write_images(tmp_path / 'fake', 5, 1)
+    cache = str(tmp_path / 'cache')
     result = run_script('scripts/evaluate.py', 'fid', '--real_dir', real, '--fake_dir', fake, '--inception_weights',
-                        inception_weights, '--batch_size', '4', '--stats_cache', str(tmp_path / 'cache'), '--device', 'cpu')
+                        inception_weights, '--batch_size', '4', '--stats_cache', cache, '--device', 'cpu', '--dims', '64')
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1].split()
     assert last[0] == 'fid'
     import pytorch_fid.inception as inception
-    from pytorch_fid.fid_score import calculate_fid_given_paths
+    from pytorch_fid.fid_score import calculate_activation_statistics, calculate_fid_given_paths
     with mock.patch.object(inception, 'load_state_dict_from_url',
                            lambda *a, **k: torch.load(inception_weights, weights_only=True)):
-        expected = calculate_fid_given_paths([real, fake], 4, 'cpu', 2048, num_workers=0)
+        expected = calculate_fid_given_paths([real, fake], 4, 'cpu', 64, num_workers=0)
+        pool3 = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
+        expected_mu, expected_sigma = calculate_activation_statistics(fid.image_files(real), pool3, 4, 2048, 'cpu', num_workers=0)
     assert float(last[1]) == pytest.approx(expected, rel=1e-6, abs=1e-6)
     assert float(last[1]) > 0
+    mu, sigma = fid.folder_statistics(real, fid.inception_model(inception_weights), 4, 'cpu', inception_weights, cache)
+    assert mu.shape == (2048,) and np.array_equal(mu, expected_mu) and np.array_equal(sigma, expected_sigma)
+    assert len(os.listdir(cache)) == 2  # the real folder's statistics at 64 and at 2048, cached apart
+    # Statistics of one size against images compared at another: one line with the way out.
+    stats = os.path.join(cache, sorted(os.listdir(cache))[0])
+    other = '2048' if np.load(stats)['mu'].shape == (64,) else '64'
+    result = run_script('scripts/evaluate.py', 'fid', '--real_dir', stats, '--fake_dir', fake, '--inception_weights',
+                        inception_weights, '--device', 'cpu', '--dims', other)
+    assert result.returncode == 1 and 'pass --dims' in result.stderr.strip().splitlines()[-1], result.stderr
 
 
 def test_statistics_cache_is_reused_and_invalidated(tmp_path, inception_weights, monkeypatch):

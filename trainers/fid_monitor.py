@@ -53,7 +53,7 @@ class FIDMonitor:
         fake = self._write('fake', synthesize)
         device = 'cuda' if torch.cuda.is_available() and self.opt.gpu_ids != '-1' else 'cpu'
         return fid_between(real, fake, self.opt.inception_weights, device=device,
-                           cache_dir=os.path.join(self.folder, 'stats'))
+                           cache_dir=os.path.join(self.folder, 'stats'), dims=self.opt.fid_dims)
 
     def record(self, fid: float, epoch: int, step: int) -> bool:
         """Log the value; True when it is the best so far (and note it in best_fid.json)."""

@@ -13,7 +13,11 @@ from PIL import Image
 from util.checkpoint import atomic_open
 from util.errors import UserError
 
-DIMS = 2048
+# pytorch-fid's feature sizes (its --dims): 2048 is the pool3 layer every paper reports; the smaller ones come from
+# earlier layers and suit fewer images than 2048, whose covariance is otherwise singular (and slow to take the
+# square root of). Values of different sizes are not comparable.
+DIMS = (64, 192, 768, 2048)
+PAPER_DIMS = 2048
 
 
 def image_files(folder: str) -> List[str]:
@@ -52,10 +56,11 @@ def _weights_from(path: str):
         inception.load_state_dict_from_url = original
 
 
-def inception_model(weights_path: str = '', device: str = 'cpu') -> torch.nn.Module:
-    """pytorch-fid's InceptionV3 (pool3, 2048-d) with the TF-Inception weights: downloaded, or from a local file."""
+def inception_model(weights_path: str = '', device: str = 'cpu', dims: int = PAPER_DIMS) -> torch.nn.Module:
+    """pytorch-fid's InceptionV3 up to the layer of `dims` features (pool3 for 2048) with the TF-Inception weights:
+    downloaded, or from a local file."""
     from pytorch_fid.inception import InceptionV3
-    block = InceptionV3.BLOCK_INDEX_BY_DIM[DIMS]
+    block = InceptionV3.BLOCK_INDEX_BY_DIM[dims]
     if weights_path:
         if not os.path.isfile(weights_path):
             raise UserError(f'--inception_weights {weights_path}: no such file')
@@ -80,27 +85,28 @@ def weights_tag(weights_path: str) -> str:
     return f'{os.path.abspath(weights_path)}:{stat.st_size}:{stat.st_mtime_ns}'
 
 
-def statistics_cache_path(files: List[str], folder: str, weights_path: str, cache_dir: str) -> str:
-    """A name that changes whenever a file is added, removed or modified, or the weights change."""
+def statistics_cache_path(files: List[str], folder: str, weights_path: str, cache_dir: str, dims: int = PAPER_DIMS) -> str:
+    """A name that changes whenever a file is added, removed or modified, or the weights or feature size change."""
     listing = [(os.path.basename(f), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
-    digest = hashlib.sha1(json.dumps([listing, weights_tag(weights_path), DIMS]).encode()).hexdigest()[:16]
+    digest = hashlib.sha1(json.dumps([listing, weights_tag(weights_path), dims]).encode()).hexdigest()[:16]
     return os.path.join(cache_dir, f'{os.path.basename(os.path.normpath(folder))}_{digest}.npz')
 
 
 def folder_statistics(folder: str, model: torch.nn.Module, batch_size: int, device: str, weights_path: str = '',
-                      cache_dir: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of the pool3 features of a folder's images (or an .npz of them), cached when asked."""
+                      cache_dir: Optional[str] = None, dims: int = PAPER_DIMS) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the `dims` Inception features (the model's) of a folder's images (or an .npz of
+    them), cached when asked."""
     from pytorch_fid.fid_score import calculate_activation_statistics
     if folder.endswith('.npz'):
         with np.load(folder) as stats:
             return stats['mu'], stats['sigma']
     files = image_files(folder)
     image_size(files, folder)
-    cache = statistics_cache_path(files, folder, weights_path, cache_dir) if cache_dir else None
+    cache = statistics_cache_path(files, folder, weights_path, cache_dir, dims) if cache_dir else None
     if cache and os.path.isfile(cache):
         with np.load(cache) as stats:
             return stats['mu'], stats['sigma']
-    mu, sigma = calculate_activation_statistics(files, model, min(batch_size, len(files)), DIMS, device, num_workers=0)
+    mu, sigma = calculate_activation_statistics(files, model, min(batch_size, len(files)), dims, device, num_workers=0)
     if cache:
         os.makedirs(cache_dir, exist_ok=True)
         with atomic_open(cache) as f:
@@ -109,8 +115,9 @@ def folder_statistics(folder: str, model: torch.nn.Module, batch_size: int, devi
 
 
 def fid_between(real: str, fake: str, weights_path: str = '', batch_size: int = 50, device: str = 'cpu',
-                cache_dir: Optional[str] = None) -> float:
-    """FID of the images in `fake` against those in `real` (a folder, or an .npz of its statistics)."""
+                cache_dir: Optional[str] = None, dims: int = PAPER_DIMS) -> float:
+    """FID of the images in `fake` against those in `real` (a folder, or an .npz of its statistics of `dims`
+    features)."""
     from pytorch_fid.fid_score import calculate_frechet_distance
     if not real.endswith('.npz'):
         real_size = image_size(image_files(real), real)
@@ -118,7 +125,9 @@ def fid_between(real: str, fake: str, weights_path: str = '', batch_size: int = 
         if real_size != fake_size:
             raise UserError(f'real images are {real_size[0]}x{real_size[1]} but generated ones {fake_size[0]}x{fake_size[1]}: '
                             'compare at the generator\'s resolution')
-    model = inception_model(weights_path, device)
-    mu1, sigma1 = folder_statistics(real, model, batch_size, device, weights_path, cache_dir)
-    mu2, sigma2 = folder_statistics(fake, model, batch_size, device, weights_path)
+    model = inception_model(weights_path, device, dims)
+    mu1, sigma1 = folder_statistics(real, model, batch_size, device, weights_path, cache_dir, dims)
+    mu2, sigma2 = folder_statistics(fake, model, batch_size, device, weights_path, dims=dims)
+    if mu1.shape != mu2.shape:
+        raise UserError(f'--real_dir {real} holds statistics of {mu1.shape[0]} features, not {dims}: pass --dims {mu1.shape[0]}')
     return float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
