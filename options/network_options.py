@@ -2,6 +2,7 @@
 from typing import Callable, Dict, Tuple
 
 from models.networks.generator import BLOCK_SCHEDULES, MEMORY_FORMATS, SPADE_UPSAMPLING_STEPS
+from models.networks.predictor import PREDICTOR_NC
 from .parser import OptionParser
 
 
@@ -14,6 +15,9 @@ def add_upsampling_option(parser: OptionParser, choices: Tuple[str, ...]) -> Non
 
 
 def condconv_options(parser: OptionParser, is_train: bool) -> None:
+    parser.add_argument('--predictor_nc', type=int, default=PREDICTOR_NC, architecture=True,
+                        help="hidden channels of every block's kernel and attention predictors (the paper's 128); "
+                             "fewer make small CPU models several times faster")
     parser.add_argument('--depthconv_impl', type=str, default='lean', choices=['lean', 'unfold'],
                         help='conditional depthwise convolution: lean (never builds the unfolded input) or unfold (the reference formulation); same numbers')
     parser.add_argument('--predictor_impl', type=str, default='fused', choices=['fused', 'reference'],

@@ -11,14 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import ROOT, make_test_opt, released_layout, run_script, train_opt
+from helpers import ROOT, SMALL_PREDICTORS, make_test_opt, released_layout, run_script, train_opt
 from dataset_writers import write_coco
 from util.errors import UserError
 
 pytestmark = pytest.mark.slow  # every test here trains
 
 TINY = ['--ngf', '4', '--ndf', '4', '--crop_size', '64', '--no_vgg_loss', '--gpu_ids', '-1', '--batchSize', '2',
-        '--cpu_allocator', 'system']
+        '--cpu_allocator', 'system', *SMALL_PREDICTORS]
 
 
 # In a process of its own (signals, torchrun): one thread, the same summation order in every run, so that weights

@@ -1,13 +1,12 @@
 """The paper's ablation networks: SPADE's generator and multi-scale discriminator, in every pair with CC-FPSE's."""
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 import models.networks as networks
-from helpers import ROOT, networks_on_meta, random_batch, spade_layout, strict_load_on_meta, train_opt
+from helpers import (networks_on_meta, random_batch, run_script, small_predictors, spade_layout, strict_load_on_meta,
+                     train_opt)
 from models.pix2pix_model import Pix2PixModel
 from util.checkpoint import CheckpointStore
 from util.errors import UserError
@@ -107,7 +106,7 @@ def test_a_networks_options_are_rejected_with_another_network():
     for args, option, owner in ((['--netD', 'fpse', '--num_D', '3'], '--num_D', '--netD multiscale'),
                                 (['--netD', 'fpse', '--n_layers_D', '3'], '--n_layers_D', '--netD multiscale'),
                                 (['--netG', 'spade', '--depthconv_impl', 'unfold'], '--depthconv_impl', '--netG condconv')):
-        result = subprocess.run([sys.executable, 'train.py', *args], cwd=ROOT, capture_output=True, text=True)
+        result = run_script('train.py', *args)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and f'{option} is an option of {owner}' in lines[0]
 
@@ -115,17 +114,16 @@ def test_a_networks_options_are_rejected_with_another_network():
 @pytest.mark.slow
 @pytest.mark.parametrize('netG, netD', PAIRS)
 def test_short_training_run_of_each_pair(netG, netD, tmp_path):
-    result = subprocess.run([sys.executable, 'train.py', '--dataset_mode', 'synthetic', '--netG', netG, '--netD', netD,
-                             '--name', 'pair', '--checkpoints_dir', str(tmp_path), '--max_dataset_size', '4',
-                             '--batchSize', '2', '--niter', '1', '--ngf', '4', '--ndf', '4', '--crop_size', '64',
-                             '--no_vgg_loss', '--gpu_ids', '-1', '--use_vae'], cwd=ROOT, capture_output=True, text=True)
+    result = run_script('train.py', '--dataset_mode', 'synthetic', '--netG', netG, '--netD', netD, '--name', 'pair',
+                        '--checkpoints_dir', str(tmp_path), '--max_dataset_size', '4', '--batchSize', '2', '--niter', '1',
+                        '--ngf', '4', '--ndf', '4', '--crop_size', '64', '--no_vgg_loss', '--gpu_ids', '-1', '--use_vae',
+                        *small_predictors(['--netG', netG]))
     assert result.returncode == 0, result.stderr[-2000:]
     saved = CheckpointStore(str(tmp_path), 'pair').read_options()
     assert (saved['netG'], saved['netD']) == (netG, netD) and 'num_upsampling_layers' in saved
     if netD == 'multiscale':
         assert (saved['num_D'], saved['n_layers_D']) == (2, 4)
-    result = subprocess.run([sys.executable, 'test.py', '--name', 'pair', '--checkpoints_dir', str(tmp_path),
-                             '--results_dir', str(tmp_path / 'res'), '--how_many', '1', '--gpu_ids', '-1'],
-                            cwd=ROOT, capture_output=True, text=True)
+    result = run_script('test.py', '--name', 'pair', '--checkpoints_dir', str(tmp_path), '--results_dir',
+                        str(tmp_path / 'res'), '--how_many', '1', '--gpu_ids', '-1')
     assert result.returncode == 0, result.stderr[-2000:]
     assert os.listdir(tmp_path / 'res' / 'pair' / 'test_latest' / 'images' / 'synthesized_image') == ['00000.png']

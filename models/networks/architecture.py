@@ -11,7 +11,7 @@ from torch.nn.utils import spectral_norm
 from util.errors import UserError
 from .condconv import TAPS, DepthConv
 from .normalization import SPADE, spade_from_config
-from .predictor import Predictor, fused_first_layers, predictor
+from .predictor import PREDICTOR_NC, Predictor, fused_first_layers, predictor
 
 
 def uses_lean_kernels(predictor_impl: str, depthconv_impl: str) -> bool:
@@ -38,15 +38,16 @@ class DepthsepCCBlock(nn.Module):
                  batch_norm: Type[nn.Module] = nn.BatchNorm2d,   # or SyncBatchNorm
                  depthconv_impl: str = 'lean',                   # see condconv.conditional_depthwise_conv
                  predictor_impl: str = 'fused',                  # 'fused' first layers, or one conv each
-                 recompute_predictions: bool = False):           # recompute the kernel maps in backward
+                 recompute_predictions: bool = False,            # recompute the kernel maps in backward
+                 predictor_nc: int = PREDICTOR_NC):              # hidden width of the kernel and attention predictors
         super().__init__()
         self.learned_shortcut = fin != fout
         fmiddle = min(fin, fout)
 
-        self.gen_weights1 = predictor(semantic_nc, fin * TAPS)
-        self.gen_weights2 = predictor(semantic_nc, fout * TAPS)
-        self.gen_se_weights1 = predictor(semantic_nc, fmiddle, sigmoid=True)
-        self.gen_se_weights2 = predictor(semantic_nc, fout, sigmoid=True)
+        self.gen_weights1 = predictor(semantic_nc, fin * TAPS, hidden_nc=predictor_nc)
+        self.gen_weights2 = predictor(semantic_nc, fout * TAPS, hidden_nc=predictor_nc)
+        self.gen_se_weights1 = predictor(semantic_nc, fmiddle, sigmoid=True, hidden_nc=predictor_nc)
+        self.gen_se_weights2 = predictor(semantic_nc, fout, sigmoid=True, hidden_nc=predictor_nc)
 
         self.lean_kernels = uses_lean_kernels(predictor_impl, depthconv_impl)
         self.conv_0 = DepthConv(fin, depthconv_impl, batch_norm, per_tap=self.lean_kernels,

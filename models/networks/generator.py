@@ -9,7 +9,7 @@ from .architecture import DepthsepCCBlock, SPADEResnetBlock, uses_lean_kernels
 from .base_network import BaseNetwork
 from util.util import image_size
 from .normalization import batch_norm_class, get_nonspade_norm_layer, resize_nearest
-from .predictor import fused_first_layers
+from .predictor import PREDICTOR_NC, fused_first_layers
 
 
 # The image branch: (block, upsample x2 before it, pyramid level whose features condition it).
@@ -72,7 +72,8 @@ class CondConvGenerator(GeneratorBase):
                  depthconv_impl: str = 'lean',              # 'lean' or 'unfold' (the reference's): same numbers
                  predictor_impl: str = 'fused',             # 'fused' or 'reference': same numbers
                  memory_format: str = 'auto',               # a key of MEMORY_FORMATS: same numbers
-                 checkpoint_predictors: bool = False):      # recompute the predicted kernels in backward
+                 checkpoint_predictors: bool = False,       # recompute the predicted kernels in backward
+                 predictor_nc: int = PREDICTOR_NC):         # hidden width of the blocks' kernel and attention predictors
         super().__init__()
         nf = ngf
         self.fused = predictor_impl == 'fused'
@@ -101,7 +102,7 @@ class CondConvGenerator(GeneratorBase):
         for name, _, _ in self.schedule:
             fin, fout = widths[name]
             self.add_module(name, DepthsepCCBlock(fin * nf, fout * nf, cond_nc, batch_norm_class(sync_bn),
-                                                  depthconv_impl, predictor_impl, checkpoint_predictors))
+                                                  depthconv_impl, predictor_impl, checkpoint_predictors, predictor_nc))
 
         self.conv_img = nn.Conv2d(nf, output_nc, 3, padding=1)
         self.up = nn.Upsample(scale_factor=2)

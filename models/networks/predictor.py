@@ -5,7 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-PREDICTOR_HIDDEN = 128
+# The hidden width of every kernel and attention predictor in the paper and the released checkpoints.
+PREDICTOR_NC = 128
 
 
 class Predictor(nn.Sequential):
@@ -30,10 +31,10 @@ class Predictor(nn.Sequential):
         return first
 
 
-def predictor(in_channels: int, out_channels: int, sigmoid: bool = False) -> Predictor:
+def predictor(in_channels: int, out_channels: int, sigmoid: bool = False, hidden_nc: int = PREDICTOR_NC) -> Predictor:
     """conv3x3 -> ReLU -> conv3x3 [-> sigmoid]: predicts kernels or attention maps from the label features."""
-    layers = [nn.Conv2d(in_channels, PREDICTOR_HIDDEN, 3, padding=1), nn.ReLU(),
-              nn.Conv2d(PREDICTOR_HIDDEN, out_channels, 3, padding=1)]
+    layers = [nn.Conv2d(in_channels, hidden_nc, 3, padding=1), nn.ReLU(),
+              nn.Conv2d(hidden_nc, out_channels, 3, padding=1)]
     if sigmoid:
         layers.append(nn.Sigmoid())
     return Predictor(*layers)
