@@ -1,25 +1,14 @@
 """The command-line side of synthesis: choosing a trained model (add_model_arguments, the presets of the released
 checkpoints) and reading seeds, for scripts/synthesize.py and scripts/demo.py."""
 import argparse
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from models.synthesizer import Synthesizer
 from util.checkpoint import CheckpointStore
 from util.errors import UserError
+from .presets import PRESET_HELP, PRESETS
 from .shared_arguments import add_device_arguments, add_ema_argument, add_epoch_argument, add_run_arguments
 from .test_options import TestOptions
-
-# The architecture options of released checkpoints, which come without an options file: the CC-FPSE authors'
-# test scripts (test_coco.sh, test_ade.sh, test_cityscapes.sh, all with the VAE encoder) and NVlabs/SPADE's
-# coco_pretrained, ade20k_pretrained and cityscapes_pretrained (no encoder).
-PRESETS: Dict[str, List[str]] = {
-    'coco': ['--dataset_mode', 'coco', '--netG', 'condconv', '--use_vae'],
-    'ade20k': ['--dataset_mode', 'ade20k', '--netG', 'condconv', '--use_vae'],
-    'cityscapes': ['--dataset_mode', 'cityscapes', '--netG', 'condconv', '--use_vae'],
-    'spade_coco': ['--dataset_mode', 'coco', '--netG', 'spade'],
-    'spade_ade20k': ['--dataset_mode', 'ade20k', '--netG', 'spade'],
-    'spade_cityscapes': ['--dataset_mode', 'cityscapes', '--netG', 'spade'],
-}
 
 
 def parse_seeds(text: str) -> List[int]:
@@ -40,8 +29,7 @@ def add_model_arguments(parser) -> None:
     """The command-line options that choose a trained model, shared by the scripts that synthesize."""
     add_run_arguments(parser, name_required=True)
     add_epoch_argument(parser)
-    parser.add_argument('--preset', choices=sorted(PRESETS), default=None,
-                        help="the architecture of released checkpoints (which come without networks.json)")
+    parser.add_argument('--preset', choices=sorted(PRESETS), default=None, help=PRESET_HELP)
     add_ema_argument(parser)
     add_device_arguments(parser)
 
@@ -60,7 +48,7 @@ def load_synthesizer(name: str, checkpoints_dir: str = './checkpoints', which_ep
     if preset is not None:
         if preset not in PRESETS:
             raise UserError(f'--preset {preset}: choose one of {", ".join(PRESETS)}')
-        args += PRESETS[preset]
+        args += ['--preset', preset]
     elif not store.read_options():
         raise UserError(f'{store.path("networks.json")} does not exist: give --name of a model trained here, or '
                         f'--preset {"|".join(PRESETS)} for the authors\' released checkpoints')

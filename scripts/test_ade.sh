@@ -3,5 +3,5 @@
 # The style comes from each real image through the VAE encoder, as in the paper. Extra arguments go to test.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python test.py --batchSize 4 --netG condconv --checkpoints_dir checkpoints --which_epoch 200 \
-    --name ade_best --dataset_mode ade20k --dataroot datasets/ade20k --use_vae "$@"
+python test.py --preset ade20k --batchSize 4 --checkpoints_dir checkpoints --which_epoch 200 \
+    --name ade_best --dataroot datasets/ade20k "$@"

@@ -3,5 +3,5 @@
 # The style comes from each real image through the VAE encoder, as in the paper. Extra arguments go to test.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python test.py --batchSize 4 --netG condconv --checkpoints_dir checkpoints --which_epoch 200 \
-    --name cs_best --dataset_mode cityscapes --dataroot datasets/cityscapes --use_vae "$@"
+python test.py --preset cityscapes --batchSize 4 --checkpoints_dir checkpoints --which_epoch 200 \
+    --name cs_best --dataroot datasets/cityscapes "$@"

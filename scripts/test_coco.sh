@@ -3,5 +3,5 @@
 # The style comes from each real image through the VAE encoder, as in the paper. Extra arguments go to test.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python test.py --batchSize 4 --netG condconv --checkpoints_dir checkpoints --which_epoch 100 \
-    --name coco_best --dataset_mode coco --dataroot datasets/coco_stuff --use_vae "$@"
+python test.py --preset coco --batchSize 4 --checkpoints_dir checkpoints --which_epoch 100 \
+    --name coco_best --dataroot datasets/coco_stuff "$@"

@@ -134,3 +134,32 @@ def test_no_gpu_is_said_in_one_line(monkeypatch, capsys):
     model = Pix2PixModel(opt)
     assert model.device.type == 'cpu'
     assert 'note: no GPU found, running on the CPU' in capsys.readouterr().out
+
+
+def test_a_preset_stands_for_the_released_architecture_and_the_scripts_use_one():
+    import re
+    from helpers import ROOT
+    from options.presets import PRESETS
+    opt = TestOptions().parse(['--preset', 'ade20k', '--batchSize', '4'], quiet=True)
+    assert (opt.dataset_mode, opt.netG, opt.use_vae, opt.label_nc, opt.preset, opt.batchSize) == \
+        ('ade20k', 'condconv', True, 150, 'ade20k', 4)
+    assert TestOptions().parse(['--preset', 'spade_cityscapes'], quiet=True).num_upsampling_layers == 'more'
+    assert TestOptions().parse(['--preset', 'coco', '--label_nc', '10'], quiet=True).label_nc == 10  # given options win
+    for script, preset in (('test_coco.sh', 'coco'), ('test_ade.sh', 'ade20k'), ('test_cityscapes.sh', 'cityscapes')):
+        with open(f'{ROOT}/scripts/{script}') as f:
+            text = f.read()
+        assert f'--preset {preset} ' in text and not re.search(r'--(dataset_mode|netG|use_vae)\b', text), script
+    assert set(PRESETS) == {'coco', 'ade20k', 'cityscapes', 'spade_coco', 'spade_ade20k', 'spade_cityscapes'}
+
+
+def test_unknown_preset_and_phase_are_one_line_errors(tmp_path):
+    result = run_script('test.py', '--preset', 'imagenet', '--gpu_ids', '-1')
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "argument --preset: invalid choice: 'imagenet'" in lines[-1]
+    from dataset_writers import write_coco
+    write_coco(str(tmp_path / 'coco'), 'train', count=2)
+    result = run_script('train.py', '--dataset_mode', 'coco', '--dataroot', str(tmp_path / 'coco'), '--phase', 'trian',
+                        '--checkpoints_dir', str(tmp_path / 'ck'), '--gpu_ids', '-1')
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and lines == ['error: --phase trian: use train, val or test']
+    assert not (tmp_path / 'ck' / 'CC-FPSE_coco').exists()  # no run folder

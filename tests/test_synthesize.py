@@ -14,7 +14,8 @@ from data.classes import label_set
 from data.label_maps import read_label_map, render_label_map
 from models.inputs import seed_style
 from models.synthesizer import Synthesizer
-from options.synthesis_options import PRESETS, load_synthesizer, parse_seeds
+from options.presets import PRESETS
+from options.synthesis_options import load_synthesizer, parse_seeds
 from util.errors import UserError
 
 MODELS = {
