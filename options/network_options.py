@@ -26,10 +26,10 @@ def condconv_options(parser: OptionParser, is_train: bool) -> None:
                              "a tap at a time without autograd) or reference (one convolution each, whole kernel maps); "
                              "same numbers")
     parser.add_argument('--memory_format', type=str, default='auto', choices=list(MEMORY_FORMATS),
-                        help='layout of the generator\'s activations: auto is channels_last on CPU with the lean, fused '
-                             'kernels (oneDNN\'s convolutions are faster so) and contiguous otherwise; channels-last, '
-                             'kernel maps are predicted tap-major so that a tap\'s kernels are adjacent channels; '
-                             'same numbers')
+                        help='layout of the generator\'s activations: auto is channels_last on CPU under --amp bf16 '
+                             'with the lean, fused kernels (oneDNN\'s convolutions are faster so) and contiguous '
+                             'otherwise; channels-last, kernel maps are predicted tap-major so that a tap\'s kernels '
+                             'are adjacent channels; same numbers')
     parser.add_argument('--checkpoint_predictors', action='store_true',
                         help='recompute the per-pixel kernels in backward instead of keeping them: less memory, more time')
     add_upsampling_option(parser, tuple(BLOCK_SCHEDULES))

@@ -2,7 +2,7 @@
 
 python scripts/benchmark.py [--dataset_mode coco] [--crop_size 256] [--batchSize 1] [--ngf 64] [--ndf 64]
                             [--no_vae] [--no_vgg] [--amps off,bf16] [--modes train,inference]
-                            [--variants reference,ours] [--classes_per_image 12] [--repeats 3] [--warmup 1]
+                            [--variants reference,ours] [--classes_per_image 12 | --labels DIR] [--repeats 3] [--warmup 1]
 Each configuration runs in its own process, so peak memory (RSS on CPU, max allocated on GPU) is its own; on the
 CPU the peak is also given above the RSS of the loaded libraries (torch alone holds ~0.6 GB), which is what the
 model can change. Variants: 'reference' is the released formulation (unfolded depthwise convolution, one
@@ -10,7 +10,8 @@ convolution per predictor, the C library's allocator); 'ours' is the default opt
 --checkpoint_predictors; 'ours_channels_last' and 'ours_contiguous' fix --memory_format (what decides the default
 of a device). Ratios are to the first variant in the first precision of --amps. The label maps hold
 --classes_per_image classes each, in 16x16 blocks (what the fused predictors gain depends on it; use the number of
-classes of the data set for the worst case). Medians over --repeats runs after --warmup runs. For training,
+classes of the data set for the worst case), or are the first --batchSize maps of a folder of the dataset's label
+maps (--labels DIR; their class boundaries serve as instance edges). Medians over --repeats runs after --warmup runs. For training,
 'act MiB' is the activation memory of one G step: the bytes autograd keeps for backward (distinct storages,
 parameters left out; util/memory.py), which is the same on CPU and GPU and does not depend on the allocator.
 """
@@ -61,13 +62,13 @@ def measure(config: dict) -> dict:
         opt.isTrain = False
         model = Pix2PixModel(opt, load_checkpoint=False).eval()
     w, h = image_size(opt.crop_size, opt.aspect_ratio)
-    num_labels = opt.num_labels
-    # 16x16 blocks, each of one of `classes_per_image` classes drawn per image.
-    classes = torch.stack([torch.randperm(num_labels)[:config['classes_per_image']] for _ in range(opt.batchSize)])
-    blocks = torch.randint(0, classes.size(1), (opt.batchSize, h // 16 * w // 16))
-    label = classes.gather(1, blocks).view(opt.batchSize, 1, h // 16, w // 16)
-    batch = {'label': label.float().repeat_interleave(16, 2).repeat_interleave(16, 3),
-             'instance': torch.randint(0, 4, (opt.batchSize, 1, h, w)), 'image': torch.rand(opt.batchSize, 3, h, w) * 2 - 1}
+    if config['labels']:
+        label = label_maps(config['labels'], opt, (w, h))
+        instance = label.long()  # class boundaries as the instance edges
+    else:
+        label = block_label_maps(opt.num_labels, config['classes_per_image'], opt.batchSize, (w, h))
+        instance = torch.randint(0, 4, (opt.batchSize, 1, h, w))
+    batch = {'label': label, 'instance': instance, 'image': torch.rand(opt.batchSize, 3, h, w) * 2 - 1}
     cuda = model.device.type == 'cuda'
 
     def sync():
@@ -104,6 +105,38 @@ def measure(config: dict) -> dict:
             'activation_bytes': activations}
 
 
+def block_label_maps(num_labels: int, classes_per_image: int, batch_size: int, size: tuple):
+    """Random label maps of 16x16 blocks, each of one of `classes_per_image` classes drawn per image."""
+    import torch
+    w, h = size
+    classes = torch.stack([torch.randperm(num_labels)[:classes_per_image] for _ in range(batch_size)])
+    blocks = torch.randint(0, classes.size(1), (batch_size, h // 16 * w // 16))
+    label = classes.gather(1, blocks).view(batch_size, 1, h // 16, w // 16)
+    return label.float().repeat_interleave(16, 2).repeat_interleave(16, 3)
+
+
+def label_maps(folder: str, opt, size: tuple):
+    """The first batchSize label maps of `folder` (the dataset's files: class ids, 255 don't care) at the model's
+    size, as test.py reads them."""
+    import torch
+    from data.classes import label_set
+    from data.label_maps import list_image_files, read_label_map
+    labels = label_set(opt.dataset_mode, opt.label_nc, opt.contain_dontcare_label)
+    files = list_image_files([folder], '--labels')[:opt.batchSize]
+    return torch.stack([read_label_map(path, labels, size) for path in files])
+
+
+def check_label_folder(folder: str, batch_size: int) -> None:
+    from data.errors import DatasetError
+    from data.label_maps import list_image_files
+    try:
+        count = len(list_image_files([folder], '--labels'))
+    except DatasetError as exc:
+        sys.exit(f'error: {exc}')
+    if count < batch_size:
+        sys.exit(f'error: --labels {folder} holds {count} label maps, fewer than --batchSize {batch_size}')
+
+
 def rss_bytes(field: str = 'VmRSS') -> int:
     """Current (VmRSS) or peak (VmHWM) resident memory of this process. Not getrusage's ru_maxrss: Linux
     carries that over from the parent across fork and exec."""
@@ -127,6 +160,8 @@ def main() -> None:
     parser.add_argument('--amps', default='off,bf16')
     parser.add_argument('--modes', default='train,inference')
     parser.add_argument('--classes_per_image', type=int, default=12)
+    parser.add_argument('--labels', default='', help="a folder of the dataset's label maps to use instead of random "
+                                                    'blocks (the first --batchSize, resized with nearest)')
     parser.add_argument('--variants', default='reference,ours', help=f'comma-separated, of {", ".join(VARIANT_OPTIONS)}')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
@@ -141,6 +176,8 @@ def main() -> None:
     if unknown:
         sys.exit(f'error: --variants: unknown {", ".join(unknown)}; choose from {", ".join(VARIANT_OPTIONS)}')
 
+    if args.labels:
+        check_label_folder(args.labels, args.batchSize)
     os.makedirs(args.workdir, exist_ok=True)
     if not args.no_vgg and not os.path.exists(os.path.join(args.workdir, 'vgg19.pth')):
         import torch
@@ -152,7 +189,7 @@ def main() -> None:
             for variant in variants:
                 options = model_args(args) + ['--amp', amp] + VARIANT_OPTIONS[variant]
                 config = {'options': options, 'mode': mode, 'repeats': args.repeats, 'warmup': args.warmup,
-                          'classes_per_image': args.classes_per_image}
+                          'classes_per_image': args.classes_per_image, 'labels': os.path.abspath(args.labels) if args.labels else ''}
                 child = subprocess.run([sys.executable, os.path.abspath(__file__), '--child', json.dumps(config)],
                                        capture_output=True, text=True)
                 if child.returncode != 0:

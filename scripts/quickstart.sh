@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train a small CC-FPSE on the built-in synthetic set on the CPU (about 12 minutes on 2 cores), synthesise the
+# Train a small CC-FPSE on the built-in synthetic set on the CPU (about 6 minutes on 2 cores), synthesise the
 # test split, measure how well the images follow their layouts, and print where the two HTML pages are.
 set -euo pipefail
 cd "$(dirname "$0")/.."

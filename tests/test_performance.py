@@ -62,6 +62,32 @@ def test_benchmark_rejects_an_unknown_variant(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_benchmark_reads_a_datasets_label_maps(tmp_path):
+    """--labels DIR: the first --batchSize maps of the folder at the model's size, as test.py reads them (255 is
+    COCO-Stuff's don't-care channel); a folder with too few maps stops before anything runs."""
+    import runpy
+    import numpy as np
+    from PIL import Image
+    from dataset_writers import write_coco
+    folder = os.path.join(write_coco(str(tmp_path / 'coco'), 'val', count=3, size=(40, 30)), 'val_label')
+    first = np.zeros((30, 40), dtype=np.uint8)
+    first[:, 20:] = 255
+    first[:10] = 7
+    Image.fromarray(first).save(os.path.join(folder, '000000000001.png'))
+    benchmark = runpy.run_path(os.path.join(ROOT, 'scripts', 'benchmark.py'))
+    opt = train_opt('--dataset_mode', 'coco', '--batchSize', '2')
+    labels = benchmark['label_maps'](folder, opt, (64, 48))
+    assert labels.shape == (2, 1, 48, 64)
+    assert set(labels[0].unique().tolist()) == {0.0, 7.0, 182.0}  # 255 -> the don't-care channel
+    result = run_script('scripts/benchmark.py', '--labels', folder, '--batchSize', '4', '--no_vgg', '--workdir',
+                        str(tmp_path / 'work'))
+    assert result.returncode == 1 and result.stderr.strip() == \
+        f'error: --labels {folder} holds 3 label maps, fewer than --batchSize 4'
+    result = run_script('scripts/benchmark.py', '--labels', str(tmp_path / 'none'), '--no_vgg')
+    assert result.returncode == 1 and 'no such file or folder' in result.stderr
+    assert not (tmp_path / 'work').exists()
+
+
 def test_activation_memory_of_a_generator_step_is_below_the_reference_formulations():
     """Saved-tensor bytes of one G step (parameters left out). The reference formulation keeps, per depthwise
     convolution, the unfolded input (9 times the input) where ours keeps the input: ours must keep at least three

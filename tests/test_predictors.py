@@ -69,7 +69,7 @@ def test_without_autograd_the_generator_goes_tap_by_tap_channels_last_with_the_s
     generators = []
     for impl in ('fused', 'reference'):
         torch.manual_seed(0)
-        generators.append(networks.define_G(train_opt(*args, '--predictor_impl', impl)).eval())
+        generators.append(networks.define_G(train_opt(*args, '--predictor_impl', impl, '--memory_format', 'channels_last')).eval())
     with torch.no_grad():  # biases start at zero: make them tell the taps apart
         for name, param in generators[0].named_parameters():
             if name.endswith('bias'):
@@ -93,9 +93,11 @@ def test_without_autograd_the_generator_goes_tap_by_tap_channels_last_with_the_s
     assert torch.allclose(tap_by_tap, reference, rtol=1e-5, atol=1e-6)
 
 
-def test_with_autograd_the_cpu_generator_predicts_tap_major_kernel_maps_channels_last_by_default(monkeypatch):
+def test_with_autograd_channels_last_generators_predict_tap_major_kernel_maps(monkeypatch):
+    """Channels-last (--memory_format channels_last, and auto under bf16 on the CPU) kernel maps are predicted
+    tap-major; contiguous ones (auto in float32 or with the reference formulation, --memory_format contiguous) in
+    the released order."""
     opt = train_opt('--dataset_mode', 'coco', '--label_nc', str(LABEL_NC), '--crop_size', '32', '--ngf', '8')
-    generator = networks.define_G(opt)
     calls = []
     original = condconv.conditional_depthwise_conv
 
@@ -104,19 +106,21 @@ def test_with_autograd_the_cpu_generator_predicts_tap_major_kernel_maps_channels
                       [t.is_contiguous() for t in (x, kernels)], tap_major))
         return original(x, kernels, stride, impl, tap_major)
     monkeypatch.setattr(condconv, 'conditional_depthwise_conv', spy)
-    generator(_semantics('two_classes', opt)).sum().backward()
-    assert len(calls) == 2 * len(generator.schedule)
-    assert all(channels_last == [True, True] and tap_major for channels_last, _, tap_major in calls)
-    # (maps of one pixel are in both layouts)
-    assert sum(nchw == [False, False] for _, nchw, _ in calls) >= len(calls) - 2
-
-    # Contiguous (--memory_format contiguous, and the reference formulation), kernel maps keep the released order.
-    for option, value in (('memory_format', 'contiguous'), ('predictor_impl', 'reference')):
-        setattr(opt, option, value)
+    cases = (('auto', 'fused', torch.bfloat16), ('channels_last', 'fused', None), ('auto', 'fused', None),
+             ('contiguous', 'fused', None), ('auto', 'reference', torch.bfloat16))
+    for memory_format, predictor_impl, autocast in cases:
+        opt.memory_format, opt.predictor_impl = memory_format, predictor_impl
+        generator = networks.define_G(opt)
         calls.clear()
-        networks.define_G(opt)(_semantics('two_classes', opt)).sum().backward()
+        with torch.autocast('cpu', dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+            generator(_semantics('two_classes', opt)).float().sum().backward()
         assert len(calls) == 2 * len(generator.schedule)
-        assert all(nchw == [True, True] and not tap_major for _, nchw, tap_major in calls)
+        if memory_format == 'contiguous' or predictor_impl == 'reference' or autocast is None and memory_format == 'auto':
+            assert all(nchw == [True, True] and not tap_major for _, nchw, tap_major in calls), memory_format
+        else:
+            assert all(channels_last == [True, True] and tap_major for channels_last, _, tap_major in calls), memory_format
+            # (maps of one pixel are in both layouts)
+            assert sum(nchw == [False, False] for _, nchw, _ in calls) >= len(calls) - 2
 
 
 def test_absent_label_channels_are_left_out_of_the_conditioning():

@@ -18,7 +18,8 @@ def uses_lean_kernels(predictor_impl: str, depthconv_impl: str) -> bool:
     """Whether blocks with these implementations (the fused predictors and the lean convolution) predict their
     kernels in the order that suits the lean convolution: with autograd whole maps, tap-major when the activations
     are channels-last; without, a tap at a time (predicted_depthwise_conv, never holding a whole kernel map).
-    The generator then runs channels-last on CPU. The reference formulations keep the released code's order of work."""
+    The generator then runs channels-last on CPU under bf16. The reference formulations keep the released code's
+    order of work."""
     return predictor_impl == 'fused' and depthconv_impl == 'lean'
 
 

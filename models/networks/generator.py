@@ -148,9 +148,13 @@ class CondConvGenerator(GeneratorBase):
     def activation_layout(self, device: torch.device) -> torch.memory_format:
         if self.memory_format is not None:
             return self.memory_format
-        # oneDNN runs the predictors' convolutions faster channels-last, forward and backward, bf16 most of all.
-        # On CUDA the choice is scripts/benchmark.py's to make (ours_channels_last against ours_contiguous).
-        channels_last = self.lean_kernels and device.type == 'cpu'
+        # Measured with scripts/benchmark.py (docs/performance.md): on a CPU with native bf16, oneDNN runs the
+        # predictors' convolutions faster channels-last in bf16 and keeps less; in float32 channels-last was as fast
+        # there but 1.7x slower on an AVX2 CPU. On CUDA it is still to be measured (ours_channels_last against
+        # ours_contiguous).
+        bf16_on_cpu = device.type == 'cpu' and torch.is_autocast_enabled('cpu') and \
+            torch.get_autocast_dtype('cpu') == torch.bfloat16
+        channels_last = self.lean_kernels and bf16_on_cpu
         return torch.channels_last if channels_last else torch.contiguous_format
 
     def forward(self, seg: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
