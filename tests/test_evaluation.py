@@ -26,6 +26,7 @@ def write_images(folder, count, seed, size=(48, 48)):
     return str(folder)
 
 
+@pytest.mark.slow
 def test_fid_equals_pytorch_fid(tmp_path, inception_weights):
     """The value through `evaluate.py fid --dims 64` (a square root of a 64x64 matrix: fast) equals pytorch-fid's
     for the same folders; at the papers' 2048 the statistics equal pytorch-fid's (the distance is its own function

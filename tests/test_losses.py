@@ -47,6 +47,7 @@ def test_kld_value():
     assert KLDLoss()(mu, logvar).item() == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_vgg_loss_from_a_local_weights_file(tmp_path):
     torch.manual_seed(0)
     path = tmp_path / 'vgg19.pth'
@@ -60,6 +61,7 @@ def test_vgg_loss_from_a_local_weights_file(tmp_path):
     assert len(VGG19(str(path))(x)) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('zip_format', [True, False])
 def test_vgg_features_get_the_files_weights(tmp_path, zip_format):
     torch.manual_seed(0)

@@ -32,6 +32,7 @@ def test_parameter_counts():
                       'drn_d_105_cityscapes': 54_302_915}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', segmenter_names())
 def test_published_files_load_strictly_and_mismatches_are_named(name, tmp_path):
     weights = write_published_files(name, str(tmp_path / 'good'), predicted_class=3)
@@ -47,6 +48,7 @@ def test_published_files_load_strictly_and_mismatches_are_named(name, tmp_path):
         load_segmenter(name, wrong)
 
 
+@pytest.mark.slow
 def test_files_without_batch_count_load_and_an_extra_key_is_caught(tmp_path):
     path = write_published_files('drn_d_105_cityscapes', str(tmp_path))
     state = torch.load(path, weights_only=True)
