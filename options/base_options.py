@@ -17,7 +17,7 @@ from util.checkpoint import CheckpointStore
 from util.device import distributed_on_gpus
 from util.errors import UserError
 from .network_options import add_model_options, option_owners
-from .parser import OptionParser
+from .parser import OptionParser, positive_int
 from .shared_arguments import add_device_arguments, add_run_arguments
 
 
@@ -71,10 +71,10 @@ class BaseOptions:
 
         # Networks shared by training and testing (each generator adds its own options).
         parser.add_argument('--netG', type=str, default='condconv', choices=models.networks.generator_names(), architecture=True)
-        parser.add_argument('--ngf', type=int, default=64, architecture=True, help='generator width')
+        parser.add_argument('--ngf', type=positive_int, default=64, architecture=True, help='generator width')
         parser.add_argument('--init_type', type=str, default='xavier', choices=['normal', 'xavier', 'xavier_uniform', 'kaiming', 'orthogonal', 'none'])
         parser.add_argument('--init_variance', type=float, default=0.02, help='scale of the initialisation')
-        parser.add_argument('--z_dim', type=int, default=256, architecture=True, help='dimension of the latent z vector')
+        parser.add_argument('--z_dim', type=positive_int, default=256, architecture=True, help='dimension of the latent z vector')
 
         # Instance maps and VAE.
         parser.add_argument('--no_instance', action='store_true', architecture=True, help='do not add the instance edge map as input')

@@ -6,6 +6,17 @@ from typing import Dict, List, Set, Tuple
 _NOT_GIVEN = object()
 
 
+def positive_int(text: str) -> int:
+    """argparse type of a width or size: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number of at least 1')
+    return value
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """Defaults after each option's help; a script's description (its usage lines) kept as written."""
 

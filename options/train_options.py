@@ -2,6 +2,7 @@
 import models.networks
 from util import fid
 from .base_options import BaseOptions, OptionParser
+from .parser import positive_int
 from .shared_arguments import add_epoch_argument
 
 
@@ -31,7 +32,7 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--lr', type=float, default=0.0002, help='initial learning rate')
 
         # Discriminator and losses.
-        parser.add_argument('--ndf', type=int, default=64, architecture=True, help='discriminator width')
+        parser.add_argument('--ndf', type=positive_int, default=64, architecture=True, help='discriminator width')
         parser.add_argument('--lambda_feat', type=float, default=10.0, help='weight of the feature matching loss')
         parser.add_argument('--lambda_vgg', type=float, default=10.0, help='weight of the VGG loss')
         parser.add_argument('--no_ganFeat_loss', action='store_true', help='no discriminator feature matching loss')

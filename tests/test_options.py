@@ -1,4 +1,5 @@
 """Option names, defaults and per-dataset defaults as the reference; clear errors for unknown names."""
+import os
 import sys
 
 import pytest
@@ -163,3 +164,12 @@ def test_unknown_preset_and_phase_are_one_line_errors(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and lines == ['error: --phase trian: use train, val or test']
     assert not (tmp_path / 'ck' / 'CC-FPSE_coco').exists()  # no run folder
+
+
+@pytest.mark.parametrize('option, value', [('--predictor_nc', '0'), ('--ngf', '-4'), ('--ndf', 'wide'), ('--z_dim', '0')])
+def test_widths_must_be_positive_whole_numbers(option, value, tmp_path):
+    result = run_script('train.py', option, value, '--checkpoints_dir', str(tmp_path))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1
+    assert lines[0].startswith(f"error: argument {option}: '{value}' is not a whole number of at least 1")
+    assert os.listdir(tmp_path) == []
