@@ -106,7 +106,7 @@ def evaluate_all(args: argparse.Namespace) -> None:
     from util.checkpoint import atomic_write_text
     from util.device import select_device
     from util.errors import UserError
-    from util.fid import fid_between
+    from util.fid import PAPER_DIMS, fid_between
     if not args.dataroot:
         raise UserError('--dataroot is required: the dataset folder whose validation label maps are the ground truth')
     if not os.path.isdir(args.dataroot):
@@ -124,7 +124,8 @@ def evaluate_all(args: argparse.Namespace) -> None:
     fid = fid_between(os.path.join(images, 'real_image'), os.path.join(images, 'synthesized_image'),
                       args.inception_weights, args.batch_size, device, args.stats_cache or None, args.dims)
     metrics = {'fid': fid, **scores}
-    features = '2048-d pool3 features' if args.dims == 2048 else f'{args.dims}-d features (not the paper\'s 2048)'
+    paper = args.dims == PAPER_DIMS
+    features = f'{PAPER_DIMS}-d pool3 features' if paper else f'{args.dims}-d features (not the paper\'s {PAPER_DIMS})'
     metrics['protocol']['fid'] = (f'pytorch-fid, {features}, synthesized_image against real_image of the results '
                                   'folder at their resolution')
     evaluation.write_page(metrics, args.page_images)
@@ -133,8 +134,8 @@ def evaluate_all(args: argparse.Namespace) -> None:
     for name, row in metrics['paper'].items():
         print(f'{name + " (paper)":10s} {row["fid"]:8.2f} {row["miou"]:8.2f} {row["accuracy"]:9.2f}')
     print(f'{"this run":10s} {fid:8.2f} {metrics["miou"]:8.2f} {metrics["accuracy"]:9.2f}')
-    if args.dims != 2048:
-        print(f'(FID of {args.dims}-d features: not comparable with the paper\'s, which uses 2048)')
+    if not paper:
+        print(f'(FID of {args.dims}-d features: not comparable with the paper\'s, which uses {PAPER_DIMS})')
     print(f'(metrics.json and evaluation.html in {args.results})')
     print(f'fid {fid:.6f}')
     print(f'miou {metrics["miou"]:.4f}')
