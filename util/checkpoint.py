@@ -32,20 +32,48 @@ NETWORKS_FILE, NETWORKS_FORMAT = 'networks.json', 'cc-fpse networks 1'
 TEMPORARY_PREFIX, TEMPORARY_SUFFIX = '.partial_', '.tmp'  # no tool takes such a file for a checkpoint
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back: there is no read-only call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def temporary_beside(path: str) -> Tuple[int, str]:
-    """(file descriptor, name) of a new temporary file in `path`'s folder, named as stale ones are removed."""
-    return tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=os.path.dirname(path) or '.')
+    """(file descriptor, name) of a new temporary file in `path`'s folder, named as stale ones are removed, with
+    the permissions an ordinary new file gets (mkstemp's are 0600 whatever the umask)."""
+    fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=os.path.dirname(path) or '.')
+    os.fchmod(fd, 0o666 & ~current_umask())
+    return fd, tmp
+
+
+def fsync_folder(folder: str) -> None:
+    """Make a rename in `folder` durable (where the system can open a folder for it)."""
+    try:
+        fd = os.open(folder or '.', os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = 'wb') -> Iterator[IO]:
     """A file that becomes `path` when the block ends without error: readers see the old file or the whole new
-    one; on an error the temporary file is removed."""
+    one, also after a power cut (the data is on disk before the rename, the rename after it); on an error the
+    temporary file is removed."""
     fd, tmp = temporary_beside(path)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_folder(os.path.dirname(path))
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -62,8 +90,6 @@ def atomic_save_group(files: Dict[str, Any]) -> None:
         for path, obj in files.items():
             f = stack.enter_context(atomic_open(path))
             torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
 
 
 def atomic_write_text(path: str, text: str) -> None:
