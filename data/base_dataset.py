@@ -12,6 +12,10 @@ from util.util import image_size
 from .errors import DatasetError
 
 
+# --dataroot's default, the reference's for every dataset mode.
+REFERENCE_DATAROOT = './datasets/cityscapes/'
+
+
 class BaseDataset(data.Dataset):
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ from .pix2pix_dataset import Pix2pixDataset
 
 
 class CustomDataset(Pix2pixDataset):
+    reads_dataroot = False  # --label_dir, --image_dir, --instance_dir
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
         parser = Pix2pixDataset.modify_commandline_options(parser, is_train)

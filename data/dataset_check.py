@@ -64,7 +64,8 @@ class DatasetReport:
     def problems(self) -> List[str]:
         lines = list(self.unpaired) + [p for r in self.item_reports for p in r.problems] + self.label_problems()
         if len(self.items) < self.opt.batchSize:
-            lines.append(f'{len(self.items)} usable items, fewer than --batchSize {self.opt.batchSize}')
+            lines.append(f'{len(self.items)} usable items, fewer than --batchSize {self.opt.batchSize} (the default '
+                         f'is 32): train and check with --batchSize {max(1, len(self.items))} or less')
         return lines
 
     def values_found(self) -> Counter:
@@ -127,7 +128,7 @@ class DatasetReport:
 
 def pair_files(dataset: Pix2pixDataset, opt: argparse.Namespace) -> Tuple[List[Item], List[str]]:
     """The complete items, and a line for every label map, photo or instance map without its partner."""
-    label_paths, photo_paths, instance_paths = dataset.get_paths(opt)
+    label_paths, photo_paths, instance_paths = dataset.dataset_paths(opt)
     photos: Dict[str, str] = {dataset.pair_key(p): p for p in photo_paths}
     instances: Dict[str, str] = {dataset.pair_key(p): p for p in instance_paths}
     labels: Dict[str, str] = {dataset.pair_key(p): p for p in label_paths}

@@ -14,11 +14,19 @@ CACHE_NAME = 'files.list'
 CACHE_HEADER = '# cc-fpse files.list 2: paths relative to this folder'
 
 
-def open_image(path: str, what: str, missing_hint: str = '') -> Image.Image:
-    """The image at `path`, fully read, or a DatasetError of one line naming it as `what` ('label map', ...)."""
+def open_image(path: str, what: str, missing_hint: str = '', max_pixels: Optional[int] = None) -> Image.Image:
+    """The image at `path`, fully read, or a DatasetError of one line naming it as `what` ('label map', ...).
+    With `max_pixels`, a larger image is refused from its header, before its pixels are decoded (a small PNG can
+    hold gigabytes of pixels)."""
     try:
         img = Image.open(path)
+        if max_pixels is not None and img.width * img.height > max_pixels:
+            raise DatasetError(f'{what} {path} is {img.width}x{img.height} ({img.width * img.height / 1e6:.1f} '
+                               f'megapixels), above the limit of {max_pixels / 1e6:.1f}: downscale it first (it is '
+                               'resized to the model\'s size anyway), or raise --max_input_pixels')
         img.load()
+    except DatasetError:
+        raise
     except FileNotFoundError:
         raise DatasetError(f'{what} {path} does not exist{missing_hint}') from None
     except Exception as exc:

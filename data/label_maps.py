@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from util.util import MAX_INPUT_PIXELS
 from .base_dataset import image_to_tensor
 from .classes import LabelSet
 from .errors import DatasetError
@@ -56,10 +57,13 @@ def _colors_to_file_values(rgb: np.ndarray, labels: LabelSet, path: str) -> np.n
     return lookup[inverse].reshape(codes.shape)
 
 
-def read_label_map(path: str, labels: LabelSet, size: Size) -> torch.Tensor:
+def read_label_map(path: str, labels: LabelSet, size: Size, max_pixels: int = MAX_INPUT_PIXELS) -> torch.Tensor:
     """(1, H, W) float tensor of the channels the model reads (255 -> don't care, as the loaders), resized with
     nearest neighbour to `size`."""
-    img = open_image(path, 'label map')
+    img = open_image(path, 'label map', max_pixels=max_pixels)
+    if img.format == 'JPEG':
+        raise DatasetError(f'label map {path} is a JPEG: its lossy compression changes class ids at region edges '
+                           f'({lossy_values_note(np.array(img.convert("L")), labels)}): save the label map as a PNG')
     if img.mode in ('L', 'P', 'I', 'I;16'):
         values = np.array(img).astype(np.int64)
     elif img.mode in ('RGB', 'RGBA'):
@@ -74,6 +78,16 @@ def read_label_map(path: str, labels: LabelSet, size: Size) -> torch.Tensor:
         raise DatasetError(f'label map {path} is a {img.mode} image: save class ids as a grey (or palette) PNG, '
                            'or colours of the model\'s palette as an RGB PNG')
     return file_values_to_channels(values, labels, size, path)
+
+
+def lossy_values_note(values: np.ndarray, labels: LabelSet) -> str:
+    """What a lossily compressed label map holds that a label map should not: its ids no class has, or how many
+    distinct ids it has (JPEG blends neighbouring ids into new ones)."""
+    found = np.unique(values)
+    stray = [int(v) for v in found if labels.channel_of_file_value(int(v)) is None]
+    if stray:
+        return f'stray ids {", ".join(map(str, stray[:8]))}{" ..." if len(stray) > 8 else ""}'
+    return f'{len(found)} distinct ids'
 
 
 def snap_to_palette(rgb: np.ndarray, labels: LabelSet) -> np.ndarray:
@@ -105,9 +119,9 @@ def file_values_to_channels(values: np.ndarray, labels: LabelSet, size: Size, pa
     return torch.from_numpy(np.array(resized).astype(np.float32))[None]
 
 
-def read_instance_map(path: str, size: Size) -> torch.Tensor:
+def read_instance_map(path: str, size: Size, max_pixels: int = MAX_INPUT_PIXELS) -> torch.Tensor:
     """(1, H, W) int64 instance ids (8- or 16-bit files), resized with nearest neighbour."""
-    img = open_image(path, 'instance map')
+    img = open_image(path, 'instance map', max_pixels=max_pixels)
     if img.mode not in ('L', 'P', 'I', 'I;16'):
         raise DatasetError(f'instance map {path} is a {img.mode} image: save instance ids as a grey PNG (8 or 16 bit)')
     ids = np.array(img.convert('I') if img.mode == 'I;16' else img).astype(np.int32)
@@ -115,9 +129,9 @@ def read_instance_map(path: str, size: Size) -> torch.Tensor:
     return torch.from_numpy(np.array(resized).astype(np.int64))[None]
 
 
-def read_photo(path: str, size: Size, channels: int = 3) -> torch.Tensor:
+def read_photo(path: str, size: Size, channels: int = 3, max_pixels: int = MAX_INPUT_PIXELS) -> torch.Tensor:
     """(C, H, W) in [-1, 1], resized bicubic to `size` as the loaders resize photos."""
-    img = open_image(path, 'style photo').convert('RGB' if channels == 3 else 'L')
+    img = open_image(path, 'style photo', max_pixels=max_pixels).convert('RGB' if channels == 3 else 'L')
     return image_to_tensor(img.resize(size, Image.BICUBIC))
 
 

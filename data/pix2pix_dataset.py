@@ -1,5 +1,6 @@
 """Label map + photo (+ instance map) datasets on disk, with cheap checks that name the bad file."""
 import argparse
+import os
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from .base_dataset import BaseDataset, get_params, image_to_tensor, transform_image
+from .base_dataset import REFERENCE_DATAROOT, BaseDataset, get_params, image_to_tensor, transform_image
 from .errors import DatasetError
 from .image_folder import make_dataset, natural_sort, open_image, stem
 
@@ -31,9 +32,20 @@ class Pix2pixDataset(BaseDataset):
     def list_images(self, folder: str, what: str) -> List[str]:
         return make_dataset(folder, self.opt.cache_filelist_read, self.opt.cache_filelist_write, what)
 
+    reads_dataroot = True  # the dataset's files are below --dataroot (custom: its own folder options)
+
+    def dataset_paths(self, opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str]]:
+        """get_paths, once --dataroot is known to exist (its default names Cityscapes' folder for every mode)."""
+        if self.reads_dataroot and not os.path.isdir(opt.dataroot):
+            default = (' (the default, which the reference names after Cityscapes whatever the dataset)'
+                       if opt.dataroot == REFERENCE_DATAROOT else '')
+            raise DatasetError(f'--dataroot {opt.dataroot} does not exist{default}: give the folder of the '
+                               f'{opt.dataset_mode} dataset with --dataroot')
+        return self.get_paths(opt)
+
     def initialize(self, opt: argparse.Namespace) -> None:
         self.opt = opt
-        label_paths, image_paths, instance_paths = self.get_paths(opt)
+        label_paths, image_paths, instance_paths = self.dataset_paths(opt)
         for paths in (label_paths, image_paths, instance_paths):
             natural_sort(paths)
         if not label_paths:
@@ -80,6 +92,9 @@ class Pix2pixDataset(BaseDataset):
         label_tensor = TF.to_tensor(transform_image(label, self.opt, params, Image.NEAREST)) * 255.0
         label_tensor[label_tensor == 255] = self.opt.label_nc  # don't-care
         largest = int(label_tensor.max())
+        if largest >= self.num_labels and label.format == 'JPEG':
+            raise DatasetError(f'label map {path} is a JPEG and has id {largest}, outside 0..{self.num_labels - 1}: '
+                               'lossy compression changes class ids at region edges; save label maps as PNG')
         if largest >= self.num_labels:
             raise DatasetError(
                 f'label map {path} has id {largest}, outside 0..{self.num_labels - 1} for --label_nc {self.opt.label_nc}'

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from data.base_dataset import image_to_tensor
 from data.image_folder import open_image, stem
+from data.label_maps import MAX_INPUT_PIXELS
 from models.segmenters import SEGMENTERS, load_segmenter, weight_files
 from models.segmenters.drn import MULTI_SCALES
 from models.segmenters.protocol import IGNORED, DatasetProtocol
@@ -78,8 +79,8 @@ def pair_samples(images: List[str], label_of: Callable[[str], Optional[str]], wh
 def common_size(samples: List[Sample]) -> Tuple[int, int]:
     sizes = {}
     for sample in samples:
-        with Image.open(sample.image_path) as img:
-            sizes.setdefault(img.size, sample.image_path)
+        img = open_image(sample.image_path, 'synthesized image', max_pixels=MAX_INPUT_PIXELS)
+        sizes.setdefault(img.size, sample.image_path)
     if len(sizes) > 1:
         (a, fa), (b, fb) = list(sizes.items())[:2]
         raise UserError(f'synthesized images differ in size ({fa} is {a[0]}x{a[1]}, {fb} is {b[0]}x{b[1]}): '
@@ -90,7 +91,7 @@ def common_size(samples: List[Sample]) -> Tuple[int, int]:
 def ground_truth(sample: Sample, protocol: DatasetProtocol, size: Optional[Tuple[int, int]]) -> np.ndarray:
     """(H, W) int64 segmenter classes (IGNORED where not scored) of a label map, resized with nearest neighbour to
     `size` as the dataset loaders resize labels (PIL NEAREST; None keeps the file's size)."""
-    label = open_image(sample.label_path, 'label map')
+    label = open_image(sample.label_path, 'label map', max_pixels=MAX_INPUT_PIXELS)
     if label.mode not in ('L', 'P'):
         raise UserError(f'label map {sample.label_path} is a {label.mode} image, not 8-bit class ids: is --dataroot '
                         f'a {protocol.dataset_mode} dataset?')
@@ -224,8 +225,8 @@ class Evaluation:
         palette[:self.protocol.num_classes] = self.protocol.class_colors
         return palette[classes]
 
-    def write_page(self, metrics: Dict[str, object], page_images: int) -> str:
-        """evaluation.html: the scores beside the paper's rows, per-class IoU worst first, and per image the
+    def page(self, metrics: Dict[str, object], page_images: int) -> str:
+        """The markup of evaluation.html (its images written): the scores beside the paper's rows, per-class IoU worst first, and per image the
         synthesized image, the prediction and the ground truth in the dataset's colours."""
         from util import html
         page = html.HTML(self.results_dir, f'Evaluation: {self.protocol.dataset_mode}, {len(self.samples)} images',
@@ -252,7 +253,7 @@ class Evaluation:
             page.add_images(shown_files, ['synthesized', f'{self.protocol.segmenter} prediction',
                                           'ground truth (black: not scored)'], shown_files,
                             width=min(self.image_size[0], 512))
-        return page.save('evaluation.html')
+        return page.render()
 
 
 def _percent(value: Optional[float]) -> str:

@@ -17,12 +17,14 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 
+from data import dataset_names
 from data.classes import LabelSet, label_set
 from util.checkpoint import CheckpointStore
 from util.device import select_device
 from util.errors import UserError
 from .inputs import autocast, one_hot_semantics, reparameterize, seed_style
 from .networks import build_network, define_E, define_G
+from .networks.limits import INT_LIMITS
 
 class Synthesizer:
     """A trained generator (and its style encoder) with what its inputs are: the label set and whether it reads
@@ -65,11 +67,14 @@ class Synthesizer:
         if description is None:
             raise UserError(f'{store.path("networks.json")} does not exist: give --name of a model trained here (its '
                             'folder has networks.json), or a --preset for the authors\' released checkpoints')
-        device = select_device(gpu_ids, announce=True)
-        networks = {label: build_network(description[label], device) if label in description else None
-                    for label in ('G', 'E')}
-        inputs = description['inputs']
+        source = store.path('networks.json')
+        inputs = check_inputs(description, source)
+        if 'G' not in description:
+            raise UserError(f'{source}: no generator (G) is described: restore the file')
         labels = label_set(inputs['dataset_mode'], inputs['label_nc'], inputs['contain_dontcare_label'])
+        device = select_device(gpu_ids, announce=True)
+        networks = {label: build_network(description[label], device, source) if label in description else None
+                    for label in ('G', 'E')}
         return cls.from_networks(networks, store, which_epoch, use_ema, labels, not inputs['no_instance'], device, amp)
 
     @classmethod
@@ -145,6 +150,27 @@ class Synthesizer:
             with autocast(self.device, self.amp):
                 z = reparameterize(*self.encode(batch['image']))
         return self.generate(semantics, z, check_finite)
+
+
+def check_inputs(description: Dict[str, Any], source: str) -> Dict[str, Any]:
+    """The `inputs` of a networks.json, checked as the command line checks the options they come from."""
+    inputs = description.get('inputs')
+    expected = {'dataset_mode': dataset_names(), 'label_nc': 'label_nc', 'contain_dontcare_label': bool,
+                'no_instance': bool}
+    if not isinstance(inputs, dict) or set(expected) - set(inputs):
+        raise UserError(f'{source}: "inputs" must give {", ".join(expected)}: restore the file')
+    for name, rule in expected.items():
+        value = inputs[name]
+        if rule is bool:
+            valid = isinstance(value, bool)
+        elif rule == 'label_nc':
+            low, high = INT_LIMITS['label_nc']
+            valid = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        else:
+            valid = value in rule
+        if not valid:
+            raise UserError(f'{source}: inputs.{name} {value!r} is not a value of --{name}: restore the file')
+    return inputs
 
 
 def labels_of(opt: argparse.Namespace) -> LabelSet:

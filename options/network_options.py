@@ -3,7 +3,7 @@ from typing import Callable, Dict, Tuple
 
 from models.networks.generator import BLOCK_SCHEDULES, MEMORY_FORMATS, SPADE_UPSAMPLING_STEPS
 from models.networks.predictor import PREDICTOR_NC
-from .parser import OptionParser, positive_int
+from .parser import OptionParser, limited_int
 
 
 def add_upsampling_option(parser: OptionParser, choices: Tuple[str, ...]) -> None:
@@ -15,7 +15,7 @@ def add_upsampling_option(parser: OptionParser, choices: Tuple[str, ...]) -> Non
 
 
 def condconv_options(parser: OptionParser, is_train: bool) -> None:
-    parser.add_argument('--predictor_nc', type=positive_int, default=PREDICTOR_NC, architecture=True,
+    parser.add_argument('--predictor_nc', type=limited_int('predictor_nc'), default=PREDICTOR_NC, architecture=True,
                         help="hidden channels of every block's kernel and attention predictors (the paper's 128); "
                              "fewer make small CPU models several times faster")
     parser.add_argument('--depthconv_impl', type=str, default='lean', choices=['lean', 'unfold'],
@@ -45,8 +45,8 @@ def fpse_options(parser: OptionParser, is_train: bool) -> None:
 
 
 def multiscale_options(parser: OptionParser, is_train: bool) -> None:
-    parser.add_argument('--num_D', type=int, default=2, architecture=True, help='number of discriminators (scales)')
-    parser.add_argument('--n_layers_D', type=int, default=4, architecture=True, help='layers in each discriminator')
+    parser.add_argument('--num_D', type=limited_int('num_D'), default=2, architecture=True, help='number of discriminators (scales)')
+    parser.add_argument('--n_layers_D', type=limited_int('n_layers_D'), default=4, architecture=True, help='layers in each discriminator')
 
 
 OptionSetter = Callable[[OptionParser, bool], None]

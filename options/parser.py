@@ -1,20 +1,62 @@
 """argparse as the option system needs it (see OptionParser)."""
 import argparse
+import math
 import sys
-from typing import Dict, List, Set, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
+
+from models.networks.limits import INT_LIMITS
 
 _NOT_GIVEN = object()
 
 
-def positive_int(text: str) -> int:
-    """argparse type of a width or size: a whole number of at least 1."""
+def int_in(low: int, high: Optional[int] = None) -> Callable[[str], int]:
+    """argparse type of a whole number from `low` to `high` (no upper end when None)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            bounds = f'from {low} to {high}' if high is not None else f'of at least {low}'
+            raise argparse.ArgumentTypeError(f'{text!r} is not a whole number {bounds}')
+        return value
+    parse.__name__ = 'whole number'
+    return parse
+
+
+def float_in(low: float, high: Optional[float] = None, high_included: bool = True,
+             low_included: bool = True) -> Callable[[str], float]:
+    """argparse type of a finite number from `low` to `high` (ends included unless said)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            value = math.nan
+        below = value < low or (value == low and not low_included)
+        above = high is not None and (value > high or (value == high and not high_included))
+        if not math.isfinite(value) or below or above:
+            lower = f'{"at least" if low_included else "above"} {low}'
+            upper = '' if high is None else f' and {"at most" if high_included else "below"} {high}'
+            raise argparse.ArgumentTypeError(f'{text!r} is not a finite number {lower}{upper}')
+        return value
+    parse.__name__ = 'number'
+    return parse
+
+
+def gpu_list(text: str) -> str:
+    """argparse type of --gpu_ids: GPU numbers separated by commas, or -1 for the CPU."""
     try:
-        value = int(text)
+        ids = [int(part) for part in str(text).split(',') if part.strip()]
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number of at least 1')
-    return value
+        ids = []
+    if not ids or (ids[0] < 0 and len(ids) > 1) or any(i < -1 for i in ids):
+        raise argparse.ArgumentTypeError(f'{text!r} is not a list of GPU numbers such as 0 or 0,1 (-1 for the CPU)')
+    return str(text)
+
+
+def limited_int(argument: str) -> Callable[[str], int]:
+    """The argparse type of a network argument of models.networks.limits."""
+    return int_in(*INT_LIMITS[argument])
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -63,6 +105,24 @@ class OptionParser(argparse.ArgumentParser):
         namespace = argparse.Namespace(**{dest: _NOT_GIVEN for dest in self.declared})
         namespace, unknown = self.parse_known_args(args, namespace)
         return {k: v for k, v in vars(namespace).items() if v is not _NOT_GIVEN}, unknown
+
+    def value_problem(self, dest: str, value) -> Optional[str]:
+        """Why `value` is not one the command line could give option `dest` (None when it is): what a value read from
+        a file (opt.json) must pass as the command line's values pass argparse."""
+        action = next((a for a in self._actions if a.dest == dest), None)
+        if action is None or value is None and action.default is None:
+            return None
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            return None if isinstance(value, bool) else f'{value!r} is not true or false'
+        if isinstance(value, (bool, list, dict)) or value is None:
+            return f'{value!r} is not a value of --{dest}'
+        try:
+            parsed = action.type(str(value)) if action.type is not None else str(value)
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
+            return str(exc) or f'{value!r} is not a value of --{dest}'
+        if action.choices is not None and parsed not in action.choices:
+            return f'{value!r} is not one of {", ".join(map(str, action.choices))}'
+        return None
 
     def selected(self, dest: str):
         """An option's value while the parser is being built (see the class docstring)."""

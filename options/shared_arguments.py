@@ -1,5 +1,6 @@
 """Options that the training and test options and the synthesis scripts all take, declared once here."""
 from models.inputs import AMP_DTYPES
+from .parser import gpu_list
 
 
 def add_run_arguments(parser, name_required: bool = False) -> None:
@@ -21,6 +22,6 @@ def add_ema_argument(parser) -> None:
 
 def add_device_arguments(parser) -> None:
     """--gpu_ids and --amp."""
-    parser.add_argument('--gpu_ids', type=str, default='0', help='GPU to use; -1 for the CPU. Falls back to the CPU (with a note) when no GPU is present. Under torchrun each process takes its LOCAL_RANK GPU')
+    parser.add_argument('--gpu_ids', type=gpu_list, default='0', help='GPU to use; -1 for the CPU. Falls back to the CPU (with a note) when no GPU is present. Under torchrun each process takes its LOCAL_RANK GPU')
     parser.add_argument('--amp', type=str, default='off', choices=list(AMP_DTYPES),
                         help='mixed precision for G, D, E and the losses (off = float32, the faithful numbers)')

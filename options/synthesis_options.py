@@ -3,26 +3,44 @@ checkpoints) and reading seeds, for scripts/synthesize.py and scripts/demo.py.""
 import argparse
 from typing import List, Optional, Sequence
 
+from data.label_maps import MAX_INPUT_PIXELS
 from models.synthesizer import Synthesizer
 from util.checkpoint import CheckpointStore
 from util.errors import UserError
+from .parser import int_in
 from .presets import PRESET_HELP, PRESETS
 from .shared_arguments import add_device_arguments, add_ema_argument, add_epoch_argument, add_run_arguments
 from .test_options import TestOptions
 
 
+# The most images one --seeds may ask for (each is a file): a typo such as 0-100000000 stops at once instead of
+# filling the memory with seeds.
+MAX_SEEDS = 100_000
+
+
 def parse_seeds(text: str) -> List[int]:
     """'0-3,7' -> [0, 1, 2, 3, 7]."""
-    seeds = []
+    ranges = []
     try:
         for part in text.split(','):
             first, _, last = part.strip().partition('-')
-            seeds.extend(range(int(first), int(last or first) + 1))
+            ranges.append(range(int(first), int(last or first) + 1))
     except ValueError:
         raise UserError(f'--seeds {text}: give seeds as numbers and ranges, e.g. 0-3,7') from None
-    if not seeds or min(seeds) < 0:
+    if not any(ranges) or min(r.start for r in ranges) < 0 or max(r.stop for r in ranges) > 2 ** 63:
         raise UserError(f'--seeds {text}: give seeds as numbers and ranges of non-negative numbers, e.g. 0-3,7')
-    return seeds
+    count = sum(len(r) for r in ranges)
+    if count > MAX_SEEDS:
+        raise UserError(f'--seeds {text}: {count} seeds, more than {MAX_SEEDS} images in one run; split the range '
+                        'over several runs')
+    return [seed for r in ranges for seed in r]
+
+
+def add_input_limit_argument(parser) -> None:
+    """--max_input_pixels: the largest label map or photo read (checked before it is decoded)."""
+    parser.add_argument('--max_input_pixels', type=int_in(1), default=MAX_INPUT_PIXELS,
+                        help='refuse label maps, instance maps and style photos with more pixels than this (they '
+                             'are resized to the model\'s size; a larger one takes gigabytes to decode)')
 
 
 def add_model_arguments(parser) -> None:

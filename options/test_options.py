@@ -4,6 +4,7 @@ import sys
 from typing import List, Optional
 
 from .base_options import BaseOptions, OptionParser
+from .parser import int_in
 from .presets import PRESET_HELP, PRESETS, with_preset
 from .shared_arguments import add_ema_argument, add_epoch_argument
 
@@ -15,7 +16,7 @@ class TestOptions(BaseOptions):
         BaseOptions.initialize(self, parser)
         parser.add_argument('--results_dir', type=str, default='./results/', help='results are saved here')
         add_epoch_argument(parser)
-        parser.add_argument('--how_many', type=int, default=float('inf'), help='how many test images to run')
+        parser.add_argument('--how_many', type=int_in(1), default=float('inf'), help='how many test images to run')
         add_ema_argument(parser)
         parser.add_argument('--preset', type=str, default=None, choices=sorted(PRESETS), help=PRESET_HELP)
         parser.set_defaults(preprocess_mode='scale_width_and_crop', crop_size=256, load_size=256, display_winsize=256)

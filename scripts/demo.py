@@ -7,6 +7,7 @@ Needs `pip install -r requirements-demo.txt`. The page's Synthesize and its API 
 gradio_client) use the same synthesis as scripts/synthesize.py, so a seed shown here reproduces with
 `synthesize.py --seeds N`. Nothing is fetched from the network: analytics are off and the page uses system fonts.
 """
+import argparse
 import html
 import os
 import random
@@ -23,10 +24,11 @@ from PIL import Image  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from data.classes import LabelSet  # noqa: E402
-from data.label_maps import file_values_to_channels, read_label_map, read_photo, render_label_map, snap_to_palette  # noqa: E402
+from data.label_maps import (MAX_INPUT_PIXELS, file_values_to_channels, read_label_map, read_photo,  # noqa: E402
+                             render_label_map, snap_to_palette)
 from models.synthesizer import Synthesizer  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
-from options.synthesis_options import add_model_arguments, synthesizer_from_arguments  # noqa: E402
+from options.synthesis_options import add_input_limit_argument, add_model_arguments, synthesizer_from_arguments  # noqa: E402
 from util import util  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
@@ -47,11 +49,17 @@ SCENES = [
                (('sand', 'dirt', 'road', 'asphalt'), lambda y, x: (y > 0.55) & (abs(x - 0.5) < 0.05 + 0.4 * (y - 0.55)))]),
 ]
 
+# Uploads (label maps, style photos) are deleted from gradio's cache every 10 minutes once an hour old.
+UPLOAD_CACHE_LIFETIME = (600, 3600)
+
 
 def build_parser() -> OptionParser:
     parser = OptionParser(description=__doc__)
     parser.add_argument('-h', '--help', action='help', help='show this help message and exit')
     add_model_arguments(parser)
+    add_input_limit_argument(parser)
+    parser.add_argument('--max_file_size', default='20mb', help="the largest upload gradio accepts (e.g. 5mb); "
+                        'a small file can still hold many pixels, which --max_input_pixels limits')
     parser.add_argument('--host', default='127.0.0.1', help='address to serve on (0.0.0.0: every interface)')
     parser.add_argument('--port', type=int, default=7860)
     return parser
@@ -99,8 +107,9 @@ def background_class(labels: LabelSet) -> int:
 class Demo:
     """What the page does, apart from the page: also what the tests call."""
 
-    def __init__(self, synthesizer: Synthesizer, model_arguments: str = ''):
+    def __init__(self, synthesizer: Synthesizer, model_arguments: str = '', max_input_pixels: int = MAX_INPUT_PIXELS):
         self.synthesizer = synthesizer
+        self.max_input_pixels = max_input_pixels  # uploads above it are refused before they are decoded
         self.labels = synthesizer.labels
         self.model_arguments = model_arguments  # how synthesize.py names the model, e.g. '--name x --which_epoch 5'
         self.scenes = [(title, self.render(channels)) for title, channels in scene_layouts(self.labels, synthesizer.size)]
@@ -135,7 +144,7 @@ class Demo:
         if not self.synthesizer.uses_style:
             return None
         if style_photo:
-            photo = read_photo(style_photo, self.synthesizer.size, self.synthesizer.output_nc)
+            photo = read_photo(style_photo, self.synthesizer.size, self.synthesizer.output_nc, self.max_input_pixels)
             return self.synthesizer.style_from_photo(photo[None])
         return self.synthesizer.styles_from_seeds([int(seed or 0)])
 
@@ -148,12 +157,15 @@ class Demo:
         """The API endpoint: a label-map file read exactly as scripts/synthesize.py reads it."""
         if not label_path:
             raise UserError('give a label map')
-        channels = read_label_map(label_path, self.labels, self.synthesizer.size)
+        channels = read_label_map(label_path, self.labels, self.synthesizer.size, self.max_input_pixels)
         return self.synthesize_channels(channels, seed, style_photo)
 
     def synthesize_painting(self, painting: Image.Image, seed: Optional[float], style_photo: Optional[str]) -> Image.Image:
         """A painted canvas: every pixel snapped to the nearest class colour (brush strokes come back
         anti-aliased, with colours between two classes), then synthesized."""
+        if painting.width * painting.height > self.max_input_pixels:
+            raise UserError(f'the canvas is {painting.width}x{painting.height}, above the limit of '
+                            f'{self.max_input_pixels} pixels: paint at the model\'s size')
         rgb = np.array(painting.convert('RGB'))
         values = snap_to_palette(rgb, self.labels)
         channels = file_values_to_channels(values, self.labels, self.synthesizer.size, 'the canvas')
@@ -161,7 +173,7 @@ class Demo:
 
     def load_label_map(self, label_path: str) -> Image.Image:
         """An uploaded label map (ids or palette colours), shown in the palette at the model's size."""
-        channels = read_label_map(label_path, self.labels, self.synthesizer.size)
+        channels = read_label_map(label_path, self.labels, self.synthesizer.size, self.max_input_pixels)
         return render_label_map(channels, self.labels).convert('RGB')
 
 
@@ -199,7 +211,7 @@ def build_app(demo: Demo):
 
     font = ['ui-sans-serif', 'system-ui', 'sans-serif']  # system fonts: the default theme would fetch web fonts
     theme = gr.themes.Default(font=font, font_mono=['ui-monospace', 'monospace'])
-    with gr.Blocks(title='CC-FPSE: paint a scene', analytics_enabled=False) as app:
+    with gr.Blocks(title='CC-FPSE: paint a scene', analytics_enabled=False, delete_cache=UPLOAD_CACHE_LIFETIME) as app:
         gr.Markdown(f'## Paint a scene\nModel `{model}` ({len(labels)} classes, {width}×{height}). Start from a '
                     'scene, pick a class, paint, press **Synthesize**.')
         background_channel = background_class(labels)
@@ -279,10 +291,14 @@ def main() -> None:
     synthesizer = synthesizer_from_arguments(args)
     model = ' '.join(f'--{key} {getattr(args, key)}' for key in ('preset', 'name', 'checkpoints_dir', 'which_epoch')
                      if getattr(args, key) not in (None, './checkpoints'))
-    app, theme = build_app(Demo(synthesizer, model + (' --use_ema' if args.use_ema else '')))
+    app, theme = build_app(Demo(synthesizer, model + (' --use_ema' if args.use_ema else ''), args.max_input_pixels))
     print(f'Serving on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
-    app.launch(server_name=args.host, server_port=args.port, theme=theme, css=PAGE_CSS, ssr_mode=False, quiet=True,
-               footer_links=['api'])
+    app.launch(**launch_settings(args), theme=theme, css=PAGE_CSS, ssr_mode=False, quiet=True, footer_links=['api'])
+
+
+def launch_settings(args: argparse.Namespace) -> dict:
+    """Where the page is served, and the largest upload gradio takes."""
+    return {'server_name': args.host, 'server_port': args.port, 'max_file_size': args.max_file_size}
 
 
 if __name__ == '__main__':

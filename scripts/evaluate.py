@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from options.parser import int_in  # noqa: E402
 from util.errors import run_cli  # noqa: E402
 
 
@@ -27,7 +28,7 @@ def main() -> None:
     fid.add_argument('--real_dir', required=True, help='real images (or an .npz of their statistics)')
     fid.add_argument('--fake_dir', required=True, help='generated images, same resolution as the real ones')
     fid.add_argument('--inception_weights', default='', help="pytorch-fid's pt_inception-2015-12-05 weights file; default: download")
-    fid.add_argument('--batch_size', type=int, default=50)
+    fid.add_argument('--batch_size', type=int_in(1), default=50)
     fid.add_argument('--stats_cache', default=os.path.join('checkpoints', 'fid_stats'),
                      help='folder for the real images\' statistics, reused until the folder changes ("" to disable)')
     fid.add_argument('--device', default='cuda' if _cuda() else 'cpu')
@@ -37,14 +38,17 @@ def main() -> None:
                               'is over the pixels not marked --ignore_index')
     seg.add_argument('--pred_dir', required=True, help='predicted label maps (.png ids), named as the ground truth')
     seg.add_argument('--label_dir', required=True, help='ground-truth label maps (.png ids)')
-    seg.add_argument('--num_classes', type=int, required=True)
+    seg.add_argument('--num_classes', type=int_in(1, 65536), required=True)
     seg.add_argument('--ignore_index', type=int, default=255)
     args = parser.parse_args()
 
     if args.command == 'all':
         evaluate_all(args)
     elif args.command == 'fid':
+        from util.checkpoint import check_writable_folder
         from util.fid import fid_between
+        if args.stats_cache:
+            check_writable_folder(args.stats_cache, '--stats_cache')
         value = fid_between(args.real_dir, args.fake_dir, args.inception_weights, args.batch_size, args.device,
                             args.stats_cache or None, args.dims)
         print(f'fid {value:.6f}')
@@ -68,11 +72,11 @@ def add_all_command(commands) -> None:
                           'decoder_epoch_50.pth); default: downloaded once into the torch hub cache')
     run.add_argument('--inception_weights', default='', help="pytorch-fid's pt_inception-2015-12-05 weights; default: download")
     run.add_argument('--gpu_ids', default='0' if _cuda() else '-1', help='one GPU id, or -1 for the CPU')
-    run.add_argument('--batch_size', type=int, default=8)
+    run.add_argument('--batch_size', type=int_in(1), default=8)
     run.add_argument('--stats_cache', default=os.path.join('checkpoints', 'fid_stats'),
                      help='folder for the real images\' FID statistics ("" to disable)')
     add_dims_argument(run)
-    run.add_argument('--page_images', type=int, default=100, help='images shown on evaluation.html (-1: all)')
+    run.add_argument('--page_images', type=int_in(-1), default=100, help='images shown on evaluation.html (-1: all)')
     run.add_argument('--cityscapes_full_resolution', action='store_true',
                      help='upsample the images (bicubic) to the label maps\' 2048x1024 before DRN and score at that '
                           'size (OASIS #18); default: the images\' size, labels resized with nearest')
@@ -103,7 +107,7 @@ def validation_labels(dataset_mode: str, dataroot: str) -> Callable[[str], Optio
 def evaluate_all(args: argparse.Namespace) -> None:
     from models.evaluation import Evaluation, Variants, pair_samples, synthesized_images
     from models.segmenters.protocol import dataset_protocol
-    from util.checkpoint import atomic_write_text
+    from util.checkpoint import atomic_write_texts, check_writable_folder
     from util.device import select_device
     from util.errors import UserError
     from util.fid import PAPER_DIMS, fid_between
@@ -111,6 +115,10 @@ def evaluate_all(args: argparse.Namespace) -> None:
         raise UserError('--dataroot is required: the dataset folder whose validation label maps are the ground truth')
     if not os.path.isdir(args.dataroot):
         raise UserError(f'--dataroot {args.dataroot} does not exist')
+    # Where the results go, before the long work: the results folder and the FID statistics cache.
+    check_writable_folder(args.results, '--results')
+    if args.stats_cache:
+        check_writable_folder(args.stats_cache, '--stats_cache')
     protocol = dataset_protocol(args.dataset_mode)
     samples = pair_samples(synthesized_images(args.results), validation_labels(args.dataset_mode, args.dataroot),
                            args.dataroot)
@@ -128,8 +136,9 @@ def evaluate_all(args: argparse.Namespace) -> None:
     features = f'{PAPER_DIMS}-d pool3 features' if paper else f'{args.dims}-d features (not the paper\'s {PAPER_DIMS})'
     metrics['protocol']['fid'] = (f'pytorch-fid, {features}, synthesized_image against real_image of the results '
                                   'folder at their resolution')
-    evaluation.write_page(metrics, args.page_images)
-    atomic_write_text(os.path.join(args.results, 'metrics.json'), json.dumps(metrics, indent=1))
+    page = evaluation.page(metrics, args.page_images)
+    atomic_write_texts({os.path.join(args.results, 'evaluation.html'): page,
+                        os.path.join(args.results, 'metrics.json'): json.dumps(metrics, indent=1)})
     print(f'{"":10s} {"FID":>8s} {"mIoU":>8s} {"accuracy":>9s}')
     for name, row in metrics['paper'].items():
         print(f'{name + " (paper)":10s} {row["fid"]:8.2f} {row["miou"]:8.2f} {row["accuracy"]:9.2f}')

@@ -40,6 +40,11 @@ def build_parser() -> OptionParser:
     return parser
 
 
+def is_plain_file_name(name: str) -> bool:
+    """A name that stays inside the folder it is joined to: no folder part, no '..', not absolute."""
+    return bool(name) and os.path.basename(name) == name and name not in ('.', '..') and '\\' not in name
+
+
 def load_tasks(annotation_file: str, label_dir: str, output_dir: str) -> List[Task]:
     """One task per image of the annotation file, in its order, with that image's annotations in theirs."""
     if not os.path.isfile(annotation_file):
@@ -62,6 +67,10 @@ def load_tasks(annotation_file: str, label_dir: str, output_dir: str) -> List[Ta
     for image_id in coco.getImgIds():  # every image, in the file's order (as SPADE's category filter does)
         # As SPADE: every "jpg" in the name becomes "png".
         filename = coco.loadImgs(image_id)[0]['file_name'].replace('jpg', 'png')
+        if not isinstance(filename, str) or not is_plain_file_name(filename):
+            raise UserError(f'--annotation_file {annotation_file}: image {image_id} has file_name {filename!r}, which '
+                            'is not a plain file name (COCO\'s are like 000000000139.jpg); nothing was written: fix '
+                            'the annotation file')
         segmentations = [ann['segmentation'] for ann in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=None))]
         tasks.append((os.path.join(label_dir, filename), os.path.join(output_dir, filename), segmentations))
     return tasks

@@ -21,7 +21,7 @@ from data.image_folder import stem  # noqa: E402
 from data.label_maps import list_image_files, read_instance_map, read_label_map, read_photo, render_label_map  # noqa: E402
 from models.synthesizer import Synthesizer  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
-from options.synthesis_options import add_model_arguments, parse_seeds, synthesizer_from_arguments  # noqa: E402
+from options.synthesis_options import add_input_limit_argument, add_model_arguments, parse_seeds, synthesizer_from_arguments  # noqa: E402
 from util import html, util  # noqa: E402
 from util.checkpoint import check_writable_folder  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
@@ -36,6 +36,7 @@ def build_parser() -> OptionParser:
                         'PNGs in the model\'s palette), or folders of them; any size')
     inputs.add_argument('--instances', nargs='+', default=[], help='instance maps, matched to label maps by file stem '
                         '(default: each label map is its own instance map)')
+    add_input_limit_argument(inputs)
     inputs.add_argument('--seeds', default=None, help='styles from seeds, e.g. 0-3,7 (default 0); models with a VAE')
     inputs.add_argument('--style_image', default=None, help='the style of this photo (the encoder\'s mean); models with a VAE')
     outputs = parser.add_argument_group('outputs')
@@ -59,7 +60,7 @@ def styles(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tuple[str
     if args.style_image:
         if args.seeds is not None:
             raise UserError('--seeds and --style_image: choose one source of style')
-        photo = read_photo(args.style_image, synthesizer.size, synthesizer.output_nc)
+        photo = read_photo(args.style_image, synthesizer.size, synthesizer.output_nc, args.max_input_pixels)
         return [(f'_{stem(args.style_image)}', synthesizer.style_from_photo(photo[None])[0])]
     seeds = parse_seeds('0' if args.seeds is None else args.seeds)
     return [(f'_seed{seed}', z) for seed, z in zip(seeds, synthesizer.styles_from_seeds(seeds))]
@@ -83,8 +84,9 @@ def read_inputs(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tupl
                             'map, or none')
     inputs = []
     for path in label_files:
-        label = read_label_map(path, synthesizer.labels, synthesizer.size)
-        instance = read_instance_map(instance_files[stem(path)], synthesizer.size) if instance_files else None
+        label = read_label_map(path, synthesizer.labels, synthesizer.size, args.max_input_pixels)
+        instance = read_instance_map(instance_files[stem(path)], synthesizer.size, args.max_input_pixels) \
+            if instance_files else None
         inputs.append((stem(path), label, instance))
     return inputs
 

@@ -76,3 +76,277 @@ def test_atomic_writes_honour_the_umask_and_are_synced(tmp_path, monkeypatch):
         os.umask(old)
     assert stat.S_IMODE(os.stat(tmp_path / 'a.txt').st_mode) == 0o640
     assert synced == [False, True]  # the file before the rename, its folder after
+
+
+# --- Training: reruns, locks, option values -------------------------------------------------------------------------
+
+TINY = ['--dataset_mode', 'synthetic', '--max_dataset_size', '4', '--batchSize', '2', '--niter', '1',
+        '--ngf', '4', '--ndf', '4', '--predictor_nc', '16', '--gpu_ids', '-1',
+        '--cpu_allocator', 'system']
+
+
+def train(tmp_path, name, *args):
+    vgg = [] if '--vgg_weights' in args else ['--no_vgg_loss']
+    return run_script('train.py', *TINY, *vgg, '--name', name, '--checkpoints_dir', str(tmp_path / 'ck'), *args)
+
+
+def one_error_line(result, code=1) -> str:
+    assert result.returncode == code, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
+    return lines[0]
+
+
+def test_a_rerun_never_replaces_a_finished_run_and_two_runs_never_share_a_folder(tmp_path):
+    assert train(tmp_path, 'run').returncode == 0
+    folder = tmp_path / 'ck' / 'run'
+    before = {f: (folder / f).read_bytes() for f in ('latest_net_G.pth', 'opt.json')}
+    line = one_error_line(train(tmp_path, 'run', '--lr', '0.001'))
+    assert '--continue_train' in line and '--overwrite' in line and 'another --name' in line
+    assert {f: (folder / f).read_bytes() for f in before} == before
+    # A run holding the folder keeps a second one out, even with --overwrite.
+    from util.checkpoint import CheckpointStore
+    lock = CheckpointStore(str(tmp_path / 'ck'), 'run').lock()
+    try:
+        line = one_error_line(train(tmp_path, 'run', '--overwrite'))
+        assert 'in use by another training run' in line and str(os.getpid()) in line
+        assert {f: (folder / f).read_bytes() for f in before} == before
+    finally:
+        lock.release()
+    assert train(tmp_path, 'run', '--overwrite', '--seed', '1').returncode == 0
+    assert (folder / 'latest_net_G.pth').read_bytes() != before['latest_net_G.pth']
+    assert not (folder / '.lock').exists()  # released when training ends
+
+
+@pytest.mark.parametrize('args, says', [
+    (['--batchSize', '0'], '--batchSize'),
+    (['--crop_size', '0'], '--crop_size'),
+    (['--lr', 'nan'], '--lr'),
+    (['--lr', '-1'], '--lr'),
+    (['--aspect_ratio', '0'], '--aspect_ratio'),
+    (['--gpu_ids', 'abc'], '--gpu_ids'),
+    (['--nThreads', '-1'], '--nThreads'),
+    (['--niter', '-1'], '--niter'),
+    (['--ema_decay', '2'], '--ema_decay'),
+    (['--ngf', '2000'], '--ngf'),
+    (['--label_nc', '1000000000'], '--label_nc'),
+    (['--crop_size', '20000'], '--crop_size'),
+    (['--print_freq', '0'], '--print_freq'),
+    (['--seed', '-1'], '--seed'),
+])
+def test_bad_option_values_are_one_argparse_line(tmp_path, args, says):
+    line = one_error_line(train(tmp_path, 'bad', *args), code=2)
+    assert says in line
+    assert not (tmp_path / 'ck' / 'bad').exists()
+
+
+@pytest.mark.parametrize('args, says', [
+    (['--crop_size', '63'], 'multiples of 32'),
+    (['--crop_size', '64', '--aspect_ratio', '3'], 'multiples of 32'),
+    (['--niter', '0', '--niter_decay', '0'], 'nothing to train'),
+])
+def test_impossible_sizes_and_empty_schedules_stop_before_anything_is_written(tmp_path, args, says):
+    assert says in one_error_line(train(tmp_path, 'bad', *args))
+    assert not (tmp_path / 'ck' / 'bad').exists()
+
+
+def test_unreadable_weight_and_state_files_are_named_with_the_reason(tmp_path):
+    garbage = tmp_path / 'garbage.pth'
+    garbage.write_bytes(b'not a torch file at all' * 10)
+    line = one_error_line(train(tmp_path, 'v', '--vgg_weights', str(garbage)))
+    assert str(garbage) in line and '--vgg_weights' in line and 'Unsupported operand' in line  # the reason, not advice
+    line = one_error_line(train(tmp_path, 'f', '--fid_freq', '2', '--inception_weights', str(garbage)))
+    assert '--inception_weights' in line and str(garbage) in line
+    assert train(tmp_path, 's').returncode == 0
+    state = tmp_path / 'ck' / 's' / 'latest_train_state.pth'
+    state.write_bytes(state.read_bytes()[:200])  # truncated
+    line = one_error_line(train(tmp_path, 's', '--niter', '2', '--continue_train'))
+    assert 'training state' in line and 'truncated' in line
+
+
+def test_tampered_opt_json_is_checked_as_the_command_line(tmp_path):
+    import json
+    assert train(tmp_path, 'r').returncode == 0
+    path = tmp_path / 'ck' / 'r' / 'opt.json'
+    saved = json.loads(path.read_text())
+    for key, value, says in (('ngf', -4, 'ngf'), ('use_vae', 'false', 'use_vae'), ('crop_size', 20000, 'crop_size')):
+        path.write_text(json.dumps({**saved, key: value}))
+        result = run_script('test.py', '--name', 'r', '--checkpoints_dir', str(tmp_path / 'ck'), '--gpu_ids', '-1',
+                            '--results_dir', str(tmp_path / 'results'))
+        line = one_error_line(result)
+        assert str(path) in line and says in line
+    assert not (tmp_path / 'results').exists()
+
+
+# --- Synthesis: specs, seeds, huge or lossy files ------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    from helpers import save_trained_looking_model
+    folder = str(tmp_path_factory.mktemp('checkpoints'))
+    save_trained_looking_model(folder, 'vae', ['--dataset_mode', 'synthetic', '--use_vae'])
+    return folder
+
+
+def synthesize(model, tmp_path, *args):
+    return run_script(os.path.join('scripts', 'synthesize.py'), '--name', 'vae', '--checkpoints_dir', model,
+                      '--gpu_ids', '-1', '--out', str(tmp_path / 'out'), *args)
+
+
+def label_file(tmp_path, size=(64, 64), name='map.png', **save) -> str:
+    path = str(tmp_path / name)
+    Image.fromarray((np.indices(size[::-1]).sum(0) // 16 % 12).astype(np.uint8)).save(path, **save)
+    return path
+
+
+def test_a_seed_range_typo_stops_at_once(model, tmp_path):
+    line = one_error_line(synthesize(model, tmp_path, '--labels', label_file(tmp_path), '--seeds', '0-100000000'))
+    assert '100000001 seeds' in line and 'split the range' in line
+    assert not (tmp_path / 'out').exists()
+
+
+def test_huge_label_maps_are_refused_before_they_are_decoded(model, tmp_path):
+    huge = label_file(tmp_path, size=(5000, 4000), name='huge.png')
+    assert os.path.getsize(huge) < 200_000  # a small file that decodes to 20 megapixels
+    line = one_error_line(synthesize(model, tmp_path, '--labels', huge))
+    assert huge in line and '5000x4000' in line and '--max_input_pixels' in line
+    assert not (tmp_path / 'out').exists()
+    assert synthesize(model, tmp_path, '--labels', huge, '--max_input_pixels', str(5000 * 4000)).returncode == 0
+
+
+def test_a_jpeg_label_map_is_called_lossy(model, tmp_path):
+    jpeg = label_file(tmp_path, name='map.jpg', quality=70)
+    line = one_error_line(synthesize(model, tmp_path, '--labels', jpeg))
+    assert 'JPEG' in line and 'PNG' in line and ('stray ids' in line or 'distinct ids' in line)
+
+
+@pytest.mark.parametrize('edit, says', [
+    (lambda d: d['G']['arguments'].update(ngf=2000), 'ngf 2000'),
+    (lambda d: d['G']['arguments'].update(crop_size=20000), 'crop_size 20000'),
+    (lambda d: d['G']['arguments'].update(use_vae='false'), 'use_vae'),
+    (lambda d: d['G']['arguments'].update(num_upsampling_layers='many'), 'cannot be built'),
+    (lambda d: d['G'].update({'class': 'Unknown'}), 'not a network description'),
+    (lambda d: d['inputs'].update(label_nc=1e9), 'label_nc'),
+    (lambda d: d['inputs'].update(dataset_mode='imagenet'), 'dataset_mode'),
+    (lambda d: d.pop('G'), 'no generator'),
+])
+def test_tampered_networks_json_is_one_line_before_any_allocation(model, tmp_path, edit, says):
+    import json
+    folder = tmp_path / 'ck'
+    shutil.copytree(model, folder)
+    path = folder / 'vae' / 'networks.json'
+    description = json.loads(path.read_text())
+    edit(description)
+    path.write_text(json.dumps(description))
+    line = one_error_line(synthesize(str(folder), tmp_path, '--labels', label_file(tmp_path)))
+    assert str(path) in line and says in line
+
+
+def test_the_demo_refuses_huge_uploads_and_canvases(model, tmp_path):
+    gr = pytest.importorskip('gradio')
+    import importlib.util
+    from helpers import ROOT
+    from models.synthesizer import Synthesizer
+    from util.errors import UserError
+    spec = importlib.util.spec_from_file_location('demo_script', os.path.join(ROOT, 'scripts', 'demo.py'))
+    demo_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo_script)
+    demo = demo_script.Demo(Synthesizer.load('vae', model), '--name vae', max_input_pixels=100 * 100)
+    with pytest.raises(UserError, match='above the limit'):
+        demo.synthesize_file(label_file(tmp_path, size=(200, 100)), 0, None)
+    with pytest.raises(UserError, match='above the limit'):
+        demo.synthesize_painting(Image.new('RGB', (200, 100)), 0, None)
+    assert demo.synthesize_file(label_file(tmp_path), 0, None).size == (64, 64)
+    args = demo_script.build_parser().parse_args(['--name', 'vae'])
+    assert demo_script.launch_settings(args)['max_file_size'] == '20mb'
+    assert demo_script.UPLOAD_CACHE_LIFETIME[1] <= 3600  # uploads are deleted
+
+
+# --- Data preparation and checks ------------------------------------------------------------------------------------
+
+def test_prepare_coco_stuff_never_writes_outside_its_folder(tmp_path):
+    import json
+    (tmp_path / 'labels').mkdir()
+    annotations = {'images': [{'id': 1, 'file_name': '../../escape.jpg', 'width': 4, 'height': 4}],
+                   'annotations': [], 'categories': [{'id': 1, 'name': 'person', 'supercategory': 'person'}]}
+    (tmp_path / 'instances.json').write_text(json.dumps(annotations))
+    Image.new('L', (4, 4)).save(tmp_path / 'escape.png')
+    result = run_script(os.path.join('scripts', 'prepare_coco_stuff.py'), '--annotation_file',
+                        str(tmp_path / 'instances.json'), '--input_label_dir', str(tmp_path / 'labels'),
+                        '--output_instance_dir', str(tmp_path / 'out' / 'inst'))
+    line = one_error_line(result)
+    assert "'../../escape.png'" in line and 'not a plain file name' in line
+    assert not (tmp_path / 'out').exists() and sorted(os.listdir(tmp_path)) == ['escape.png', 'instances.json', 'labels']
+
+
+def test_check_dataset_explains_the_default_dataroot_and_names_the_batch_size_option(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = one_error_line(check_dataset('--dataset_mode', 'coco'))
+    assert 'reference names after Cityscapes' in line and 'give the folder of the coco dataset' in line
+    from dataset_writers import write_custom
+    label_dir, image_dir = write_custom(str(tmp_path / 'custom'), count=3)
+    result = check_dataset('--dataset_mode', 'custom', '--label_dir', label_dir, '--image_dir', image_dir,
+                           '--no_instance')
+    assert result.returncode == 1 and 'fewer than --batchSize 32' in result.stdout and '--batchSize 3' in result.stdout
+
+
+# --- Evaluation -----------------------------------------------------------------------------------------------------
+
+def evaluate(*args):
+    return run_script(os.path.join('scripts', 'evaluate.py'), *args)
+
+
+def test_evaluate_seg_names_empty_truncated_colour_and_huge_maps(tmp_path):
+    pred, label = tmp_path / 'pred', tmp_path / 'label'
+    pred.mkdir(), label.mkdir()
+    Image.new('L', (8, 8)).save(label / 'a.png')
+    cases = {
+        'empty': lambda path: path.write_bytes(b''),
+        'truncated': lambda path: (Image.new('L', (64, 64)).save(path), path.write_bytes(path.read_bytes()[:60])),
+        'colour': lambda path: Image.new('RGB', (8, 8)).save(path),
+        'huge': lambda path: Image.new('L', (5000, 4000)).save(path),
+    }
+    for kind, write in cases.items():
+        write(pred / 'a.png')
+        line = one_error_line(evaluate('seg', '--pred_dir', str(pred), '--label_dir', str(label), '--num_classes', '3'))
+        assert str(pred / 'a.png') in line, (kind, line)
+        assert {'empty': 'truncated', 'truncated': 'truncated', 'colour': 'RGB image', 'huge': '5000x4000'}[kind] in line
+    result = evaluate('seg', '--pred_dir', str(pred), '--label_dir', str(label), '--num_classes', '-3')
+    assert result.returncode == 2 and '--num_classes' in result.stderr
+
+
+def test_evaluate_all_checks_where_it_writes_before_the_long_work(tmp_path):
+    (tmp_path / 'a_file').write_text('x')
+    result = evaluate('all', '--dataset_mode', 'coco', '--dataroot', str(tmp_path), '--results', str(tmp_path),
+                      '--stats_cache', str(tmp_path / 'a_file' / 'cache'), '--gpu_ids', '-1')
+    assert '--stats_cache' in one_error_line(result)
+
+
+def test_a_full_disk_leaves_page_and_metrics_as_they_were_and_is_one_line(tmp_path, monkeypatch, capsys):
+    import errno
+    from util import checkpoint
+    from util.errors import run_cli
+    page, metrics = tmp_path / 'evaluation.html', tmp_path / 'metrics.json'
+    page.write_text('old page')
+    metrics.write_text('old metrics')
+    real_open = checkpoint.atomic_open
+
+    def full_after_the_page(path, mode='wb'):
+        if path.endswith('metrics.json'):
+            raise OSError(errno.ENOSPC, 'No space left on device', path)
+        return real_open(path, mode)
+    monkeypatch.setattr(checkpoint, 'atomic_open', full_after_the_page)
+
+    def write_both():
+        try:
+            checkpoint.atomic_write_texts({str(page): 'new page', str(metrics): 'new metrics'})
+        except OSError as exc:
+            raise RuntimeError('a writer wrapping it') from exc
+    with pytest.raises(SystemExit) as stop:
+        run_cli(write_both)
+    assert stop.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f'error: No space left on device ({metrics}): free space or choose a folder you can write to; the files '
+        'written before are whole']
+    assert page.read_text() == 'old page' and metrics.read_text() == 'old metrics'
+    assert not [f for f in os.listdir(tmp_path) if f.endswith('.tmp')]

@@ -171,5 +171,5 @@ def test_widths_must_be_positive_whole_numbers(option, value, tmp_path):
     result = run_script('train.py', option, value, '--checkpoints_dir', str(tmp_path))
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1
-    assert lines[0].startswith(f"error: argument {option}: '{value}' is not a whole number of at least 1")
+    assert lines[0].startswith(f"error: argument {option}: '{value}' is not a whole number from 1 to ")
     assert os.listdir(tmp_path) == []

@@ -11,7 +11,7 @@ import torch
 import data
 from util import util
 from util.checkpoint import CheckpointStore, atomic_write_text
-from util.fid import fid_between
+from util.fid import fid_between, inception_model
 
 
 class FIDMonitor:
@@ -32,6 +32,8 @@ class FIDMonitor:
         val_opt.isTrain, val_opt.phase, val_opt.serial_batches, val_opt.no_flip = False, 'val', True, True
         self.loader = data.create_dataloader(val_opt)
         self.limit = opt.fid_num_images or len(self.loader.dataset)
+        # The Inception weights are read now, so that a bad or missing file stops the start, not the first evaluation.
+        inception_model(opt.inception_weights, 'cpu', opt.fid_dims)
 
     def _write(self, kind: str, images: Callable[[dict], torch.Tensor]) -> str:
         folder = os.path.join(self.folder, kind)

@@ -64,12 +64,24 @@ class TrainingLoop:
         self.is_main = self.dist.is_main
         self.store = CheckpointStore.of(opt)
         folder_existed = os.path.isdir(self.store.folder)
+        self.run_lock = None
         try:
             self.set_up(save_options)
         except BaseException:
+            if self.run_lock is not None:
+                self.run_lock.release()
             if self.is_main and not folder_existed:
                 self.store.remove_folder_if_empty()
             raise
+
+    def check_not_overwriting(self) -> None:
+        """A finished or running run is never replaced silently: a new run needs a new --name, --continue_train or
+        --overwrite."""
+        epochs = self.store.epochs()
+        if epochs and not self.opt.continue_train and not self.opt.overwrite:
+            raise UserError(f'{self.store.folder} already holds a trained run (epochs {", ".join(epochs)}): add '
+                            '--continue_train to resume it, choose another --name, or add --overwrite to start over '
+                            'and replace its checkpoints')
 
     def set_up(self, save_options: Callable[[argparse.Namespace], None]) -> None:
         opt = self.opt
@@ -83,6 +95,8 @@ class TrainingLoop:
                             + (f'available epochs: {", ".join(available)}' if available else 'check --name and --checkpoints_dir'))
         if self.is_main:
             self.store.check_writable()
+            self.check_not_overwriting()
+            self.run_lock = self.store.lock()
             stale = self.store.remove_stale_temporaries()
             if stale:
                 print(f'note: removed {len(stale)} temporary file(s) that an interrupted save left in {self.store.folder}')
@@ -97,7 +111,7 @@ class TrainingLoop:
             save_options(opt)
         self.visualizer = Visualizer(opt, labels_of(opt).colors) if self.is_main else None
         self.interrupt = InterruptFlag()
-        # (epoch, iteration) of each step since the last finiteness check, and how many steps came before.
+        # (epoch, iteration in images) of each step since the last finiteness check, and how many steps came before.
         self.positions, self.steps_checked = [], 0
 
     def initial_counter(self) -> IterationCounter:
@@ -120,6 +134,8 @@ class TrainingLoop:
             self.run_epochs()
         finally:
             self.interrupt.restore()
+            if self.run_lock is not None:
+                self.run_lock.release()
 
     def run_epochs(self) -> None:
         for epoch in self.counter.epochs():
@@ -139,13 +155,15 @@ class TrainingLoop:
         loader.sampler.set_epoch(counter.epoch)
         loader.dataset.set_epoch(counter.epoch)
         loader.sampler.start_index = counter.batches_done * self.opt.batchSize
+        # Counted in images, as iterations are everywhere (loss_log.txt, pages, --*_freq, the reference).
         batches = tqdm(loader, desc=f'epoch {counter.epoch}/{counter.total_epochs}', initial=counter.batches_done,
-                       total=counter.batches_done + len(loader), disable=not self.is_main, dynamic_ncols=True)
+                       total=counter.batches_done + len(loader), disable=not self.is_main, dynamic_ncols=True,
+                       unit='img', unit_scale=counter.samples_per_step)
         iter_start, batch = time.time(), None
         for batch in batches:
             self.step(batch)
             counter.record_step()
-            self.positions.append((counter.epoch, counter.batches_done))
+            self.positions.append((counter.epoch, counter.epoch_iter))
             # Host synchronisations only where the reference has them (printing losses) and before writing: the
             # losses' finiteness and, distributed, whether any process was interrupted, so that all stop together.
             due = any(counter.needs(freq) for freq in (self.opt.print_freq, self.opt.display_freq,
@@ -164,7 +182,7 @@ class TrainingLoop:
                 barrier(self.dist)  # the other ranks wait for rank 0's evaluation
             if stop:
                 barrier(self.dist)
-                raise UserError(f'interrupted: saved latest at epoch {counter.epoch}, iteration {counter.batches_done} '
+                raise UserError(f'interrupted: saved latest at epoch {counter.epoch}, iteration {counter.epoch_iter} '
                                 f'in {self.store.folder}; add --continue_train to resume')
             iter_start = time.time()
         batches.close()

@@ -11,6 +11,11 @@ import torch
 
 from util.errors import UserError
 
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked
+    fcntl = None
+
 # Parameter-name patterns and the options that decide their shapes, for a readable mismatch message.
 # Names only one kind of network has: missing or unexpected, they say the file is of another --netG or --netD.
 NETWORK_HINTS = [
@@ -29,6 +34,7 @@ OPTION_HINTS = [
 
 
 NETWORKS_FILE, NETWORKS_FORMAT = 'networks.json', 'cc-fpse networks 1'
+LOCK_FILE = '.lock'
 TEMPORARY_PREFIX, TEMPORARY_SUFFIX = '.partial_', '.tmp'  # no tool takes such a file for a checkpoint
 
 
@@ -92,6 +98,14 @@ def atomic_save_group(files: Dict[str, Any]) -> None:
             torch.save(obj, f)
 
 
+def atomic_write_texts(texts: Dict[str, str]) -> None:
+    """Write every {path: text} to a temporary file, then rename them all: a full disk or a kill while writing
+    leaves all the old files (a page never disagrees with the numbers beside it)."""
+    with contextlib.ExitStack() as stack:
+        for path, text in texts.items():
+            stack.enter_context(atomic_open(path, 'w')).write(text)
+
+
 def atomic_write_text(path: str, text: str) -> None:
     with atomic_open(path, 'w') as f:
         f.write(text)
@@ -109,6 +123,34 @@ def check_writable_folder(folder: str, option: str) -> None:
 
 def cpu_state_dict(net: torch.nn.Module) -> Dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+
+
+class RunLock:
+    """An exclusive lock on a run folder (flock on its `.lock`, which names the holder's process id), so that two
+    training runs with one --name cannot interleave their files. Released by `release` or when the process ends,
+    however it ends."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.file = open(path, 'a+')
+        try:
+            if fcntl is not None:
+                fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or 'unknown'
+            self.file.close()
+            raise UserError(f'{os.path.dirname(path)} is in use by another training run (process {holder}): wait '
+                            'for it to end, or choose another --name') from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(str(os.getpid()))
+        self.file.flush()
+
+    def release(self) -> None:
+        if not self.file.closed:
+            os.remove(self.path)
+            self.file.close()
 
 
 class CheckpointStore:
@@ -141,6 +183,11 @@ class CheckpointStore:
 
     def check_writable(self) -> None:
         check_writable_folder(self.folder, '--checkpoints_dir')
+
+    def lock(self) -> 'RunLock':
+        """Hold the run folder for this process (see RunLock); creates the folder."""
+        os.makedirs(self.folder, exist_ok=True)
+        return RunLock(self.path(LOCK_FILE))
 
     def remove_folder_if_empty(self) -> None:
         try:
@@ -183,7 +230,7 @@ class CheckpointStore:
             raise UserError(f'no checkpoint {path} (--which_epoch {epoch}); {where}')
         state = load_state_dict_file(path)
         expected = net.state_dict()
-        if set(state) != set(expected) or any(tuple(state[k].shape) != tuple(v.shape) for k, v in expected.items()):
+        if set(state) != set(expected) or any(tuple(getattr(state[k], 'shape', ())) != tuple(v.shape) for k, v in expected.items()):
             raise UserError(mismatch_report(net, state, path))
         net.load_state_dict(state, strict=True)
         return net
@@ -193,7 +240,11 @@ class CheckpointStore:
         path = self.state_path(epoch)
         if not os.path.isfile(path):
             return None
-        return torch.load(path, map_location='cpu', weights_only=True)
+        state = load_tensor_file(path, 'training state')
+        if not isinstance(state, dict) or 'position' not in state:
+            raise UserError(f'training state {path} is not one that train.py writes: remove it to resume with fresh '
+                            'optimizers, or resume from another --which_epoch')
+        return state
 
     def write_text(self, filename: str, text: str) -> str:
         os.makedirs(self.folder, exist_ok=True)
@@ -207,9 +258,12 @@ class CheckpointStore:
             return {}
         try:
             with open(path) as f:
-                return json.load(f)
+                options = json.load(f)
         except (OSError, ValueError) as exc:
             raise UserError(f'{path} is not readable JSON ({exc}): restore it or remove the folder') from None
+        if not isinstance(options, dict):
+            raise UserError(f'{path} is not an options file (a JSON object of option values): restore it')
+        return options
 
     def read_networks(self) -> Optional[Dict[str, Any]]:
         """networks.json, or None when the folder has none (the released checkpoints)."""
@@ -238,13 +292,36 @@ class CheckpointStore:
         self.write_text('opt.json', json.dumps(values, indent=1, sort_keys=True))
 
 
-def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
+def load_error_reason(exc: BaseException) -> str:
+    """Why torch.load refused a file, in a few words: the unpickler's own reason (which torch puts after several
+    lines of advice) or the first line of any other error."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if 'WeightsUnpickler error' in line:
+            detail = line.split('WeightsUnpickler error', 1)[1].strip(' :') or \
+                (lines[index + 1] if index + 1 < len(lines) else '')
+            return f'it holds more than tensors and plain values, or is not a torch file: {detail[:160]}'
+    first = lines[0] if lines else type(exc).__name__
+    if 'central directory' in first or 'failed reading zip archive' in first:
+        return 'truncated or not a torch file'
+    return f'{type(exc).__name__}: {first[:160]}'
+
+
+def load_tensor_file(path: str, what: str = 'checkpoint', mmap: bool = False) -> Any:
+    """torch.load(weights_only=True) on the CPU, or one line naming the file (`what` says what it should be,
+    e.g. 'VGG19 weights file (--vgg_weights)') and why it cannot be read."""
     try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
+        return torch.load(path, map_location='cpu', weights_only=True, mmap=mmap)
+    except FileNotFoundError:
+        raise UserError(f'{path}: no such file ({what})') from None
     except Exception as exc:
-        raise UserError(f'{path} is not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})') from None
+        raise UserError(f'{path} is not a readable {what} ({load_error_reason(exc)}): replace the file') from None
+
+
+def load_state_dict_file(path: str, what: str = 'checkpoint') -> Dict[str, torch.Tensor]:
+    state = load_tensor_file(path, what)
     if not isinstance(state, dict):
-        raise UserError(f'{path} is not a state_dict')
+        raise UserError(f'{path} is not a state_dict (a dict of tensors) but a {type(state).__name__}: replace the file')
     return state
 
 

@@ -1,6 +1,8 @@
 """One exception type for mistakes a user can fix, and the command-line wrapper that reports them."""
+import errno
+import os
 import sys
-from typing import Callable
+from typing import Callable, Optional
 
 
 class UserError(Exception):
@@ -15,10 +17,35 @@ def _one_line(exc: BaseException) -> str:
     return message.splitlines()[0] if message else type(exc).__name__
 
 
+# What the machine, not the code, refused: a full disk, a quota, a read-only or unwritable folder, a failing disk.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+def environment_error(exc: BaseException) -> Optional[OSError]:
+    """The OSError of ENVIRONMENT_ERRNOS behind `exc` (itself, or what it was raised from), if any: torch's writer,
+    for one, reports a full disk as a RuntimeError raised while handling it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def run_cli(main: Callable[[], None]) -> None:
-    """Run a script's main(); a UserError becomes `error: <message>` on stderr and exit status 1."""
+    """Run a script's main(); a UserError, or a full disk or unwritable file, becomes `error: <message>` on stderr
+    and exit status 1. Files are written atomically, so nothing is left half-written either way."""
     try:
         main()
     except UserError as exc:
         print(f'error: {_one_line(exc)}', file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:
+        cause = environment_error(exc)
+        if cause is None:
+            raise
+        where = f' ({cause.filename})' if cause.filename else ''
+        print(f'error: {cause.strerror or os.strerror(cause.errno)}{where}: free space or choose a folder you can '
+              'write to; the files written before are whole', file=sys.stderr)
         sys.exit(1)

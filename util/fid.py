@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from util.checkpoint import atomic_open
+from util.checkpoint import atomic_open, load_tensor_file
 from util.errors import UserError
 
 # pytorch-fid's feature sizes (its --dims): 2048 is the pool3 layer every paper reports; the smaller ones come from
@@ -49,7 +49,7 @@ def _weights_from(path: str):
     """Make pytorch-fid read its Inception weights from a local file instead of downloading them."""
     import pytorch_fid.inception as inception
     original = inception.load_state_dict_from_url
-    inception.load_state_dict_from_url = lambda *args, **kwargs: torch.load(path, map_location='cpu', weights_only=True)
+    inception.load_state_dict_from_url = lambda *args, **kwargs: load_tensor_file(path, 'Inception weights file (--inception_weights)')
     try:
         yield
     finally:
@@ -67,7 +67,7 @@ def inception_model(weights_path: str = '', device: str = 'cpu', dims: int = PAP
         with _weights_from(weights_path):
             try:
                 model = InceptionV3([block])
-            except RuntimeError:
+            except (RuntimeError, TypeError, AttributeError):
                 raise UserError(f'--inception_weights {weights_path}: not pytorch-fid Inception weights') from None
     else:
         try:

@@ -47,8 +47,11 @@ class HTML:
                     br()
                     p(txt)
 
+    def render(self) -> str:
+        return self.doc.render()
+
     def save(self, filename: str = 'index.html') -> str:
         from util.checkpoint import atomic_write_text
         path = os.path.join(self.web_dir, filename)
-        atomic_write_text(path, self.doc.render())
+        atomic_write_text(path, self.render())
         return path

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from util.errors import UserError
+from util.util import MAX_INPUT_PIXELS
 
 
 def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int, ignore_index: int = 255) -> np.ndarray:
@@ -38,10 +39,28 @@ def paired_maps(pred_dir: str, label_dir: str) -> List[Tuple[str, str]]:
     return [(preds[k], labels[k]) for k in sorted(preds)]
 
 
+def read_id_map(path: str, option: str, max_pixels: int = MAX_INPUT_PIXELS) -> np.ndarray:
+    """(H, W) class ids of a one-channel PNG, or one line naming the file: unreadable, colour, or too large."""
+    try:
+        with Image.open(path) as img:
+            if img.width * img.height > max_pixels:
+                raise UserError(f'{option}: {path} is {img.width}x{img.height}, above {max_pixels} pixels: is it a '
+                                'label map?')
+            if img.mode not in ('L', 'P', 'I', 'I;16'):
+                raise UserError(f'{option}: {path} is a {img.mode} image; label maps are one channel of class ids '
+                                '(8-bit grey or palette PNG)')
+            return np.array(img)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f'{option}: {path} is empty, truncated or not an image ({type(exc).__name__}): replace '
+                        'or remove it') from None
+
+
 def evaluate_folders(pred_dir: str, label_dir: str, num_classes: int, ignore_index: int = 255) -> Dict[str, object]:
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     for pred_path, label_path in paired_maps(pred_dir, label_dir):
-        pred, label = np.array(Image.open(pred_path)), np.array(Image.open(label_path))
+        pred, label = read_id_map(pred_path, '--pred_dir'), read_id_map(label_path, '--label_dir')
         if pred.shape != label.shape:
             raise UserError(f'{pred_path} is {pred.shape[1]}x{pred.shape[0]} but {label_path} is '
                             f'{label.shape[1]}x{label.shape[0]}: resize predictions to the labels (nearest)')

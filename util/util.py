@@ -7,6 +7,11 @@ import torch
 from PIL import Image
 
 
+# The largest image read from a user's file by default (4096x4096): every input is resized to a model's size (at
+# most 2048 wide), and decoding a larger one costs gigabytes however small its file.
+MAX_INPUT_PIXELS = 4096 * 4096
+
+
 def tensor2im(image: torch.Tensor) -> np.ndarray:
     """(3, H, W) in [-1, 1] -> (H, W, 3) uint8."""
     array = (image.detach().cpu().float().numpy().transpose(1, 2, 0) + 1) / 2.0 * 255.0

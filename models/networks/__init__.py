@@ -11,7 +11,8 @@ networks.json beside the checkpoints, so that `build_network` makes the same net
 """
 import argparse
 import inspect
-from typing import Any, Dict, List, Type
+import math
+from typing import Any, Dict, List, Optional, Type
 
 import torch
 
@@ -19,7 +20,9 @@ from .base_network import BaseNetwork
 from .discriminator import FPSEDiscriminator, MultiscaleDiscriminator
 from .encoder import ConvEncoder
 from .generator import CondConvGenerator, SPADEGenerator
+from .limits import FLOAT_LIMITS, INT_LIMITS
 from .loss import GANLoss, KLDLoss, VGGLoss
+from util.errors import UserError
 
 __all__ = ['BaseNetwork', 'CondConvGenerator', 'ConvEncoder', 'FPSEDiscriminator', 'GANLoss', 'KLDLoss',
            'MultiscaleDiscriminator', 'SPADEGenerator', 'VGGLoss', 'build_network', 'define_D', 'define_E',
@@ -57,9 +60,48 @@ def _build(cls: Type[BaseNetwork], arguments: Dict[str, Any], device: torch.devi
     return net
 
 
-def build_network(description: Dict[str, Any], device: torch.device = torch.device('cpu')) -> BaseNetwork:
-    """The network of a description ({'class': 'CondConvGenerator', 'arguments': {...}}), with fresh weights."""
-    return _build(NETWORK_CLASSES[description['class']], description['arguments'], device)
+def argument_problem(cls: Type[BaseNetwork], name: str, value: Any) -> Optional[str]:
+    """Why `value` cannot be argument `name` of `cls` (None when it can): its type (as the constructor's annotation
+    says) and range (models.networks.limits), checked before anything is allocated."""
+    parameter = inspect.signature(cls.__init__).parameters.get(name)
+    if parameter is None or name == 'self':
+        return f'{cls.__name__} has no argument {name}'
+    expected = parameter.annotation
+    if expected is bool:
+        return None if isinstance(value, bool) else f'{name} {value!r} is not true or false'
+    if expected is str:
+        return None if isinstance(value, str) else f'{name} {value!r} is not a string'
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        return f'{name} {value!r} is not a whole number'
+    if expected is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+        return f'{name} {value!r} is not a finite number'
+    low, high = INT_LIMITS.get(name) or FLOAT_LIMITS.get(name) or (None, None)
+    if low is not None and not low <= value <= high:
+        return f'{name} {value!r} is outside {low}..{high}'
+    return None
+
+
+def build_network(description: Dict[str, Any], device: torch.device = torch.device('cpu'),
+                  source: str = 'the description') -> BaseNetwork:
+    """The network of a description ({'class': 'CondConvGenerator', 'arguments': {...}}), with fresh weights.
+    A description that is not one (`source` names where it came from) stops with one line, before anything is
+    allocated."""
+    cls = NETWORK_CLASSES.get(description.get('class')) if isinstance(description, dict) else None
+    arguments = description.get('arguments') if cls is not None else None
+    if not isinstance(arguments, dict):
+        raise UserError(f'{source}: {str(description)[:80]} is not a network description ({{"class": one of '
+                        f'{", ".join(sorted(NETWORK_CLASSES))}, "arguments": {{...}}}}): restore the file')
+    required = [name for name, p in inspect.signature(cls.__init__).parameters.items()
+                if name != 'self' and p.default is inspect.Parameter.empty and name not in arguments]
+    problems = [f'{name} is missing' for name in required]
+    problems += [problem for name, value in arguments.items() for problem in [argument_problem(cls, name, value)] if problem]
+    if problems:
+        raise UserError(f'{source}: {cls.__name__}: {problems[0]}: restore the file')
+    try:
+        return _build(cls, arguments, device)
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise UserError(f'{source}: {cls.__name__} cannot be built from its arguments ({type(exc).__name__}: '
+                        f'{str(exc)[:120]}): restore the file') from None
 
 
 def _create(cls: Type[BaseNetwork], opt: argparse.Namespace, device: torch.device) -> BaseNetwork:

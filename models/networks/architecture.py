@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
 
+from util.checkpoint import load_tensor_file
 from util.errors import UserError
 from .condconv import TAPS, DepthConv
 from .normalization import SPADE, spade_from_config
@@ -163,7 +164,7 @@ def load_vgg19_features(weights_path: str = '') -> nn.Sequential:
         if not os.path.isfile(weights_path):
             raise UserError(f'--vgg_weights {weights_path}: no such file')
         # Memory-mapped when the format allows, so that the classifier's weights are never read.
-        state = torch.load(weights_path, map_location='cpu', weights_only=True, mmap=zipfile.is_zipfile(weights_path))
+        state = load_tensor_file(weights_path, 'VGG19 weights file (--vgg_weights)', mmap=zipfile.is_zipfile(weights_path))
     else:
         try:
             state = torchvision.models.VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
@@ -174,7 +175,7 @@ def load_vgg19_features(weights_path: str = '') -> nn.Sequential:
     prefix = 'features.'
     try:
         features.load_state_dict({key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)})
-    except (RuntimeError, AttributeError):
+    except (RuntimeError, AttributeError, TypeError):
         raise UserError(f'--vgg_weights {weights_path}: not a torchvision vgg19 state_dict') from None
     return features
 

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from .architecture import DepthsepCCBlock, SPADEResnetBlock, uses_lean_kernels
 from .base_network import BaseNetwork
+from util.errors import UserError
 from util.util import image_size
 from .normalization import batch_norm_class, get_nonspade_norm_layer, resize_nearest
 from .predictor import PREDICTOR_NC, fused_first_layers
@@ -36,6 +37,12 @@ class GeneratorBase(BaseNetwork):
         self.output_size = image_size(crop_size, aspect_ratio)
         self.sw = crop_size // (2 ** upsampling_steps)
         self.sh = round(self.sw / aspect_ratio)
+        if (self.sw * 2 ** upsampling_steps, self.sh * 2 ** upsampling_steps) != self.output_size:
+            step = 2 ** upsampling_steps
+            raise UserError(f'--crop_size {crop_size} with --aspect_ratio {aspect_ratio} makes {self.output_size[0]}x'
+                            f'{self.output_size[1]} images, but the generator doubles its size {upsampling_steps} '
+                            f'times: width and height must be multiples of {step} (e.g. --crop_size '
+                            f'{max(step, crop_size // step * step)})')
         if use_vae:
             self.fc = nn.Linear(z_dim, 16 * ngf * self.sw * self.sh)
         else:
