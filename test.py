@@ -8,6 +8,7 @@ import data
 from models.synthesizer import Synthesizer
 from options.test_options import TestOptions
 from util import html
+from util.checkpoint import check_writable_folder
 from util.errors import run_cli
 from util.visualizer import save_test_images
 
@@ -20,6 +21,7 @@ def main() -> None:
     dataloader = data.create_dataloader(opt)
     print(options.format_options(opt))  # once the checkpoint and the data are found
     web_dir = os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.which_epoch}')
+    check_writable_folder(web_dir, '--results_dir')
     webpage = html.HTML(web_dir, f'Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.which_epoch}')
     total = int(min(len(dataloader.dataset), opt.how_many))
     saved = 0

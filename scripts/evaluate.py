@@ -116,6 +116,8 @@ def evaluate_all(args: argparse.Namespace) -> None:
     if not os.path.isdir(args.dataroot):
         raise UserError(f'--dataroot {args.dataroot} does not exist')
     # Where the results go, before the long work: the results folder and the FID statistics cache.
+    if not os.path.isdir(args.results):
+        raise UserError(f'--results {args.results} does not exist: pass the folder test.py wrote')
     check_writable_folder(args.results, '--results')
     if args.stats_cache:
         check_writable_folder(args.stats_cache, '--stats_cache')

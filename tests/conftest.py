@@ -6,6 +6,13 @@ import torch
 torch.set_num_threads(2)
 
 
+@pytest.fixture(scope='session')
+def inception_weights(tmp_path_factory) -> str:
+    """Random weights in the layout of pytorch-fid's Inception file (written once a session: 100 MB)."""
+    from helpers import write_random_inception_weights
+    return write_random_inception_weights(str(tmp_path_factory.mktemp('inception') / 'pt_inception_random.pth'))
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from helpers import SMALL_PREDICTORS, run_script, write_random_inception_weights
+from helpers import SMALL_PREDICTORS, run_script
 from trainers.ema import ExponentialMovingAverage
 
 
@@ -30,11 +30,6 @@ def test_ema_batch_norm_refresh_is_the_plain_mean():
     ema.refresh_batch_norm(lambda module, batch: module(batch), batches)
     assert ema.net.running_mean.item() == pytest.approx(4.0) and not ema.net.training
     assert ema.net.momentum == net.momentum
-
-
-@pytest.fixture(scope='module')
-def inception_weights(tmp_path_factory):
-    return write_random_inception_weights(str(tmp_path_factory.mktemp('weights') / 'pt_inception_random.pth'))
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import ROOT, write_random_inception_weights
+from helpers import ROOT
 from dataset_writers import write_ade20k, write_cityscapes, write_coco
 from segmenter_files import write_published_files
 
@@ -65,11 +65,6 @@ def run_evaluate(capsys, monkeypatch, *args):
         code = exit_.code
     out, err = capsys.readouterr()
     return code, out, err
-
-
-@pytest.fixture(scope='module')
-def inception_weights(tmp_path_factory):
-    return write_random_inception_weights(str(tmp_path_factory.mktemp('inception') / 'pt_inception_random.pth'))
 
 
 # Images 16 (or 32) wide from label maps twice their size: nearest keeps source rows 1, 3, ... so the top two rows

@@ -7,15 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import run_script, write_random_inception_weights
+from helpers import run_script
 from util import fid
 from util.errors import UserError
 from util.segmentation_metrics import confusion_matrix, evaluate_folders, scores
-
-
-@pytest.fixture(scope='module')
-def inception_weights(tmp_path_factory):
-    return write_random_inception_weights(str(tmp_path_factory.mktemp('weights') / 'pt_inception_random.pth'))
 
 
 def write_images(folder, count, seed, size=(48, 48)):
@@ -124,10 +119,12 @@ def test_segmentation_scores_on_hand_made_maps(tmp_path):
         evaluate_folders(str(tmp_path / 'pred'), str(tmp_path / 'gt'), num_classes=5)
 
 
-def test_best_fid_is_recorded_only_on_improvement(tmp_path):
+@pytest.mark.slow  # full-size Inception weights
+def test_best_fid_is_recorded_only_on_improvement(tmp_path, inception_weights):
     from helpers import train_opt
     from trainers.fid_monitor import FIDMonitor
-    opt = train_opt('--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path), '--name', 'f')
+    opt = train_opt('--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path), '--name', 'f', '--fid_dims', '64',
+                    '--inception_weights', inception_weights)
     os.makedirs(tmp_path / 'f')
     monitor = FIDMonitor(opt)
     assert [monitor.record(v, 1, step) for step, v in enumerate([50.0, 60.0, 40.0, 40.0])] == [True, False, True, False]

@@ -350,3 +350,10 @@ def test_a_full_disk_leaves_page_and_metrics_as_they_were_and_is_one_line(tmp_pa
         'written before are whole']
     assert page.read_text() == 'old page' and metrics.read_text() == 'old metrics'
     assert not [f for f in os.listdir(tmp_path) if f.endswith('.tmp')]
+
+
+def test_an_unwritable_results_dir_is_one_line_before_synthesis(model, tmp_path):
+    (tmp_path / 'a_file').write_text('x')
+    result = run_script('test.py', '--name', 'vae', '--checkpoints_dir', model, '--gpu_ids', '-1',
+                        '--results_dir', str(tmp_path / 'a_file' / 'results'))
+    assert '--results_dir' in one_error_line(result)
