@@ -84,11 +84,6 @@ class Pix2PixModel(torch.nn.Module):
         inputs = {name: getattr(self.opt, name) for name in INPUT_OPTIONS}
         return {'inputs': inputs, **{label: net.description for label, net in self.networks_by_label().items()}}
 
-    def save(self, epoch) -> None:
-        """checkpoints/<name>/<epoch>_net_{G,D,E}.pth and networks.json (the trainer saves the training state
-        with them)."""
-        self.store.save(epoch, self.state_dicts(), description=self.description())
-
     def initialize_networks(self, opt: argparse.Namespace, load_checkpoint: bool):
         netG = networks.define_G(opt, self.device)
         netD = networks.define_D(opt, self.device) if opt.isTrain else None

@@ -22,13 +22,19 @@ from .parser import OptionParser, float_in, int_in, limited_int
 from .shared_arguments import add_device_arguments, add_run_arguments
 
 
+# How and where this process runs, not what the run is: a resumed run takes them from the command line (or their
+# defaults), never from its opt.json.
+PROCESS_OPTIONS = frozenset({'continue_train', 'which_epoch', 'load_from_opt_file', 'overwrite', 'name',
+                             'checkpoints_dir', 'gpu_ids', 'nThreads', 'cpu_allocator'})
+
+
 class BaseOptions:
     isTrain: bool
 
     def initialize(self, parser: OptionParser) -> OptionParser:
         # Experiment.
         add_run_arguments(parser)
-        parser.add_argument('--model', type=str, default='pix2pix', choices=['pix2pix'], help='which model to use')
+        parser.add_ignored_argument('--model', 'Pix2PixModel is the one model', type=str, default='pix2pix', choices=['pix2pix'])
         parser.add_argument('--norm_G', type=str, default='spectralsync_batch', architecture=True,
                             help='[spectral]{instance,batch,sync_batch,none} for the generator\'s label pyramid')
         parser.add_argument('--norm_D', type=str, default='spectralinstance', architecture=True,
@@ -105,15 +111,22 @@ class BaseOptions:
     def reads_saved_run(self, run: dict) -> bool:
         return run['load_from_opt_file'] or not self.isTrain or run['continue_train']
 
+    def resumes(self, run_opt: dict) -> bool:
+        return self.isTrain and bool(run_opt['continue_train'])
+
     def saved_defaults(self, parser: OptionParser, run_opt: dict) -> dict:
-        """The saved run's values that replace defaults: all of them with --load_from_opt_file, else the
-        architecture options (this parser's)."""
+        """The saved run's values that replace defaults: all of them with --load_from_opt_file; all but how this
+        process runs when resuming (--continue_train: the run goes on as it was trained); else the architecture
+        options (this parser's)."""
         if run_opt['load_from_opt_file']:
             if not self.saved_options:
                 folder = os.path.join(run_opt['checkpoints_dir'], run_opt['name'])
                 raise UserError(f'no saved options at {os.path.join(folder, "opt.json")}: train the experiment first '
                                 'or drop --load_from_opt_file')
             return self.checked({k: v for k, v in self.saved_options.items() if k in parser.declared and v is not None}, parser)
+        if self.resumes(run_opt):
+            return self.checked({k: v for k, v in self.saved_options.items()
+                                 if k in parser.declared and v is not None and k not in PROCESS_OPTIONS}, parser)
         return self.checked({k: v for k, v in self.saved_options.items() if k in parser.architecture_options}, parser)
 
     def checked(self, saved: dict, parser: OptionParser) -> dict:
@@ -139,9 +152,13 @@ class BaseOptions:
         values = {dest: parser.get_default(dest) for dest in parser.declared if dest != 'help'}
         saved = self.saved_defaults(parser, {**values, **given})
         opt = argparse.Namespace(**{**values, **saved, **given})
-        self.explicit_options = set(given)
+        differing = {k: v for k, v in saved.items() if k in given and given[k] != v}
+        # Options given on resuming that differ from the run's: used, and named, so that nothing changes silently.
+        self.changed_options = {} if parser.selected('load_from_opt_file') else \
+            {k: v for k, v in differing.items() if k not in parser.architecture_options}
         if not parser.selected('load_from_opt_file'):
-            conflicts = [f'--{k} {given[k]} (trained with {v})' for k, v in saved.items() if k in given and given[k] != v]
+            conflicts = [f'--{k} {given[k]} (trained with {v})' for k, v in differing.items()
+                         if k in parser.architecture_options]
             if conflicts:
                 raise UserError(f'options differ from the training run saved in {os.path.join(opt.checkpoints_dir, opt.name)}: '
                                 f'{", ".join(conflicts)}; drop them to use the saved values')
@@ -150,7 +167,9 @@ class BaseOptions:
         if not quiet:
             for dest in sorted(set(given) & set(parser.ignored_options)):
                 print(f'note: --{dest} is ignored: {parser.ignored_options[dest]}')
-        self.opt = opt
+            if self.changed_options:
+                changes = ', '.join(f'--{k} {given[k]} (the run had {v})' for k, v in sorted(self.changed_options.items()))
+                print(f'note: resuming with options that differ from the run\'s opt.json: {changes}')
         return opt
 
     def reject_other_networks_options(self, parser: OptionParser, unknown: List[str]) -> None:

@@ -40,10 +40,6 @@ def spade_options(parser: OptionParser, is_train: bool) -> None:
     add_upsampling_option(parser, tuple(SPADE_UPSAMPLING_STEPS))
 
 
-def fpse_options(parser: OptionParser, is_train: bool) -> None:
-    pass
-
-
 def multiscale_options(parser: OptionParser, is_train: bool) -> None:
     parser.add_argument('--num_D', type=limited_int('num_D'), default=2, architecture=True, help='number of discriminators (scales)')
     parser.add_argument('--n_layers_D', type=limited_int('n_layers_D'), default=4, architecture=True, help='layers in each discriminator')
@@ -51,7 +47,7 @@ def multiscale_options(parser: OptionParser, is_train: bool) -> None:
 
 OptionSetter = Callable[[OptionParser, bool], None]
 GENERATOR_OPTIONS: Dict[str, OptionSetter] = {'condconv': condconv_options, 'spade': spade_options}
-DISCRIMINATOR_OPTIONS: Dict[str, OptionSetter] = {'fpse': fpse_options, 'multiscale': multiscale_options}
+DISCRIMINATOR_OPTIONS: Dict[str, OptionSetter] = {'multiscale': multiscale_options}  # fpse has none of its own
 
 
 def add_model_options(parser: OptionParser, is_train: bool) -> None:
@@ -60,7 +56,7 @@ def add_model_options(parser: OptionParser, is_train: bool) -> None:
                         help='on the CPU: retain (keep freed memory for reuse, faster) or system (the C library default)')
     GENERATOR_OPTIONS[parser.selected('netG')](parser, is_train)
     if is_train:
-        DISCRIMINATOR_OPTIONS[parser.selected('netD')](parser, is_train)
+        DISCRIMINATOR_OPTIONS.get(parser.selected('netD'), lambda *_: None)(parser, is_train)
 
 
 def option_owners(is_train: bool) -> Dict[str, str]:

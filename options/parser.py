@@ -35,7 +35,7 @@ def float_in(low: float, high: Optional[float] = None, high_included: bool = Tru
         below = value < low or (value == low and not low_included)
         above = high is not None and (value > high or (value == high and not high_included))
         if not math.isfinite(value) or below or above:
-            lower = f'{"at least" if low_included else "above"} {low}'
+            lower = f'{"of at least" if low_included else "above"} {low}'
             upper = '' if high is None else f' and {"at most" if high_included else "below"} {high}'
             raise argparse.ArgumentTypeError(f'{text!r} is not a finite number {lower}{upper}')
         return value

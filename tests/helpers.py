@@ -140,4 +140,9 @@ def save_trained_looking_model(checkpoints_dir: str, name: str, args) -> None:
     model = Pix2PixModel(opt)
     with torch.no_grad():
         model(random_batch(opt), mode='generator')
-    model.save('latest')
+    save_model(model, 'latest')
+
+
+def save_model(model, epoch) -> None:
+    """<epoch>_net_{G,D,E}.pth and networks.json of a Pix2PixModel, as the trainer writes them (no training state)."""
+    model.store.save(epoch, model.state_dicts(), description=model.description())

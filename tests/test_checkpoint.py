@@ -8,7 +8,7 @@ import textwrap
 import pytest
 import torch
 
-from helpers import ROOT, train_opt
+from helpers import ROOT, save_model, train_opt
 from models.pix2pix_model import Pix2PixModel
 from util import checkpoint
 from util.errors import UserError
@@ -18,7 +18,7 @@ def test_files_are_plain_state_dicts_in_the_reference_layout(tmp_path):
     opt = train_opt('--dataset_mode', 'coco', '--use_vae', '--label_nc', '4', '--crop_size', '64',
                     '--checkpoints_dir', str(tmp_path), '--name', 'exp')
     model = Pix2PixModel(opt)
-    model.save(3)
+    save_model(model, 3)
     assert sorted(os.listdir(tmp_path / 'exp')) == ['3_net_D.pth', '3_net_E.pth', '3_net_G.pth', 'networks.json']
     state = torch.load(tmp_path / 'exp' / '3_net_G.pth', weights_only=True)
     assert isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
@@ -76,7 +76,7 @@ def test_a_kill_inside_a_write_leaves_the_previous_latest(tmp_path):
 def test_missing_epoch_lists_what_exists(tmp_path):
     opt = train_opt('--dataset_mode', 'coco', '--label_nc', '4', '--crop_size', '64',
                     '--checkpoints_dir', str(tmp_path), '--name', 'exp')
-    Pix2PixModel(opt).save(5)
+    save_model(Pix2PixModel(opt), 5)
     opt.continue_train, opt.which_epoch = True, '7'
     with pytest.raises(UserError, match='available epochs: 5'):
         Pix2PixModel(opt)

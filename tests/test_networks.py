@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import models.networks as networks
-from helpers import networks_on_meta, random_batch, released_layout, strict_load_on_meta, train_opt
+from helpers import networks_on_meta, random_batch, released_layout, save_model, strict_load_on_meta, train_opt
 from models.inputs import instance_edges
 from models.pix2pix_model import Pix2PixModel
 from util.checkpoint import CheckpointStore
@@ -135,7 +135,7 @@ def test_gradients_reach_every_trained_parameter():
 
 def test_mismatching_checkpoint_gives_one_readable_message(tmp_path):
     saved = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--checkpoints_dir', str(tmp_path), '--name', 'x')
-    Pix2PixModel(saved).save('latest')
+    save_model(Pix2PixModel(saved), 'latest')
     other = train_opt('--dataset_mode', 'coco', '--label_nc', '9', '--crop_size', '64', '--checkpoints_dir', str(tmp_path),
                       '--name', 'x', '--continue_train')
     with pytest.raises(UserError) as info:

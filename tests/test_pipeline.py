@@ -13,6 +13,7 @@ from PIL import Image
 
 from helpers import ROOT, SMALL_PREDICTORS, make_test_opt, released_layout, run_script, train_opt
 from dataset_writers import write_coco
+from options.train_options import TrainOptions
 from util.errors import UserError
 
 pytestmark = pytest.mark.slow  # every test here trains
@@ -66,7 +67,7 @@ def test_train_then_test_on_synthetic(tmp_path):
     sources = assert_page_images_exist(str(folder / 'web' / 'index.html'))
     assert any('synthesized_image' in s for s in sources) and '<svg' in (folder / 'web' / 'index.html').read_text()
     state = torch.load(folder / 'latest_train_state.pth', weights_only=True)
-    assert state['position']['epoch'] == 3 and state['options']['use_vae'] is True
+    assert state['position']['epoch'] == 3
 
     result = run('test.py', '--dataset_mode', 'synthetic', '--name', 'syn', '--checkpoints_dir', str(tmp_path / 'ck'),
                  '--results_dir', str(tmp_path / 'res'), '--how_many', '3', '--gpu_ids', '-1')
@@ -297,3 +298,19 @@ def test_non_finite_images_stop_test_py_with_the_checkpoint_named(tmp_path):
     assert result.returncode == 1 and lines[-1] == f'error: {path} generates non-finite pixels: the checkpoint is broken ' \
                                                    '(a diverged run?); use another --which_epoch'
     assert not list((tmp_path / 'res').rglob('*.png'))
+
+
+def test_resume_keeps_the_runs_training_options_and_names_the_ones_changed(tmp_path):
+    trained_with = ['--lr', '0.001', '--gan_mode', 'ls', '--lambda_feat', '20', '--no_ganFeat_loss']
+    synthetic_train(tmp_path, 'r', '--niter', '1', *trained_with)
+    options = TrainOptions()
+    opt = options.parse(['--name', 'r', '--checkpoints_dir', str(tmp_path / 'ck'), '--continue_train', '--niter', '2'],
+                        quiet=True)
+    assert (opt.lr, opt.gan_mode, opt.lambda_feat, opt.no_ganFeat_loss, opt.batchSize) == (0.001, 'ls', 20.0, True, 2)
+    assert opt.no_vgg_loss and opt.dataset_mode == 'synthetic' and opt.max_dataset_size == 6
+    assert options.changed_options == {'niter': 1}
+    result = synthetic_train(tmp_path, 'r', '--niter', '2', '--continue_train', '--lr', '0.002')
+    notes = [line for line in result.stdout.splitlines() if line.startswith('note: resuming with')]
+    assert notes == ["note: resuming with options that differ from the run's opt.json: --lr 0.002 (the run had 0.001), "
+                     '--niter 2 (the run had 1)']
+    assert json.load(open(tmp_path / 'ck' / 'r' / 'opt.json'))['lr'] == 0.002  # used, and logged

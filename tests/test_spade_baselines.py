@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import models.networks as networks
-from helpers import (networks_on_meta, random_batch, run_script, small_predictors, spade_layout, strict_load_on_meta,
+from helpers import (networks_on_meta, random_batch, run_script, save_model, small_predictors, spade_layout, strict_load_on_meta,
                      train_opt)
 from models.pix2pix_model import Pix2PixModel
 from util.checkpoint import CheckpointStore
@@ -60,7 +60,7 @@ def test_spades_released_layout(setup):
 
 def test_spade_checkpoint_with_netG_condconv_names_netG(tmp_path):
     saved = train_opt(*SETUP, '--netG', 'spade', '--checkpoints_dir', str(tmp_path), '--name', 'x')
-    Pix2PixModel(saved).save('latest')
+    save_model(Pix2PixModel(saved), 'latest')
     other = train_opt(*SETUP, '--netG', 'condconv', '--checkpoints_dir', str(tmp_path), '--name', 'x')
     other.continue_train = True
     with pytest.raises(UserError) as info:

@@ -8,7 +8,6 @@ import torch
 
 from models.pix2pix_model import Pix2PixModel
 from models.synthesizer import Synthesizer, labels_of
-from options.base_options import options_to_dict
 from trainers.ema import ExponentialMovingAverage
 from util.checkpoint import cpu_state_dict
 from util.distributed import DistInfo, all_true
@@ -167,8 +166,7 @@ class Pix2PixTrainer:
         if position is not None:
             state = {'optimizer_G': self.optimizer_G.state_dict(), 'optimizer_D': self.optimizer_D.state_dict(),
                      'scalers': {name: scaler.state_dict() for name, scaler in self.scalers.items()},
-                     'old_lr': self.old_lr, 'position': dict(position), 'rng': capture_rng(),
-                     'options': options_to_dict(self.opt)}
+                     'old_lr': self.old_lr, 'position': dict(position), 'rng': capture_rng()}
         model.store.save(epoch, networks, state, model.description())
 
     def load_training_state(self, epoch: str) -> Optional[Dict[str, int]]:

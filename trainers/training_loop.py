@@ -216,9 +216,9 @@ class TrainingLoop:
             # Read (a host synchronisation) only when printed, as the reference does.
             losses = {k: v.mean().item() for k, v in self.trainer.get_latest_losses().items()}
             batches.set_postfix({k: f'{v:.3f}' for k, v in losses.items()}, refresh=False)
-            self.visualizer.print_current_errors(counter.epoch, counter.epoch_iter, losses,
+            self.visualizer.log_losses(counter.epoch, counter.epoch_iter, losses,
                                                  seconds / counter.samples_per_step)
-            self.visualizer.plot_current_errors(losses, counter.total_steps)
+            self.visualizer.record_losses(losses, counter.total_steps)
         if counter.needs(self.opt.display_freq) and not self.opt.no_html:
             self.visualizer.display_current_results(self.latest_visuals(batch), counter.epoch, counter.total_steps)
 

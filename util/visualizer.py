@@ -87,14 +87,16 @@ class Visualizer:
             converted[key] = util.tensor2label(tensor, self.label_colors) if key == 'input_label' else util.tensor2im(tensor)
         return converted
 
-    def print_current_errors(self, epoch: int, i: int, errors: Dict[str, float], t: float) -> str:
-        message = f'(epoch: {epoch}, iters: {i}, time: {t:.3f}) ' + ' '.join(f'{k}: {v:.3f}' for k, v in errors.items())
+    def log_losses(self, epoch: int, i: int, losses: Dict[str, float], t: float) -> str:
+        """Append a line to loss_log.txt in the reference's format (iters: images into the epoch)."""
+        message = f'(epoch: {epoch}, iters: {i}, time: {t:.3f}) ' + ' '.join(f'{k}: {v:.3f}' for k, v in losses.items())
         with open(self.log_name, 'a') as log_file:
             log_file.write(message + '\n')
         return message
 
-    def plot_current_errors(self, errors: Dict[str, float], step: int) -> None:
-        for tag, value in errors.items():
+    def record_losses(self, losses: Dict[str, float], step: int) -> None:
+        """Keep the losses for the page's plots (and TensorBoard with --tf_log)."""
+        for tag, value in losses.items():
             self.history.setdefault(tag, []).append([step, value])
             if self.writer is not None:
                 self.writer.add_scalar(tag, value, step)

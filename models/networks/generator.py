@@ -42,7 +42,7 @@ class GeneratorBase(BaseNetwork):
             raise UserError(f'--crop_size {crop_size} with --aspect_ratio {aspect_ratio} makes {self.output_size[0]}x'
                             f'{self.output_size[1]} images, but the generator doubles its size {upsampling_steps} '
                             f'times: width and height must be multiples of {step} (e.g. --crop_size '
-                            f'{max(step, crop_size // step * step)})')
+                            f'{max(step, round(crop_size / step) * step)})')
         if use_vae:
             self.fc = nn.Linear(z_dim, 16 * ngf * self.sw * self.sh)
         else:
