@@ -63,7 +63,15 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
     """Defaults after each option's help; a script's description (its usage lines) kept as written."""
 
 
-class OptionParser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as one line (and exit status 2) instead of the usage text."""
+
+    def error(self, message: str):
+        print(f'error: {message} (see --help)', file=sys.stderr)
+        sys.exit(2)
+
+
+class OptionParser(OneLineErrorParser):
     """argparse with what the option system needs on top:
 
     - a bad option is reported as one line instead of the full usage text;
@@ -93,10 +101,6 @@ class OptionParser(argparse.ArgumentParser):
         action = self.add_argument(flag, help=f'ignored: {reason}', **kwargs)
         self.ignored_options[action.dest] = reason
         return action
-
-    def error(self, message: str):
-        print(f'error: {message} (see --help)', file=sys.stderr)
-        sys.exit(2)
 
     def parse_given(self, args: List[str]) -> Tuple[Dict[str, object], List[str]]:
         """({dest: value} of the options present in `args`, the arguments not recognised yet)."""

@@ -16,12 +16,12 @@ from typing import Callable, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from options.parser import int_in  # noqa: E402
+from options.parser import OneLineErrorParser, int_in  # noqa: E402
 from util.errors import run_cli  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest='command', required=True)
     add_all_command(commands)
     fid = commands.add_parser('fid', help='Frechet Inception Distance between two image folders')
