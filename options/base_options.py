@@ -1,6 +1,7 @@
 """Command-line options shared by training and testing, with the reference's names and defaults.
 
-Here the experiment, data and sizes; the model's and each network's own options in options/network_options.py,
+Here the experiment, data and sizes; the model's options in options/network_options.py, each network's beside
+its class (models.networks.registry),
 each dataset's in its `modify_commandline_options`. An option that decides
 the networks' shapes is declared with `architecture=True`: test.py and --continue_train take it from the
 training run's opt.json.
@@ -18,7 +19,9 @@ from util.checkpoint import CheckpointStore
 from util.device import distributed_on_gpus
 from util.errors import UserError
 from .network_options import add_model_options, option_owners
-from .parser import OptionParser, float_in, int_in, limited_int
+from models.networks.limits import limited_int
+from util.arguments import float_in, int_in
+from .parser import OptionParser
 from .shared_arguments import add_device_arguments, add_run_arguments
 
 

@@ -1,6 +1,6 @@
 """Options that the training and test options and the synthesis scripts all take, declared once here."""
 from models.inputs import AMP_DTYPES
-from .parser import gpu_list
+from util.arguments import gpu_list
 
 
 def add_run_arguments(parser, name_required: bool = False) -> None:

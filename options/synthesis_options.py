@@ -7,7 +7,7 @@ from data.label_maps import MAX_INPUT_PIXELS
 from models.synthesizer import Synthesizer
 from util.checkpoint import CheckpointStore
 from util.errors import UserError
-from .parser import int_in
+from util.arguments import int_in
 from .presets import PRESET_HELP, PRESETS
 from .shared_arguments import add_device_arguments, add_ema_argument, add_epoch_argument, add_run_arguments
 from .test_options import TestOptions

@@ -4,7 +4,7 @@ import sys
 from typing import List, Optional
 
 from .base_options import BaseOptions, OptionParser
-from .parser import int_in
+from util.arguments import int_in
 from .presets import PRESET_HELP, PRESETS, with_preset
 from .shared_arguments import add_ema_argument, add_epoch_argument
 

@@ -2,7 +2,8 @@
 import models.networks
 from util import fid
 from .base_options import BaseOptions, OptionParser
-from .parser import float_in, int_in, limited_int
+from models.networks.limits import limited_int
+from util.arguments import float_in, int_in
 from .shared_arguments import add_epoch_argument
 
 

@@ -16,7 +16,8 @@ from typing import Callable, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from options.parser import OneLineErrorParser, int_in  # noqa: E402
+from options.parser import OneLineErrorParser  # noqa: E402
+from util.arguments import int_in  # noqa: E402
 from util.errors import run_cli  # noqa: E402
 
 

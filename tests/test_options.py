@@ -91,11 +91,11 @@ def test_networks_take_explicit_arguments_named_as_their_options():
     by name; and a network is built, and runs, without the option system."""
     import inspect
 
-    from models.networks import NETWORK_CLASSES, CondConvGenerator, ConvEncoder, FPSEDiscriminator
+    from models.networks import CondConvGenerator, ConvEncoder, FPSEDiscriminator, registry
     options = set()
     for choice in (['--netG', 'condconv', '--netD', 'multiscale'], ['--netG', 'spade', '--netD', 'fpse']):
         options |= set(vars(TrainOptions().parse(['--gpu_ids', '-1', *choice], quiet=True)))
-    for cls in NETWORK_CLASSES.values():
+    for cls in [e.cls for table in registry.REGISTRY.values() for e in table.values()]:
         arguments = [name for name in inspect.signature(cls.__init__).parameters if name != 'self']
         assert arguments and set(arguments) <= options, (cls.__name__, set(arguments) - options)
     netG = CondConvGenerator(semantic_nc=6, ngf=4, crop_size=64, use_vae=True, z_dim=8)

@@ -16,12 +16,8 @@ try:
 except ImportError:  # Windows: runs are not locked
     fcntl = None
 
-# Parameter-name patterns and the options that decide their shapes, for a readable mismatch message.
-# Names only one kind of network has: missing or unexpected, they say the file is of another --netG or --netD.
-NETWORK_HINTS = [
-    (r'(\.norm_[01]\.mlp_|gen_weights\d|^labelenc\d)', '--netG (condconv or spade: the checkpoint is of the other)'),
-    (r'^(discriminator_\d|enc\d|lat\d|final\d)\.', '--netD (fpse or multiscale: the checkpoint is of the other)'),
-]
+# Parameter-name patterns and the options that decide their shapes, for a readable mismatch message. (Names that
+# only another network has come with the network: its `checkpoint_hints`, see models.networks.registry.)
 OPTION_HINTS = [
     (r'^(fc|labelenc1\.|embedding\.|.*(gen_weights|gen_se_weights)\d\.0\.|.*mlp_shared)', '--label_nc, --contain_dontcare_label, --no_instance'),
     (r'^fc\.', '--use_vae, --crop_size, --aspect_ratio, --z_dim'),
@@ -344,7 +340,8 @@ def layout_differences(net: torch.nn.Module, state: Dict[str, torch.Tensor]) -> 
 def mismatch_report(net: torch.nn.Module, state: Dict[str, torch.Tensor], path: str) -> str:
     """One readable paragraph: which parameters differ and which options likely explain it."""
     summary, resized, missing, unexpected = layout_differences(net, state)
-    hints = [hint for pattern, hint in NETWORK_HINTS if any(re.search(pattern, k) for k in missing + unexpected)]
+    hints = [hint for pattern, hint in getattr(net, 'checkpoint_hints', [])
+             if any(re.search(pattern, k) for k in missing + unexpected)]
     for pattern, hint in OPTION_HINTS:
         if any(re.search(pattern, k) for k in resized + missing + unexpected) and hint not in hints:
             hints.append(hint)

@@ -20,6 +20,7 @@ from .base_network import BaseNetwork
 from .discriminator import FPSEDiscriminator, MultiscaleDiscriminator
 from .encoder import ConvEncoder
 from .generator import CondConvGenerator, SPADEGenerator
+from . import registry
 from .limits import FLOAT_LIMITS, INT_LIMITS
 from .loss import GANLoss, KLDLoss, VGGLoss
 from util.errors import UserError
@@ -28,21 +29,18 @@ __all__ = ['BaseNetwork', 'CondConvGenerator', 'ConvEncoder', 'FPSEDiscriminator
            'MultiscaleDiscriminator', 'SPADEGenerator', 'VGGLoss', 'build_network', 'define_D', 'define_E',
            'define_G', 'discriminator_names', 'generator_names', 'network_arguments']
 
-GENERATORS: Dict[str, Type[BaseNetwork]] = {'condconv': CondConvGenerator, 'spade': SPADEGenerator}
-DISCRIMINATORS: Dict[str, Type[BaseNetwork]] = {'fpse': FPSEDiscriminator, 'multiscale': MultiscaleDiscriminator}
-NETWORK_CLASSES: Dict[str, Type[BaseNetwork]] = {cls.__name__: cls for cls in
-                                                 [*GENERATORS.values(), *DISCRIMINATORS.values(), ConvEncoder]}
-# Arguments that say how a network is trained, not what it is: a description leaves them out, so that a network
-# trained on several GPUs or with recomputation is rebuilt for synthesis with the defaults.
-TRAINING_ARGUMENTS = ('sync_bn', 'checkpoint_predictors')
+# How a network computes, not what it is: none of these changes a number beyond float rounding, nor a checkpoint.
+# A description leaves them out, so that a network trained on several GPUs, with recomputation or another
+# implementation is rebuilt with whatever this process chooses (the constructors' defaults unless it says).
+RUNTIME_ARGUMENTS = ('sync_bn', 'checkpoint_predictors', 'depthconv_impl', 'predictor_impl', 'memory_format')
 
 
 def generator_names() -> List[str]:
-    return sorted(GENERATORS)
+    return registry.names('generator')
 
 
 def discriminator_names() -> List[str]:
-    return sorted(DISCRIMINATORS)
+    return registry.names('discriminator')
 
 
 def network_arguments(cls: Type[BaseNetwork], opt: argparse.Namespace) -> Dict[str, Any]:
@@ -53,10 +51,12 @@ def network_arguments(cls: Type[BaseNetwork], opt: argparse.Namespace) -> Dict[s
 
 
 def _build(cls: Type[BaseNetwork], arguments: Dict[str, Any], device: torch.device) -> BaseNetwork:
-    """`cls(**arguments)` on `device`, carrying its description (training-only arguments left out)."""
+    """`cls(**arguments)` on `device`, carrying its description (runtime arguments left out) and what tells a
+    checkpoint of another network of its kind."""
     net = cls(**arguments).to(device)
     net.description = {'class': cls.__name__,
-                       'arguments': {k: v for k, v in arguments.items() if k not in TRAINING_ARGUMENTS}}
+                       'arguments': {k: v for k, v in arguments.items() if k not in RUNTIME_ARGUMENTS}}
+    net.checkpoint_hints = registry.checkpoint_hints(cls)
     return net
 
 
@@ -82,15 +82,22 @@ def argument_problem(cls: Type[BaseNetwork], name: str, value: Any) -> Optional[
 
 
 def build_network(description: Dict[str, Any], device: torch.device = torch.device('cpu'),
-                  source: str = 'the description') -> BaseNetwork:
-    """The network of a description ({'class': 'CondConvGenerator', 'arguments': {...}}), with fresh weights.
-    A description that is not one (`source` names where it came from) stops with one line, before anything is
-    allocated."""
-    cls = NETWORK_CLASSES.get(description.get('class')) if isinstance(description, dict) else None
-    arguments = description.get('arguments') if cls is not None else None
-    if not isinstance(arguments, dict):
-        raise UserError(f'{source}: {str(description)[:80]} is not a network description ({{"class": one of '
-                        f'{", ".join(sorted(NETWORK_CLASSES))}, "arguments": {{...}}}}): restore the file')
+                  source: str = 'the description', runtime: Optional[Dict[str, Any]] = None) -> BaseNetwork:
+    """The network of a description ({'class': 'CondConvGenerator', 'arguments': {...}}), with fresh weights,
+    computing as `runtime` says ({argument: value} of RUNTIME_ARGUMENTS that it takes; runtime arguments a
+    description still holds, as those of runs before they were left out, are ignored). A description that is not
+    one (`source` names where it came from) stops with one line, before anything is allocated."""
+    if not isinstance(description, dict) or not isinstance(description.get('arguments'), dict):
+        raise UserError(f'{source}: a network is described as {{"class": ..., "arguments": {{...}}}}: restore the file')
+    entry = registry.entry_of_class(description.get('class'))
+    if entry is None:
+        known = ', '.join(e.cls.__name__ for table in registry.REGISTRY.values() for e in table.values())
+        raise UserError(f'{source}: class {description.get("class")!r} is not a registered network ({known}): '
+                        'restore the file, or import the module that registers it')
+    cls = entry.cls
+    accepted = inspect.signature(cls.__init__).parameters
+    arguments = {k: v for k, v in description['arguments'].items() if k not in RUNTIME_ARGUMENTS}
+    arguments.update({k: v for k, v in (runtime or {}).items() if k in accepted})
     required = [name for name, p in inspect.signature(cls.__init__).parameters.items()
                 if name != 'self' and p.default is inspect.Parameter.empty and name not in arguments]
     problems = [f'{name} is missing' for name in required]
@@ -111,12 +118,12 @@ def _create(cls: Type[BaseNetwork], opt: argparse.Namespace, device: torch.devic
 
 
 def define_G(opt: argparse.Namespace, device: torch.device = torch.device('cpu')) -> BaseNetwork:
-    return _create(GENERATORS[opt.netG], opt, device)
+    return _create(registry.entry('generator', opt.netG).cls, opt, device)
 
 
 def define_D(opt: argparse.Namespace, device: torch.device = torch.device('cpu')) -> BaseNetwork:
-    return _create(DISCRIMINATORS[opt.netD], opt, device)
+    return _create(registry.entry('discriminator', opt.netD).cls, opt, device)
 
 
 def define_E(opt: argparse.Namespace, device: torch.device = torch.device('cpu')) -> BaseNetwork:
-    return _create(ConvEncoder, opt, device)
+    return _create(registry.entry('encoder', 'conv').cls, opt, device)

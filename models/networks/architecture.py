@@ -40,7 +40,7 @@ class DepthsepCCBlock(nn.Module):
                  batch_norm: Type[nn.Module] = nn.BatchNorm2d,   # or SyncBatchNorm
                  depthconv_impl: str = 'lean',                   # see condconv.conditional_depthwise_conv
                  predictor_impl: str = 'fused',                  # 'fused' first layers, or one conv each
-                 recompute_predictions: bool = False,            # recompute the kernel maps in backward
+                 checkpoint_predictors: bool = False,            # recompute the kernel maps in backward
                  predictor_nc: int = PREDICTOR_NC):              # hidden width of the kernel and attention predictors
         super().__init__()
         self.learned_shortcut = fin != fout
@@ -53,7 +53,7 @@ class DepthsepCCBlock(nn.Module):
 
         self.lean_kernels = uses_lean_kernels(predictor_impl, depthconv_impl)
         self.conv_0 = DepthConv(fin, depthconv_impl, batch_norm, per_tap=self.lean_kernels,
-                                recompute=recompute_predictions)
+                                checkpoint_predictors=checkpoint_predictors)
         # Kept unused: present in the released checkpoints (the reference builds it and never applies it). Its
         # parameters take no gradient, so that DDP need not search every step for parameters without one.
         self.norm_0 = batch_norm(fmiddle, affine=True).requires_grad_(False)
@@ -61,7 +61,7 @@ class DepthsepCCBlock(nn.Module):
         self.norm_1 = batch_norm(fin, affine=True)
         # Its kernels are predicted for fout channels (gen_weights2), which equals fmiddle because widths never grow.
         self.conv_2 = DepthConv(fmiddle, depthconv_impl, batch_norm, per_tap=self.lean_kernels,
-                                recompute=recompute_predictions)
+                                checkpoint_predictors=checkpoint_predictors)
         self.norm_2 = batch_norm(fmiddle, affine=True)
         self.conv_3 = nn.Conv2d(fmiddle, fout, kernel_size=1)
         if self.learned_shortcut:

@@ -197,7 +197,7 @@ def predicted_depthwise_conv(x: torch.Tensor, hidden: torch.Tensor, weight: torc
 
 def predicted_conditional_conv(x: torch.Tensor, hidden: torch.Tensor, weight: torch.Tensor,
                                bias: Optional[torch.Tensor], stride: int = 1, impl: str = 'lean', per_tap: bool = False,
-                               tap_major: bool = False, recompute: bool = False) -> torch.Tensor:
+                               tap_major: bool = False, checkpoint_predictors: bool = False) -> torch.Tensor:
     """The conditional convolution's one entry point: x convolved per pixel with the depthwise kernels that a
     predictor's last layer (`weight`, `bias`: a 3x3 convolution, rows in the checkpoint's channel-major order)
     writes from its hidden map `hidden`. The implementation choices give the same numbers:
@@ -206,7 +206,7 @@ def predicted_conditional_conv(x: torch.Tensor, hidden: torch.Tensor, weight: to
       (predicted_depthwise_conv); with autograd a whole kernel map, tap-major when `tap_major` (channels-last
       activations, see to_tap_major);
     - otherwise the whole kernel map in the released order, applied by conditional_depthwise_conv with `impl`;
-    - `recompute`: with autograd, the kernel map is recomputed in backward instead of being kept.
+    - `checkpoint_predictors`: with autograd, the kernel map is recomputed in backward instead of being kept.
     """
     if per_tap and not torch.is_grad_enabled():
         return predicted_depthwise_conv(x, hidden, weight, bias, stride)
@@ -219,7 +219,7 @@ def predicted_conditional_conv(x: torch.Tensor, hidden: torch.Tensor, weight: to
         else:
             kernels = F.conv2d(hidden, weight, bias, padding=padding)
         return conditional_depthwise_conv(x, kernels, stride, impl, tap_major)
-    if recompute and torch.is_grad_enabled():
+    if checkpoint_predictors and torch.is_grad_enabled():
         # The per-pixel kernels are the largest activations: recompute them in backward instead of keeping them.
         return checkpoint(apply, x, hidden, use_reentrant=False)
     return apply(x, hidden)
@@ -230,9 +230,10 @@ class DepthConv(nn.Module):
     kernels a predictor writes (see predicted_conditional_conv for the choices)."""
 
     def __init__(self, channels: int, impl: str = 'lean', batch_norm: Type[nn.Module] = nn.BatchNorm2d,
-                 stride: int = 1, per_tap: bool = False, recompute: bool = False):
+                 stride: int = 1, per_tap: bool = False, checkpoint_predictors: bool = False):
         super().__init__()
-        self.stride, self.impl, self.per_tap, self.recompute = stride, impl, per_tap, recompute
+        self.stride, self.impl, self.per_tap = stride, impl, per_tap
+        self.checkpoint_predictors = checkpoint_predictors
         # Kept unused: present in the released checkpoints (the reference never applies it); no gradient, as
         # DepthsepCCBlock.norm_0.
         self.norm_layer = batch_norm(channels, affine=True).requires_grad_(False)
@@ -241,4 +242,4 @@ class DepthConv(nn.Module):
                 tap_major: bool = False) -> torch.Tensor:
         """x convolved with the kernels that `predictor_layer` predicts from `hidden`."""
         return predicted_conditional_conv(x, hidden, predictor_layer.weight, predictor_layer.bias, self.stride,
-                                          self.impl, self.per_tap, tap_major, self.recompute)
+                                          self.impl, self.per_tap, tap_major, self.checkpoint_predictors)

@@ -11,7 +11,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base_network import BaseNetwork
+from .limits import limited_int
 from .normalization import get_nonspade_norm_layer
+from .registry import register
 
 # Output widths of the bottom-up stages, in multiples of ndf.
 ENCODER_WIDTHS = (1, 2, 4, 8, 8)
@@ -19,6 +21,7 @@ ENCODER_WIDTHS = (1, 2, 4, 8, 8)
 OUTPUT_LEVELS = (2, 3, 4)
 
 
+@register('discriminator', 'fpse', checkpoint_keys=r'^(enc\d|lat\d|final\d)\.')
 class FPSEDiscriminator(BaseNetwork):
     """Bottom-up stride-2 encoder, top-down pathway with lateral connections, and at three scales a patch
     real/fake logit plus the inner product of its features with an embedding of the label map."""
@@ -113,6 +116,12 @@ class NLayerDiscriminator(BaseNetwork):
 SUBARCHITECTURES = {'n_layer': NLayerDiscriminator}
 
 
+def multiscale_options(parser, is_train: bool) -> None:
+    parser.add_argument('--num_D', type=limited_int('num_D'), default=2, architecture=True, help='number of discriminators (scales)')
+    parser.add_argument('--n_layers_D', type=limited_int('n_layers_D'), default=4, architecture=True, help='layers in each discriminator')
+
+
+@register('discriminator', 'multiscale', add_options=multiscale_options, checkpoint_keys=r'^discriminator_\d\.')
 class MultiscaleDiscriminator(BaseNetwork):
     """SPADE's multi-scale discriminator (`--netD multiscale`): `--num_D` PatchGANs on the label map and image at
     full, half, quarter ... resolution."""

@@ -7,11 +7,13 @@ import torch.nn.functional as F
 
 from .base_network import BaseNetwork
 from .normalization import get_nonspade_norm_layer
+from .registry import register
 
 LAYER_WIDTHS = (1, 2, 4, 8, 8, 8)  # in multiples of ngf
 FINAL_SIZE = 4
 
 
+@register('encoder', 'conv')
 class ConvEncoder(BaseNetwork):
     """Stride-2 convs down to a 4x4 map, then linear heads for the mean and log-variance of z."""
 

@@ -7,10 +7,12 @@ import torch.nn.functional as F
 
 from .architecture import DepthsepCCBlock, SPADEResnetBlock, uses_lean_kernels
 from .base_network import BaseNetwork
+from .limits import limited_int
 from util.errors import UserError
 from util.util import image_size
 from .normalization import batch_norm_class, get_nonspade_norm_layer, resize_nearest
 from .predictor import PREDICTOR_NC, fused_first_layers
+from .registry import register
 
 
 # The image branch: (block, upsample x2 before it, pyramid level whose features condition it).
@@ -56,6 +58,36 @@ class GeneratorBase(BaseNetwork):
         return self.fc(z).view(-1, 16 * self.ngf, self.sh, self.sw)
 
 
+def add_upsampling_option(parser, choices: Tuple[str, ...]) -> None:
+    # Both codes choose the deeper layout for Cityscapes by dataset name; the released checkpoints need it.
+    default = 'more' if parser.selected('dataset_mode') == 'cityscapes' else 'normal'
+    parser.add_argument('--num_upsampling_layers', choices=choices, default=default, architecture=True,
+                        help="'more' adds an upsampling step between the two middle blocks (one more pyramid level); "
+                             "'most' (SPADE) also a last block at twice the resolution")
+
+
+def condconv_options(parser, is_train: bool) -> None:
+    parser.add_argument('--predictor_nc', type=limited_int('predictor_nc'), default=PREDICTOR_NC, architecture=True,
+                        help="hidden channels of every block's kernel and attention predictors (the paper's 128); "
+                             "fewer make small CPU models several times faster")
+    parser.add_argument('--depthconv_impl', type=str, default='lean', choices=['lean', 'unfold'],
+                        help='conditional depthwise convolution: lean (never builds the unfolded input) or unfold (the reference formulation); same numbers')
+    parser.add_argument('--predictor_impl', type=str, default='fused', choices=['fused', 'reference'],
+                        help="kernel/attention predictors: fused (a block's first layers as one convolution that skips "
+                             "label channels absent from the batch; with --depthconv_impl lean, kernel maps predicted "
+                             "a tap at a time without autograd) or reference (one convolution each, whole kernel maps); "
+                             "same numbers")
+    parser.add_argument('--memory_format', type=str, default='auto', choices=list(MEMORY_FORMATS),
+                        help='layout of the generator\'s activations: auto is channels_last on CPU under --amp bf16 '
+                             'with the lean, fused kernels (oneDNN\'s convolutions are faster so) and contiguous '
+                             'otherwise; channels-last, kernel maps are predicted tap-major so that a tap\'s kernels '
+                             'are adjacent channels; same numbers')
+    parser.add_argument('--checkpoint_predictors', action='store_true',
+                        help='recompute the per-pixel kernels in backward instead of keeping them: less memory, more time')
+    add_upsampling_option(parser, tuple(BLOCK_SCHEDULES))
+
+
+@register('generator', 'condconv', add_options=condconv_options, checkpoint_keys=r'gen_weights\d|^labelenc\d')
 class CondConvGenerator(GeneratorBase):
     """Synthesises an image from a label map with layout-conditioned convolutions.
 
@@ -189,6 +221,12 @@ SPADE_BLOCKS = [('head_0', 16, 16, False), ('G_middle_0', 16, 16, True), ('G_mid
                 ('up_0', 16, 8, True), ('up_1', 8, 4, True), ('up_2', 4, 2, True), ('up_3', 2, 1, True)]
 
 
+def spade_options(parser, is_train: bool) -> None:
+    parser.set_defaults(norm_G='spectralspadesyncbatch3x3')
+    add_upsampling_option(parser, tuple(SPADE_UPSAMPLING_STEPS))
+
+
+@register('generator', 'spade', add_options=spade_options, checkpoint_keys=r'\.norm_[01]\.mlp_')
 class SPADEGenerator(GeneratorBase):
     """SPADE's generator (`--netG spade`, Park et al. 2019), equal to NVlabs/SPADE's: SPADE residual blocks that
     read the label map at every resolution, starting from z (VAE) or from the downsampled label map."""

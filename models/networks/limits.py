@@ -1,7 +1,9 @@
 """The range of every numeric network argument: the one place that says what a spec (networks.json, opt.json) or a
 command line may ask for. The upper ends are far above any published model (the paper's widths are 64, its crops
 256 and 512) and low enough that a typo or a tampered file cannot make a network that fills the machine's memory."""
-from typing import Dict, Tuple
+from typing import Callable, Dict, Tuple
+
+from util.arguments import int_in
 
 # argument: (smallest, largest)
 INT_LIMITS: Dict[str, Tuple[int, int]] = {
@@ -20,3 +22,8 @@ INT_LIMITS: Dict[str, Tuple[int, int]] = {
 FLOAT_LIMITS: Dict[str, Tuple[float, float]] = {
     'aspect_ratio': (0.1, 10.0),
 }
+
+
+def limited_int(argument: str) -> Callable[[str], int]:
+    """The argparse type of a network argument of INT_LIMITS."""
+    return int_in(*INT_LIMITS[argument])

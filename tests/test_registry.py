@@ -1,0 +1,125 @@
+"""The network registry: every registered network builds on `meta`, runs a tiny forward, saves, is rebuilt from its
+description and loads strictly; and a generator registered here, in the test, trains, saves, synthesizes and resumes
+through the normal commands."""
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+from helpers import run_script, train_opt
+from models import networks
+from models.networks import registry
+from models.networks.base_network import BaseNetwork
+from util.checkpoint import CheckpointStore
+from util.util import image_size
+
+ALL = [(kind, name) for kind, table in registry.REGISTRY.items() for name in sorted(table)]
+# Options that pick each network; the others' are the tiny defaults of helpers.train_opt.
+CHOICE = {'generator': '--netG', 'discriminator': '--netD'}
+
+
+def tiny_opt(kind, name, tmp_path):
+    choice = [CHOICE[kind], name] if kind in CHOICE else []
+    return train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--use_vae', '--z_dim', '8',
+                     '--checkpoints_dir', str(tmp_path), '--name', 'r', *choice)
+
+
+def define(kind, opt, device=torch.device('cpu')):
+    return {'generator': networks.define_G, 'discriminator': networks.define_D, 'encoder': networks.define_E}[kind](opt, device)
+
+
+@torch.no_grad()
+def tiny_forward(kind, net, opt):
+    """The network's output on fixed random inputs."""
+    torch.manual_seed(1)
+    w, h = image_size(opt.crop_size, opt.aspect_ratio)
+    semantics = torch.rand(2, opt.semantic_nc, h, w)
+    if kind == 'generator':
+        return net(semantics, z=torch.randn(2, opt.z_dim))
+    if kind == 'discriminator':
+        return net(torch.rand(2, 3, h, w), semantics)[1][0]
+    return net(torch.rand(2, 3, h, w))[0]
+
+
+@pytest.mark.parametrize('kind, name', ALL)
+def test_every_registered_network_builds_runs_saves_and_is_rebuilt_from_its_description(kind, name, tmp_path):
+    opt = tiny_opt(kind, name, tmp_path)
+    with torch.device('meta'):
+        assert define(kind, opt, torch.device('meta')).num_parameters() > 0
+    torch.manual_seed(0)
+    net = define(kind, opt)
+    tiny_forward(kind, net.train(), opt)  # a training-mode pass sets batch-norm and spectral-norm statistics
+    out = tiny_forward(kind, net.eval(), opt)
+    assert torch.isfinite(out).all()
+    store = CheckpointStore(str(tmp_path), 'r')
+    store.save('latest', {'X': net.state_dict()})
+    rebuilt = networks.build_network(net.description).eval()
+    assert rebuilt.description == net.description
+    store.load_network(rebuilt, 'X', 'latest')  # strict
+    assert torch.equal(tiny_forward(kind, rebuilt, opt), out)
+
+
+def test_a_description_never_holds_runtime_arguments(tmp_path):
+    opt = tiny_opt('generator', 'condconv', tmp_path)
+    opt.depthconv_impl, opt.predictor_impl, opt.memory_format, opt.checkpoint_predictors = 'unfold', 'reference', 'channels_last', True
+    net = networks.define_G(opt)
+    assert not set(networks.RUNTIME_ARGUMENTS) & set(net.description['arguments'])
+    # A description written before they were left out still builds; the process chooses how it computes.
+    old = {**net.description, 'arguments': {**net.description['arguments'], 'depthconv_impl': 'unfold'}}
+    assert networks.build_network(old).conv_img.weight.shape == net.conv_img.weight.shape
+    assert networks.build_network(old, runtime={'depthconv_impl': 'unfold'}).head_0.conv_0.impl == 'unfold'
+
+
+# The README's example of a new generator: one class and one decorator (here in the test, where a user adds a file
+# and its import line in models/networks/__init__.py).
+class ToyGenerator(BaseNetwork):
+    def __init__(self,
+                 semantic_nc: int,          # label channels (+ 1 instance-edge channel)
+                 ngf: int = 64,             # width
+                 crop_size: int = 256,      # image width
+                 aspect_ratio: float = 1.0,  # image width / height
+                 output_nc: int = 3):       # image channels
+        super().__init__()
+        self.output_size = image_size(crop_size, aspect_ratio)
+        self.z_dim = 0  # no style code
+        self.toy_body = nn.Conv2d(semantic_nc, ngf, 3, padding=1)
+        self.conv_img = nn.Conv2d(ngf, output_nc, 3, padding=1)
+
+    def forward(self, semantics: torch.Tensor, z=None) -> torch.Tensor:
+        return torch.tanh(self.conv_img(F.leaky_relu(self.toy_body(semantics), 0.2)))
+
+
+@pytest.fixture
+def toy_registered():
+    registry.register('generator', 'toy', checkpoint_keys=r'^toy_')(ToyGenerator)
+    yield
+    del registry.REGISTRY['generator']['toy']
+
+
+@pytest.mark.slow  # trains
+def test_a_generator_registered_in_one_line_trains_saves_synthesizes_and_resumes(toy_registered, tmp_path):
+    args = ['--dataset_mode', 'synthetic', '--netG', 'toy', '--name', 'toy', '--checkpoints_dir', str(tmp_path / 'ck'),
+            '--ngf', '8', '--ndf', '4', '--batchSize', '2', '--max_dataset_size', '4', '--no_vgg_loss',
+            '--gpu_ids', '-1', '--cpu_allocator', 'system']
+    first = run_script('train.py', *args, '--niter', '1')
+    assert first.returncode == 0, first.stderr
+    folder = tmp_path / 'ck' / 'toy'
+    assert '"class": "ToyGenerator"' in (folder / 'networks.json').read_text()
+    assert set(torch.load(folder / 'latest_net_G.pth', weights_only=True)) == {
+        'toy_body.weight', 'toy_body.bias', 'conv_img.weight', 'conv_img.bias'}
+    label = tmp_path / 'map.png'
+    Image.fromarray((np.indices((64, 64)).sum(0) // 16 % 12).astype(np.uint8)).save(label)
+    made = run_script(os.path.join('scripts', 'synthesize.py'), '--name', 'toy', '--checkpoints_dir',
+                      str(tmp_path / 'ck'), '--labels', str(label), '--out', str(tmp_path / 'out'), '--gpu_ids', '-1')
+    assert made.returncode == 0, made.stderr
+    assert Image.open(tmp_path / 'out' / 'map.png').size == (64, 64)
+    resumed = run_script('train.py', *args, '--niter', '2', '--continue_train')
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(folder / 'latest_train_state.pth', weights_only=True)['position']['epoch'] == 3
+    # A SPADE checkpoint loaded into it is named as such.
+    from models.networks import registry as reg
+    assert any('--netG spade' in hint for _, hint in reg.checkpoint_hints(ToyGenerator))
