@@ -5,7 +5,7 @@ import torch
 from tqdm import tqdm
 
 import data
-from models.synthesizer import Synthesizer
+from options.synthesis_options import synthesizer_from_options
 from options.test_options import TestOptions
 from util import html
 from util.checkpoint import check_writable_folder
@@ -17,7 +17,7 @@ def main() -> None:
     options = TestOptions()
     opt = options.parse()
     torch.manual_seed(opt.seed)
-    synthesizer = Synthesizer.from_options(opt)
+    synthesizer = synthesizer_from_options(opt)
     dataloader = data.create_dataloader(opt)
     print(options.format_options(opt))  # once the checkpoint and the data are found
     web_dir = os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.which_epoch}')

@@ -6,8 +6,6 @@ import torch
 
 from util.errors import UserError
 
-# The options that say what a model's networks read (networks.json keeps them as 'inputs').
-INPUT_OPTIONS = ('dataset_mode', 'label_nc', 'contain_dontcare_label', 'no_instance')
 AMP_DTYPES = {'off': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 

@@ -9,13 +9,14 @@ from util.checkpoint import CheckpointStore, cpu_state_dict
 from util.device import configure_cpu_allocator, select_device
 from util.distributed import launched_rank
 from util.errors import UserError
-from .inputs import INPUT_OPTIONS, autocast, one_hot_semantics, reparameterize
+from .inputs import autocast, one_hot_semantics, reparameterize
+from .spec import build_networks, runtime_from_options, spec_from_options
 
 
 class Pix2PixModel(torch.nn.Module):
-    def __init__(self, opt: argparse.Namespace, load_checkpoint: Optional[bool] = None):
-        """Loads checkpoints/<name>/<which_epoch>_net_*.pth when testing or continuing training, unless
-        `load_checkpoint` says otherwise."""
+    def __init__(self, opt: argparse.Namespace):
+        """The networks of the options' spec (resuming, the options come back from the run's opt.json), with
+        fresh weights: `load` reads a checkpoint into them."""
         super().__init__()
         self.opt = opt
         self.store = CheckpointStore.of(opt)
@@ -24,9 +25,12 @@ class Pix2PixModel(torch.nn.Module):
             configure_cpu_allocator(opt.cpu_allocator)
         if opt.output_nc not in (1, 3):
             raise UserError(f'--output_nc {opt.output_nc}: images have 3 (colour) or 1 (grey) channels')
-        if load_checkpoint is None:
-            load_checkpoint = not opt.isTrain or opt.continue_train
-        self.netG, self.netD, self.netE = self.initialize_networks(opt, load_checkpoint)
+        self.spec = spec_from_options(opt)
+        nets = build_networks(self.spec, self.device, runtime_from_options(opt), 'GDE' if opt.isTrain else 'GE',
+                              init=(opt.init_type, opt.init_variance), source=self.store.networks_path())
+        self.netG, self.netD, self.netE = nets['G'], nets.get('D'), nets['E']
+        self.amp = opt.amp
+        self.loaded_from = f'{self.store.folder} (fresh weights)'  # the generator's file, once one is loaded
         if opt.isTrain:
             self.criterionGAN = networks.GANLoss(opt.gan_mode)
             self.criterionFeat = torch.nn.L1Loss()
@@ -37,7 +41,7 @@ class Pix2PixModel(torch.nn.Module):
 
     # One entry point, so that DataParallel / DistributedDataParallel wrap every use of the networks.
     def autocast(self):
-        return autocast(self.device, self.opt.amp)
+        return autocast(self.device, self.amp)
 
     def forward(self, data: Dict[str, torch.Tensor], mode: str):
         input_semantics, real_image = self.preprocess_input(data)
@@ -49,14 +53,7 @@ class Pix2PixModel(torch.nn.Module):
             return self.compute_generator_loss(input_semantics, real_image)
         if mode == 'discriminator':
             return self.compute_discriminator_loss(input_semantics, real_image)
-        if mode == 'encode_only':
-            _, mu, logvar = self.encode_z(real_image)
-            return mu, logvar
-        if mode == 'inference':
-            with torch.no_grad():
-                fake_image, _ = self.generate_fake(input_semantics, real_image)
-            return fake_image
-        raise ValueError(f"mode '{mode}' is not one of generator, discriminator, encode_only, inference")
+        raise ValueError(f"mode '{mode}' is not one of generator, discriminator (synthesis: models.synthesizer)")
 
     def create_optimizers(self, opt: argparse.Namespace) -> Tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         G_params = list(self.netG.parameters())
@@ -79,21 +76,18 @@ class Pix2PixModel(torch.nn.Module):
         """{label: state_dict on the CPU} of G, D and E, as saved in <epoch>_net_<label>.pth."""
         return {label: cpu_state_dict(net) for label, net in self.networks_by_label().items()}
 
-    def description(self) -> Dict[str, Any]:
-        """What networks.json records: the inputs the networks read, and each network's class and arguments."""
-        inputs = {name: getattr(self.opt, name) for name in INPUT_OPTIONS}
-        return {'inputs': inputs, **{label: net.description for label, net in self.networks_by_label().items()}}
+    def spec_at(self, epoch) -> Dict[str, Any]:
+        """What networks.json records when `epoch` is saved: the model's spec and where it comes from."""
+        return {**self.spec, 'provenance': {**self.spec.get('provenance', {}), 'epoch': str(epoch)}}
 
-    def initialize_networks(self, opt: argparse.Namespace, load_checkpoint: bool):
-        netG = networks.define_G(opt, self.device)
-        netD = networks.define_D(opt, self.device) if opt.isTrain else None
-        netE = networks.define_E(opt, self.device) if opt.use_vae else None
-        if load_checkpoint:
-            generator = 'G_ema' if not opt.isTrain and opt.use_ema else 'G'
-            for label, net in ((generator, netG), ('D', netD), ('E', netE)):
-                if net is not None:
-                    self.store.load_network(net, label, opt.which_epoch)
-        return netG, netD, netE
+    def load(self, epoch, use_ema: bool = False) -> 'Pix2PixModel':
+        """Read <epoch>_net_{G (G_ema with `use_ema`),D,E}.pth into the networks, strictly."""
+        generator = 'G_ema' if use_ema else 'G'
+        for label, net in ((generator, self.netG), ('D', self.netD), ('E', self.netE)):
+            if net is not None:
+                self.store.load_network(net, label, epoch)
+        self.loaded_from = self.store.network_path(epoch, generator)
+        return self
 
     def preprocess_input(self, data: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """One-hot label map (with the don't-care channel when present), plus the instance edge map."""

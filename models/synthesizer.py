@@ -12,19 +12,17 @@ released checkpoints, which have no such file, load through options.synthesis_op
 Styles (models trained with --use_vae): a seed gives `torch.randn(z_dim)` from its own generator, so an image
 depends on its seed alone; a style photo gives the encoder's mean. Without a VAE the generator takes no style.
 """
-import argparse
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 
-from data import dataset_names
-from data.classes import LabelSet, label_set
+from data.classes import LabelSet
 from util.checkpoint import CheckpointStore
 from util.device import select_device
 from util.errors import UserError
 from .inputs import autocast, one_hot_semantics, reparameterize, seed_style
-from .networks import build_network, define_E, define_G
-from .networks.limits import INT_LIMITS
+from .spec import build_networks, labels_of_spec, read_spec
+
 
 class Synthesizer:
     """A trained generator (and its style encoder) with what its inputs are: the label set and whether it reads
@@ -44,38 +42,32 @@ class Synthesizer:
     @classmethod
     def from_model(cls, model: torch.nn.Module) -> 'Synthesizer':
         """The generator and encoder of a Pix2PixModel, in whatever mode they are."""
-        opt = model.opt
-        return cls(model.netG, model.netE, labels_of(opt), not opt.no_instance, model.device, opt.amp,
-                   CheckpointStore.of(opt).network_path(opt.which_epoch, 'G'))
+        return cls(model.netG, model.netE, labels_of_spec(model.spec), not model.spec['inputs']['no_instance'],
+                   model.device, model.amp, model.loaded_from)
 
     @classmethod
-    def from_options(cls, opt: argparse.Namespace) -> 'Synthesizer':
-        """G (or G_ema with --use_ema) and E of --name/--which_epoch built from test options, as test.py does;
-        eval mode."""
-        device = select_device(opt.gpu_ids, announce=True)
-        networks = {'G': define_G(opt, device), 'E': define_E(opt, device) if opt.use_vae else None}
-        return cls.from_networks(networks, CheckpointStore.of(opt), opt.which_epoch, opt.use_ema, labels_of(opt),
-                                 not opt.no_instance, device, opt.amp)
+    def from_spec(cls, spec: Dict[str, Any], store: CheckpointStore, which_epoch: str = 'latest',
+                  use_ema: bool = False, gpu_ids: str = '-1', amp: str = 'off',
+                  runtime: Optional[Dict[str, Any]] = None) -> 'Synthesizer':
+        """G (or G_ema with `use_ema`) and E of a model spec (models.spec), loaded from `store`'s `which_epoch`;
+        eval mode. The one way test.py, synthesize.py, the demo and the evaluation scripts build a model.
+        `gpu_ids` '0' for the first GPU (the CPU when there is none)."""
+        device = select_device(gpu_ids, announce=True)
+        networks = build_networks(spec, device, runtime, 'GE', source=store.networks_path())
+        return cls.from_networks(networks, store, which_epoch, use_ema, labels_of_spec(spec),
+                                 not spec['inputs']['no_instance'], device, amp)
 
     @classmethod
     def load(cls, name: str, checkpoints_dir: str = './checkpoints', which_epoch: str = 'latest',
              gpu_ids: str = '-1', amp: str = 'off', use_ema: bool = False) -> 'Synthesizer':
-        """A model trained here, rebuilt from checkpoints/<name>/networks.json and its checkpoints: no options,
-        no training code. `gpu_ids` '0' for the first GPU (the CPU when there is none)."""
+        """A model trained here, rebuilt from checkpoints/<name>/networks.json (its spec) and its checkpoints: no
+        options, no training code."""
         store = CheckpointStore(checkpoints_dir, name)
-        description = store.read_networks()
-        if description is None:
-            raise UserError(f'{store.path("networks.json")} does not exist: give --name of a model trained here (its '
+        spec = read_spec(store)
+        if spec is None:
+            raise UserError(f'{store.networks_path()} does not exist: give --name of a model trained here (its '
                             'folder has networks.json), or a --preset for the authors\' released checkpoints')
-        source = store.path('networks.json')
-        inputs = check_inputs(description, source)
-        if 'G' not in description:
-            raise UserError(f'{source}: no generator (G) is described: restore the file')
-        labels = label_set(inputs['dataset_mode'], inputs['label_nc'], inputs['contain_dontcare_label'])
-        device = select_device(gpu_ids, announce=True)
-        networks = {label: build_network(description[label], device, source) if label in description else None
-                    for label in ('G', 'E')}
-        return cls.from_networks(networks, store, which_epoch, use_ema, labels, not inputs['no_instance'], device, amp)
+        return cls.from_spec(spec, store, which_epoch, use_ema, gpu_ids, amp)
 
     @classmethod
     def from_networks(cls, networks: Dict[str, Optional[torch.nn.Module]], store: CheckpointStore, which_epoch: str,
@@ -150,29 +142,3 @@ class Synthesizer:
             with autocast(self.device, self.amp):
                 z = reparameterize(*self.encode(batch['image']))
         return self.generate(semantics, z, check_finite)
-
-
-def check_inputs(description: Dict[str, Any], source: str) -> Dict[str, Any]:
-    """The `inputs` of a networks.json, checked as the command line checks the options they come from."""
-    inputs = description.get('inputs')
-    expected = {'dataset_mode': dataset_names(), 'label_nc': 'label_nc', 'contain_dontcare_label': bool,
-                'no_instance': bool}
-    if not isinstance(inputs, dict) or set(expected) - set(inputs):
-        raise UserError(f'{source}: "inputs" must give {", ".join(expected)}: restore the file')
-    for name, rule in expected.items():
-        value = inputs[name]
-        if rule is bool:
-            valid = isinstance(value, bool)
-        elif rule == 'label_nc':
-            low, high = INT_LIMITS['label_nc']
-            valid = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-        else:
-            valid = value in rule
-        if not valid:
-            raise UserError(f'{source}: inputs.{name} {value!r} is not a value of --{name}: restore the file')
-    return inputs
-
-
-def labels_of(opt: argparse.Namespace) -> LabelSet:
-    """The label set of a model's options."""
-    return label_set(opt.dataset_mode, opt.label_nc, opt.contain_dontcare_label)

@@ -4,6 +4,7 @@ import argparse
 from typing import List, Optional, Sequence
 
 from data.label_maps import MAX_INPUT_PIXELS
+from models.spec import read_spec, runtime_from_options, spec_from_options
 from models.synthesizer import Synthesizer
 from util.checkpoint import CheckpointStore
 from util.errors import UserError
@@ -59,7 +60,7 @@ def load_synthesizer(name: str, checkpoints_dir: str = './checkpoints', which_ep
     existed from its opt.json, or the authors' released checkpoints from `preset` ('coco', 'ade20k', 'cityscapes',
     'spade_*'). `options`: more test options for the presets and opt.json (e.g. ['--num_upsampling_layers', 'more'])."""
     store = CheckpointStore(checkpoints_dir, name)
-    if preset is None and not options and store.read_networks() is not None:
+    if preset is None and not options and read_spec(store) is not None:
         return Synthesizer.load(name, checkpoints_dir, which_epoch, gpu_ids, amp, use_ema)
     args = ['--name', name, '--checkpoints_dir', checkpoints_dir, '--which_epoch', which_epoch, '--gpu_ids', gpu_ids,
             '--amp', amp, *(['--use_ema'] if use_ema else []), *options]
@@ -70,7 +71,16 @@ def load_synthesizer(name: str, checkpoints_dir: str = './checkpoints', which_ep
     elif not store.read_options():
         raise UserError(f'{store.path("networks.json")} does not exist: give --name of a model trained here, or '
                         f'--preset {"|".join(PRESETS)} for the authors\' released checkpoints')
-    return Synthesizer.from_options(TestOptions().parse(args, quiet=True))
+    return synthesizer_from_options(TestOptions().parse(args, quiet=True))
+
+
+def synthesizer_from_options(opt: argparse.Namespace) -> Synthesizer:
+    """The model of test options, built from the run's spec (networks.json), or for the released checkpoints
+    (--preset, or a run without networks.json) from the spec of the options; eval mode."""
+    store = CheckpointStore.of(opt)
+    spec = (None if opt.preset else read_spec(store)) or spec_from_options(opt)
+    return Synthesizer.from_spec(spec, store, opt.which_epoch, opt.use_ema, opt.gpu_ids, opt.amp,
+                                 runtime_from_options(opt))
 
 
 def synthesizer_from_arguments(args: argparse.Namespace) -> Synthesizer:

@@ -51,6 +51,7 @@ def measure(config: dict) -> dict:
     from options.train_options import TrainOptions
     from trainers.pix2pix_trainer import Pix2PixTrainer
     from models.pix2pix_model import Pix2PixModel
+    from models.synthesizer import Synthesizer
     from util.util import image_size
     runtime_bytes = rss_bytes()
     opt = TrainOptions().parse(config['options'], quiet=True)
@@ -60,7 +61,8 @@ def measure(config: dict) -> dict:
         model = trainer.model
     else:  # the networks test.py builds: G, and E with --use_vae
         opt.isTrain = False
-        model = Pix2PixModel(opt, load_checkpoint=False).eval()
+        model = Pix2PixModel(opt).eval()
+        synthesizer = Synthesizer.from_model(model)
     w, h = image_size(opt.crop_size, opt.aspect_ratio)
     if config['labels']:
         label = label_maps(config['labels'], opt, (w, h))
@@ -81,7 +83,7 @@ def measure(config: dict) -> dict:
             trainer.run_discriminator_one_step(batch)
     else:
         def step():
-            model(batch, mode='inference')
+            synthesizer.synthesize_batch(batch, check_finite=False)
     times = []
     for index in range(config['warmup'] + config['repeats']):
         sync()

@@ -36,10 +36,10 @@ def main() -> None:
         raise UserError('layout_fidelity.py measures models trained on --dataset_mode synthetic')
     dataloader = data.create_dataloader(opt)
     torch.manual_seed(opt.seed)
-    trained = Synthesizer.from_model(Pix2PixModel(opt).eval())
+    trained = Synthesizer.from_model(Pix2PixModel(opt).load(opt.which_epoch, opt.use_ema).eval())
     torch.manual_seed(opt.seed)
     # Untrained batch norms have no running statistics yet, so the fresh model runs on batch statistics.
-    untrained = Synthesizer.from_model(Pix2PixModel(opt, load_checkpoint=False).train())
+    untrained = Synthesizer.from_model(Pix2PixModel(opt).train())
     print('How well the images follow their layouts: the mean per-class colour error against the real photos '
           '(0..1, lower is better)')
     rows = [('trained', trained.synthesize_batch, 'the model just trained'),

@@ -145,4 +145,4 @@ def save_trained_looking_model(checkpoints_dir: str, name: str, args) -> None:
 
 def save_model(model, epoch) -> None:
     """<epoch>_net_{G,D,E}.pth and networks.json of a Pix2PixModel, as the trainer writes them (no training state)."""
-    model.store.save(epoch, model.state_dicts(), description=model.description())
+    model.store.save(epoch, model.state_dicts(), spec=model.spec_at(epoch))

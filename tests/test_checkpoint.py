@@ -79,7 +79,7 @@ def test_missing_epoch_lists_what_exists(tmp_path):
     save_model(Pix2PixModel(opt), 5)
     opt.continue_train, opt.which_epoch = True, '7'
     with pytest.raises(UserError, match='available epochs: 5'):
-        Pix2PixModel(opt)
+        Pix2PixModel(opt).load(opt.which_epoch)
 
 
 def test_checkpoints_are_loaded_as_data_only(tmp_path):

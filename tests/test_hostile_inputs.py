@@ -221,15 +221,15 @@ def test_a_jpeg_label_map_is_called_lossy(model, tmp_path):
 
 
 @pytest.mark.parametrize('edit, says', [
-    (lambda d: d['G']['arguments'].update(ngf=2000), 'ngf 2000'),
-    (lambda d: d['G']['arguments'].update(crop_size=20000), 'crop_size 20000'),
-    (lambda d: d['G']['arguments'].update(use_vae='false'), 'use_vae'),
-    (lambda d: d['G']['arguments'].update(num_upsampling_layers='many'), 'cannot be built'),
-    (lambda d: d['G'].update({'class': 'Unknown'}), "class 'Unknown' is not a registered network"),
-    (lambda d: d['G'].pop('arguments'), 'a network is described as'),
+    (lambda d: d['networks']['G']['arguments'].update(ngf=2000), 'ngf 2000'),
+    (lambda d: d['networks']['G']['arguments'].update(crop_size=20000), 'crop_size 20000'),
+    (lambda d: d['networks']['G']['arguments'].update(use_vae='false'), 'use_vae'),
+    (lambda d: d['networks']['G']['arguments'].update(num_upsampling_layers='many'), 'cannot be built'),
+    (lambda d: d['networks']['G'].update({'class': 'Unknown'}), "class 'Unknown' is not a registered network"),
+    (lambda d: d['networks']['G'].pop('arguments'), 'a network is described as'),
     (lambda d: d['inputs'].update(label_nc=1e9), 'label_nc'),
     (lambda d: d['inputs'].update(dataset_mode='imagenet'), 'dataset_mode'),
-    (lambda d: d.pop('G'), 'no generator'),
+    (lambda d: d['networks'].pop('G'), 'no generator'),
 ])
 def test_tampered_networks_json_is_one_line_before_any_allocation(model, tmp_path, edit, says):
     import json

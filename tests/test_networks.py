@@ -8,6 +8,7 @@ import models.networks as networks
 from helpers import networks_on_meta, random_batch, released_layout, save_model, strict_load_on_meta, train_opt
 from models.inputs import instance_edges
 from models.pix2pix_model import Pix2PixModel
+from models.synthesizer import Synthesizer
 from util.checkpoint import CheckpointStore
 from util.errors import UserError
 
@@ -69,9 +70,10 @@ def test_forward_shapes_for_every_mode(setup):
         expected = {'GAN', 'GAN_Feat'} | ({'KLD'} if opt.use_vae else set())
         assert set(g_losses) == expected and all(torch.isfinite(v) for v in g_losses.values())
         assert set(model(data, mode='discriminator')) == {'D_Fake', 'D_real'}
-        assert model(data, mode='inference').shape == (2, 3, h, w)
+        synthesizer = Synthesizer.from_model(model)
+        assert synthesizer.synthesize_batch(data, check_finite=False).shape == (2, 3, h, w)
         if opt.use_vae:
-            mu, logvar = model(data, mode='encode_only')
+            mu, logvar = synthesizer.encode(data['image'])
             assert mu.shape == logvar.shape == (2, opt.z_dim)
     semantics, _ = model.preprocess_input(data)
     assert semantics.shape == (2, opt.semantic_nc, h, w)
@@ -139,11 +141,11 @@ def test_mismatching_checkpoint_gives_one_readable_message(tmp_path):
     other = train_opt('--dataset_mode', 'coco', '--label_nc', '9', '--crop_size', '64', '--checkpoints_dir', str(tmp_path),
                       '--name', 'x', '--continue_train')
     with pytest.raises(UserError) as info:
-        Pix2PixModel(other)
+        Pix2PixModel(other).load('latest')
     message = str(info.value)
     assert '\n' not in message and len(message) < 1200
     assert 'latest_net_G.pth' in message and 'labelenc1.0.0.weight_orig' in message and '--label_nc' in message
     vae = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--checkpoints_dir', str(tmp_path),
                     '--name', 'x', '--continue_train', '--use_vae')
     with pytest.raises(UserError, match='--use_vae'):
-        Pix2PixModel(vae)
+        Pix2PixModel(vae).load('latest')

@@ -248,13 +248,17 @@ def test_read_label_map_maps_dont_care_and_resizes_nearest(tmp_path):
 def test_a_run_folder_rebuilds_its_networks_from_networks_json_alone(checkpoints, monkeypatch):
     """networks.json beside the checkpoints: Synthesizer.load builds G and E from it, without the option system,
     and synthesizes what the model built from the training options does."""
-    description = json.load(open(os.path.join(checkpoints, 'vae', 'networks.json')))
-    assert description['format'] == 'cc-fpse networks 1'
-    assert description['inputs'] == {'dataset_mode': 'synthetic', 'label_nc': 12, 'contain_dontcare_label': False,
-                                     'no_instance': False}
-    assert description['G']['class'] == 'CondConvGenerator' and description['E']['class'] == 'ConvEncoder'
-    assert description['G']['arguments']['semantic_nc'] == 13 and 'sync_bn' not in description['G']['arguments']
-    assert description['D']['class'] == 'FPSEDiscriminator'
+    spec = json.load(open(os.path.join(checkpoints, 'vae', 'networks.json')))
+    assert spec['format'] == 'cc-fpse model 2'
+    assert spec['inputs'] == {'dataset_mode': 'synthetic', 'label_nc': 12, 'contain_dontcare_label': False,
+                              'no_instance': False, 'crop_size': 64, 'aspect_ratio': 1.0}
+    assert spec['style'] == {'use_vae': True, 'z_dim': 256} and spec['provenance']['epoch'] == 'latest'
+    networks = spec['networks']
+    assert (networks['G']['name'], networks['G']['class']) == ('condconv', 'CondConvGenerator')
+    assert networks['E']['class'] == 'ConvEncoder' and networks['D']['class'] == 'FPSEDiscriminator'
+    assert networks['G']['arguments']['semantic_nc'] == 13
+    assert not {'sync_bn', 'depthconv_impl', 'predictor_impl', 'memory_format', 'checkpoint_predictors'} & \
+        set(networks['G']['arguments'])  # how it computes is not what it is
     from_options = load_synthesizer('vae', checkpoints, gpu_ids='-1', options=['--dataset_mode', 'synthetic'])
     import options.test_options
     monkeypatch.setattr(options.test_options.TestOptions, 'parse', lambda *a, **k: pytest.fail('options parsed'))
@@ -264,6 +268,24 @@ def test_a_run_folder_rebuilds_its_networks_from_networks_json_alone(checkpoints
     z = synthesizer.styles_from_seeds([3])
     assert torch.equal(synthesizer.generate(synthesizer.semantics(label), z),
                        from_options.generate(from_options.semantics(label), z))
+
+
+def test_a_run_folder_of_the_first_networks_json_format_still_loads(checkpoints, tmp_path):
+    """Runs trained before the model spec wrote {'format': 'cc-fpse networks 1', 'inputs', 'G', 'E', 'D'}, with the
+    runtime arguments among G's: they load, and synthesize the same images."""
+    import shutil
+    folder = tmp_path / 'ck'
+    shutil.copytree(checkpoints, folder)
+    spec = json.load(open(folder / 'vae' / 'networks.json'))
+    inputs = {k: spec['inputs'][k] for k in ('dataset_mode', 'label_nc', 'contain_dontcare_label', 'no_instance')}
+    legacy_g = {'class': 'CondConvGenerator', 'arguments': {**spec['networks']['G']['arguments'],
+                                                              'depthconv_impl': 'lean', 'memory_format': 'auto'}}
+    legacy = {'format': 'cc-fpse networks 1', 'inputs': inputs, 'G': legacy_g, 'E': spec['networks']['E']}
+    (folder / 'vae' / 'networks.json').write_text(json.dumps(legacy))
+    old, new = Synthesizer.load('vae', str(folder)), Synthesizer.load('vae', checkpoints)
+    label = torch.from_numpy(blocks(range(12))).long()[None, None]
+    z = new.styles_from_seeds([1])
+    assert torch.equal(old.generate(old.semantics(label), z), new.generate(new.semantics(label), z))
 
 
 def test_non_finite_images_stop_with_the_checkpoint_named(checkpoints):

@@ -7,7 +7,7 @@ from typing import Dict, Iterable, Iterator, Optional
 import torch
 
 from models.pix2pix_model import Pix2PixModel
-from models.synthesizer import Synthesizer, labels_of
+from models.synthesizer import Synthesizer
 from trainers.ema import ExponentialMovingAverage
 from util.checkpoint import cpu_state_dict
 from util.distributed import DistInfo, all_true
@@ -39,6 +39,8 @@ class Pix2PixTrainer:
         self.opt = opt
         self.dist_info = dist_info or DistInfo()
         self.model = Pix2PixModel(opt)
+        if opt.continue_train:
+            self.model.load(opt.which_epoch)
         # DDP, one wrapper per step, each over the parameters that step trains: every parameter it holds then gets
         # a gradient every time, so DDP need not search the graph for unused ones (find_unused_parameters). The
         # reference's kept-unused layers take no gradient at all (see DepthsepCCBlock.norm_0).
@@ -62,6 +64,11 @@ class Pix2PixTrainer:
         device_type = self.model.device.type
         self.scalers = {name: torch.amp.GradScaler(device_type, enabled=opt.amp == 'fp16') for name in 'GD'}
         self.ema = ExponentialMovingAverage(self.model.netG, opt.ema_decay) if opt.ema_decay > 0 else None
+        # Evaluation during training synthesizes as test.py does: one Synthesizer per generator, built once.
+        self.synthesizers = [Synthesizer.from_model(self.model)]
+        if self.ema is not None:
+            self.synthesizers.append(Synthesizer(self.ema.net, self.model.netE, self.synthesizers[0].labels,
+                                                 self.synthesizers[0].reads_instances, self.model.device, opt.amp))
         # Non-finite losses are noted on the device, without waiting for it; check_finite reads the note.
         self.steps_run = torch.zeros((), dtype=torch.long, device=self.model.device)
         self.first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.model.device)
@@ -119,8 +126,7 @@ class Pix2PixTrainer:
         return self.generated
 
     def _generate(self, generator: torch.nn.Module, batch: Dict) -> torch.Tensor:
-        model, opt = self.model, self.opt
-        synthesizer = Synthesizer(generator, model.netE, labels_of(opt), not opt.no_instance, model.device, opt.amp)
+        synthesizer = next(s for s in self.synthesizers if s.netG is generator)
         return synthesizer.synthesize_batch(batch, check_finite=False)
 
     def _forked_rng(self):
@@ -167,7 +173,7 @@ class Pix2PixTrainer:
             state = {'optimizer_G': self.optimizer_G.state_dict(), 'optimizer_D': self.optimizer_D.state_dict(),
                      'scalers': {name: scaler.state_dict() for name, scaler in self.scalers.items()},
                      'old_lr': self.old_lr, 'position': dict(position), 'rng': capture_rng()}
-        model.store.save(epoch, networks, state, model.description())
+        model.store.save(epoch, networks, state, model.spec_at(epoch))
 
     def load_training_state(self, epoch: str) -> Optional[Dict[str, int]]:
         """Restore optimizers, learning rate and RNG states; returns the saved position, or None without a state file."""

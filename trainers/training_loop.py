@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 import data
-from models.synthesizer import labels_of
+from models.spec import labels_of_spec
 from trainers.fid_monitor import FIDMonitor
 from trainers.pix2pix_trainer import NonFiniteLossError, Pix2PixTrainer
 from util.checkpoint import CheckpointStore
@@ -109,7 +109,7 @@ class TrainingLoop:
         self.refresh_batches = first_batches(self.dataloader.dataset, opt.batchSize) if self.trainer.ema is not None else []
         if self.is_main:
             save_options(opt)
-        self.visualizer = Visualizer(opt, labels_of(opt).colors) if self.is_main else None
+        self.visualizer = Visualizer(opt, labels_of_spec(self.trainer.model.spec).colors) if self.is_main else None
         self.interrupt = InterruptFlag()
         # (epoch, iteration in images) of each step since the last finiteness check, and how many steps came before.
         self.positions, self.steps_checked = [], 0

@@ -29,7 +29,7 @@ OPTION_HINTS = [
 ]
 
 
-NETWORKS_FILE, NETWORKS_FORMAT = 'networks.json', 'cc-fpse networks 1'
+NETWORKS_FILE = 'networks.json'
 LOCK_FILE = '.lock'
 TEMPORARY_PREFIX, TEMPORARY_SUFFIX = '.partial_', '.tmp'  # no tool takes such a file for a checkpoint
 
@@ -201,17 +201,17 @@ class CheckpointStore:
         return stale
 
     def save(self, epoch, networks: Dict[str, Dict[str, torch.Tensor]], training_state: Optional[Dict] = None,
-             description: Optional[Dict[str, Any]] = None) -> None:
+             spec: Optional[Dict[str, Any]] = None) -> None:
         """Write `<epoch>_net_<label>.pth` for each {label: state_dict} and, with `training_state` (which holds the
-        position), `<epoch>_train_state.pth`, as one atomic group; then networks.json (`description`, see
+        position), `<epoch>_train_state.pth`, as one atomic group; then networks.json (`spec`, see
         write_networks) and iter.txt, which the reference reads on resume."""
         os.makedirs(self.folder, exist_ok=True)
         files = {self.network_path(epoch, label): state for label, state in networks.items()}
         if training_state is not None:
             files[self.state_path(epoch)] = training_state
         atomic_save_group(files)
-        if description is not None:
-            self.write_networks(description)
+        if spec is not None:
+            self.write_networks(spec)
         if training_state is not None:
             position = training_state['position']
             self.write_text('iter.txt', f'{position["epoch"]}\n{position["epoch_iter"]}\n')
@@ -261,26 +261,25 @@ class CheckpointStore:
             raise UserError(f'{path} is not an options file (a JSON object of option values): restore it')
         return options
 
-    def read_networks(self) -> Optional[Dict[str, Any]]:
-        """networks.json, or None when the folder has none (the released checkpoints)."""
-        path = self.path(NETWORKS_FILE)
+    def networks_path(self) -> str:
+        return self.path(NETWORKS_FILE)
+
+    def read_networks(self) -> Optional[Any]:
+        """The JSON of networks.json (the model spec, see models.spec), or None when the folder has none (the
+        released checkpoints)."""
+        path = self.networks_path()
         if not os.path.isfile(path):
             return None
         try:
             with open(path) as f:
-                description = json.load(f)
-            if description.get('format') != NETWORKS_FORMAT:
-                raise ValueError(f'format {description.get("format")!r}, expected {NETWORKS_FORMAT!r}')
-            return description
-        except (OSError, ValueError, AttributeError) as exc:
-            raise UserError(f'{path} is not a networks file ({exc}): restore it, or remove it to rebuild the '
+                return json.load(f)
+        except (OSError, ValueError) as exc:
+            raise UserError(f'{path} is not readable JSON ({exc}): restore it, or remove it to rebuild the '
                             'networks from opt.json') from None
 
-    def write_networks(self, description: Dict[str, Any]) -> None:
-        """networks.json: what the run's networks are, so that they can be rebuilt without the options:
-        {'format', 'inputs': {'dataset_mode', 'label_nc', 'contain_dontcare_label', 'no_instance'},
-         '<label>': {'class', 'arguments'} for G, E (with the VAE) and D}."""
-        self.write_text(NETWORKS_FILE, json.dumps({'format': NETWORKS_FORMAT, **description}, indent=1, sort_keys=True))
+    def write_networks(self, spec: Dict[str, Any]) -> None:
+        """networks.json: the model spec (models.spec), from which the networks are rebuilt without options."""
+        self.write_text(NETWORKS_FILE, json.dumps(spec, indent=1, sort_keys=True))
 
     def write_options(self, text: str, values: Dict[str, Any]) -> None:
         """opt.txt for people and opt.json for the code."""
