@@ -9,6 +9,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 
 from .base_dataset import REFERENCE_DATAROOT, BaseDataset, get_params, image_to_tensor, transform_image
+from .classes import DONTCARE_VALUE
 from .errors import DatasetError
 from .image_folder import make_dataset, natural_sort, open_image, stem
 
@@ -90,7 +91,7 @@ class Pix2pixDataset(BaseDataset):
                                '(8-bit grey or palette): convert colour-coded maps to ids first')
         # As the reference: ids through ToTensor (x/255) and back (*255), exact for all 8-bit values.
         label_tensor = TF.to_tensor(transform_image(label, self.opt, params, Image.NEAREST)) * 255.0
-        label_tensor[label_tensor == 255] = self.opt.label_nc  # don't-care
+        label_tensor[label_tensor == DONTCARE_VALUE] = self.opt.label_nc  # the don't-care channel
         largest = int(label_tensor.max())
         if largest >= self.num_labels and label.format == 'JPEG':
             raise DatasetError(f'label map {path} is a JPEG and has id {largest}, outside 0..{self.num_labels - 1}: '

@@ -97,6 +97,7 @@ def one_error_line(result, code=1) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # trains
 def test_a_rerun_never_replaces_a_finished_run_and_two_runs_never_share_a_folder(tmp_path):
     assert train(tmp_path, 'run').returncode == 0
     folder = tmp_path / 'ck' / 'run'
@@ -150,6 +151,7 @@ def test_impossible_sizes_and_empty_schedules_stop_before_anything_is_written(tm
     assert not (tmp_path / 'ck' / 'bad').exists()
 
 
+@pytest.mark.slow  # trains
 def test_unreadable_weight_and_state_files_are_named_with_the_reason(tmp_path):
     garbage = tmp_path / 'garbage.pth'
     garbage.write_bytes(b'not a torch file at all' * 10)
@@ -164,6 +166,7 @@ def test_unreadable_weight_and_state_files_are_named_with_the_reason(tmp_path):
     assert 'training state' in line and 'truncated' in line
 
 
+@pytest.mark.slow  # trains
 def test_tampered_opt_json_is_checked_as_the_command_line(tmp_path):
     import json
     assert train(tmp_path, 'r').returncode == 0
@@ -211,7 +214,9 @@ def test_huge_label_maps_are_refused_before_they_are_decoded(model, tmp_path):
     line = one_error_line(synthesize(model, tmp_path, '--labels', huge))
     assert huge in line and '5000x4000' in line and '--max_input_pixels' in line
     assert not (tmp_path / 'out').exists()
-    assert synthesize(model, tmp_path, '--labels', huge, '--max_input_pixels', str(5000 * 4000)).returncode == 0
+    larger = label_file(tmp_path, size=(300, 200), name='larger.png')
+    assert 'above the limit' in one_error_line(synthesize(model, tmp_path, '--labels', larger, '--max_input_pixels', '50000'))
+    assert synthesize(model, tmp_path, '--labels', larger, '--max_input_pixels', '60000').returncode == 0
 
 
 def test_a_jpeg_label_map_is_called_lossy(model, tmp_path):

@@ -11,6 +11,7 @@ import torch
 import data
 from util import util
 from util.checkpoint import CheckpointStore, atomic_write_text
+from util.device import select_device
 from util.fid import fid_between, inception_model
 
 
@@ -53,7 +54,7 @@ class FIDMonitor:
         if not os.path.isdir(real):
             self._write('real', lambda batch: batch['image'])
         fake = self._write('fake', synthesize)
-        device = 'cuda' if torch.cuda.is_available() and self.opt.gpu_ids != '-1' else 'cpu'
+        device = str(select_device(self.opt.gpu_ids))  # the training process's own device
         return fid_between(real, fake, self.opt.inception_weights, device=device,
                            cache_dir=os.path.join(self.folder, 'stats'), dims=self.opt.fid_dims)
 
