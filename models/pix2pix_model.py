@@ -1,42 +1,53 @@
 """Pix2PixModel: the generator, discriminator and encoder with their losses, behind one forward(data, mode)."""
-import argparse
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
 import models.networks as networks
 from util.checkpoint import CheckpointStore, cpu_state_dict
-from util.device import configure_cpu_allocator, select_device
-from util.distributed import launched_rank
-from util.errors import UserError
 from .inputs import autocast, one_hot_semantics, reparameterize
-from .spec import build_networks, runtime_from_options, spec_from_options
+from .spec import build_networks, labels_of_spec
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """What training optimises (the options of the same names)."""
+    gan_mode: str = 'hinge'
+    lambda_feat: float = 10.0
+    lambda_vgg: float = 10.0
+    lambda_kld: float = 0.05
+    no_ganFeat_loss: bool = False
+    no_vgg_loss: bool = False
+    vgg_weights: str = ''   # a torchvision vgg19 state_dict; '' for torchvision's download
 
 
 class Pix2PixModel(torch.nn.Module):
-    def __init__(self, opt: argparse.Namespace):
-        """The networks of the options' spec (resuming, the options come back from the run's opt.json), with
-        fresh weights: `load` reads a checkpoint into them."""
+    def __init__(self,
+                 spec: Dict[str, Any],                      # the model spec (models.spec)
+                 store: CheckpointStore,                     # the run folder its checkpoints are in
+                 device: torch.device = torch.device('cpu'),
+                 amp: str = 'off',                           # mixed precision: off, bf16, fp16
+                 losses: Optional[LossSettings] = None,      # training: D and the losses; None: G and E only
+                 runtime: Optional[Dict[str, Any]] = None,   # how the networks compute (models.spec)
+                 init: Tuple[str, float] = ('xavier', 0.02)):  # weight initialisation: type and scale
+        """The networks of a spec with fresh weights (`load` reads a checkpoint into them) and, for training,
+        the losses. models.spec.build_model makes one from options."""
         super().__init__()
-        self.opt = opt
-        self.store = CheckpointStore.of(opt)
-        self.device = select_device(opt.gpu_ids, announce=launched_rank() == 0)
-        if self.device.type == 'cpu':
-            configure_cpu_allocator(opt.cpu_allocator)
-        if opt.output_nc not in (1, 3):
-            raise UserError(f'--output_nc {opt.output_nc}: images have 3 (colour) or 1 (grey) channels')
-        self.spec = spec_from_options(opt)
-        nets = build_networks(self.spec, self.device, runtime_from_options(opt), 'GDE' if opt.isTrain else 'GE',
-                              init=(opt.init_type, opt.init_variance), source=self.store.networks_path())
+        self.spec, self.store, self.device, self.amp, self.losses = spec, store, device, amp, losses
+        self.use_vae = spec['style']['use_vae']
+        self.num_labels = len(labels_of_spec(spec))
+        self.reads_instances = not spec['inputs']['no_instance']
+        nets = build_networks(spec, device, runtime, 'GDE' if losses is not None else 'GE', init=init,
+                              source=store.networks_path())
         self.netG, self.netD, self.netE = nets['G'], nets.get('D'), nets['E']
-        self.amp = opt.amp
-        self.loaded_from = f'{self.store.folder} (fresh weights)'  # the generator's file, once one is loaded
-        if opt.isTrain:
-            self.criterionGAN = networks.GANLoss(opt.gan_mode)
+        self.loaded_from = f'{store.folder} (fresh weights)'  # the generator's file, once one is loaded
+        if losses is not None:
+            self.criterionGAN = networks.GANLoss(losses.gan_mode)
             self.criterionFeat = torch.nn.L1Loss()
-            if not opt.no_vgg_loss:
-                self.criterionVGG = networks.VGGLoss(opt.vgg_weights).to(self.device)
-            if opt.use_vae:
+            if not losses.no_vgg_loss:
+                self.criterionVGG = networks.VGGLoss(losses.vgg_weights).to(device)
+            if self.use_vae:
                 self.KLDLoss = networks.KLDLoss()
 
     # One entry point, so that DataParallel / DistributedDataParallel wrap every use of the networks.
@@ -54,19 +65,6 @@ class Pix2PixModel(torch.nn.Module):
         if mode == 'discriminator':
             return self.compute_discriminator_loss(input_semantics, real_image)
         raise ValueError(f"mode '{mode}' is not one of generator, discriminator (synthesis: models.synthesizer)")
-
-    def create_optimizers(self, opt: argparse.Namespace) -> Tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-        G_params = list(self.netG.parameters())
-        if opt.use_vae:
-            G_params += list(self.netE.parameters())
-        if opt.no_TTUR:
-            betas, G_lr, D_lr = (opt.beta1, opt.beta2), opt.lr, opt.lr
-        else:  # two time-scale update rule, as the reference: fixed betas, G at lr/2, D at 2*lr
-            betas, G_lr, D_lr = (0.0, 0.9), opt.lr / 2, opt.lr * 2
-        # The fused kernel is ~10x faster than the per-tensor loop on CPU; results agree to an ulp or two.
-        optimizer_G = torch.optim.Adam(G_params, lr=G_lr, betas=betas, fused=True)
-        optimizer_D = torch.optim.Adam(list(self.netD.parameters()), lr=D_lr, betas=betas, fused=True)
-        return optimizer_G, optimizer_D
 
     def networks_by_label(self) -> Dict[str, torch.nn.Module]:
         nets = {'G': self.netG, 'D': self.netD, 'E': self.netE}
@@ -91,23 +89,23 @@ class Pix2PixModel(torch.nn.Module):
 
     def preprocess_input(self, data: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """One-hot label map (with the don't-care channel when present), plus the instance edge map."""
-        instance = None if self.opt.no_instance else data['instance'].to(self.device)
-        return one_hot_semantics(data['label'].to(self.device), instance, self.opt.num_labels), data['image'].to(self.device)
+        instance = data['instance'].to(self.device) if self.reads_instances else None
+        return one_hot_semantics(data['label'].to(self.device), instance, self.num_labels), data['image'].to(self.device)
 
     def compute_generator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor):
         G_losses = {}
-        fake_image, KLD_loss = self.generate_fake(input_semantics, real_image, compute_kld_loss=self.opt.use_vae)
-        if self.opt.use_vae:
+        fake_image, KLD_loss = self.generate_fake(input_semantics, real_image, compute_kld_loss=self.use_vae)
+        if self.use_vae:
             G_losses['KLD'] = KLD_loss
         feat_fake, pred_fake, feat_real, _ = self.discriminate(input_semantics, fake_image, real_image)
-        if not self.opt.no_ganFeat_loss:
+        if not self.losses.no_ganFeat_loss:
             # Averaged over the discriminator's scales (FPSE: each feature is a scale; multi-scale: each PatchGAN).
             scales = self.netD.feature_matching_scales
-            G_losses['GAN_Feat'] = sum(self.criterionFeat(fake, real.detach()) * self.opt.lambda_feat / scales
+            G_losses['GAN_Feat'] = sum(self.criterionFeat(fake, real.detach()) * self.losses.lambda_feat / scales
                                        for fake, real in zip(feat_fake, feat_real))
         G_losses['GAN'] = self.criterionGAN(pred_fake, True, for_discriminator=False)
-        if not self.opt.no_vgg_loss:
-            G_losses['VGG'] = self.criterionVGG(fake_image, real_image) * self.opt.lambda_vgg
+        if not self.losses.no_vgg_loss:
+            G_losses['VGG'] = self.criterionVGG(fake_image, real_image) * self.losses.lambda_vgg
         return G_losses, fake_image
 
     def compute_discriminator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor):
@@ -123,11 +121,11 @@ class Pix2PixModel(torch.nn.Module):
 
     def generate_fake(self, input_semantics: torch.Tensor, real_image: torch.Tensor, compute_kld_loss: bool = False):
         z, KLD_loss = None, None
-        if self.opt.use_vae:
+        if self.use_vae:
             # As the reference, the style comes from the real image, at test time too.
             z, mu, logvar = self.encode_z(real_image)
             if compute_kld_loss:
-                KLD_loss = self.KLDLoss(mu, logvar) * self.opt.lambda_kld
+                KLD_loss = self.KLDLoss(mu, logvar) * self.losses.lambda_kld
         return self.netG(input_semantics, z=z), KLD_loss
 
     def discriminate(self, input_semantics: torch.Tensor, fake_image: torch.Tensor, real_image: torch.Tensor):

@@ -6,12 +6,11 @@
      'style': {'use_vae', 'z_dim'},
      'provenance': {'dataset_mode', 'dataroot', 'name', 'epoch'}}
 
-`spec_from_options` is the one place that turns options into a spec (training, and the released checkpoints'
-presets, which come without one); everything after it (training and resuming, test.py, synthesize.py, the demo, the
+models.from_options.spec_from_options is the one place that turns options into a spec (training, and the released
+checkpoints' presets, which come without one); everything after it (training and resuming, test.py, synthesize.py, the demo, the
 FID during training) builds its networks from a spec with `build_networks`. How the networks compute (the runtime
 arguments) is never in a spec. Files of format 1 (runs trained before the spec) are read and upgraded.
 """
-import argparse
 from typing import Any, Dict, Iterable, Optional
 
 import torch
@@ -20,46 +19,18 @@ from data import dataset_names
 from data.classes import LabelSet, label_set
 from util.checkpoint import CheckpointStore
 from util.errors import UserError
-from .networks import RUNTIME_ARGUMENTS, BaseNetwork, build_network, network_arguments, registry
+from .networks import BaseNetwork, build_network
 from .networks.limits import INT_LIMITS
 
 SPEC_FORMAT, LEGACY_FORMAT = 'cc-fpse model 2', 'cc-fpse networks 1'
-# Each network of a model: (its label in the checkpoint file names, its kind, the option that chooses it).
-ROLES = {'G': ('generator', 'netG'), 'D': ('discriminator', 'netD'), 'E': ('encoder', None)}
-ENCODER = 'conv'
-# The options that say what a model's networks read.
-INPUT_OPTIONS = ('dataset_mode', 'label_nc', 'contain_dontcare_label', 'no_instance', 'crop_size', 'aspect_ratio')
+LABELS = ('G', 'D', 'E')  # the networks of a model, as the checkpoint files name them
 
 Spec = Dict[str, Any]
 
 
-def network_spec(label: str, opt: argparse.Namespace) -> Dict[str, Any]:
-    """{'name', 'class', 'arguments'} of network `label` ('G', 'D', 'E') of the options."""
-    kind, option = ROLES[label]
-    name = getattr(opt, option) if option else ENCODER
-    cls = registry.entry(kind, name).cls
-    arguments = {k: v for k, v in network_arguments(cls, opt).items() if k not in RUNTIME_ARGUMENTS}
-    return {'name': name, 'class': cls.__name__, 'arguments': arguments}
-
-
-def spec_from_options(opt: argparse.Namespace) -> Spec:
-    """The spec of the model the options describe: G, E with --use_vae, D when training."""
-    labels = ['G'] + (['E'] if opt.use_vae else []) + (['D'] if opt.isTrain else [])
-    return {'format': SPEC_FORMAT,
-            'networks': {label: network_spec(label, opt) for label in labels},
-            'inputs': {name: getattr(opt, name) for name in INPUT_OPTIONS},
-            'style': {'use_vae': opt.use_vae, 'z_dim': opt.z_dim},
-            'provenance': {'dataset_mode': opt.dataset_mode, 'dataroot': opt.dataroot, 'name': opt.name}}
-
-
-def runtime_from_options(opt: argparse.Namespace) -> Dict[str, Any]:
-    """How this process's networks compute: the runtime arguments of the options (never part of a spec)."""
-    return {name: getattr(opt, name) for name in RUNTIME_ARGUMENTS if hasattr(opt, name)}
-
-
 def _upgrade(legacy: Dict[str, Any]) -> Spec:
     """A networks.json of format 1 ({'inputs', 'G', 'E', 'D'}) as a spec."""
-    networks = {label: legacy[label] for label in ROLES if label in legacy}
+    networks = {label: legacy[label] for label in LABELS if label in legacy}
     generator_arguments = (networks.get('G') or {}).get('arguments') or {}
     inputs = dict(legacy.get('inputs') or {})
     for name in ('crop_size', 'aspect_ratio'):

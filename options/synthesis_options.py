@@ -4,7 +4,8 @@ import argparse
 from typing import List, Optional, Sequence
 
 from data.label_maps import MAX_INPUT_PIXELS
-from models.spec import read_spec, runtime_from_options, spec_from_options
+from models.from_options import runtime_from_options, spec_from_options
+from models.spec import read_spec
 from models.synthesizer import Synthesizer
 from util.checkpoint import CheckpointStore
 from util.errors import UserError

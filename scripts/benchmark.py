@@ -50,7 +50,7 @@ def measure(config: dict) -> dict:
     import torch
     from options.train_options import TrainOptions
     from trainers.pix2pix_trainer import Pix2PixTrainer
-    from models.pix2pix_model import Pix2PixModel
+    from models.from_options import build_model
     from models.synthesizer import Synthesizer
     from util.util import image_size
     runtime_bytes = rss_bytes()
@@ -61,7 +61,7 @@ def measure(config: dict) -> dict:
         model = trainer.model
     else:  # the networks test.py builds: G, and E with --use_vae
         opt.isTrain = False
-        model = Pix2PixModel(opt).eval()
+        model = build_model(opt).eval()
         synthesizer = Synthesizer.from_model(model)
     w, h = image_size(opt.crop_size, opt.aspect_ratio)
     if config['labels']:

@@ -12,7 +12,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import data  # noqa: E402
-from models.pix2pix_model import Pix2PixModel  # noqa: E402
+from models.from_options import build_model  # noqa: E402
 from models.synthesizer import Synthesizer  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
@@ -36,10 +36,10 @@ def main() -> None:
         raise UserError('layout_fidelity.py measures models trained on --dataset_mode synthetic')
     dataloader = data.create_dataloader(opt)
     torch.manual_seed(opt.seed)
-    trained = Synthesizer.from_model(Pix2PixModel(opt).load(opt.which_epoch, opt.use_ema).eval())
+    trained = Synthesizer.from_model(build_model(opt).load(opt.which_epoch, opt.use_ema).eval())
     torch.manual_seed(opt.seed)
     # Untrained batch norms have no running statistics yet, so the fresh model runs on batch statistics.
-    untrained = Synthesizer.from_model(Pix2PixModel(opt).train())
+    untrained = Synthesizer.from_model(build_model(opt).train())
     print('How well the images follow their layouts: the mean per-class colour error against the real photos '
           '(0..1, lower is better)')
     rows = [('trained', trained.synthesize_batch, 'the model just trained'),

@@ -131,13 +131,13 @@ TRAINED_LOOKING = ['--ngf', '4', '--ndf', '4', '--no_vgg_loss', '--gpu_ids', '-1
 def save_trained_looking_model(checkpoints_dir: str, name: str, args) -> None:
     """A run folder as train.py leaves it (opt.json, latest_net_*.pth), with random weights whose spectral-norm
     vectors and batch-norm statistics have seen one training-mode pass (fresh ones can give non-finite images)."""
-    from models.pix2pix_model import Pix2PixModel
+    from models.from_options import build_model
     options = TrainOptions()
     opt = options.parse([*args, *TRAINED_LOOKING, *small_predictors(args), '--checkpoints_dir', checkpoints_dir,
                          '--name', name], quiet=True)
     options.save_options(opt)
     torch.manual_seed(0)
-    model = Pix2PixModel(opt)
+    model = build_model(opt)
     with torch.no_grad():
         model(random_batch(opt), mode='generator')
     save_model(model, 'latest')

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers import ROOT, save_model, train_opt
-from models.pix2pix_model import Pix2PixModel
+from models.from_options import build_model
 from util import checkpoint
 from util.errors import UserError
 
@@ -17,7 +17,7 @@ from util.errors import UserError
 def test_files_are_plain_state_dicts_in_the_reference_layout(tmp_path):
     opt = train_opt('--dataset_mode', 'coco', '--use_vae', '--label_nc', '4', '--crop_size', '64',
                     '--checkpoints_dir', str(tmp_path), '--name', 'exp')
-    model = Pix2PixModel(opt)
+    model = build_model(opt)
     save_model(model, 3)
     assert sorted(os.listdir(tmp_path / 'exp')) == ['3_net_D.pth', '3_net_E.pth', '3_net_G.pth', 'networks.json']
     state = torch.load(tmp_path / 'exp' / '3_net_G.pth', weights_only=True)
@@ -76,10 +76,10 @@ def test_a_kill_inside_a_write_leaves_the_previous_latest(tmp_path):
 def test_missing_epoch_lists_what_exists(tmp_path):
     opt = train_opt('--dataset_mode', 'coco', '--label_nc', '4', '--crop_size', '64',
                     '--checkpoints_dir', str(tmp_path), '--name', 'exp')
-    save_model(Pix2PixModel(opt), 5)
+    save_model(build_model(opt), 5)
     opt.continue_train, opt.which_epoch = True, '7'
     with pytest.raises(UserError, match='available epochs: 5'):
-        Pix2PixModel(opt).load(opt.which_epoch)
+        build_model(opt).load(opt.which_epoch)
 
 
 def test_checkpoints_are_loaded_as_data_only(tmp_path):

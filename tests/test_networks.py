@@ -7,7 +7,7 @@ import torch
 import models.networks as networks
 from helpers import networks_on_meta, random_batch, released_layout, save_model, strict_load_on_meta, train_opt
 from models.inputs import instance_edges
-from models.pix2pix_model import Pix2PixModel
+from models.from_options import build_model
 from models.synthesizer import Synthesizer
 from util.checkpoint import CheckpointStore
 from util.errors import UserError
@@ -60,7 +60,7 @@ SMALL_SETUPS = {
 def test_forward_shapes_for_every_mode(setup):
     torch.manual_seed(0)
     opt = train_opt(*SMALL_SETUPS[setup])
-    model = Pix2PixModel(opt)
+    model = build_model(opt)
     data = random_batch(opt)
     h, w = data['image'].shape[2:]
     for train in (True, False):
@@ -86,7 +86,7 @@ def test_forward_shapes_for_every_mode(setup):
 
 def test_preprocess_one_hot_with_dontcare_and_edges():
     opt = train_opt('--dataset_mode', 'coco', '--label_nc', '3', '--crop_size', '64')
-    model = Pix2PixModel(opt)
+    model = build_model(opt)
     label = torch.tensor([[[[0, 1], [3, 2]]]]).float()  # 3 is don't-care (label_nc)
     instance = torch.tensor([[[[5, 5], [5, 7]]]])
     semantics, _ = model.preprocess_input({'label': label, 'instance': instance, 'image': torch.zeros(1, 3, 2, 2)})
@@ -117,7 +117,7 @@ UNUSED = ('.norm_0.', '.conv_0.norm_layer.', '.conv_2.norm_layer.')
 def test_gradients_reach_every_trained_parameter():
     torch.manual_seed(0)
     opt = train_opt(*SMALL_SETUPS['coco_vae'])
-    model = Pix2PixModel(opt)
+    model = build_model(opt)
     data = random_batch(opt)
     g_losses, _ = model(data, mode='generator')
     sum(g_losses.values()).backward()
@@ -137,15 +137,15 @@ def test_gradients_reach_every_trained_parameter():
 
 def test_mismatching_checkpoint_gives_one_readable_message(tmp_path):
     saved = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--checkpoints_dir', str(tmp_path), '--name', 'x')
-    save_model(Pix2PixModel(saved), 'latest')
+    save_model(build_model(saved), 'latest')
     other = train_opt('--dataset_mode', 'coco', '--label_nc', '9', '--crop_size', '64', '--checkpoints_dir', str(tmp_path),
                       '--name', 'x', '--continue_train')
     with pytest.raises(UserError) as info:
-        Pix2PixModel(other).load('latest')
+        build_model(other).load('latest')
     message = str(info.value)
     assert '\n' not in message and len(message) < 1200
     assert 'latest_net_G.pth' in message and 'labelenc1.0.0.weight_orig' in message and '--label_nc' in message
     vae = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--checkpoints_dir', str(tmp_path),
                     '--name', 'x', '--continue_train', '--use_vae')
     with pytest.raises(UserError, match='--use_vae'):
-        Pix2PixModel(vae).load('latest')
+        build_model(vae).load('latest')

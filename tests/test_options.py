@@ -128,11 +128,11 @@ def test_help_lists_the_networks_and_datasets_options():
 
 
 def test_no_gpu_is_said_in_one_line(monkeypatch, capsys):
-    from models.pix2pix_model import Pix2PixModel
+    from models.from_options import build_model
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     opt = TrainOptions().parse(['--ngf', '4', '--ndf', '4', '--crop_size', '64', '--label_nc', '3', '--no_vgg_loss',
                                 '--gpu_ids', '0'], quiet=True)
-    model = Pix2PixModel(opt)
+    model = build_model(opt)
     assert model.device.type == 'cpu'
     assert 'note: no GPU found, running on the CPU' in capsys.readouterr().out
 

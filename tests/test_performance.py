@@ -94,14 +94,14 @@ def test_activation_memory_of_a_generator_step_is_below_the_reference_formulatio
     quarters of that difference less, the rest going to ours' own small copies (fused first-layer weights,
     channels-last maps). The kernel predictors' reordered weights are not kept (they were: 2.4x at this size)."""
     from models.networks.condconv import DepthConv
-    from models.pix2pix_model import Pix2PixModel
+    from models.from_options import build_model
     from trainers.pix2pix_trainer import frozen
     from util.memory import saved_tensor_bytes
     kept, unfold_excess = {}, 0
     for variant, extra in (('reference', ['--depthconv_impl', 'unfold', '--predictor_impl', 'reference']), ('ours', [])):
         opt = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '128', *extra)
         torch.manual_seed(0)
-        model = Pix2PixModel(opt)
+        model = build_model(opt)
         inputs = []
         for module in model.netG.modules():
             if isinstance(module, DepthConv):

@@ -7,7 +7,7 @@ import torch
 import models.networks as networks
 from helpers import (networks_on_meta, random_batch, run_script, save_model, small_predictors, spade_layout, strict_load_on_meta,
                      train_opt)
-from models.pix2pix_model import Pix2PixModel
+from models.from_options import build_model
 from util.checkpoint import CheckpointStore
 from util.errors import UserError
 
@@ -19,7 +19,7 @@ SETUP = ['--dataset_mode', 'coco', '--use_vae', '--label_nc', '5', '--crop_size'
 def test_forward_shapes_of_every_pair(netG, netD):
     torch.manual_seed(0)
     opt = train_opt(*SETUP, '--netG', netG, '--netD', netD)
-    model = Pix2PixModel(opt)
+    model = build_model(opt)
     data = random_batch(opt)
     for train in (True, False):
         model.train(train)
@@ -60,11 +60,11 @@ def test_spades_released_layout(setup):
 
 def test_spade_checkpoint_with_netG_condconv_names_netG(tmp_path):
     saved = train_opt(*SETUP, '--netG', 'spade', '--checkpoints_dir', str(tmp_path), '--name', 'x')
-    save_model(Pix2PixModel(saved), 'latest')
+    save_model(build_model(saved), 'latest')
     other = train_opt(*SETUP, '--netG', 'condconv', '--checkpoints_dir', str(tmp_path), '--name', 'x')
     other.continue_train = True
     with pytest.raises(UserError) as info:
-        Pix2PixModel(other).load('latest')
+        build_model(other).load('latest')
     message = str(info.value)
     assert 'latest_net_G.pth was built with other options' in message and 'Options that likely differ: --netG' in message
 
@@ -72,8 +72,9 @@ def test_spade_checkpoint_with_netG_condconv_names_netG(tmp_path):
 @pytest.mark.parametrize('netG, netD', [('spade', 'multiscale'), ('condconv', 'multiscale'), ('spade', 'fpse')])
 def test_gradients_reach_every_parameter_spade_trains(netG, netD):
     torch.manual_seed(0)
-    model = Pix2PixModel(train_opt(*SETUP, '--netG', netG, '--netD', netD))
-    data = random_batch(model.opt)
+    opt = train_opt(*SETUP, '--netG', netG, '--netD', netD)
+    model = build_model(opt)
+    data = random_batch(opt)
     sum(model(data, mode='generator')[0].values()).backward()
     if netG == 'spade':
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.netG.parameters())
@@ -87,7 +88,7 @@ def test_gradients_reach_every_parameter_spade_trains(netG, netD):
 def test_feature_matching_averages_over_the_discriminators_scales():
     """Hand-made features: two scales of two features each; |fake - real| = 1, 2 | 3, 4 -> (1 + 2 + 3 + 4) * 10 / 2."""
     opt = train_opt(*SETUP, '--netD', 'multiscale', '--lambda_feat', '10')
-    model = Pix2PixModel(opt)
+    model = build_model(opt)
 
     class HandMade(torch.nn.Module):
         feature_matching_scales = 2

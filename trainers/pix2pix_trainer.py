@@ -2,11 +2,11 @@
 import argparse
 import contextlib
 import os
-from typing import Dict, Iterable, Iterator, Optional
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import torch
 
-from models.pix2pix_model import Pix2PixModel
+from models.from_options import build_model
 from models.synthesizer import Synthesizer
 from trainers.ema import ExponentialMovingAverage
 from util.checkpoint import cpu_state_dict
@@ -38,7 +38,7 @@ class Pix2PixTrainer:
     def __init__(self, opt: argparse.Namespace, dist_info: Optional[DistInfo] = None):
         self.opt = opt
         self.dist_info = dist_info or DistInfo()
-        self.model = Pix2PixModel(opt)
+        self.model = build_model(opt)
         if opt.continue_train:
             self.model.load(opt.which_epoch)
         # DDP, one wrapper per step, each over the parameters that step trains: every parameter it holds then gets
@@ -58,7 +58,7 @@ class Pix2PixTrainer:
         self.generated = None
         self.g_losses: Dict[str, torch.Tensor] = {}
         self.d_losses: Dict[str, torch.Tensor] = {}
-        self.optimizer_G, self.optimizer_D = self.model.create_optimizers(opt)
+        self.optimizer_G, self.optimizer_D = self.create_optimizers(opt)
         self.old_lr = opt.lr
         # float16 needs loss scaling against underflow; bfloat16 and float32 do not (the scalers stay off).
         device_type = self.model.device.type
@@ -73,6 +73,20 @@ class Pix2PixTrainer:
         self.steps_run = torch.zeros((), dtype=torch.long, device=self.model.device)
         self.first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.model.device)
         self.nonfinite_losses: Dict[str, Dict[str, torch.Tensor]] = {}
+
+    def create_optimizers(self, opt: argparse.Namespace) -> Tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        model = self.model
+        G_params = list(model.netG.parameters())
+        if model.netE is not None:
+            G_params += list(model.netE.parameters())
+        if opt.no_TTUR:
+            betas, G_lr, D_lr = (opt.beta1, opt.beta2), opt.lr, opt.lr
+        else:  # two time-scale update rule, as the reference: fixed betas, G at lr/2, D at 2*lr
+            betas, G_lr, D_lr = (0.0, 0.9), opt.lr / 2, opt.lr * 2
+        # The fused kernel is ~10x faster than the per-tensor loop on CPU; results agree to an ulp or two.
+        optimizer_G = torch.optim.Adam(G_params, lr=G_lr, betas=betas, fused=True)
+        optimizer_D = torch.optim.Adam(list(model.netD.parameters()), lr=D_lr, betas=betas, fused=True)
+        return optimizer_G, optimizer_D
 
     def _note_nonfinite(self, net: str, losses: Dict[str, torch.Tensor]) -> None:
         """Keep the step and the losses of the first step whose losses are not finite (no host synchronisation)."""
