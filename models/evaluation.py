@@ -226,7 +226,8 @@ class Evaluation:
         return palette[classes]
 
     def page(self, metrics: Dict[str, object], page_images: int) -> str:
-        """The markup of evaluation.html (its images written): the scores beside the paper's rows, per-class IoU worst first, and per image the
+        """The markup of evaluation.html (its images written): the scores beside the paper's rows, per-class IoU
+        worst first, and per image the
         synthesized image, the prediction and the ground truth in the dataset's colours."""
         from util import html
         page = html.HTML(self.results_dir, f'Evaluation: {self.protocol.dataset_mode}, {len(self.samples)} images',

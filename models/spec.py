@@ -7,9 +7,10 @@
      'provenance': {'dataset_mode', 'dataroot', 'name', 'epoch'}}
 
 models.from_options.spec_from_options is the one place that turns options into a spec (training, and the released
-checkpoints' presets, which come without one); everything after it (training and resuming, test.py, synthesize.py, the demo, the
-FID during training) builds its networks from a spec with `build_networks`. How the networks compute (the runtime
-arguments) is never in a spec. Files of format 1 (runs trained before the spec) are read and upgraded.
+checkpoints' presets, which come without one); everything after it (training and resuming, test.py,
+synthesize.py, the demo, the FID during training) builds its networks from a spec with `build_networks`. How the
+networks compute (the runtime arguments) is never in a spec. Files of format 1 (runs trained before the spec) are
+read and upgraded.
 """
 from typing import Any, Dict, Iterable, Optional
 
