@@ -123,13 +123,26 @@ def test_interrupt_saves_latest_mid_epoch_and_resume_continues_it(tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and not (log.is_file() and log.read_text().count('\n') >= 3):
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGTERM)  # as a scheduler does; Ctrl-C's SIGINT takes the same path
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1 and 'interrupted: saved latest' in stderr and '--continue_train' in stderr
     position = torch.load(tmp_path / 'ck' / 'stopped' / 'latest_train_state.pth', weights_only=True)['position']
     assert position['epoch_iter'] > 0  # stopped inside an epoch
     run_in_own_process('train.py', '--name', 'stopped', *args, '--continue_train')
     assert_same_weights(weights(tmp_path / 'ck' / 'straight'), weights(tmp_path / 'ck' / 'stopped'))
+
+
+def test_ctrl_c_and_sigterm_ask_training_to_stop_and_the_handlers_are_put_back():
+    from trainers.training_loop import InterruptFlag
+    before = {number: signal.getsignal(number) for number in InterruptFlag.SIGNALS}
+    for number in InterruptFlag.SIGNALS:
+        flag = InterruptFlag()
+        os.kill(os.getpid(), number)
+        assert flag.raised
+        with pytest.raises(KeyboardInterrupt):  # a second one aborts
+            os.kill(os.getpid(), number)
+        flag.restore()
+        assert {n: signal.getsignal(n) for n in InterruptFlag.SIGNALS} == before
 
 
 def test_nonfinite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):

@@ -27,12 +27,15 @@ EMA_REFRESH_BATCHES = 4
 
 
 class InterruptFlag:
-    """The first Ctrl-C asks the loop to save and stop at the next iteration boundary; a second one aborts.
-    `restore` puts back the handler there was before (training from Python leaves the process as it found it)."""
+    """The first Ctrl-C (SIGINT) or SIGTERM (what job schedulers send before they kill a job) asks the loop to save
+    and stop at the next iteration boundary; a second one aborts. `restore` puts back the handlers there were
+    before (training from Python leaves the process as it found it)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.raised = False
-        self.previous = signal.signal(signal.SIGINT, self.handle)
+        self.previous = {number: signal.signal(number, self.handle) for number in self.SIGNALS}
 
     def handle(self, signum, frame):
         if self.raised:
@@ -40,7 +43,8 @@ class InterruptFlag:
         self.raised = True
 
     def restore(self) -> None:
-        signal.signal(signal.SIGINT, self.previous)
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
 
 
 def seed_everything(seed: int) -> None:
