@@ -327,3 +327,27 @@ def test_resume_keeps_the_runs_training_options_and_names_the_ones_changed(tmp_p
     assert notes == ["note: resuming with options that differ from the run's opt.json: --lr 0.002 (the run had 0.001), "
                      '--niter 2 (the run had 1)']
     assert json.load(open(tmp_path / 'ck' / 'r' / 'opt.json'))['lr'] == 0.002  # used, and logged
+
+
+def test_torchrun_test_py_shards_the_batches_and_writes_what_one_process_writes(tmp_path):
+    """Two gloo processes each synthesize their own batches (a VAE model, so each batch samples noise); the images
+    equal one process's byte for byte, and rank 0's page lists every sample once, in the dataset's order."""
+    from helpers import save_trained_looking_model
+    save_trained_looking_model(str(tmp_path / 'ck'), 'vae', ['--dataset_mode', 'synthetic', '--use_vae'])
+    common = ['--name', 'vae', '--checkpoints_dir', str(tmp_path / 'ck'), '--how_many', '7', '--batchSize', '2',
+              '--gpu_ids', '-1']
+    # Both with one thread a process (torchrun's default), so that both sum in the same order.
+    run_in_own_process('test.py', *common, '--results_dir', str(tmp_path / 'one'))
+    result = torchrun('test.py', *common, '--results_dir', str(tmp_path / 'two'))
+    assert result.returncode == 0, result.stderr[-3000:]
+    one, two = (tmp_path / kind / 'vae' / 'test_latest' for kind in ('one', 'two'))
+
+    def files(folder):
+        return {os.path.relpath(os.path.join(root, f), folder): open(os.path.join(root, f), 'rb').read()
+                for root, _, names in os.walk(folder) for f in names if f.endswith('.png')}
+    assert len(files(one)) == 7 * 4 and files(one) == files(two)
+
+    def page(folder):  # without the line that says when it was written
+        return re.sub(r'<p>\d\d:\d\d[AP]M on [^<]*</p>', '', (folder / 'index.html').read_text())
+    assert page(one) == page(two) and page(two).count('<h3>') == 7
+    assert result.stdout.count('Test page:') == 1

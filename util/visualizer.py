@@ -129,21 +129,29 @@ class Visualizer:
         return webpage.save()
 
 
-def save_test_images(webpage: html.HTML, visuals: Dict[str, torch.Tensor], image_path: str, width: int,
-                     label_colors: np.ndarray) -> None:
-    """Test pages as the reference: images/<visual>/<name>.png, the label saved as grey ids (for evaluation
-    scripts); the page shows it in the classes' colours (images/input_label_color/)."""
-    name = os.path.splitext(ntpath.basename(image_path))[0]
-    webpage.add_header(name)
-    shown = []
+TEST_VISUALS = ('input_label', 'synthesized_image', 'real_image')
+
+
+def test_image_name(image_path: str) -> str:
+    """The name a test sample's images get: its photo's file name without extension."""
+    return os.path.splitext(ntpath.basename(image_path))[0]
+
+
+def save_test_images(image_dir: str, visuals: Dict[str, torch.Tensor], name: str, label_colors: np.ndarray) -> None:
+    """Test images as the reference: images/<visual>/<name>.png, the label saved as grey ids (for evaluation
+    scripts) and, for the page, in the classes' colours (images/input_label_color/)."""
     for label, tensor in visuals.items():
-        relative = os.path.join(label, f'{name}.png')
         if label == 'input_label':
-            util.save_image(util.tensor2labelgray(tensor), os.path.join(webpage.get_image_dir(), relative))
-            relative = os.path.join('input_label_color', f'{name}.png')
-            image = util.tensor2label(tensor, label_colors)
+            util.save_image(util.tensor2labelgray(tensor), os.path.join(image_dir, label, f'{name}.png'))
+            label, image = 'input_label_color', util.tensor2label(tensor, label_colors)
         else:
             image = util.tensor2im(tensor)
-        util.save_image(image, os.path.join(webpage.get_image_dir(), relative))
-        shown.append(relative)
-    webpage.add_images(shown, list(visuals), shown, width=width)
+        util.save_image(image, os.path.join(image_dir, label, f'{name}.png'))
+
+
+def add_test_row(webpage: html.HTML, name: str, width: int) -> None:
+    """The page's row of a test sample whose images save_test_images wrote."""
+    webpage.add_header(name)
+    shown = [os.path.join('input_label_color' if label == 'input_label' else label, f'{name}.png')
+             for label in TEST_VISUALS]
+    webpage.add_images(shown, list(TEST_VISUALS), shown, width=width)
