@@ -4,6 +4,8 @@ python scripts/synthesize.py --name NAME [--which_epoch latest] --labels maps/ [
 python scripts/synthesize.py --preset coco --name coco_best --which_epoch 100 --labels map.png
 python scripts/synthesize.py --name NAME --list_classes
 
+Under `torchrun --nproc_per_node=N`, label map k goes to process k mod N and rank 0 writes index.html once all
+have finished; the images are those one process writes.
 Writes <stem>_seed<N>.png (or <stem>_<photo stem>.png, or <stem>.png for a model without a style encoder),
 labels/<stem>.png (the label map in the model's palette; it reads back as the same map) and index.html into --out.
 """
@@ -24,6 +26,7 @@ from options.parser import OptionParser  # noqa: E402
 from options.synthesis_options import add_input_limit_argument, add_model_arguments, parse_seeds, synthesizer_from_arguments  # noqa: E402
 from util import html, util  # noqa: E402
 from util.checkpoint import check_writable_folder  # noqa: E402
+from util.distributed import DistInfo, all_true, barrier, init_distributed  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
 
@@ -66,8 +69,8 @@ def styles(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tuple[str
     return [(f'_seed{seed}', z) for seed, z in zip(seeds, synthesizer.styles_from_seeds(seeds))]
 
 
-def read_inputs(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tuple[str, torch.Tensor, Optional[torch.Tensor]]]:
-    """(stem, label map, instance map or None) of every label map, all read and checked before anything is written."""
+def list_inputs(args: argparse.Namespace) -> List[Tuple[str, str, Optional[str]]]:
+    """(stem, label-map file, instance-map file or None) of every label map, checked for clashes."""
     label_files = list_image_files(args.labels, '--labels')
     stems = [stem(path) for path in label_files]
     repeated = sorted({s for s in stems if stems.count(s) > 1})
@@ -82,12 +85,28 @@ def read_inputs(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tupl
             raise UserError(f'--instances: no instance map named {stem(missing[0])} for {missing[0]} '
                             f'({len(missing)} of {len(label_files)} label maps have none): give one for every label '
                             'map, or none')
-    inputs = []
-    for path in label_files:
-        label = read_label_map(path, synthesizer.labels, synthesizer.size, args.max_input_pixels)
-        instance = read_instance_map(instance_files[stem(path)], synthesizer.size, args.max_input_pixels) \
-            if instance_files else None
-        inputs.append((stem(path), label, instance))
+    return [(stem(path), path, instance_files.get(stem(path))) for path in label_files]
+
+
+def read_inputs(items: List[Tuple[str, str, Optional[str]]], args: argparse.Namespace,
+                synthesizer: Synthesizer) -> List[Tuple[str, torch.Tensor, Optional[torch.Tensor]]]:
+    """(stem, label map, instance map or None) of `items`, all read and checked before anything is written."""
+    size = synthesizer.size
+    return [(name, read_label_map(label_path, synthesizer.labels, size, args.max_input_pixels),
+             None if instance_path is None else read_instance_map(instance_path, size, args.max_input_pixels))
+            for name, label_path, instance_path in items]
+
+
+def read_shard(items, args, synthesizer, dist: DistInfo):
+    """This process's share of the label maps (map k goes to process k mod N), read and checked; under torchrun,
+    no process writes anything unless every process's share is good."""
+    try:
+        inputs = read_inputs(items[dist.rank::dist.world_size], args, synthesizer)
+    except UserError:
+        all_true(False, dist)
+        raise
+    if not all_true(True, dist):
+        raise UserError('another process found a bad input (its message names it); nothing was written')
     return inputs
 
 
@@ -103,17 +122,20 @@ def main() -> None:
         raise UserError('--labels: give label-map files or folders (or --list_classes to see the classes)')
     if args.batchSize < 1:
         raise UserError(f'--batchSize {args.batchSize}: give at least 1')
-    inputs = read_inputs(args, synthesizer)
+    dist = init_distributed(synthesizer.device.type == 'cuda')
+    items = list_inputs(args)
+    inputs = read_shard(items, args, synthesizer, dist)
     image_styles = styles(args, synthesizer)
     out = args.out or os.path.join('results', args.name, f'synthesized_{args.which_epoch}')
-    check_writable_folder(out, '--out')
-    webpage = html.HTML(out, f'{args.name}, epoch {args.which_epoch}: synthesized from label maps', image_subdir='')
+    if dist.is_main:
+        check_writable_folder(out, '--out')
+    barrier(dist)
 
-    with tqdm(total=len(inputs) * len(image_styles), desc='synthesizing', unit='img') as progress:
+    with tqdm(total=len(inputs) * len(image_styles), desc='synthesizing', unit='img',
+              disable=not dist.is_main) as progress:
         for name, label, instance in inputs:
             util.save_image(render_label_map(label, labels), os.path.join(out, 'labels', f'{name}.png'))
             semantics = synthesizer.semantics(label[None], None if instance is None else instance[None])
-            files = []
             # One label map per pass, its styles in passes of --batchSize. With one per pass (the default) an image
             # depends on its label map and style alone, byte for byte: other batch sizes round differently.
             for start in range(0, len(image_styles), args.batchSize):
@@ -121,13 +143,17 @@ def main() -> None:
                 z = None if chunk[0][1] is None else torch.stack([code for _, code in chunk])
                 images = synthesizer.generate(semantics.expand(len(chunk), -1, -1, -1), z)
                 for (suffix, _), image in zip(chunk, images):
-                    files.append(f'{name}{suffix}.png')
-                    util.save_image(util.tensor2im(image), os.path.join(out, files[-1]))
+                    util.save_image(util.tensor2im(image), os.path.join(out, f'{name}{suffix}.png'))
                     progress.update(1)
+    barrier(dist)  # every process's images are written
+    if dist.is_main:
+        webpage = html.HTML(out, f'{args.name}, epoch {args.which_epoch}: synthesized from label maps', image_subdir='')
+        for name, _, _ in items:
+            files = [f'{name}{suffix}.png' for suffix, _ in image_styles]
             webpage.add_header(name)
             webpage.add_images([f'labels/{name}.png'] + files, ['label map'] + [f[len(name) + 1:-4] or 'image' for f in files],
                                [f'labels/{name}.png'] + files, width=args.display_winsize)
-    print(f'Synthesized {len(inputs) * len(image_styles)} images: {webpage.save()}')
+        print(f'Synthesized {len(items) * len(image_styles)} images: {webpage.save()}')
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -329,6 +330,17 @@ def test_resume_keeps_the_runs_training_options_and_names_the_ones_changed(tmp_p
     assert json.load(open(tmp_path / 'ck' / 'r' / 'opt.json'))['lr'] == 0.002  # used, and logged
 
 
+def png_files(folder) -> dict:
+    """{path relative to `folder`: bytes} of every PNG below it."""
+    return {os.path.relpath(os.path.join(root, f), folder): open(os.path.join(root, f), 'rb').read()
+            for root, _, names in os.walk(folder) for f in names if f.endswith('.png')}
+
+
+def page_without_date(folder) -> str:
+    """index.html without the line that says when it was written."""
+    return re.sub(r'<p>\d\d:\d\d[AP]M on [^<]*</p>', '', (folder / 'index.html').read_text())
+
+
 def test_torchrun_test_py_shards_the_batches_and_writes_what_one_process_writes(tmp_path):
     """Two gloo processes each synthesize their own batches (a VAE model, so each batch samples noise); the images
     equal one process's byte for byte, and rank 0's page lists every sample once, in the dataset's order."""
@@ -341,13 +353,26 @@ def test_torchrun_test_py_shards_the_batches_and_writes_what_one_process_writes(
     result = torchrun('test.py', *common, '--results_dir', str(tmp_path / 'two'))
     assert result.returncode == 0, result.stderr[-3000:]
     one, two = (tmp_path / kind / 'vae' / 'test_latest' for kind in ('one', 'two'))
-
-    def files(folder):
-        return {os.path.relpath(os.path.join(root, f), folder): open(os.path.join(root, f), 'rb').read()
-                for root, _, names in os.walk(folder) for f in names if f.endswith('.png')}
-    assert len(files(one)) == 7 * 4 and files(one) == files(two)
-
-    def page(folder):  # without the line that says when it was written
-        return re.sub(r'<p>\d\d:\d\d[AP]M on [^<]*</p>', '', (folder / 'index.html').read_text())
-    assert page(one) == page(two) and page(two).count('<h3>') == 7
+    assert len(png_files(one)) == 7 * 4 and png_files(one) == png_files(two)
+    assert page_without_date(one) == page_without_date(two) and page_without_date(two).count('<h3>') == 7
     assert result.stdout.count('Test page:') == 1
+
+
+def test_torchrun_synthesize_py_shards_the_label_maps_and_writes_what_one_process_writes(tmp_path):
+    from helpers import save_trained_looking_model
+    save_trained_looking_model(str(tmp_path / 'ck'), 'vae', ['--dataset_mode', 'synthetic', '--use_vae'])
+    maps = tmp_path / 'maps'
+    maps.mkdir()
+    for index in range(5):
+        Image.fromarray((np.indices((64, 64)).sum(0) // (8 + index) % 12).astype(np.uint8)).save(maps / f'm{index}.png')
+    common = ['scripts/synthesize.py', '--name', 'vae', '--checkpoints_dir', str(tmp_path / 'ck'), '--labels',
+              str(maps), '--seeds', '0-2', '--gpu_ids', '-1']
+    run_in_own_process(*common, '--out', str(tmp_path / 'one'))
+    result = torchrun(*common, '--out', str(tmp_path / 'two'))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(png_files(tmp_path / 'one')) == 5 * 4 and png_files(tmp_path / 'one') == png_files(tmp_path / 'two')
+    assert page_without_date(tmp_path / 'one') == page_without_date(tmp_path / 'two')
+    # A bad map in one process's share stops every process before anything is written.
+    (maps / 'm3.png').write_bytes(b'broken')
+    result = torchrun(*common, '--out', str(tmp_path / 'three'))
+    assert result.returncode != 0 and 'm3.png' in result.stderr and not (tmp_path / 'three').exists()
