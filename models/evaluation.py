@@ -23,8 +23,8 @@ from models.segmenters import SEGMENTERS, load_segmenter, weight_files
 from models.segmenters.drn import MULTI_SCALES
 from models.segmenters.protocol import IGNORED, DatasetProtocol
 from models.segmenters.upernet import TEST_SHORT_SIDES
-from models.segmenters.weights import locate, sha256
-from util.checkpoint import atomic_write_text
+from models.segmenters.weights import locate
+from util.checkpoint import atomic_write_text, sha256
 from util.errors import UserError
 from util.segmentation_metrics import DEFINITIONS, confusion_matrix, protocol_scores
 from util.util import save_image

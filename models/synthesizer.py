@@ -35,9 +35,10 @@ class Synthesizer:
                  reads_instances: bool,             # whether its input has the instance-edge channel
                  device: torch.device = torch.device('cpu'),
                  amp: str = 'off',                  # mixed precision: off, bf16, fp16
-                 checkpoint: str = ''):             # the generator's file, named in errors
+                 checkpoint: str = '',              # the generator's file, named in errors
+                 model_files: Sequence[str] = ()):  # the files its weights came from (G or G_ema, E)
         self.netG, self.netE, self.labels, self.reads_instances = netG, netE, labels, reads_instances
-        self.device, self.amp, self.checkpoint = device, amp, checkpoint
+        self.device, self.amp, self.checkpoint, self.model_files = device, amp, checkpoint, list(model_files)
 
     @classmethod
     def from_model(cls, model: torch.nn.Module) -> 'Synthesizer':
@@ -81,8 +82,9 @@ class Synthesizer:
         for net in networks.values():
             if net is not None:
                 net.eval()
-        return cls(networks['G'], networks['E'], labels, reads_instances, device, amp,
-                   store.network_path(which_epoch, generator))
+        files = [store.network_path(which_epoch, generator)]
+        files += [store.network_path(which_epoch, 'E')] if networks['E'] is not None else []
+        return cls(networks['G'], networks['E'], labels, reads_instances, device, amp, files[0], files)
 
     @property
     def size(self) -> Tuple[int, int]:

@@ -25,7 +25,8 @@ from models.synthesizer import Synthesizer  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
 from options.synthesis_options import add_input_limit_argument, add_model_arguments, parse_seeds, synthesizer_from_arguments  # noqa: E402
 from util import html, util  # noqa: E402
-from util.checkpoint import check_writable_folder  # noqa: E402
+from util.checkpoint import check_writable_folder, sha256  # noqa: E402
+from util.manifest import OutputManifest  # noqa: E402
 from util.distributed import DistInfo, all_true, barrier, init_distributed  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
@@ -97,6 +98,23 @@ def read_inputs(items: List[Tuple[str, str, Optional[str]]], args: argparse.Name
             for name, label_path, instance_path in items]
 
 
+def file_state(path: Optional[str]) -> Optional[list]:
+    """What says a file is the one a manifest saw: its path, size and modification time."""
+    if path is None:
+        return None
+    info = os.stat(path)
+    return [os.path.abspath(path), info.st_size, info.st_mtime_ns]
+
+
+def job_record(args: argparse.Namespace, synthesizer: Synthesizer, items) -> dict:
+    """What decides the images: the model's files, the options that change pixels, the label and instance maps."""
+    return {'format': 'cc-fpse synthesis 1',
+            'model': {os.path.basename(path): sha256(path) for path in synthesizer.model_files},
+            'options': {'seeds': args.seeds, 'batchSize': args.batchSize, 'amp': args.amp,
+                        'style_image': sha256(args.style_image) if args.style_image else None},
+            'inputs': {name: [file_state(label), file_state(instance)] for name, label, instance in items}}
+
+
 def read_shard(items, args, synthesizer, dist: DistInfo):
     """This process's share of the label maps (map k goes to process k mod N), read and checked; under torchrun,
     no process writes anything unless every process's share is good."""
@@ -124,11 +142,23 @@ def main() -> None:
         raise UserError(f'--batchSize {args.batchSize}: give at least 1')
     dist = init_distributed(synthesizer.device.type == 'cuda')
     items = list_inputs(args)
-    inputs = read_shard(items, args, synthesizer, dist)
     image_styles = styles(args, synthesizer)
     out = args.out or os.path.join('results', args.name, f'synthesized_{args.which_epoch}')
+
+    def outputs(name: str) -> List[str]:
+        return [os.path.join(out, 'labels', f'{name}.png')] + [os.path.join(out, f'{name}{s}.png') for s, _ in image_styles]
+    # A rerun of the same job (model files, options, label maps) skips the label maps whose images are all written.
+    manifest = OutputManifest(out, job_record(args, synthesizer, items)) if dist.is_main else None
+    resuming = all_true(manifest.matches() if dist.is_main else True, dist)
+    todo = [item for item in items if not (resuming and all(map(os.path.isfile, outputs(item[0]))))]
+    inputs = read_shard(todo, args, synthesizer, dist)
     if dist.is_main:
         check_writable_folder(out, '--out')
+        if not resuming:
+            manifest.start_over(path for name, _, _ in items for path in outputs(name))
+        elif len(todo) < len(items):
+            print(f'note: {len(items) - len(todo)} of {len(items)} label maps already have their images in {out} '
+                  '(the same model, options and label maps): skipped')
     barrier(dist)
 
     with tqdm(total=len(inputs) * len(image_styles), desc='synthesizing', unit='img',
@@ -153,7 +183,8 @@ def main() -> None:
             webpage.add_header(name)
             webpage.add_images([f'labels/{name}.png'] + files, ['label map'] + [f[len(name) + 1:-4] or 'image' for f in files],
                                [f'labels/{name}.png'] + files, width=args.display_winsize)
-        print(f'Synthesized {len(items) * len(image_styles)} images: {webpage.save()}')
+        print(f'Synthesized {len(todo) * len(image_styles)} images ({len(items) * len(image_styles)} in all): '
+              f'{webpage.save()}')
 
 
 if __name__ == '__main__':

@@ -316,3 +316,35 @@ def test_each_preset_loads_the_released_layout_and_synthesizes(preset, tmp_path,
     label[..., width // 2:] = 1
     images = synthesizer.generate(synthesizer.semantics(label), None if spade else synthesizer.styles_from_seeds([0]))
     assert images.shape == (1, 3, height, width) and torch.isfinite(images).all()
+
+
+def test_a_rerun_skips_what_is_written_and_a_changed_job_starts_over(checkpoints, tmp_path, monkeypatch):
+    """manifest.json records the model's files (SHA-256), the options and the label maps: a killed job's rerun
+    makes only the missing images; another model or other seeds rewrite everything."""
+    import shutil
+    maps = tmp_path / 'maps'
+    for index in range(3):
+        write(maps / f'm{index}.png', blocks(range(12), seed=index))
+    calls = []
+    real_generate = Synthesizer.generate
+    monkeypatch.setattr(Synthesizer, 'generate', lambda self, *a, **k: calls.append(1) or real_generate(self, *a, **k))
+    out = tmp_path / 'out'
+    job = ['--name', 'vae', '--labels', str(maps), '--seeds', '0-1', '--out', str(out)]
+    synthesize(monkeypatch, checkpoints, *job)
+    assert len(calls) == 6 and (out / 'manifest.json').is_file()
+    first = {f: (out / f).read_bytes() for f in os.listdir(out) if f.endswith('.png')}
+    (out / 'm1_seed0.png').unlink()  # as a job killed before it wrote this image
+    calls.clear()
+    synthesize(monkeypatch, checkpoints, *job)
+    assert len(calls) == 2  # m1's two seeds only
+    assert {f: (out / f).read_bytes() for f in first} == first
+    calls.clear()
+    synthesize(monkeypatch, checkpoints, *job[:-4], '--seeds', '0-2', '--out', str(out))
+    assert len(calls) == 9  # other seeds: everything again
+    other = tmp_path / 'ck'
+    shutil.copytree(checkpoints, other)
+    state = torch.load(other / 'vae' / 'latest_net_G.pth', weights_only=True)
+    torch.save({k: v * 1.01 if v.is_floating_point() else v for k, v in state.items()}, other / 'vae' / 'latest_net_G.pth')
+    calls.clear()
+    synthesize(monkeypatch, str(other), *job[:-4], '--seeds', '0-2', '--out', str(out))
+    assert len(calls) == 9  # another model: everything again

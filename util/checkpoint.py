@@ -1,6 +1,7 @@
 """Checkpoint files: checkpoints/<name>/<epoch>_net_{G,D,E}.pth as plain state_dicts, written atomically."""
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -115,6 +116,15 @@ def check_writable_folder(folder: str, option: str) -> None:
         os.remove(os.path.join(folder, '.write_test'))
     except OSError as exc:
         raise UserError(f'cannot write to {folder} ({exc.strerror}): choose another {option}') from None
+
+
+def sha256(path: str) -> str:
+    """The file's SHA-256, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def cpu_state_dict(net: torch.nn.Module) -> Dict[str, torch.Tensor]:

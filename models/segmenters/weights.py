@@ -1,6 +1,5 @@
 """The segmenters' published weight files: where they come from, finding them, and a strict load that names what
 does not match."""
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
@@ -80,10 +79,3 @@ def load_weights(net: nn.Module, files: Tuple[WeightFile, ...], weights: Optiona
             raise UserError(f'{path} is not {file.filename} of {name} ({summary}): pass the published file') from None
     return paths
 
-
-def sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
