@@ -1,6 +1,12 @@
 """Options for training, with the reference's names and defaults."""
+import argparse
+import sys
+from typing import List, Optional
+
 import models.networks
 from util import fid
+from util.checkpoint import CheckpointStore
+from util.distributed import elastic_restart_count, launched_rank
 from .base_options import BaseOptions, OptionParser
 from models.networks.limits import limited_int
 from util.arguments import float_in, int_in
@@ -54,3 +60,15 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--fid_dims', type=int, default=fid.PAPER_DIMS, choices=fid.DIMS, help="pytorch-fid's --dims for --fid_freq: 2048 (pool3) as papers report; a smaller size for fewer than 2048 validation images")
         parser.add_argument('--inception_weights', type=str, default='', help="pytorch-fid's Inception weights file for --fid_freq; default: download")
         return parser
+
+    def parse(self, args: Optional[List[str]] = None, quiet: bool = False) -> argparse.Namespace:
+        """As BaseOptions.parse; a worker group that torchrun restarts (--max-restarts) after a lost worker resumes
+        its run from `latest` when there is one (the command line it reruns has no --continue_train)."""
+        args = sys.argv[1:] if args is None else list(args)
+        opt = super().parse(args, quiet)
+        restarts = elastic_restart_count()
+        if restarts and not opt.continue_train and 'latest' in CheckpointStore.of(opt).epochs():
+            if launched_rank() == 0 and not quiet:
+                print(f'note: torchrun restarted the workers (restart {restarts}): resuming from latest')
+            opt = super().parse(args + ['--continue_train', '--which_epoch', 'latest'], quiet)
+        return opt

@@ -376,3 +376,37 @@ def test_torchrun_synthesize_py_shards_the_label_maps_and_writes_what_one_proces
     (maps / 'm3.png').write_bytes(b'broken')
     result = torchrun(*common, '--out', str(tmp_path / 'three'))
     assert result.returncode != 0 and 'm3.png' in result.stderr and not (tmp_path / 'three').exists()
+
+
+ELASTIC_SCRIPT = r'''
+import os, runpy, sys
+sys.path.insert(0, {root!r})
+from trainers import training_loop
+step = training_loop.TrainingLoop.step
+
+
+def step_or_lose_a_worker(self, batch):
+    # On the first start, rank 1 dies in the middle of epoch 2, as a lost machine does.
+    if os.environ['TORCHELASTIC_RESTART_COUNT'] == '0' and self.dist.rank == 1 and \
+            (self.counter.epoch, self.counter.batches_done) == (2, 1):
+        os._exit(1)
+    step(self, batch)
+
+
+training_loop.TrainingLoop.step = step_or_lose_a_worker
+sys.argv = ['train.py', *{args!r}]
+runpy.run_path('train.py', run_name='__main__')
+'''
+
+
+def test_an_elastic_restart_after_a_lost_worker_resumes_from_latest_and_ends_bit_identical(tmp_path):
+    args = ['--dataset_mode', 'synthetic', '--max_dataset_size', '8', '--checkpoints_dir', str(tmp_path / 'ck'),
+            '--niter', '3', *TINY]
+    straight = torchrun('train.py', *args, '--name', 'straight')
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    script = tmp_path / 'lose_a_worker.py'
+    script.write_text(ELASTIC_SCRIPT.format(root=ROOT, args=[*args, '--name', 'elastic']))
+    elastic = torchrun('--max-restarts', '1', str(script))
+    assert elastic.returncode == 0, elastic.stderr[-3000:]
+    assert 'torchrun restarted the workers (restart 1): resuming from latest' in elastic.stdout
+    assert_same_weights(weights(tmp_path / 'ck' / 'straight'), weights(tmp_path / 'ck' / 'elastic'))

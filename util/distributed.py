@@ -26,6 +26,11 @@ def launched_rank() -> int:
     return int(os.environ.get('RANK', '0'))
 
 
+def elastic_restart_count() -> int:
+    """How many times torchrun has restarted this worker group (--max-restarts): 0 on the first start."""
+    return int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0'))
+
+
 def init_distributed(use_cuda: bool) -> DistInfo:
     """NCCL on GPUs, gloo on CPU; a single process needs no process group."""
     world_size = int(os.environ.get('WORLD_SIZE', '1'))
@@ -35,7 +40,18 @@ def init_distributed(use_cuda: bool) -> DistInfo:
     if use_cuda:
         torch.cuda.set_device(info.local_rank)
     if not dist.is_initialized():
-        dist.init_process_group('nccl' if use_cuda else 'gloo')
+        backend = 'nccl' if use_cuda else 'gloo'
+        restarts = elastic_restart_count()
+        if restarts == 0:
+            dist.init_process_group(backend)
+        else:
+            # After torchrun restarts a worker group, the rendezvous store still holds the lost group's addresses
+            # under the default keys: this group's keys get a prefix of their own.
+            agent_store = os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True'
+            store = dist.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), world_size,
+                                  is_master=info.rank == 0 and not agent_store)
+            dist.init_process_group(backend, store=dist.PrefixStore(f'restart{restarts}', store),
+                                    rank=info.rank, world_size=world_size)
     return info
 
 
