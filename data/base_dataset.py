@@ -35,6 +35,10 @@ class BaseDataset(data.Dataset):
             raise DatasetError(f'--phase {self.opt.phase}: use train, val or test')
         return splits[self.opt.phase]
 
+    def item_path(self, index: int) -> str:
+        """The file (its photo's) that item `index` is named after, known without loading the item."""
+        raise NotImplementedError
+
     def item_rng(self, index: int) -> random.Random:
         return random.Random(f'{self.opt.seed}/{getattr(self, "epoch", 0)}/{index}')
 

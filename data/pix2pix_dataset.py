@@ -121,5 +121,8 @@ class Pix2pixDataset(BaseDataset):
         instance_tensor = 0 if self.opt.no_instance else self.load_instance(self.instance_paths[index], params)
         return {'label': label_tensor, 'instance': instance_tensor, 'image': image_tensor, 'path': image_path}
 
+    def item_path(self, index: int) -> str:
+        return self.image_paths[index]
+
     def __len__(self) -> int:
         return len(self.label_paths)

@@ -63,6 +63,9 @@ class SyntheticDataset(BaseDataset):
         self.blob_classes = blob_classes
         self.first_thing = blob_classes[int(len(blob_classes) * FIRST_THING_FRACTION)]
 
+    def item_path(self, index: int) -> str:
+        return f'synthetic/{self.part}/{index:05d}.png'
+
     def __len__(self) -> int:
         return self.size
 
@@ -107,5 +110,5 @@ class SyntheticDataset(BaseDataset):
             'label': torch.from_numpy(label.astype(np.float32).copy())[None],
             'instance': 0 if self.opt.no_instance else torch.from_numpy(instance.copy())[None],
             'image': torch.from_numpy(photo.transpose(2, 0, 1).copy()) * 2 - 1,
-            'path': f'synthetic/{self.part}/{index:05d}.png',
+            'path': self.item_path(index),
         }

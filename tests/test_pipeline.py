@@ -410,3 +410,26 @@ def test_an_elastic_restart_after_a_lost_worker_resumes_from_latest_and_ends_bit
     assert elastic.returncode == 0, elastic.stderr[-3000:]
     assert 'torchrun restarted the workers (restart 1): resuming from latest' in elastic.stdout
     assert_same_weights(weights(tmp_path / 'ck' / 'straight'), weights(tmp_path / 'ck' / 'elastic'))
+
+
+def test_a_test_py_rerun_skips_the_written_batches_and_a_changed_job_starts_over(tmp_path, monkeypatch):
+    from helpers import save_trained_looking_model
+    from models.synthesizer import Synthesizer
+    save_trained_looking_model(str(tmp_path / 'ck'), 'vae', ['--dataset_mode', 'synthetic', '--use_vae'])
+    calls = []
+    real = Synthesizer.synthesize_batch
+    monkeypatch.setattr(Synthesizer, 'synthesize_batch', lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    job = ['--name', 'vae', '--checkpoints_dir', str(tmp_path / 'ck'), '--how_many', '6', '--batchSize', '2',
+           '--gpu_ids', '-1', '--results_dir', str(tmp_path / 'res')]
+    run('test.py', *job)
+    images = tmp_path / 'res' / 'vae' / 'test_latest' / 'images'
+    first = png_files(images)
+    assert len(calls) == 3 and len(first) == 6 * 4
+    (images / 'synthesized_image' / '00003.png').unlink()  # as a job killed before it wrote this image
+    calls.clear()
+    result = run('test.py', *job)
+    assert len(calls) == 1 and 'note: 2 of 3 batches already have their images' in result.stdout
+    assert png_files(images) == first  # the batch made again is the same, byte for byte
+    calls.clear()
+    run('test.py', *job, '--seed', '1')  # another job: everything again
+    assert len(calls) == 3 and png_files(images)['synthesized_image/00000.png'] != first['synthesized_image/00000.png']

@@ -1,7 +1,6 @@
 """Process-group set-up from torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)."""
 import os
 from dataclasses import dataclass
-from typing import Any, List
 
 import torch
 import torch.distributed as dist
@@ -70,11 +69,3 @@ def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
 
-
-def gather_objects(value: Any, info: DistInfo) -> List[Any]:
-    """Every process's `value` (small Python values such as file names), in rank order."""
-    if not info.enabled:
-        return [value]
-    gathered: List[Any] = [None] * info.world_size
-    dist.all_gather_object(gathered, value)
-    return gathered

@@ -130,6 +130,8 @@ class Visualizer:
 
 
 TEST_VISUALS = ('input_label', 'synthesized_image', 'real_image')
+# The folders of a test sample's images (the label also in colour, for the page).
+TEST_IMAGE_FOLDERS = ('input_label', 'input_label_color', 'synthesized_image', 'real_image')
 
 
 def test_image_name(image_path: str) -> str:
