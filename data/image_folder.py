@@ -6,6 +6,7 @@ from typing import List, Optional
 from PIL import Image
 
 from util.checkpoint import atomic_write_text
+from util.util import pixel_limit_problem
 
 from .errors import DatasetError
 
@@ -20,10 +21,9 @@ def open_image(path: str, what: str, missing_hint: str = '', max_pixels: Optiona
     hold gigabytes of pixels)."""
     try:
         img = Image.open(path)
-        if max_pixels is not None and img.width * img.height > max_pixels:
-            raise DatasetError(f'{what} {path} is {img.width}x{img.height} ({img.width * img.height / 1e6:.1f} '
-                               f'megapixels), above the limit of {max_pixels / 1e6:.1f}: downscale it first (it is '
-                               'resized to the model\'s size anyway), or raise --max_input_pixels')
+        too_large = max_pixels is not None and pixel_limit_problem(f'{what} {path}', img.size, max_pixels)
+        if too_large:
+            raise DatasetError(too_large)
         img.load()
     except DatasetError:
         raise

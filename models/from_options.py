@@ -11,8 +11,9 @@ from .networks import RUNTIME_ARGUMENTS, network_arguments, registry
 from .pix2pix_model import LossSettings, Pix2PixModel
 from .spec import SPEC_FORMAT, Spec
 
-# Each network of a model: its label in the checkpoint file names: (its kind, the option that chooses it).
-ROLES = {'G': ('generator', 'netG'), 'D': ('discriminator', 'netD'), 'E': ('encoder', None)}
+# Each network of a model, by its label in the checkpoint file names: its kind (registry.KINDS names the option
+# that chooses it; the encoder has one kind only).
+ROLES = {'G': 'generator', 'D': 'discriminator', 'E': 'encoder'}
 ENCODER = 'conv'
 # The options that say what a model's networks read.
 INPUT_OPTIONS = ('dataset_mode', 'label_nc', 'contain_dontcare_label', 'no_instance', 'crop_size', 'aspect_ratio')
@@ -20,8 +21,9 @@ INPUT_OPTIONS = ('dataset_mode', 'label_nc', 'contain_dontcare_label', 'no_insta
 
 def network_spec(label: str, opt: argparse.Namespace) -> Dict[str, Any]:
     """{'name', 'class', 'arguments'} of network `label` ('G', 'D', 'E') of the options."""
-    kind, option = ROLES[label]
-    name = getattr(opt, option) if option else ENCODER
+    kind = ROLES[label]
+    option = registry.KINDS[kind]
+    name = getattr(opt, option.lstrip('-')) if option else ENCODER
     cls = registry.entry(kind, name).cls
     arguments = {k: v for k, v in network_arguments(cls, opt).items() if k not in RUNTIME_ARGUMENTS}
     return {'name': name, 'class': cls.__name__, 'arguments': arguments}

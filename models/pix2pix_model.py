@@ -32,7 +32,7 @@ class Pix2PixModel(torch.nn.Module):
                  runtime: Optional[Dict[str, Any]] = None,   # how the networks compute (models.spec)
                  init: Tuple[str, float] = ('xavier', 0.02)):  # weight initialisation: type and scale
         """The networks of a spec with fresh weights (`load` reads a checkpoint into them) and, for training,
-        the losses. models.spec.build_model makes one from options."""
+        the losses. models.from_options.build_model makes one from options."""
         super().__init__()
         self.spec, self.store, self.device, self.amp, self.losses = spec, store, device, amp, losses
         self.use_vae = spec['style']['use_vae']

@@ -30,6 +30,7 @@ from models.synthesizer import Synthesizer  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
 from options.synthesis_options import add_input_limit_argument, add_model_arguments, synthesizer_from_arguments  # noqa: E402
 from util import util  # noqa: E402
+from util.util import pixel_limit_problem  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
 # Scene layouts built from named classes. A role names the classes that can play it, the first the model has
@@ -163,9 +164,9 @@ class Demo:
     def synthesize_painting(self, painting: Image.Image, seed: Optional[float], style_photo: Optional[str]) -> Image.Image:
         """A painted canvas: every pixel snapped to the nearest class colour (brush strokes come back
         anti-aliased, with colours between two classes), then synthesized."""
-        if painting.width * painting.height > self.max_input_pixels:
-            raise UserError(f'the canvas is {painting.width}x{painting.height}, above the limit of '
-                            f'{self.max_input_pixels} pixels: paint at the model\'s size')
+        too_large = pixel_limit_problem('the canvas', painting.size, self.max_input_pixels)
+        if too_large:
+            raise UserError(too_large)
         rgb = np.array(painting.convert('RGB'))
         values = snap_to_palette(rgb, self.labels)
         channels = file_values_to_channels(values, self.labels, self.synthesizer.size, 'the canvas')

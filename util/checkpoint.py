@@ -6,7 +6,7 @@ import json
 import os
 import re
 import tempfile
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
@@ -82,25 +82,27 @@ def atomic_open(path: str, mode: str = 'wb') -> Iterator[IO]:
             os.remove(tmp)
 
 
-def atomic_save_group(files: Dict[str, Any]) -> None:
-    """torch.save every {path: object} to a temporary file first, then rename them all.
+def atomic_write_group(files: Dict[str, Any], write: Callable[[IO, Any], None], mode: str = 'wb') -> None:
+    """`write(file, content)` every {path: content} to a temporary file first, then rename them all.
 
-    A crash or kill while writing leaves every earlier file whole; the renames at the end take microseconds. A
-    kill can leave a temporary file, named so that nothing reads it as a checkpoint (see remove_stale_temporaries).
+    A crash, kill or full disk while writing leaves every earlier file whole (a page never disagrees with the
+    numbers beside it); the renames at the end take microseconds. A kill can leave a temporary file, named so that
+    nothing reads it as a checkpoint (see remove_stale_temporaries).
     """
     # Every file stays open (and unrenamed) until all are written: the stack renames them on leaving.
     with contextlib.ExitStack() as stack:
-        for path, obj in files.items():
-            f = stack.enter_context(atomic_open(path))
-            torch.save(obj, f)
+        for path, content in files.items():
+            write(stack.enter_context(atomic_open(path, mode)), content)
+
+
+def atomic_save_group(files: Dict[str, Any]) -> None:
+    """torch.save every {path: object}, as one atomic group."""
+    atomic_write_group(files, lambda f, obj: torch.save(obj, f))
 
 
 def atomic_write_texts(texts: Dict[str, str]) -> None:
-    """Write every {path: text} to a temporary file, then rename them all: a full disk or a kill while writing
-    leaves all the old files (a page never disagrees with the numbers beside it)."""
-    with contextlib.ExitStack() as stack:
-        for path, text in texts.items():
-            stack.enter_context(atomic_open(path, 'w')).write(text)
+    """Write every {path: text}, as one atomic group."""
+    atomic_write_group(texts, lambda f, text: f.write(text), 'w')
 
 
 def atomic_write_text(path: str, text: str) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from util.errors import UserError
-from util.util import MAX_INPUT_PIXELS
+from util.util import MAX_INPUT_PIXELS, pixel_limit_problem
 
 
 def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int, ignore_index: int = 255) -> np.ndarray:
@@ -43,9 +43,9 @@ def read_id_map(path: str, option: str, max_pixels: int = MAX_INPUT_PIXELS) -> n
     """(H, W) class ids of a one-channel PNG, or one line naming the file: unreadable, colour, or too large."""
     try:
         with Image.open(path) as img:
-            if img.width * img.height > max_pixels:
-                raise UserError(f'{option}: {path} is {img.width}x{img.height}, above {max_pixels} pixels: is it a '
-                                'label map?')
+            too_large = pixel_limit_problem(f'{option}: {path}', img.size, max_pixels)
+            if too_large:
+                raise UserError(too_large)
             if img.mode not in ('L', 'P', 'I', 'I;16'):
                 raise UserError(f'{option}: {path} is a {img.mode} image; label maps are one channel of class ids '
                                 '(8-bit grey or palette PNG)')

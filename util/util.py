@@ -1,6 +1,6 @@
 """Tensor <-> image conversion, label colourisation, image saving."""
 import os
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -10,6 +10,16 @@ from PIL import Image
 # The largest image read from a user's file by default (4096x4096): every input is resized to a model's size (at
 # most 2048 wide), and decoding a larger one costs gigabytes however small its file.
 MAX_INPUT_PIXELS = 4096 * 4096
+
+
+def pixel_limit_problem(what: str, size: Tuple[int, int], max_pixels: int) -> Optional[str]:
+    """The one-line reason an image of `size` (width, height) is too large to read, or None."""
+    width, height = size
+    if width * height <= max_pixels:
+        return None
+    return (f'{what} is {width}x{height} ({width * height / 1e6:.1f} megapixels), above the limit of '
+            f'{max_pixels / 1e6:.1f}: downscale it first (it is resized to the model\'s size anyway), or raise '
+            '--max_input_pixels')
 
 
 def tensor2im(image: torch.Tensor) -> np.ndarray:
