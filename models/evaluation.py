@@ -25,6 +25,7 @@ from models.segmenters.protocol import IGNORED, DatasetProtocol
 from models.segmenters.upernet import TEST_SHORT_SIDES
 from models.segmenters.weights import locate
 from util.checkpoint import atomic_write_text, sha256
+from util.distributed import DistInfo, all_true, barrier, sum_across
 from util.errors import UserError
 from util.segmentation_metrics import DEFINITIONS, confusion_matrix, protocol_scores
 from util.util import save_image
@@ -120,10 +121,13 @@ def batches(items: List, size: int) -> Iterator[List]:
 
 
 class Evaluation:
+    """Under torchrun every process segments its own batches (batch k: process k mod N) and the confusion matrices
+    are summed, so every process holds the scores of one process; rank 0 writes protocol.json."""
+
     def __init__(self, results_dir: str, protocol: DatasetProtocol, samples: List[Sample], variants: Variants,
-                 weights: Optional[str], device: str = 'cpu', batch_size: int = 8):
+                 weights: Optional[str], device: str = 'cpu', batch_size: int = 8, dist: DistInfo = DistInfo()):
         self.results_dir, self.protocol, self.samples, self.variants = results_dir, protocol, samples, variants
-        self.weights, self.device, self.batch_size = weights, device, batch_size
+        self.weights, self.device, self.batch_size, self.dist = weights, device, batch_size, dist
         self.image_size = common_size(samples)
         full = variants.cityscapes_full_resolution and protocol.dataset_mode == 'cityscapes'
         # None: each label map at its own size, the image upsampled to it.
@@ -135,7 +139,7 @@ class Evaluation:
         """Every label map readable and of this dataset, every size usable, before anything is written (the
         scoring pass reads them again rather than holding thousands of maps in memory)."""
         multiple = self.spec.input_multiple
-        for sample in tqdm(self.samples, desc='checking label maps', unit='map', leave=False):
+        for sample in tqdm(self.samples, desc='checking label maps', unit='map', leave=False, disable=not self.dist.is_main):
             gt = ground_truth(sample, self.protocol, self.eval_size)
             if gt.shape[0] % multiple or gt.shape[1] % multiple:
                 raise UserError(f'{self.protocol.segmenter} needs sizes that are multiples of {multiple}, but '
@@ -166,25 +170,30 @@ class Evaluation:
             'image_count': len(self.samples),
         }
 
+    def my_batches(self) -> List[List[Sample]]:
+        return list(batches(self.samples, self.batch_size))[self.dist.rank::self.dist.world_size]
+
     def predictions(self, record: Dict[str, object]) -> Iterator[Tuple[Sample, np.ndarray]]:
-        """(sample, predicted classes) for every sample: read back from segmentation/ when a finished run of the
-        same protocol left them there, else from the segmenter (and written there)."""
+        """(sample, predicted classes) for this process's samples: read back from segmentation/ when a finished run
+        of the same protocol left them there, else from the segmenter (and written there)."""
         folder = os.path.join(self.results_dir, SEGMENTATION_DIR)
         record_path = os.path.join(folder, 'protocol.json')
-        paths = [os.path.join(folder, f'{s.stem}.png') for s in self.samples]
-        reusable = os.path.isfile(record_path) and all(map(os.path.isfile, paths))
+        reusable = os.path.isfile(record_path) and all(os.path.isfile(os.path.join(folder, f'{s.stem}.png'))
+                                                       for s in self.samples)
         if reusable:
             with open(record_path) as f:
                 reusable = json.load(f) == record
-        if reusable:
-            for sample, path in zip(self.samples, paths):
-                yield sample, np.array(Image.open(path)).astype(np.int64)
+        mine = self.my_batches()
+        if all_true(reusable, self.dist):
+            for sample in (s for batch in mine for s in batch):
+                yield sample, np.array(Image.open(os.path.join(folder, f'{sample.stem}.png'))).astype(np.int64)
             return
-        if os.path.isfile(record_path):
+        if self.dist.is_main and os.path.isfile(record_path):
             os.remove(record_path)  # the maps below are being replaced
         net = load_segmenter(self.protocol.segmenter, self.weights, self.device, **self.variants.segmenter_arguments())
-        with tqdm(total=len(self.samples), desc=f'segmenting ({self.protocol.segmenter})', unit='img') as progress:
-            for batch in batches(self.samples, self.batch_size):
+        with tqdm(total=sum(map(len, mine)), desc=f'segmenting ({self.protocol.segmenter})', unit='img',
+                  disable=not self.dist.is_main) as progress:
+            for batch in mine:
                 sizes = [self.input_size(s) for s in batch]
                 for size in dict.fromkeys(sizes):  # one forward pass per size
                     group = [s for s, s_size in zip(batch, sizes) if s_size == size]
@@ -195,7 +204,9 @@ class Evaluation:
                         save_image(pred, os.path.join(folder, f'{sample.stem}.png'))
                         yield sample, pred.astype(np.int64)
                 progress.update(len(batch))
-        atomic_write_text(record_path, json.dumps(record, indent=1, sort_keys=True))
+        barrier(self.dist)  # every process's maps are written
+        if self.dist.is_main:
+            atomic_write_text(record_path, json.dumps(record, indent=1, sort_keys=True))
 
     def run(self) -> Dict[str, object]:
         """Segment (or reuse), accumulate the confusion matrix, score; returns what metrics.json records."""
@@ -209,6 +220,8 @@ class Evaluation:
             gt = ground_truth(sample, self.protocol, self.eval_size)
             unscored += int((gt == IGNORED).sum())
             confusion += confusion_matrix(pred, gt, n, IGNORED)
+        counts = sum_across(torch.from_numpy(np.append(confusion.ravel(), unscored)), self.dist).numpy()
+        confusion, unscored = counts[:-1].reshape(n, n), int(counts[-1])
         scores = protocol_scores(confusion, self.protocol.definition, unscored)
         per_class = [{'class': c, 'name': self.protocol.class_names[c],
                       'iou': None if np.isnan(scores['iou'][c]) else round(float(scores['iou'][c]) * 100, 4),

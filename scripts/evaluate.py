@@ -7,6 +7,9 @@ python scripts/evaluate.py seg --pred_dir P --label_dir L --num_classes K [--ign
 `all` ends with the lines `fid <v>`, `miou <v>`, `accuracy <v>` (percent) and writes metrics.json and
 evaluation.html into the results folder; `fid` ends with `fid <value>`; `seg` with `miou <value>` and
 `pixel_accuracy <value>` (fractions).
+`all` and `fid` also run as `torchrun --nproc_per_node=N scripts/evaluate.py ...`: batch k of the segmenter and of
+Inception goes to process k mod N, the confusion matrices are summed and the features gathered in order, so the
+scores equal one process's; rank 0 prints and writes.
 """
 import argparse
 import json
@@ -47,12 +50,16 @@ def main() -> None:
         evaluate_all(args)
     elif args.command == 'fid':
         from util.checkpoint import check_writable_folder
+        from util.distributed import init_distributed
         from util.fid import fid_between
         if args.stats_cache:
             check_writable_folder(args.stats_cache, '--stats_cache')
-        value = fid_between(args.real_dir, args.fake_dir, args.inception_weights, args.batch_size, args.device,
-                            args.stats_cache or None, args.dims)
-        print(f'fid {value:.6f}')
+        device = f'cuda:{os.environ["LOCAL_RANK"]}' if args.device == 'cuda' and 'LOCAL_RANK' in os.environ else args.device
+        dist = init_distributed(device.startswith('cuda'))
+        value = fid_between(args.real_dir, args.fake_dir, args.inception_weights, args.batch_size, device,
+                            args.stats_cache or None, args.dims, dist)
+        if dist.is_main:
+            print(f'fid {value:.6f}')
     else:
         from util.segmentation_metrics import evaluate_folders
         result = evaluate_folders(args.pred_dir, args.label_dir, args.num_classes, args.ignore_index)
@@ -110,6 +117,7 @@ def evaluate_all(args: argparse.Namespace) -> None:
     from models.segmenters.protocol import dataset_protocol
     from util.checkpoint import atomic_write_texts, check_writable_folder
     from util.device import select_device
+    from util.distributed import init_distributed
     from util.errors import UserError
     from util.fid import PAPER_DIMS, fid_between
     if not args.dataroot:
@@ -125,15 +133,19 @@ def evaluate_all(args: argparse.Namespace) -> None:
     protocol = dataset_protocol(args.dataset_mode)
     samples = pair_samples(synthesized_images(args.results), validation_labels(args.dataset_mode, args.dataroot),
                            args.dataroot)
-    device = str(select_device(args.gpu_ids, announce=True))
+    device = select_device(args.gpu_ids, announce=True)
+    dist = init_distributed(device.type == 'cuda')
     variants = Variants(args.cityscapes_full_resolution, args.drn_multi_scale, args.ade20k_test_scales)
-    evaluation = Evaluation(args.results, protocol, samples, variants, args.segmenter_weights, device, args.batch_size)
+    evaluation = Evaluation(args.results, protocol, samples, variants, args.segmenter_weights, str(device),
+                            args.batch_size, dist)
     evaluation.check_inputs()
     # Segmentation first: a wrong segmenter file stops the run before the long FID pass.
     scores = evaluation.run()
     images = os.path.join(args.results, 'images')
     fid = fid_between(os.path.join(images, 'real_image'), os.path.join(images, 'synthesized_image'),
-                      args.inception_weights, args.batch_size, device, args.stats_cache or None, args.dims)
+                      args.inception_weights, args.batch_size, str(device), args.stats_cache or None, args.dims, dist)
+    if not dist.is_main:
+        return  # rank 0 writes the page and metrics.json
     metrics = {'fid': fid, **scores}
     paper = args.dims == PAPER_DIMS
     features = f'{PAPER_DIMS}-d pool3 features' if paper else f'{args.dims}-d features (not the paper\'s {PAPER_DIMS})'

@@ -146,3 +146,20 @@ def save_trained_looking_model(checkpoints_dir: str, name: str, args) -> None:
 def save_model(model, epoch) -> None:
     """<epoch>_net_{G,D,E}.pth and networks.json of a Pix2PixModel, as the trainer writes them (no training state)."""
     model.store.save(epoch, model.state_dicts(), spec=model.spec_at(epoch))
+
+
+# In a process of its own (signals, torchrun): one thread, the same summation order in every run, so that weights
+# can be compared bit for bit with other runs of its own.
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
+
+
+def run_in_own_process(script, *args):
+    result = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True, env=ENV)
+    if result.returncode != 0:
+        raise AssertionError(f'{script} failed:\n{result.stderr[-3000:]}')
+    return result
+
+
+def torchrun(*args, timeout=300):
+    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=ENV)

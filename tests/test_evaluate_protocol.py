@@ -183,3 +183,45 @@ def test_weights_of_another_segmenter_stop_before_anything_is_written(tmp_path, 
     _assert_fails(capsys, monkeypatch, results, r'drn-d-105_ms_cityscapes\.pth is not deeplabv2_resnet101_msc-cocostuff164k-100000\.pth',
                   '--dataset_mode', 'coco', '--dataroot', root, '--results', results, '--segmenter_weights', wrong,
                   '--inception_weights', inception_weights, '--gpu_ids', '-1')
+
+
+@pytest.mark.slow
+def test_torchrun_all_equals_one_process(tmp_path, inception_weights):
+    """Two gloo processes split the segmenter's and Inception's batches (batch size 1: each takes every other
+    image): the segmentation maps, the confusion matrix and the FID equal one process's exactly, and the FID equals
+    pytorch-fid's for the same folders (to float32 rounding: it runs in this process, with other threads)."""
+    import shutil
+    import torch
+    from unittest import mock
+    from helpers import run_in_own_process, torchrun
+    root, results = write_case(tmp_path, 'coco', count=5)
+    weights = write_published_files('deeplabv2_cocostuff', str(tmp_path / 'weights'), 7)
+    two = str(tmp_path / 'results_two')
+    shutil.copytree(results, two)
+    common = ['all', '--dataset_mode', 'coco', '--dataroot', root, '--segmenter_weights', weights,
+              '--inception_weights', inception_weights, '--gpu_ids', '-1', '--stats_cache', '', '--dims', '64',
+              '--batch_size', '1']
+    one_run = run_in_own_process('scripts/evaluate.py', *common, '--results', results)
+    two_run = torchrun('scripts/evaluate.py', *common, '--results', two)
+    assert two_run.returncode == 0, two_run.stderr[-3000:]
+    assert two_run.stdout.count('metrics.json and evaluation.html') == 1  # rank 0 alone reports and writes
+    metrics = [json.load(open(os.path.join(folder, 'metrics.json'))) for folder in (results, two)]
+    assert metrics[0]['fid'] == metrics[1]['fid'] and metrics[0]['confusion_matrix'] == metrics[1]['confusion_matrix']
+    assert metrics[1]['protocol']['image_count'] == 5 and np.array(metrics[1]['confusion_matrix']).sum() == 5 * 14 * 16
+    assert one_run.stdout.splitlines()[-3:] == two_run.stdout.splitlines()[-3:]
+    maps = [{f: open(os.path.join(folder, 'segmentation', f), 'rb').read()
+             for f in os.listdir(os.path.join(folder, 'segmentation'))} for folder in (results, two)]
+    assert maps[0] == maps[1] and len(maps[1]) == 6  # five maps and protocol.json
+    import pytorch_fid.inception as inception
+    from pytorch_fid.fid_score import calculate_fid_given_paths
+    with mock.patch.object(inception, 'load_state_dict_from_url',
+                           lambda *a, **k: torch.load(inception_weights, weights_only=True)):
+        expected = calculate_fid_given_paths([os.path.join(two, 'images', kind) for kind in ('real_image', 'synthesized_image')],
+                                             1, 'cpu', 64, num_workers=0)
+    fid_run = torchrun('scripts/evaluate.py', 'fid', '--real_dir', os.path.join(two, 'images', 'real_image'),
+                       '--fake_dir', os.path.join(two, 'images', 'synthesized_image'), '--inception_weights',
+                       inception_weights, '--device', 'cpu', '--stats_cache', '', '--dims', '64', '--batch_size', '1')
+    assert fid_run.returncode == 0, fid_run.stderr[-3000:]
+    assert fid_run.stdout.strip().splitlines() == [f'fid {metrics[1]["fid"]:.6f}']
+    # This process sums with more threads than the runs' one: equal to float32 rounding, not bit for bit.
+    assert metrics[1]['fid'] == pytest.approx(expected, rel=1e-6)

@@ -59,8 +59,7 @@ def test_statistics_cache_is_reused_and_invalidated(tmp_path, inception_weights,
     model = fid.inception_model(inception_weights)
     first = fid.folder_statistics(real, model, 4, 'cpu', inception_weights, str(tmp_path / 'cache'))
     assert len(os.listdir(tmp_path / 'cache')) == 1
-    import pytorch_fid.fid_score as fid_score
-    monkeypatch.setattr(fid_score, 'calculate_activation_statistics', lambda *a, **k: pytest.fail('recomputed'))
+    monkeypatch.setattr(fid, 'activations', lambda *a, **k: pytest.fail('recomputed'))
     again = fid.folder_statistics(real, model, 4, 'cpu', inception_weights, str(tmp_path / 'cache'))
     assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
     monkeypatch.undo()

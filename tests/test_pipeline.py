@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import ROOT, SMALL_PREDICTORS, make_test_opt, released_layout, run_script, train_opt
+from helpers import ENV, ROOT, SMALL_PREDICTORS, make_test_opt, released_layout, run_in_own_process, run_script, torchrun, train_opt
 from dataset_writers import write_coco
 from options.train_options import TrainOptions
 from util.errors import UserError
@@ -23,22 +23,10 @@ TINY = ['--ngf', '4', '--ndf', '4', '--crop_size', '64', '--no_vgg_loss', '--gpu
         '--cpu_allocator', 'system', *SMALL_PREDICTORS]
 
 
-# In a process of its own (signals, torchrun): one thread, the same summation order in every run, so that weights
-# can be compared bit for bit with other runs of its own.
-ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
-
-
 def run(script, *args, check=True):
     """train.py or test.py in this process, as on the command line (runs compared bit for bit share its threads)."""
     result = run_script(script, *args)
     if check and result.returncode != 0:
-        raise AssertionError(f'{script} failed:\n{result.stderr[-3000:]}')
-    return result
-
-
-def run_in_own_process(script, *args):
-    result = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True, env=ENV)
-    if result.returncode != 0:
         raise AssertionError(f'{script} failed:\n{result.stderr[-3000:]}')
     return result
 
@@ -217,11 +205,6 @@ unused = [trainer.model_for[step].find_unused_parameters for step in 'GD']
 json.dump({{'seen': seen, 'checksum': checksum, 'steps': len(seen), 'find_unused': unused}},
           open({out!r} + f'/rank{{info.rank}}.json', 'w'))
 '''
-
-
-def torchrun(*args, timeout=300):
-    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
 def test_ddp_two_processes_on_cpu(tmp_path):

@@ -1,6 +1,7 @@
 """Process-group set-up from torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)."""
 import os
 from dataclasses import dataclass
+from typing import List
 
 import torch
 import torch.distributed as dist
@@ -58,11 +59,36 @@ def all_true(flag: bool, info: DistInfo) -> bool:
     """True only if `flag` is true on every process (so all stop together)."""
     if not info.enabled:
         return flag
-    tensor = torch.tensor([1.0 if flag else 0.0])
-    if dist.get_backend() == 'nccl':
-        tensor = tensor.cuda()
+    tensor = _on_backend_device(torch.tensor([1.0 if flag else 0.0]))
     dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
     return bool(tensor.item())
+
+
+def _on_backend_device(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.cuda() if dist.get_backend() == 'nccl' else tensor
+
+
+def sum_across(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """The element-wise sum of `tensor` over all processes (the tensor itself in one process)."""
+    if not info.enabled:
+        return tensor
+    total = _on_backend_device(tensor.clone())
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total.to(tensor.device)
+
+
+def gather_rows(rows: torch.Tensor, info: DistInfo) -> List[torch.Tensor]:
+    """Every process's (n_rank, ...) tensor, in rank order, on every process; the counts may differ."""
+    if not info.enabled:
+        return [rows]
+    counts = [_on_backend_device(torch.zeros(1, dtype=torch.int64)) for _ in range(info.world_size)]
+    dist.all_gather(counts, _on_backend_device(torch.tensor([rows.shape[0]])))
+    longest = max(int(c.item()) for c in counts)
+    padded = _on_backend_device(torch.zeros((longest, *rows.shape[1:]), dtype=rows.dtype))
+    padded[:rows.shape[0]] = rows
+    gathered = [torch.empty_like(padded) for _ in range(info.world_size)]
+    dist.all_gather(gathered, padded)
+    return [g[:int(c.item())].cpu() for g, c in zip(gathered, counts)]
 
 
 def barrier(info: DistInfo) -> None:

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from util.checkpoint import atomic_open, load_tensor_file
+from util.distributed import DistInfo, all_true, gather_rows
 from util.errors import UserError
 
 # pytorch-fid's feature sizes (its --dims): 2048 is the pool3 layer every paper reports; the smaller ones come from
@@ -92,22 +93,50 @@ def statistics_cache_path(files: List[str], folder: str, weights_path: str, cach
     return os.path.join(cache_dir, f'{os.path.basename(os.path.normpath(folder))}_{digest}.npz')
 
 
+def activations(files: List[str], model: torch.nn.Module, batch_size: int, device: str, dims: int = PAPER_DIMS,
+                dist: DistInfo = DistInfo()) -> np.ndarray:
+    """(len(files), dims) float64 Inception features, as pytorch-fid's get_activations makes them: the same batches
+    of `batch_size` files in order, the same tensors, the same pooling. Under torchrun, batch k is computed by
+    process k mod N and every process gets all rows back in file order, so the values equal one process's."""
+    from torchvision.transforms.functional import to_tensor
+    from tqdm import tqdm
+    batch_size = min(batch_size, len(files))
+    batches = [files[start:start + batch_size] for start in range(0, len(files), batch_size)]
+    mine = batches[dist.rank::dist.world_size]
+    rows = []
+    model.eval()
+    for batch in tqdm(mine, desc='Inception features', unit='batch', leave=False, disable=not dist.is_main):
+        images = torch.stack([to_tensor(Image.open(path).convert('RGB')) for path in batch]).to(device)
+        with torch.no_grad():
+            features = model(images)[0]
+        if features.shape[2:] != (1, 1):  # the smaller --dims come from spatial layers: pytorch-fid averages them
+            features = torch.nn.functional.adaptive_avg_pool2d(features, output_size=(1, 1))
+        rows.append(features.flatten(1).cpu())
+    mine_rows = torch.cat(rows) if rows else torch.zeros(0, dims)
+    per_rank = gather_rows(mine_rows, dist)
+    # Back in file order: batch k is row block k // N of rank k mod N (only the very last batch can be short).
+    ordered = [per_rank[k % dist.world_size][(k // dist.world_size) * batch_size:][:len(batches[k])]
+               for k in range(len(batches))]
+    return torch.cat(ordered).double().numpy()
+
+
 def folder_statistics(folder: str, model: torch.nn.Module, batch_size: int, device: str, weights_path: str = '',
-                      cache_dir: Optional[str] = None, dims: int = PAPER_DIMS) -> Tuple[np.ndarray, np.ndarray]:
+                      cache_dir: Optional[str] = None, dims: int = PAPER_DIMS,
+                      dist: DistInfo = DistInfo()) -> Tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of the `dims` Inception features (the model's) of a folder's images (or an .npz of
-    them), cached when asked."""
-    from pytorch_fid.fid_score import calculate_activation_statistics
+    them), cached when asked (rank 0 writes the cache)."""
     if folder.endswith('.npz'):
         with np.load(folder) as stats:
             return stats['mu'], stats['sigma']
     files = image_files(folder)
     image_size(files, folder)
     cache = statistics_cache_path(files, folder, weights_path, cache_dir, dims) if cache_dir else None
-    if cache and os.path.isfile(cache):
+    if cache and all_true(os.path.isfile(cache), dist):
         with np.load(cache) as stats:
             return stats['mu'], stats['sigma']
-    mu, sigma = calculate_activation_statistics(files, model, min(batch_size, len(files)), dims, device, num_workers=0)
-    if cache:
+    features = activations(files, model, batch_size, device, dims, dist)
+    mu, sigma = np.mean(features, axis=0), np.cov(features, rowvar=False)  # pytorch-fid's statistics
+    if cache and dist.is_main:
         os.makedirs(cache_dir, exist_ok=True)
         with atomic_open(cache) as f:
             np.savez(f, mu=mu, sigma=sigma)
@@ -115,9 +144,9 @@ def folder_statistics(folder: str, model: torch.nn.Module, batch_size: int, devi
 
 
 def fid_between(real: str, fake: str, weights_path: str = '', batch_size: int = 50, device: str = 'cpu',
-                cache_dir: Optional[str] = None, dims: int = PAPER_DIMS) -> float:
+                cache_dir: Optional[str] = None, dims: int = PAPER_DIMS, dist: DistInfo = DistInfo()) -> float:
     """FID of the images in `fake` against those in `real` (a folder, or an .npz of its statistics of `dims`
-    features)."""
+    features); under torchrun every process computes its share of the features and gets the same value."""
     from pytorch_fid.fid_score import calculate_frechet_distance
     if not real.endswith('.npz'):
         real_size = image_size(image_files(real), real)
@@ -126,8 +155,8 @@ def fid_between(real: str, fake: str, weights_path: str = '', batch_size: int = 
             raise UserError(f'real images are {real_size[0]}x{real_size[1]} but generated ones {fake_size[0]}x{fake_size[1]}: '
                             'compare at the generator\'s resolution')
     model = inception_model(weights_path, device, dims)
-    mu1, sigma1 = folder_statistics(real, model, batch_size, device, weights_path, cache_dir, dims)
-    mu2, sigma2 = folder_statistics(fake, model, batch_size, device, weights_path, dims=dims)
+    mu1, sigma1 = folder_statistics(real, model, batch_size, device, weights_path, cache_dir, dims, dist)
+    mu2, sigma2 = folder_statistics(fake, model, batch_size, device, weights_path, dims=dims, dist=dist)
     if mu1.shape != mu2.shape:
         raise UserError(f'--real_dir {real} holds statistics of {mu1.shape[0]} features, not {dims}: pass --dims {mu1.shape[0]}')
     return float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
