@@ -56,7 +56,10 @@ class TrainOptions(BaseOptions):
         # Evaluation during training.
         parser.add_argument('--ema_decay', type=float_in(0, 1, high_included=False), default=0.0, help='keep an exponential moving average of G with this decay (e.g. 0.999); 0 = off')
         parser.add_argument('--fid_freq', type=int_in(0), default=0, help='FID on the validation split every this many iterations (0 = never); the best is saved as best_net_*.pth')
-        parser.add_argument('--fid_num_images', type=int_in(0), default=0, help='validation images used for FID during training (0 = all)')
+        parser.add_argument('--eval_freq', type=int_in(0), default=0, help="FID and the paper's protocol's mIoU and accuracy (the dataset's segmenter; coco, ade20k, cityscapes) on the validation split every this many iterations (0 = never)")
+        parser.add_argument('--segmenter_weights', type=str, default=None, help='the protocol segmenter\'s published file for --eval_freq (UPerNet: the folder of its two files); default: downloaded once into the torch hub cache')
+        parser.add_argument('--best_metric', type=str, default='fid', choices=['fid', 'miou', 'accuracy'], help='the score that picks best_net_*.pth (miou and accuracy need --eval_freq)')
+        parser.add_argument('--fid_num_images', type=int_in(0), default=0, help='validation images used for FID (and --eval_freq) during training (0 = all)')
         parser.add_argument('--fid_dims', type=int, default=fid.PAPER_DIMS, choices=fid.DIMS, help="pytorch-fid's --dims for --fid_freq: 2048 (pool3) as papers report; a smaller size for fewer than 2048 validation images")
         parser.add_argument('--inception_weights', type=str, default='', help="pytorch-fid's Inception weights file for --fid_freq; default: download")
         return parser

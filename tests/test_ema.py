@@ -40,10 +40,10 @@ def test_training_with_fid_and_ema_then_testing_with_ema(tmp_path, inception_wei
                        '4', '--fid_dims', '64', '--inception_weights', inception_weights)
     assert train.returncode == 0, train.stderr[-2000:]
     folder = tmp_path / 'ck' / 'fe'
-    assert len((folder / 'fid_log.txt').read_text().splitlines()) == 1
+    assert len((folder / 'validation_log.txt').read_text().splitlines()) == 1
     for name in ('best_net_G.pth', 'best_net_G_ema.pth', 'latest_net_G_ema.pth', 'best_fid.json'):
         assert (folder / name).is_file(), name
-    assert len(os.listdir(folder / 'fid' / 'real')) == 4
+    assert len(os.listdir(folder / 'validation' / 'real')) == 4
     ema = torch.load(folder / 'latest_net_G_ema.pth', weights_only=True)
     plain = torch.load(folder / 'latest_net_G.pth', weights_only=True)
     assert ema.keys() == plain.keys() and not torch.equal(ema['conv_img.weight'], plain['conv_img.weight'])

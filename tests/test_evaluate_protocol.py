@@ -225,3 +225,36 @@ def test_torchrun_all_equals_one_process(tmp_path, inception_weights):
     assert fid_run.stdout.strip().splitlines() == [f'fid {metrics[1]["fid"]:.6f}']
     # This process sums with more threads than the runs' one: equal to float32 rounding, not bit for bit.
     assert metrics[1]['fid'] == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_training_scores_mIoU_and_accuracy_and_keeps_the_best_by_the_named_metric(tmp_path, inception_weights):
+    """--eval_freq during training: the protocol's scores of the validation images (the segmenter's weights predict
+    class 7 everywhere on maps whose left half is class 3 and right half 7: mIoU 25, accuracy 50, whatever the
+    generator makes), logged, plotted, and best_* chosen by --best_metric miou."""
+    from helpers import SMALL_PREDICTORS, run_script
+    from dataset_writers import write_coco
+    root = str(tmp_path / 'coco')
+    write_coco(root, phase='train', count=4, size=(64, 64))
+    write_coco(root, phase='val', count=2, size=(64, 64))
+    label = np.full((64, 64), 3, dtype=np.uint8)
+    label[:, 32:] = 7
+    for path in label_files(root, 'coco'):
+        Image.fromarray(label).save(path)
+    weights = write_published_files('deeplabv2_cocostuff', str(tmp_path / 'weights'), 7)
+    result = run_script('train.py', '--dataset_mode', 'coco', '--dataroot', root, '--name', 'ev', '--checkpoints_dir',
+                        str(tmp_path / 'ck'), '--ngf', '4', '--ndf', '4', *SMALL_PREDICTORS, '--crop_size', '64',
+                        '--no_vgg_loss', '--gpu_ids', '-1', '--batchSize', '2', '--niter', '1', '--eval_freq', '2',
+                        '--best_metric', 'miou', '--segmenter_weights', weights, '--inception_weights',
+                        inception_weights, '--fid_dims', '64')
+    assert result.returncode == 0, result.stderr[-3000:]
+    folder = tmp_path / 'ck' / 'ev'
+    log = (folder / 'validation_log.txt').read_text().splitlines()
+    assert len(log) == 2 and all(re.search(r'fid [\d.]+ miou 25\.0000 accuracy 50\.0000$', line) for line in log)
+    best = json.loads((folder / 'best_miou.json').read_text())
+    assert best['miou'] == pytest.approx(25.0) and best['iteration'] == 2  # the second evaluation is no better
+    assert (folder / 'best_net_G.pth').is_file() and len(os.listdir(folder / 'validation' / 'segmentation')) == 3
+    scores = json.loads((folder / 'loss_history.json').read_text())['scores']
+    assert [len(scores[name]) for name in ('FID', 'mIoU', 'accuracy')] == [2, 2, 2]
+    assert 'mIoU and accuracy' in (folder / 'web' / 'index.html').read_text()
+    assert result.stdout.count('mIoU 25.000, accuracy 50.000') == 2

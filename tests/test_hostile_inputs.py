@@ -145,6 +145,8 @@ def test_bad_option_values_are_one_argparse_line(tmp_path, args, says):
     (['--crop_size', '63'], 'multiples of 32'),
     (['--crop_size', '64', '--aspect_ratio', '3'], 'multiples of 32'),
     (['--niter', '0', '--niter_decay', '0'], 'nothing to train'),
+    (['--eval_freq', '2'], 'use --fid_freq for FID alone'),  # the synthetic set has no protocol
+    (['--best_metric', 'miou', '--fid_freq', '2'], 'add --eval_freq N'),
 ])
 def test_impossible_sizes_and_empty_schedules_stop_before_anything_is_written(tmp_path, args, says):
     assert says in one_error_line(train(tmp_path, 'bad', *args))

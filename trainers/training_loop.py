@@ -14,14 +14,14 @@ from tqdm import tqdm
 
 import data
 from models.spec import labels_of_spec
-from trainers.fid_monitor import FIDMonitor
 from trainers.pix2pix_trainer import NonFiniteLossError, Pix2PixTrainer
+from trainers.validation import ValidationMonitor, check_validation_options
 from util.checkpoint import CheckpointStore
 from util.device import select_device
 from util.distributed import all_true, barrier, init_distributed
 from util.errors import UserError
 from util.iter_counter import IterationCounter
-from util.visualizer import Visualizer
+from util.visualizer import SCORE_NAMES, Visualizer
 
 EMA_REFRESH_BATCHES = 4
 
@@ -91,6 +91,7 @@ class TrainingLoop:
         opt = self.opt
         if self.dist.enabled and not opt.sync_bn and self.is_main:
             print('note: distributed on CPU (gloo): BatchNorm statistics are per process (no SyncBatchNorm on CPU)')
+        check_validation_options(opt)
         if opt.debug:
             opt.display_freq = opt.print_freq = 1
         if opt.continue_train and opt.which_epoch not in self.store.epochs():
@@ -109,7 +110,8 @@ class TrainingLoop:
         self.dataloader = data.create_dataloader(opt, self.dist.world_size, self.dist.rank)
         self.trainer = Pix2PixTrainer(opt, self.dist)
         self.counter = self.initial_counter()
-        self.fid_monitor = FIDMonitor(opt) if opt.fid_freq > 0 and self.is_main else None
+        validating = opt.fid_freq > 0 or opt.eval_freq > 0
+        self.validation = ValidationMonitor(opt) if validating and self.is_main else None
         self.refresh_batches = first_batches(self.dataloader.dataset, opt.batchSize) if self.trainer.ema is not None else []
         if self.is_main:
             save_options(opt)
@@ -171,7 +173,7 @@ class TrainingLoop:
             # Host synchronisations only where the reference has them (printing losses) and before writing: the
             # losses' finiteness and, distributed, whether any process was interrupted, so that all stop together.
             due = any(counter.needs(freq) for freq in (self.opt.print_freq, self.opt.display_freq,
-                                                       self.opt.save_latest_freq, self.opt.fid_freq))
+                                                       self.opt.save_latest_freq, self.opt.fid_freq, self.opt.eval_freq))
             stop = self.interrupt.raised if not self.dist.enabled else \
                 due and not all_true(not self.interrupt.raised, self.dist)
             if due or stop:
@@ -180,9 +182,10 @@ class TrainingLoop:
                 self.report(batches, batch, time.time() - iter_start)
                 if counter.needs(self.opt.save_latest_freq) or stop:
                     self.save('latest', counter.position())
-                if self.fid_monitor is not None and counter.needs(self.opt.fid_freq):
-                    self.evaluate_fid()
-            if counter.needs(self.opt.fid_freq):
+                segmentation_due = counter.needs(self.opt.eval_freq)
+                if self.validation is not None and (segmentation_due or counter.needs(self.opt.fid_freq)):
+                    self.evaluate(segmentation_due)
+            if counter.needs(self.opt.fid_freq) or counter.needs(self.opt.eval_freq):
                 barrier(self.dist)  # the other ranks wait for rank 0's evaluation
             if stop:
                 barrier(self.dist)
@@ -236,16 +239,17 @@ class TrainingLoop:
             self.trainer.refresh_ema(self.refresh_batches)
         self.trainer.save(epoch_label, position)
 
-    def evaluate_fid(self) -> None:
+    def evaluate(self, segmentation: bool) -> None:
         trainer, counter = self.trainer, self.counter
         if trainer.ema is not None:
             trainer.refresh_ema(self.refresh_batches)
-        fid = self.fid_monitor.evaluate(lambda batch: trainer.synthesize(batch, use_ema=trainer.ema is not None))
-        self.visualizer.plot_fid(fid, counter.total_steps)
-        print(f'\nFID {fid:.3f} at epoch {counter.epoch}, iteration {counter.total_steps}')
-        if self.fid_monitor.record(fid, counter.epoch, counter.total_steps):
+        scores = self.validation.evaluate(lambda batch: trainer.synthesize(batch, use_ema=trainer.ema is not None),
+                                          segmentation)
+        self.visualizer.plot_scores(scores, counter.total_steps)
+        print(f'\nat epoch {counter.epoch}, iteration {counter.total_steps}: '
+              + ', '.join(f'{SCORE_NAMES[k]} {v:.3f}' for k, v in scores.items()))
+        if self.validation.record(scores, counter.epoch, counter.total_steps):
             trainer.save('best')
-
 
 def train(opt: argparse.Namespace, save_options: Callable[[argparse.Namespace], None]) -> None:
     TrainingLoop(opt, save_options).run()

@@ -16,6 +16,9 @@ from util.checkpoint import CheckpointStore, atomic_write_text
 from util.errors import UserError
 
 PAGE_ROWS = 20  # the training page shows the most recent displays
+# Validation scores during training: the key each has in the code, its name on the page, the page's panels.
+SCORE_NAMES = {'fid': 'FID', 'miou': 'mIoU', 'accuracy': 'accuracy'}
+SCORE_PANELS = [('FID (lower is better)', ['FID']), ('mIoU and accuracy, % (higher is better)', ['mIoU', 'accuracy'])]
 
 
 def loss_panels(names) -> List[Tuple[str, List[str]]]:
@@ -63,7 +66,7 @@ class Visualizer:
         self.log_name = os.path.join(self.expr_dir, 'loss_log.txt')
         self.history_path = os.path.join(self.expr_dir, 'loss_history.json')
         self.history: Dict[str, List[List[float]]] = {}
-        self.fid_history: Dict[str, List[List[float]]] = {}
+        self.score_history: Dict[str, List[List[float]]] = {}
         self.displays: List[str] = []
         self.writer = None
         if opt.isTrain:
@@ -71,7 +74,7 @@ class Visualizer:
                 with open(self.history_path) as f:
                     saved = json.load(f)
                 self.history, self.displays = saved.get('losses', {}), saved.get('displays', [])
-                self.fid_history = saved.get('fid', {})
+                self.score_history = saved.get('scores', saved.get('fid', {}))  # 'fid': runs before --eval_freq
             if opt.tf_log:
                 try:
                     from torch.utils.tensorboard import SummaryWriter
@@ -101,10 +104,12 @@ class Visualizer:
             if self.writer is not None:
                 self.writer.add_scalar(tag, value, step)
 
-    def plot_fid(self, fid: float, step: int) -> None:
-        self.fid_history.setdefault('FID', []).append([step, fid])
-        if self.writer is not None:
-            self.writer.add_scalar('FID', fid, step)
+    def plot_scores(self, scores: Dict[str, float], step: int) -> None:
+        """Keep the validation scores ('fid', 'miou', 'accuracy') for the page's plots (and TensorBoard)."""
+        for key, value in scores.items():
+            self.score_history.setdefault(SCORE_NAMES[key], []).append([step, value])
+            if self.writer is not None:
+                self.writer.add_scalar(SCORE_NAMES[key], value, step)
 
     def display_current_results(self, visuals: Dict[str, torch.Tensor], epoch: int, step: int) -> str:
         """Save the first sample's images and rewrite checkpoints/<name>/web/index.html."""
@@ -115,13 +120,13 @@ class Visualizer:
             self.displays.append(prefix)
         self.displays = self.displays[-PAGE_ROWS:]
         atomic_write_text(self.history_path, json.dumps({'losses': self.history, 'displays': self.displays,
-                                                         'fid': self.fid_history}))
+                                                         'scores': self.score_history}))
         webpage = html.HTML(self.web_dir, f'Experiment name = {self.opt.name}', refresh=30)
         webpage.add_header('losses')
         webpage.add_raw(history_plot_svg(self.history, loss_panels(self.history)))
-        if self.fid_history:
-            webpage.add_header('FID on the validation split')
-            webpage.add_raw(history_plot_svg(self.fid_history, [('FID (lower is better)', ['FID'])]))
+        if self.score_history:
+            webpage.add_header('scores on the validation split')
+            webpage.add_raw(history_plot_svg(self.score_history, SCORE_PANELS))
         for shown in reversed(self.displays):
             webpage.add_header(shown.replace('_', ' '))
             names = [f'{shown}_{label}.png' for label in visuals]
