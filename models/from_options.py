@@ -39,6 +39,23 @@ def spec_from_options(opt: argparse.Namespace) -> Spec:
             'provenance': {'dataset_mode': opt.dataset_mode, 'dataroot': opt.dataroot, 'name': opt.name}}
 
 
+def options_of_spec(spec: Spec) -> Dict[str, Any]:
+    """The architecture options a spec stands for (the inverse of spec_from_options on G and E): what test.py takes
+    as the saved run's options for a model folder."""
+    options = {**spec['inputs'], 'use_vae': spec['style']['use_vae']}
+    if spec['style'].get('z_dim') is not None:
+        options['z_dim'] = spec['style']['z_dim']
+    for label in ('E', 'G'):  # G last: its arguments win where both have one (ngf)
+        description = spec['networks'].get(label)
+        if description:
+            options.update(description['arguments'])
+            option = registry.KINDS[ROLES[label]]
+            if option:
+                options[option.lstrip('-')] = description['name']
+    options.pop('semantic_nc', None)  # derived from the label options
+    return options
+
+
 def runtime_from_options(opt: argparse.Namespace) -> Dict[str, Any]:
     """How this process's networks compute: the runtime arguments of the options (never part of a spec)."""
     return {name: getattr(opt, name) for name in RUNTIME_ARGUMENTS if hasattr(opt, name)}

@@ -3,15 +3,17 @@
 test.py, scripts/synthesize.py, the trainer's evaluation and the demo all go through `Synthesizer`; Pix2PixModel
 feeds its networks with the same pieces (models.inputs).
 
-    synthesizer = Synthesizer.load('quickstart')                                        # a model trained here
+    synthesizer = Synthesizer.from_pretrained('checkpoints/quickstart')   # a run folder, a model folder or a Hub id
     label = read_label_map('my_map.png', synthesizer.labels, synthesizer.size)[None]   # data.label_maps
     images = synthesizer.generate(synthesizer.semantics(label), synthesizer.styles_from_seeds([0, 1]))
 
-A model trained here is rebuilt from checkpoints/<name>/networks.json and its state_dicts alone; the authors'
-released checkpoints, which have no such file, load through options.synthesis_options.load_synthesizer and a preset.
+A model trained here is rebuilt from checkpoints/<name>/networks.json and its state_dicts alone, a converted one
+from its config.json and safetensors files (models.pretrained); the authors' released checkpoints, which have
+neither, load through options.synthesis_options.load_synthesizer and a preset.
 Styles (models trained with --use_vae): a seed gives `torch.randn(z_dim)` from its own generator, so an image
 depends on its seed alone; a style photo gives the encoder's mean. Without a VAE the generator takes no style.
 """
+import os
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
@@ -21,30 +23,58 @@ from util.checkpoint import CheckpointStore
 from util.device import select_device
 from util.errors import UserError
 from .inputs import autocast, one_hot_semantics, reparameterize, seed_style
-from .spec import build_networks, labels_of_spec, read_spec
+from .pretrained import load_model_folder, read_config, resolve_source
+from .spec import Spec, build_networks, labels_of_spec, read_spec
 
 
 class Synthesizer:
-    """A trained generator (and its style encoder) with what its inputs are: the label set and whether it reads
-    instance edges."""
+    """A trained generator (and its style encoder) with its spec, which says what its inputs are: the label set
+    and whether it reads instance edges."""
 
     def __init__(self,
-                 netG: torch.nn.Module,             # a generator of models.networks
+                 netG: torch.nn.Module,             # a generator of models.networks (or one exported, models.exported)
                  netE: Optional[torch.nn.Module],   # its style encoder (models trained with --use_vae), else None
-                 labels: LabelSet,                  # the classes of its label channels
-                 reads_instances: bool,             # whether its input has the instance-edge channel
+                 spec: Spec,                        # the model's spec (models.spec)
                  device: torch.device = torch.device('cpu'),
                  amp: str = 'off',                  # mixed precision: off, bf16, fp16
                  checkpoint: str = '',              # the generator's file, named in errors
                  model_files: Sequence[str] = ()):  # the files its weights came from (G or G_ema, E)
-        self.netG, self.netE, self.labels, self.reads_instances = netG, netE, labels, reads_instances
+        self.netG, self.netE, self.spec = netG, netE, spec
+        self.labels: LabelSet = labels_of_spec(spec)
+        self.reads_instances = not spec['inputs']['no_instance']
         self.device, self.amp, self.checkpoint, self.model_files = device, amp, checkpoint, list(model_files)
 
     @classmethod
     def from_model(cls, model: torch.nn.Module) -> 'Synthesizer':
         """The generator and encoder of a Pix2PixModel, in whatever mode they are."""
-        return cls(model.netG, model.netE, labels_of_spec(model.spec), not model.spec['inputs']['no_instance'],
-                   model.device, model.amp, model.loaded_from)
+        return cls(model.netG, model.netE, model.spec, model.device, model.amp, model.loaded_from)
+
+    @classmethod
+    def from_pretrained(cls, source: str, which_epoch: str = 'latest', use_ema: bool = False, gpu_ids: str = '-1',
+                        amp: str = 'off', revision: Optional[str] = None,
+                        runtime: Optional[Dict[str, Any]] = None) -> 'Synthesizer':
+        """A model from a model folder (config.json + G.safetensors, scripts/convert_checkpoint.py), a run folder
+        (checkpoints/<name>: `which_epoch`, `use_ema` choose its files) or a Hugging Face Hub repository id
+        ('owner/name', at `revision`; read from the local cache when it is there, always with HF_HUB_OFFLINE=1)."""
+        found = resolve_source(source, revision)
+        if found.kind == 'run':
+            folder = os.path.normpath(found.folder)
+            return cls.load(os.path.basename(folder), os.path.dirname(folder) or '.', which_epoch, gpu_ids, amp, use_ema)
+        device = select_device(gpu_ids, announce=True)
+        spec, networks, files = load_model_folder(found.folder, device, runtime)
+        return cls(networks['G'], networks['E'], spec, device, amp, files[0], files)
+
+    @classmethod
+    def from_exported(cls, folder: str, gpu_ids: str = '-1') -> 'Synthesizer':
+        """An exported model folder (scripts/export.py --format onnx: config.json, generator.onnx, encoder.onnx)
+        run by onnxruntime."""
+        from .exported import FILES, OnnxRuntimeEncoder, OnnxRuntimeGenerator
+        spec = read_config(folder)
+        device = select_device(gpu_ids, announce=True)
+        files = [os.path.join(folder, FILES[label] + '.onnx') for label in ('G', 'E')[:1 + spec['style']['use_vae']]]
+        netG = OnnxRuntimeGenerator(files[0], device, spec)
+        netE = OnnxRuntimeEncoder(files[1], device) if len(files) > 1 else None
+        return cls(netG, netE, spec, device, 'off', files[0], files)
 
     @classmethod
     def from_spec(cls, spec: Dict[str, Any], store: CheckpointStore, which_epoch: str = 'latest',
@@ -55,8 +85,7 @@ class Synthesizer:
         `gpu_ids` '0' for the first GPU (the CPU when there is none)."""
         device = select_device(gpu_ids, announce=True)
         networks = build_networks(spec, device, runtime, 'GE', source=store.networks_path())
-        return cls.from_networks(networks, store, which_epoch, use_ema, labels_of_spec(spec),
-                                 not spec['inputs']['no_instance'], device, amp)
+        return cls.from_networks(networks, store, which_epoch, use_ema, spec, device, amp)
 
     @classmethod
     def load(cls, name: str, checkpoints_dir: str = './checkpoints', which_epoch: str = 'latest',
@@ -72,8 +101,7 @@ class Synthesizer:
 
     @classmethod
     def from_networks(cls, networks: Dict[str, Optional[torch.nn.Module]], store: CheckpointStore, which_epoch: str,
-                      use_ema: bool, labels: LabelSet, reads_instances: bool, device: torch.device,
-                      amp: str) -> 'Synthesizer':
+                      use_ema: bool, spec: Spec, device: torch.device, amp: str) -> 'Synthesizer':
         """Load G (or G_ema) and E of `which_epoch` into `networks` from `store`; eval mode."""
         generator = 'G_ema' if use_ema else 'G'
         store.load_network(networks['G'], generator, which_epoch)
@@ -84,7 +112,7 @@ class Synthesizer:
                 net.eval()
         files = [store.network_path(which_epoch, generator)]
         files += [store.network_path(which_epoch, 'E')] if networks['E'] is not None else []
-        return cls(networks['G'], networks['E'], labels, reads_instances, device, amp, files[0], files)
+        return cls(networks['G'], networks['E'], spec, device, amp, files[0], files)
 
     @property
     def size(self) -> Tuple[int, int]:
@@ -94,7 +122,7 @@ class Synthesizer:
     @property
     def output_nc(self) -> int:
         """Channels of the generated images (and of the style photos the encoder reads)."""
-        return self.netG.conv_img.out_channels
+        return self.spec['networks']['G']['arguments'].get('output_nc', 3)
 
     @property
     def uses_style(self) -> bool:

@@ -9,7 +9,7 @@ training run's opt.json.
 import argparse
 import os
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import data
 import models.networks
@@ -27,6 +27,7 @@ from .shared_arguments import add_device_arguments, add_run_arguments
 
 # How and where this process runs, not what the run is: a resumed run takes them from the command line (or their
 # defaults), never from its opt.json.
+REFERENCE_MODEL = 'pix2pix'  # the reference's --model value (its one model)
 PROCESS_OPTIONS = frozenset({'continue_train', 'which_epoch', 'load_from_opt_file', 'overwrite', 'name',
                              'checkpoints_dir', 'gpu_ids', 'nThreads', 'cpu_allocator'})
 
@@ -37,7 +38,7 @@ class BaseOptions:
     def initialize(self, parser: OptionParser) -> OptionParser:
         # Experiment.
         add_run_arguments(parser)
-        parser.add_ignored_argument('--model', 'Pix2PixModel is the one model', type=str, default='pix2pix', choices=['pix2pix'])
+        self.add_model_option(parser)
         parser.add_argument('--norm_G', type=str, default='spectralsync_batch', architecture=True,
                             help='[spectral]{instance,batch,sync_batch,none} for the generator\'s label pyramid')
         parser.add_argument('--norm_D', type=str, default='spectralinstance', architecture=True,
@@ -92,6 +93,10 @@ class BaseOptions:
         parser.add_argument('--use_vae', action='store_true', architecture=True, help='train with the VAE style encoder')
         return parser
 
+    def add_model_option(self, parser: OptionParser) -> None:
+        parser.add_ignored_argument('--model', 'Pix2PixModel is the one model', type=str, default=REFERENCE_MODEL,
+                                    choices=[REFERENCE_MODEL])
+
     def build_parser(self, args: List[str]) -> OptionParser:
         """The full parser: base options, then the model's, networks' and dataset's additions and defaults.
 
@@ -103,13 +108,16 @@ class BaseOptions:
         given, _ = parser.parse_given(args)
         run = {k: given.get(k, parser.get_default(k)) for k in ('checkpoints_dir', 'name', 'continue_train', 'load_from_opt_file')}
         store = CheckpointStore(run['checkpoints_dir'], run['name'])
-        self.saved_options = store.read_options() if self.reads_saved_run(run) else {}
-        self.saved_options_path = store.path('opt.json')
+        self.saved_options, self.saved_options_path = self.saved_run_options(store, run)
         parser.selection = {**self.saved_defaults(parser, run), **given}
         add_model_options(parser, self.isTrain)
         data.get_option_setter(parser.selected('dataset_mode'))(parser, self.isTrain)
         parser.add_argument('-h', '--help', action='help', default=argparse.SUPPRESS, help='show this help message and exit')
         return parser
+
+    def saved_run_options(self, store: CheckpointStore, run: dict) -> Tuple[dict, str]:
+        """(the saved run's options, the file they come from)."""
+        return store.read_options() if self.reads_saved_run(run) else {}, store.path('opt.json')
 
     def reads_saved_run(self, run: dict) -> bool:
         return run['load_from_opt_file'] or not self.isTrain or run['continue_train']

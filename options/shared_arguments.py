@@ -1,12 +1,17 @@
 """Options that the training and test options and the synthesis scripts all take, declared once here."""
+from typing import Optional
+
 from models.inputs import AMP_DTYPES
 from util.arguments import gpu_list
 
 
-def add_run_arguments(parser, name_required: bool = False) -> None:
-    """--name and --checkpoints_dir: the run folder checkpoints/<name>/."""
+def add_run_arguments(parser, name_required: Optional[bool] = False) -> None:
+    """--name and --checkpoints_dir: the run folder checkpoints/<name>/. `name_required` None: no default (another
+    option may name the model instead)."""
     if name_required:
         parser.add_argument('--name', type=str, required=True, help='name of the experiment: where checkpoints and results go')
+    elif name_required is None:
+        parser.add_argument('--name', type=str, default=None, help='a run in --checkpoints_dir (or the released files\' folder with --preset)')
     else:
         parser.add_argument('--name', type=str, default='CC-FPSE_coco', help='name of the experiment: where checkpoints and results go')
     parser.add_argument('--checkpoints_dir', type=str, default='./checkpoints', help='models are saved here')

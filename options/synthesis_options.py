@@ -1,6 +1,7 @@
 """The command-line side of synthesis: choosing a trained model (add_model_arguments, the presets of the released
 checkpoints) and reading seeds, for scripts/synthesize.py and scripts/demo.py."""
 import argparse
+import os
 from typing import List, Optional, Sequence
 
 from data.label_maps import MAX_INPUT_PIXELS
@@ -10,6 +11,7 @@ from models.synthesizer import Synthesizer
 from util.checkpoint import CheckpointStore
 from util.errors import UserError
 from util.arguments import int_in
+from .base_options import REFERENCE_MODEL
 from .presets import PRESET_HELP, PRESETS
 from .shared_arguments import add_device_arguments, add_ema_argument, add_epoch_argument, add_run_arguments
 from .test_options import TestOptions
@@ -45,13 +47,26 @@ def add_input_limit_argument(parser) -> None:
                              'are resized to the model\'s size; a larger one takes gigabytes to decode)')
 
 
-def add_model_arguments(parser) -> None:
-    """The command-line options that choose a trained model, shared by the scripts that synthesize."""
-    add_run_arguments(parser, name_required=True)
+MODEL_HELP = ('the model: a folder of scripts/convert_checkpoint.py (config.json + G.safetensors), a run folder '
+              '(checkpoints/<name>), or a Hugging Face Hub repository id owner/name (read from the local cache when '
+              'there; HF_HUB_OFFLINE=1 never downloads)')
+
+
+def add_model_arguments(parser, sources: bool = True) -> None:
+    """The command-line options that choose a trained model, shared by the scripts that synthesize: --name (a
+    run in --checkpoints_dir, or the released files with --preset), or with `sources` --model SOURCE."""
+    add_run_arguments(parser, name_required=None if sources else True)
+    if sources:
+        parser.add_argument('--model', default=None, metavar='SOURCE', help=MODEL_HELP)
     add_epoch_argument(parser)
     parser.add_argument('--preset', choices=sorted(PRESETS), default=None, help=PRESET_HELP)
     add_ema_argument(parser)
     add_device_arguments(parser)
+
+
+def model_name(args: argparse.Namespace) -> str:
+    """What names the model in output folders and pages: --name, or the last part of --model."""
+    return args.name or os.path.basename(os.path.normpath(args.model)).replace('/', '_')
 
 
 def load_synthesizer(name: str, checkpoints_dir: str = './checkpoints', which_epoch: str = 'latest',
@@ -78,6 +93,9 @@ def load_synthesizer(name: str, checkpoints_dir: str = './checkpoints', which_ep
 def synthesizer_from_options(opt: argparse.Namespace) -> Synthesizer:
     """The model of test options, built from the run's spec (networks.json), or for the released checkpoints
     (--preset, or a run without networks.json) from the spec of the options; eval mode."""
+    if opt.model != REFERENCE_MODEL:
+        return Synthesizer.from_pretrained(opt.model, opt.which_epoch, opt.use_ema, opt.gpu_ids, opt.amp,
+                                           runtime=runtime_from_options(opt))
     store = CheckpointStore.of(opt)
     spec = (None if opt.preset else read_spec(store)) or spec_from_options(opt)
     return Synthesizer.from_spec(spec, store, opt.which_epoch, opt.use_ema, opt.gpu_ids, opt.amp,
@@ -86,5 +104,13 @@ def synthesizer_from_options(opt: argparse.Namespace) -> Synthesizer:
 
 def synthesizer_from_arguments(args: argparse.Namespace) -> Synthesizer:
     """The model chosen by the options of add_model_arguments."""
+    model = getattr(args, 'model', None)
+    if model is not None:
+        if args.preset or args.name:
+            raise UserError(f'--model {model} names the model: drop --{"preset" if args.preset else "name"}')
+        return Synthesizer.from_pretrained(model, args.which_epoch, args.use_ema, args.gpu_ids, args.amp)
+    if not args.name:
+        raise UserError('no model given: pass --model SOURCE (a model folder, a run folder or a Hub id), or --name '
+                        'NAME of a run in --checkpoints_dir')
     return load_synthesizer(args.name, args.checkpoints_dir, args.which_epoch, args.preset, args.gpu_ids, args.amp,
                             args.use_ema)

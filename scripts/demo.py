@@ -2,6 +2,7 @@
 
 python scripts/demo.py --name NAME [--which_epoch latest] [--port 7860] [--host 127.0.0.1]
 python scripts/demo.py --preset coco --name coco_best --which_epoch 100
+python scripts/demo.py --model SOURCE       # a converted model folder, a run folder or a Hub id
 
 Needs `pip install -r requirements-demo.txt`. The page's Synthesize and its API endpoint `synthesize` (for
 gradio_client) use the same synthesis as scripts/synthesize.py, so a seed shown here reproduces with
@@ -290,7 +291,7 @@ def main() -> None:
         raise UserError('the demo needs gradio: pip install -r requirements-demo.txt') from None
     check_port_free(args.host, args.port)
     synthesizer = synthesizer_from_arguments(args)
-    model = ' '.join(f'--{key} {getattr(args, key)}' for key in ('preset', 'name', 'checkpoints_dir', 'which_epoch')
+    model = ' '.join(f'--{key} {getattr(args, key)}' for key in ('model', 'preset', 'name', 'checkpoints_dir', 'which_epoch')
                      if getattr(args, key) not in (None, './checkpoints'))
     app, theme = build_app(Demo(synthesizer, model + (' --use_ema' if args.use_ema else ''), args.max_input_pixels))
     print(f'Serving on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)

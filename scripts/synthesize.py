@@ -1,6 +1,8 @@
 """Synthesize images from your own label maps, with a model trained here or the authors' released checkpoints.
 
 python scripts/synthesize.py --name NAME [--which_epoch latest] --labels maps/ [--seeds 0-3,7 | --style_image photo.jpg]
+python scripts/synthesize.py --model SOURCE --labels maps/    # a converted model folder, a run folder or a Hub id
+python scripts/synthesize.py --model exported/NAME-onnx --backend onnxruntime --labels maps/
 python scripts/synthesize.py --preset coco --name coco_best --which_epoch 100 --labels map.png
 python scripts/synthesize.py --name NAME --list_classes
 
@@ -23,7 +25,7 @@ from data.image_folder import stem  # noqa: E402
 from data.label_maps import list_image_files, read_instance_map, read_label_map, read_photo, render_label_map  # noqa: E402
 from models.synthesizer import Synthesizer  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
-from options.synthesis_options import add_input_limit_argument, add_model_arguments, parse_seeds, synthesizer_from_arguments  # noqa: E402
+from options.synthesis_options import add_input_limit_argument, add_model_arguments, model_name, parse_seeds, synthesizer_from_arguments  # noqa: E402
 from util import html, util  # noqa: E402
 from util.checkpoint import check_writable_folder, sha256  # noqa: E402
 from util.manifest import OutputManifest  # noqa: E402
@@ -34,7 +36,10 @@ from util.errors import UserError, run_cli  # noqa: E402
 def build_parser() -> OptionParser:
     parser = OptionParser(description=__doc__)
     parser.add_argument('-h', '--help', action='help', help='show this help message and exit')
-    add_model_arguments(parser.add_argument_group('model'))
+    model = parser.add_argument_group('model')
+    add_model_arguments(model)
+    model.add_argument('--backend', default='pytorch', choices=['pytorch', 'onnxruntime'],
+                       help='onnxruntime: run the ONNX files of an exported folder (--model, scripts/export.py)')
     inputs = parser.add_argument_group('inputs')
     inputs.add_argument('--labels', nargs='+', default=[], help='label maps (grey/palette PNGs of class ids, or colour '
                         'PNGs in the model\'s palette), or folders of them; any size')
@@ -128,9 +133,18 @@ def read_shard(items, args, synthesizer, dist: DistInfo):
     return inputs
 
 
+def load_model(args: argparse.Namespace) -> Synthesizer:
+    if args.backend == 'pytorch':
+        return synthesizer_from_arguments(args)
+    if not args.model or not os.path.isdir(args.model):
+        raise UserError('--backend onnxruntime runs an exported folder: pass --model with the folder of '
+                        'scripts/export.py --format onnx')
+    return Synthesizer.from_exported(args.model, args.gpu_ids)
+
+
 def main() -> None:
     args = build_parser().parse_args()
-    synthesizer = synthesizer_from_arguments(args)
+    synthesizer = load_model(args)
     labels = synthesizer.labels
     if args.list_classes:
         for channel, (name, color) in enumerate(zip(labels.names, labels.colors)):
@@ -143,7 +157,7 @@ def main() -> None:
     dist = init_distributed(synthesizer.device.type == 'cuda')
     items = list_inputs(args)
     image_styles = styles(args, synthesizer)
-    out = args.out or os.path.join('results', args.name, f'synthesized_{args.which_epoch}')
+    out = args.out or os.path.join('results', model_name(args), f'synthesized_{args.which_epoch}')
 
     def outputs(name: str) -> List[str]:
         return [os.path.join(out, 'labels', f'{name}.png')] + [os.path.join(out, f'{name}{s}.png') for s, _ in image_styles]
@@ -177,7 +191,7 @@ def main() -> None:
                     progress.update(1)
     barrier(dist)  # every process's images are written
     if dist.is_main:
-        webpage = html.HTML(out, f'{args.name}, epoch {args.which_epoch}: synthesized from label maps', image_subdir='')
+        webpage = html.HTML(out, f'{model_name(args)}, epoch {args.which_epoch}: synthesized from label maps', image_subdir='')
         for name, _, _ in items:
             files = [f'{name}{suffix}.png' for suffix, _ in image_styles]
             webpage.add_header(name)

@@ -67,8 +67,8 @@ class Pix2PixTrainer:
         # Evaluation during training synthesizes as test.py does: one Synthesizer per generator, built once.
         self.synthesizers = [Synthesizer.from_model(self.model)]
         if self.ema is not None:
-            self.synthesizers.append(Synthesizer(self.ema.net, self.model.netE, self.synthesizers[0].labels,
-                                                 self.synthesizers[0].reads_instances, self.model.device, opt.amp))
+            self.synthesizers.append(Synthesizer(self.ema.net, self.model.netE, self.model.spec, self.model.device,
+                                                 opt.amp))
         # Non-finite losses are noted on the device, without waiting for it; check_finite reads the note.
         self.steps_run = torch.zeros((), dtype=torch.long, device=self.model.device)
         self.first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.model.device)

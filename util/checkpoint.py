@@ -1,4 +1,5 @@
-"""Checkpoint files: checkpoints/<name>/<epoch>_net_{G,D,E}.pth as plain state_dicts, written atomically."""
+"""Checkpoint files: checkpoints/<name>/<epoch>_net_{G,D,E}.pth as plain state_dicts, written atomically; the same
+state_dicts as .safetensors files (model folders, models.pretrained)."""
 import argparse
 import contextlib
 import hashlib
@@ -80,6 +81,31 @@ def atomic_open(path: str, mode: str = 'wb') -> Iterator[IO]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_folder(out: str, overwrite: bool = False, option: str = '--out') -> Iterator[str]:
+    """A folder written whole or not at all: the caller writes into the yielded temporary folder beside `out`,
+    which replaces `out` at the end (an existing non-empty `out` only with `overwrite`)."""
+    import shutil
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)) and not overwrite:
+        raise UserError(f'{option} {out} already exists: choose another folder, or add --overwrite to replace it')
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=parent)
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it private; the result is as any other folder
+    try:
+        yield staging
+        if os.path.exists(out):
+            replaced = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=parent)
+            os.replace(out, os.path.join(replaced, 'old'))
+            os.replace(staging, out)
+            shutil.rmtree(replaced)
+        else:
+            os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def atomic_write_group(files: Dict[str, Any], write: Callable[[IO, Any], None], mode: str = 'wb') -> None:
@@ -236,12 +262,7 @@ class CheckpointStore:
             where = f'available epochs: {", ".join(available)}' if available else \
                 f'no {label} checkpoints in {self.folder} (check --name and --checkpoints_dir)'
             raise UserError(f'no checkpoint {path} (--which_epoch {epoch}); {where}')
-        state = load_state_dict_file(path)
-        expected = net.state_dict()
-        if set(state) != set(expected) or any(tuple(getattr(state[k], 'shape', ())) != tuple(v.shape) for k, v in expected.items()):
-            raise UserError(mismatch_report(net, state, path))
-        net.load_state_dict(state, strict=True)
-        return net
+        return load_strictly(net, path)
 
     def load_training_state(self, epoch) -> Optional[Dict]:
         """The training state saved beside `<epoch>_net_G.pth`, or None when there is none."""
@@ -325,11 +346,45 @@ def load_tensor_file(path: str, what: str = 'checkpoint', mmap: bool = False) ->
         raise UserError(f'{path} is not a readable {what} ({load_error_reason(exc)}): replace the file') from None
 
 
+def atomic_save_safetensors(files: Dict[str, Dict[str, torch.Tensor]], metadata: Dict[str, str]) -> None:
+    """Every {path: state_dict} as a .safetensors file (with `metadata`), as one atomic group."""
+    from safetensors.torch import save
+    # safetensors refuses tensors that share memory or are views: each is written from a contiguous copy.
+    atomic_write_group({path: save({k: v.detach().cpu().contiguous().clone() for k, v in state.items()}, metadata)
+                        for path, state in files.items()}, lambda f, data: f.write(data))
+
+
+def load_safetensors_file(path: str, what: str = 'checkpoint') -> Dict[str, torch.Tensor]:
+    """The tensors of a .safetensors file, or one line naming it and why it cannot be read."""
+    from safetensors.torch import load_file
+    try:
+        return load_file(path, device='cpu')
+    except FileNotFoundError:
+        raise UserError(f'{path}: no such file ({what})') from None
+    except Exception as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise UserError(f'{path} is not a readable safetensors {what} ({reason}): replace the file') from None
+
+
 def load_state_dict_file(path: str, what: str = 'checkpoint') -> Dict[str, torch.Tensor]:
+    """A state_dict from a .pth (torch.load, tensors only) or a .safetensors file."""
+    if path.endswith('.safetensors'):
+        return load_safetensors_file(path, what)
     state = load_tensor_file(path, what)
     if not isinstance(state, dict):
         raise UserError(f'{path} is not a state_dict (a dict of tensors) but a {type(state).__name__}: replace the file')
     return state
+
+
+def load_strictly(net: torch.nn.Module, path: str) -> torch.nn.Module:
+    """Load a state_dict file (.pth or .safetensors) into `net` strictly, or stop with one line that says what
+    differs and which options likely explain it."""
+    state = load_state_dict_file(path)
+    expected = net.state_dict()
+    if set(state) != set(expected) or any(tuple(getattr(state[k], 'shape', ())) != tuple(v.shape) for k, v in expected.items()):
+        raise UserError(mismatch_report(net, state, path))
+    net.load_state_dict(state, strict=True)
+    return net
 
 
 def layout_differences(net: torch.nn.Module, state: Dict[str, torch.Tensor]) -> Tuple[str, List[str], List[str], List[str]]:

@@ -1,0 +1,139 @@
+"""Exported models: the generator (and style encoder) as ONNX files for onnxruntime, or as torch.export programs.
+
+    <folder>/config.json        the model spec (as in a model folder, models.pretrained)
+    <folder>/generator.onnx     (semantics (N, C, H, W) float32, z (N, z_dim) float32) -> image (N, 3, H, W) in [-1, 1]
+    <folder>/encoder.onnx       photo (N, 3, H, W) float32 in [-1, 1] -> (mu, logvar) (N, z_dim); models with a VAE
+    <folder>/generator.pt2, encoder.pt2   the same as torch.export programs (torch.export.load)
+
+The batch size is dynamic; sizes and channels are the model's. The graphs come from torch.export (the dynamo ONNX
+exporter): the TorchScript exporter fails on the generator's per-pixel convolution, as it does on the reference's
+Unfold (pytorch #22862, #81871). `Synthesizer.from_exported` runs such a folder with onnxruntime.
+"""
+import copy
+import os
+import warnings
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from util.errors import UserError
+from .spec import Spec
+
+FORMATS = {'onnx': '.onnx', 'torch_export': '.pt2'}
+FILES = {'G': 'generator', 'E': 'encoder'}
+TOLERANCE = 1e-4  # largest |onnxruntime - PyTorch| accepted after an export (float32; measured about 1e-6)
+
+
+class GeneratorGraph(torch.nn.Module):
+    """The generator with its inputs as positional tensors (what an exported graph takes)."""
+
+    def __init__(self, netG: torch.nn.Module, uses_style: bool):
+        super().__init__()
+        self.netG, self.uses_style = netG, uses_style
+
+    def forward(self, semantics: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.netG(semantics, z=z if self.uses_style else None)
+
+
+def frozen_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """A float32 CPU copy in eval mode whose spectral-normalised weights are plain tensors: in eval mode the hook
+    divides by the stored estimate of sigma, which is what the copy holds (same values, a graph without the hook)."""
+    from torch.nn.utils import remove_spectral_norm
+    from torch.nn.utils.spectral_norm import SpectralNorm
+    module = copy.deepcopy(module).cpu().float().eval()
+    for layer in list(module.modules()):
+        if any(isinstance(hook, SpectralNorm) for hook in layer._forward_pre_hooks.values()):
+            remove_spectral_norm(layer)
+    return module
+
+
+def example_inputs(synthesizer, batch: int = 2) -> Dict[str, Tuple[torch.Tensor, ...]]:
+    """Inputs of the right sizes for tracing (a batch of 2, so that the batch dimension is not specialised)."""
+    width, height = synthesizer.size
+    label = torch.arange(width * height).reshape(1, 1, height, width) // max(1, width * height // len(synthesizer.labels))
+    label = label.clamp(max=len(synthesizer.labels) - 1).expand(batch, 1, height, width)
+    semantics = synthesizer.semantics(label).cpu()
+    inputs = {'G': (semantics, torch.randn(batch, synthesizer.netG.z_dim)) if synthesizer.uses_style else (semantics,)}
+    if synthesizer.uses_style:
+        inputs['E'] = (torch.rand(batch, synthesizer.output_nc, height, width) * 2 - 1,)
+    return inputs
+
+
+def input_names(label: str, count: int) -> List[str]:
+    return ['photo'] if label == 'E' else ['semantics', 'z'][:count]
+
+
+def output_names(label: str) -> List[str]:
+    return ['mu', 'logvar'] if label == 'E' else ['image']
+
+
+def export(synthesizer, folder: str, fmt: str) -> List[str]:
+    """Write the synthesizer's networks into `folder` in `fmt` ('onnx' or 'torch_export'); returns the files."""
+    modules = {'G': frozen_copy(GeneratorGraph(synthesizer.netG, synthesizer.uses_style))}
+    if synthesizer.netE is not None:
+        modules['E'] = frozen_copy(synthesizer.netE)
+    inputs = example_inputs(synthesizer)
+    written = []
+    for label, module in modules.items():
+        batch = torch.export.Dim('batch', min=1, max=1024)
+        shapes = tuple({0: batch} for _ in inputs[label])
+        path = os.path.join(folder, FILES[label] + FORMATS[fmt])
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='# The axis name')  # the encoder's and generator's batch axes share a name
+            if fmt == 'onnx':
+                torch.onnx.export(module, inputs[label], path, input_names=input_names(label, len(inputs[label])),
+                                  output_names=output_names(label), dynamic_shapes=shapes, dynamo=True,
+                                  external_data=False, verbose=False)
+            else:
+                torch.export.save(torch.export.export(module, inputs[label], dynamic_shapes=shapes), path)
+        written.append(path)
+    return written
+
+
+class OnnxRuntimeNetwork:
+    """An exported network run by onnxruntime, called as the PyTorch one is (tensors in, tensors out)."""
+
+    def __init__(self, path: str, device: torch.device):
+        import onnxruntime
+        if not os.path.isfile(path):
+            raise UserError(f'{path}: no such file: export the model with scripts/export.py --format onnx')
+        providers = ['CPUExecutionProvider']
+        if device.type == 'cuda' and 'CUDAExecutionProvider' in onnxruntime.get_available_providers():
+            providers.insert(0, ('CUDAExecutionProvider', {'device_id': device.index or 0}))
+        try:
+            self.session = onnxruntime.InferenceSession(path, providers=providers)
+        except Exception as exc:
+            reason = (str(exc).strip().splitlines() or [''])[0][:160]
+            raise UserError(f'{path} is not a readable ONNX model ({reason}): export it again') from None
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.device = device
+
+    def run(self, *tensors: Optional[torch.Tensor]) -> List[torch.Tensor]:
+        feed = {name: t.detach().float().cpu().numpy() for name, t in zip(self.inputs, tensors) if t is not None}
+        return [torch.from_numpy(np.asarray(out)).to(self.device) for out in self.session.run(None, feed)]
+
+
+class OnnxRuntimeGenerator(OnnxRuntimeNetwork):
+    def __init__(self, path: str, device: torch.device, spec: Spec):
+        super().__init__(path, device)
+        from util.util import image_size
+        self.output_size = image_size(spec['inputs']['crop_size'], spec['inputs']['aspect_ratio'])
+        self.z_dim = spec['style']['z_dim'] if spec['style']['use_vae'] else 0
+
+    def __call__(self, semantics: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if 'z' in self.inputs and z is None:
+            z = torch.randn(semantics.shape[0], self.z_dim)
+        return self.run(semantics, z)[0]
+
+    def eval(self) -> 'OnnxRuntimeGenerator':
+        return self
+
+
+class OnnxRuntimeEncoder(OnnxRuntimeNetwork):
+    def __call__(self, photo: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.run(photo)
+        return mu, logvar
+
+    def eval(self) -> 'OnnxRuntimeEncoder':
+        return self

@@ -1,0 +1,75 @@
+"""Export a trained generator (and its style encoder) for onnxruntime (ONNX) or as a torch.export program.
+
+python scripts/export.py --model SOURCE --format onnx [--out exported/NAME-onnx]
+python scripts/export.py --name NAME [--which_epoch latest] [--use_ema] --format torch_export
+python scripts/synthesize.py --model exported/NAME-onnx --backend onnxruntime --labels maps/
+
+Writes config.json (the model spec), generator.onnx (+ encoder.onnx) or generator.pt2 (+ encoder.pt2), with a
+dynamic batch size. Before the folder is put in place, the exported graphs are run on a label map of the model's
+classes and compared with PyTorch: a difference above models.exported.TOLERANCE stops with nothing written.
+"""
+import argparse
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from models.exported import FILES, FORMATS, TOLERANCE, GeneratorGraph, OnnxRuntimeNetwork, example_inputs, export  # noqa: E402
+from models.pretrained import folder_spec, write_config  # noqa: E402
+from options.parser import OneLineErrorParser  # noqa: E402
+from options.synthesis_options import add_model_arguments, model_name, synthesizer_from_arguments  # noqa: E402
+from util.checkpoint import atomic_folder  # noqa: E402
+from util.errors import UserError, run_cli  # noqa: E402
+
+
+def build_parser() -> OneLineErrorParser:
+    parser = OneLineErrorParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_arguments(parser)
+    parser.add_argument('--format', default='onnx', choices=sorted(FORMATS))
+    parser.add_argument('--out', default=None, help='the folder to write (default exported/<model>-<format>)')
+    parser.add_argument('--overwrite', action='store_true', help='replace --out if it exists')
+    parser.set_defaults(gpu_ids='-1')
+    return parser
+
+
+def largest_difference(synthesizer, folder: str, fmt: str) -> float:
+    """max |exported - PyTorch| over the outputs of every exported network, on a batch of 3 (not the traced 2)."""
+    inputs = example_inputs(synthesizer, batch=3)
+    eager = {'G': GeneratorGraph(synthesizer.netG, synthesizer.uses_style).eval(), 'E': synthesizer.netE}
+    worst = 0.0
+    for label, tensors in inputs.items():
+        path = os.path.join(folder, FILES[label] + FORMATS[fmt])
+        with torch.no_grad():
+            expected = eager[label](*tensors)
+            if fmt == 'onnx':
+                got = OnnxRuntimeNetwork(path, torch.device('cpu')).run(*tensors)
+            else:
+                got = torch.export.load(path).module()(*tensors)
+        expected = expected if isinstance(expected, (tuple, list)) else [expected]
+        got = got if isinstance(got, (tuple, list)) else [got]
+        worst = max([worst] + [float((a - b).abs().max()) for a, b in zip(expected, got)])
+    return worst
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    synthesizer = synthesizer_from_arguments(args)
+    if synthesizer.device.type != 'cpu' or synthesizer.amp != 'off':
+        raise UserError('export runs on the CPU in float32: pass --gpu_ids -1 and no --amp')
+    out = args.out or os.path.join('exported', f'{model_name(args)}-{args.format}')
+    source = args.model or f'{os.path.join(args.checkpoints_dir, args.name)} epoch {args.which_epoch}'
+    with atomic_folder(out, args.overwrite) as staging:
+        write_config(staging, folder_spec(synthesizer.spec, 'G_ema' if args.use_ema else 'G', source))
+        files = export(synthesizer, staging, args.format)
+        difference = largest_difference(synthesizer, staging, args.format)
+        if difference > TOLERANCE:
+            raise UserError(f'the exported model differs from PyTorch by {difference:.2e} (more than {TOLERANCE}): '
+                            'nothing written; please report it with the model\'s config.json')
+    print(f'largest difference to PyTorch: {difference:.2e}')
+    print(f'wrote {out}: config.json, {", ".join(os.path.basename(f) for f in files)}')
+
+
+if __name__ == '__main__':
+    run_cli(main)
