@@ -8,7 +8,8 @@ CPU the peak is also given above the RSS of the loaded libraries (torch alone ho
 model can change. Variants: 'reference' is the released formulation (unfolded depthwise convolution, one
 convolution per predictor, the C library's allocator); 'ours' is the default options; 'ours_recompute' adds
 --checkpoint_predictors; 'ours_channels_last' and 'ours_contiguous' fix --memory_format (what decides the default
-of a device). Ratios are to the first variant in the first precision of --amps. The label maps hold
+of a device); 'ours_compile' and 'ours_onnxruntime' (inference only) run ours through torch.compile and through
+onnxruntime on its ONNX export (scripts/export.py). Ratios are to the first variant in the first precision of --amps. The label maps hold
 --classes_per_image classes each, in 16x16 blocks (what the fused predictors gain depends on it; use the number of
 classes of the data set for the worst case), or are the first --batchSize maps of a folder of the dataset's label
 maps (--labels DIR; their class boundaries serve as instance edges). Medians over --repeats runs after --warmup runs. For training,
@@ -31,7 +32,12 @@ VARIANT_OPTIONS = {'reference': ['--depthconv_impl', 'unfold', '--predictor_impl
                    'ours': [],
                    'ours_recompute': ['--checkpoint_predictors'],
                    'ours_channels_last': ['--memory_format', 'channels_last'],
-                   'ours_contiguous': ['--memory_format', 'contiguous']}
+                   'ours_contiguous': ['--memory_format', 'contiguous'],
+                   'ours_compile': [],
+                   'ours_onnxruntime': []}
+# Inference only: ours run by another backend than eager PyTorch (torch.compile of G; the exported ONNX files of
+# scripts/export.py in onnxruntime, float32). Their first call (compilation, session start) is a warm-up run.
+BACKENDS = {'ours_compile': 'compile', 'ours_onnxruntime': 'onnxruntime'}
 
 
 def model_args(args: argparse.Namespace) -> list:
@@ -62,7 +68,8 @@ def measure(config: dict) -> dict:
     else:  # the networks test.py builds: G, and E with --use_vae
         opt.isTrain = False
         model = build_model(opt).eval()
-        synthesizer = Synthesizer.from_model(model)
+        synthesizer = with_backend(Synthesizer.from_model(model), BACKENDS.get(config['variant'], 'eager'),
+                                   config['workdir'])
     w, h = image_size(opt.crop_size, opt.aspect_ratio)
     if config['labels']:
         label = label_maps(config['labels'], opt, (w, h))
@@ -105,6 +112,25 @@ def measure(config: dict) -> dict:
             _, activations = saved_tensor_bytes(lambda: model(batch, mode='generator'), model.parameters())
     return {'seconds': statistics.median(times), 'peak_bytes': peak, 'above_runtime_bytes': above_runtime,
             'activation_bytes': activations}
+
+
+def with_backend(synthesizer, backend: str, workdir: str):
+    """The synthesizer computing with `backend`: eager PyTorch, torch.compile, or onnxruntime on its export."""
+    import torch
+    if backend == 'compile':
+        synthesizer.netG = torch.compile(synthesizer.netG)
+    elif backend == 'onnxruntime':
+        from models.exported import export
+        from models.pretrained import write_config
+        from models.synthesizer import Synthesizer
+        folder = os.path.join(workdir, 'onnx')
+        os.makedirs(folder, exist_ok=True)
+        write_config(folder, synthesizer.spec)
+        start = time.perf_counter()
+        export(synthesizer, folder, 'onnx')
+        print(f'onnx export: {time.perf_counter() - start:.1f} s', file=sys.stderr)
+        synthesizer = Synthesizer.from_exported(folder)
+    return synthesizer
 
 
 def block_label_maps(num_labels: int, classes_per_image: int, batch_size: int, size: tuple):
@@ -177,6 +203,8 @@ def main() -> None:
     unknown = [variant for variant in variants if variant not in VARIANT_OPTIONS]
     if unknown:
         sys.exit(f'error: --variants: unknown {", ".join(unknown)}; choose from {", ".join(VARIANT_OPTIONS)}')
+    if 'train' in args.modes.split(',') and set(variants) & set(BACKENDS):
+        sys.exit(f'error: --variants {", ".join(sorted(set(variants) & set(BACKENDS)))} time inference only: pass --modes inference')
 
     if args.labels:
         check_label_folder(args.labels, args.batchSize)
@@ -191,6 +219,7 @@ def main() -> None:
             for variant in variants:
                 options = model_args(args) + ['--amp', amp] + VARIANT_OPTIONS[variant]
                 config = {'options': options, 'mode': mode, 'repeats': args.repeats, 'warmup': args.warmup,
+                          'variant': variant, 'workdir': os.path.abspath(args.workdir),
                           'classes_per_image': args.classes_per_image, 'labels': os.path.abspath(args.labels) if args.labels else ''}
                 child = subprocess.run([sys.executable, os.path.abspath(__file__), '--child', json.dumps(config)],
                                        capture_output=True, text=True)

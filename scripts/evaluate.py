@@ -2,6 +2,7 @@
 
 python scripts/evaluate.py all --dataset_mode coco --dataroot datasets/coco_stuff --results results/coco_best/test_100 \
     [--segmenter_weights PATH] [--inception_weights PATH] [--gpu_ids -1]
+python scripts/evaluate.py all --dataset_mode coco --dataroot datasets/coco_stuff --model SOURCE   # test.py first
 python scripts/evaluate.py fid --real_dir A --fake_dir B [--inception_weights PATH] [--batch_size N] [--stats_cache DIR]
 python scripts/evaluate.py seg --pred_dir P --label_dir L --num_classes K [--ignore_index 255]
 `all` ends with the lines `fid <v>`, `miou <v>`, `accuracy <v>` (percent) and writes metrics.json and
@@ -74,7 +75,13 @@ def add_all_command(commands) -> None:
     run = commands.add_parser('all', help="the paper's FID, mIoU and pixel accuracy of a results folder of test.py")
     run.add_argument('--dataset_mode', required=True, choices=sorted(PROTOCOLS))
     run.add_argument('--dataroot', default='', help='the dataset: its validation label maps are the ground truth')
-    run.add_argument('--results', required=True, help='the folder test.py wrote (results/<name>/test_<epoch>)')
+    run.add_argument('--results', default=None, help='the folder test.py wrote (results/<name>/test_<epoch>)')
+    run.add_argument('--model', default=None, metavar='SOURCE',
+                     help='synthesize the validation split with this model first (as test.py --model: a model '
+                          'folder, a run folder or a Hub id), into --results_dir, and evaluate that')
+    run.add_argument('--which_epoch', default='latest', help='with --model of a run folder: its epoch')
+    run.add_argument('--use_ema', action='store_true', help='with --model of a run folder: the averaged generator')
+    run.add_argument('--results_dir', default='./results/', help='with --model: where test.py\'s folder goes')
     run.add_argument('--segmenter_weights', default=None,
                      help='the published segmenter file (UPerNet: the folder with encoder_epoch_50.pth and '
                           'decoder_epoch_50.pth); default: downloaded once into the torch hub cache')
@@ -112,6 +119,18 @@ def validation_labels(dataset_mode: str, dataroot: str) -> Callable[[str], Optio
     return lambda stem: by_key.get(dataset.pair_key(stem + '.png'))
 
 
+def synthesize_validation_split(args: argparse.Namespace) -> str:
+    """test.py --model SOURCE on the validation split of --dataroot; returns the results folder."""
+    from options.test_options import TestOptions
+    from trainers.testing import synthesize_split
+    options = TestOptions()
+    opt = options.parse(['--model', args.model, '--dataset_mode', args.dataset_mode, '--dataroot', args.dataroot,
+                         '--phase', 'test', '--which_epoch', args.which_epoch, '--results_dir', args.results_dir,
+                         '--batchSize', str(args.batch_size), '--gpu_ids', args.gpu_ids,
+                         *(['--use_ema'] if args.use_ema else [])], quiet=True)
+    return synthesize_split(opt, options.format_options)
+
+
 def evaluate_all(args: argparse.Namespace) -> None:
     from models.evaluation import Evaluation, Variants, pair_samples, synthesized_images
     from models.segmenters.protocol import dataset_protocol
@@ -124,6 +143,10 @@ def evaluate_all(args: argparse.Namespace) -> None:
         raise UserError('--dataroot is required: the dataset folder whose validation label maps are the ground truth')
     if not os.path.isdir(args.dataroot):
         raise UserError(f'--dataroot {args.dataroot} does not exist')
+    if (args.model is None) == (args.results is None):
+        raise UserError('give --results (a folder test.py wrote) or --model SOURCE (synthesize it now), one of them')
+    if args.model is not None:
+        args.results = synthesize_validation_split(args)
     # Where the results go, before the long work: the results folder and the FID statistics cache.
     if not os.path.isdir(args.results):
         raise UserError(f'--results {args.results} does not exist: pass the folder test.py wrote')

@@ -258,3 +258,29 @@ def test_training_scores_mIoU_and_accuracy_and_keeps_the_best_by_the_named_metri
     assert [len(scores[name]) for name in ('FID', 'mIoU', 'accuracy')] == [2, 2, 2]
     assert 'mIoU and accuracy' in (folder / 'web' / 'index.html').read_text()
     assert result.stdout.count('mIoU 25.000, accuracy 50.000') == 2
+
+
+@pytest.mark.slow
+def test_all_with_model_synthesizes_then_scores_as_test_py_then_all(tmp_path, capsys, monkeypatch, inception_weights):
+    """`all --model SOURCE` is test.py --model on the validation split followed by `all --results`."""
+    from helpers import run_script, save_trained_looking_model
+    root, _ = write_case(tmp_path, 'coco')
+    save_trained_looking_model(str(tmp_path / 'ck'), 'coco_toy', ['--dataset_mode', 'coco', '--use_vae', '--crop_size', '64'])
+    model = str(tmp_path / 'ck' / 'coco_toy')
+    weights = write_published_files('deeplabv2_cocostuff', str(tmp_path / 'weights'), 7)
+    common = ['--dataset_mode', 'coco', '--dataroot', root, '--segmenter_weights', weights, '--inception_weights',
+              inception_weights, '--gpu_ids', '-1', '--stats_cache', '', '--dims', '64']
+    code, out, err = run_evaluate(capsys, monkeypatch, 'all', *common, '--model', model, '--results_dir',
+                                  str(tmp_path / 'one_step'))
+    assert code == 0, err
+    two_step = run_script('test.py', '--model', model, '--dataroot', root, '--results_dir', str(tmp_path / 'two_step'),
+                          '--batchSize', '8', '--gpu_ids', '-1')
+    assert two_step.returncode == 0, two_step.stderr[-2000:]
+    results = tmp_path / 'two_step' / 'coco_toy' / 'test_latest'
+    code, again, err = run_evaluate(capsys, monkeypatch, 'all', *common, '--results', str(results))
+    assert code == 0, err
+    assert out.strip().splitlines()[-3:] == again.strip().splitlines()[-3:]
+    metrics = json.loads((tmp_path / 'one_step' / 'coco_toy' / 'test_latest' / 'metrics.json').read_text())
+    assert metrics['protocol']['image_count'] == 3
+    code, out, err = run_evaluate(capsys, monkeypatch, 'all', *common)
+    assert code == 1 and 'give --results' in err

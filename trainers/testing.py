@@ -1,0 +1,91 @@
+"""Synthesizing a dataset split with a trained model: test.py's job, and `evaluate.py all --model`'s first step.
+
+A rerun of the same job skips the batches whose images are all written (manifest.json beside index.html records
+the model files' SHA-256, the options and the dataset folder); a changed job starts over. Under torchrun every
+process takes its own batches (batch k goes to process k mod N, none twice), and rank 0 writes the page once all
+have finished. Each batch draws its style noise from a seed of its own, so the images are the same, byte for byte,
+whatever the number of processes."""
+import argparse
+import os
+import random
+from typing import Callable, List
+
+import torch
+from tqdm import tqdm
+
+import data
+from options.synthesis_options import synthesizer_from_options
+from util import html
+from util.checkpoint import check_writable_folder, sha256
+from util.distributed import all_true, barrier, init_distributed
+from util.manifest import OutputManifest
+from util.visualizer import TEST_IMAGE_FOLDERS, add_test_row, save_test_images, test_image_name
+
+
+def batch_seed(seed: int, index: int) -> int:
+    """The seed of batch `index`'s noise (the VAE's sampled styles)."""
+    return random.Random(f'{seed}/test/{index}').getrandbits(63)
+
+
+def job_record(opt: argparse.Namespace, synthesizer, total: int) -> dict:
+    """What decides the images: the model's files and the options that change pixels or which samples are made."""
+    decisive = ('dataset_mode', 'phase', 'seed', 'batchSize', 'amp', 'use_ema', 'preprocess_mode', 'load_size',
+                'crop_size', 'aspect_ratio', 'no_instance', 'label_nc', 'contain_dontcare_label')
+    return {'format': 'cc-fpse test 1',
+            'model': {os.path.basename(path): sha256(path) for path in synthesizer.model_files},
+            'options': {name: getattr(opt, name) for name in decisive}, 'dataroot': os.path.abspath(opt.dataroot),
+            'samples': total}
+
+
+def synthesize_split(opt: argparse.Namespace, format_options: Callable[[argparse.Namespace], str]) -> str:
+    """test.py's job for parsed test options: every sample of the split synthesized into
+    <results_dir>/<name>/<phase>_<which_epoch>/ (resuming a job that was cut short), with its index.html; under
+    torchrun, each process its own batches. Returns that folder. `format_options` gives the options table,
+    printed once the model and the data are found."""
+    synthesizer = synthesizer_from_options(opt)
+    dist = init_distributed(synthesizer.device.type == 'cuda')
+    dataset = data.create_dataset(opt)
+    total = int(min(len(dataset), opt.how_many))
+    batches = [range(start, min(start + opt.batchSize, total)) for start in range(0, total, opt.batchSize)]
+    web_dir = os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.which_epoch}')
+    image_dir = os.path.join(web_dir, 'images')
+    names = [test_image_name(dataset.item_path(index)) for index in range(total)]
+
+    def outputs(k: int) -> List[str]:
+        return [os.path.join(image_dir, folder, f'{names[index]}.png') for index in batches[k]
+                for folder in TEST_IMAGE_FOLDERS]
+    # A rerun of the same job (model files, options, dataset) skips the batches whose images are all written.
+    manifest = OutputManifest(web_dir, job_record(opt, synthesizer, total)) if dist.is_main else None
+    resuming = all_true(manifest.matches() if dist.is_main else True, dist)
+    todo = [k for k in range(len(batches)) if not (resuming and all(map(os.path.isfile, outputs(k))))]
+    mine = todo[dist.rank::dist.world_size]
+    if dist.is_main:
+        print(format_options(opt))  # once the checkpoint and the data are found
+        check_writable_folder(web_dir, '--results_dir')
+        if not resuming:
+            manifest.start_over(path for k in range(len(batches)) for path in outputs(k))
+        elif len(todo) < len(batches):
+            print(f'note: {len(batches) - len(todo)} of {len(batches)} batches already have their images in '
+                  f'{web_dir} (the same model, options and dataset): skipped')
+    barrier(dist)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=[list(batches[k]) for k in mine],
+                                         num_workers=opt.nThreads)
+    with tqdm(total=sum(len(batches[k]) for k in mine), desc='synthesizing', unit='img',
+              disable=not dist.is_main) as progress:
+        for k, batch in zip(mine, loader):
+            with torch.random.fork_rng(devices=[synthesizer.device] if synthesizer.device.type == 'cuda' else []):
+                torch.manual_seed(batch_seed(opt.seed, k))
+                generated = synthesizer.synthesize_batch(batch)
+            for b, index in enumerate(batches[k]):
+                visuals = {'input_label': batch['label'][b], 'synthesized_image': generated[b],
+                           'real_image': batch['image'][b]}
+                save_test_images(image_dir, visuals, names[index], synthesizer.labels.colors)
+                progress.update(1)
+    barrier(dist)  # every process's images are written
+    if dist.is_main:
+        webpage = html.HTML(web_dir, f'Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.which_epoch}')
+        for name in names:
+            add_test_row(webpage, name, opt.display_winsize)
+        print(f'Test page: {webpage.save()}')
+    return web_dir
+
