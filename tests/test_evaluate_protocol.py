@@ -218,11 +218,6 @@ def test_torchrun_all_equals_one_process(tmp_path, inception_weights):
                            lambda *a, **k: torch.load(inception_weights, weights_only=True)):
         expected = calculate_fid_given_paths([os.path.join(two, 'images', kind) for kind in ('real_image', 'synthesized_image')],
                                              1, 'cpu', 64, num_workers=0)
-    fid_run = torchrun('scripts/evaluate.py', 'fid', '--real_dir', os.path.join(two, 'images', 'real_image'),
-                       '--fake_dir', os.path.join(two, 'images', 'synthesized_image'), '--inception_weights',
-                       inception_weights, '--device', 'cpu', '--stats_cache', '', '--dims', '64', '--batch_size', '1')
-    assert fid_run.returncode == 0, fid_run.stderr[-3000:]
-    assert fid_run.stdout.strip().splitlines() == [f'fid {metrics[1]["fid"]:.6f}']
     # This process sums with more threads than the runs' one: equal to float32 rounding, not bit for bit.
     assert metrics[1]['fid'] == pytest.approx(expected, rel=1e-6)
 

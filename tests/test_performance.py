@@ -58,7 +58,10 @@ def test_benchmark_rejects_an_unknown_variant(tmp_path):
     result = run_script('scripts/benchmark.py', '--variants', 'reference,fastest', '--no_vgg', '--workdir', str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip() == ('error: --variants: unknown fastest; choose from reference, ours, ours_recompute, '
-                                     'ours_channels_last, ours_contiguous')
+                                     'ours_channels_last, ours_contiguous, ours_compile, ours_onnxruntime')
+    assert os.listdir(tmp_path) == []
+    result = run_script('scripts/benchmark.py', '--variants', 'ours,ours_onnxruntime', '--no_vgg', '--workdir', str(tmp_path))
+    assert result.returncode == 1 and 'time inference only: pass --modes inference' in result.stderr
     assert os.listdir(tmp_path) == []
 
 

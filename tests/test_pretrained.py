@@ -242,3 +242,13 @@ def test_onnx_and_torch_export_equal_pytorch(run, tmp_path):
     program = torch.export.load(str(tmp_path / 'pt2' / 'generator.pt2')).module()
     with torch.no_grad():
         assert torch.equal(program(semantics, z), synthesizer.generate(semantics, z))
+
+
+def test_the_demo_takes_model_as_the_other_commands(run):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('demo_script', os.path.join(ROOT, 'scripts', 'demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    args = demo.build_parser().parse_args(['--model', str(run / 'model'), '--gpu_ids', '-1'])
+    synthesizer = demo.synthesizer_from_arguments(args)
+    assert [os.path.basename(f) for f in synthesizer.model_files] == ['G.safetensors', 'E.safetensors']
