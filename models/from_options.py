@@ -73,6 +73,6 @@ def build_model(opt: argparse.Namespace) -> Pix2PixModel:
     device = select_device(opt.gpu_ids, announce=launched_rank() == 0)
     if device.type == 'cpu':
         configure_cpu_allocator(opt.cpu_allocator)
-    return Pix2PixModel(spec_from_options(opt), CheckpointStore.of(opt), device, opt.amp,
+    return Pix2PixModel(spec_from_options(opt), CheckpointStore(opt.checkpoints_dir, opt.name), device, opt.amp,
                         loss_settings(opt) if opt.isTrain else None, runtime_from_options(opt),
                         (opt.init_type, opt.init_variance))

@@ -206,7 +206,7 @@ class BaseOptions:
         """Print the options table, and write it to opt.txt (for people) and opt.json (for the code) in
         checkpoints/<name>/."""
         print(self.format_options(opt))
-        CheckpointStore.of(opt).write_options(self.format_options(opt), options_to_dict(opt))
+        CheckpointStore(opt.checkpoints_dir, opt.name).write_options(self.format_options(opt), options_to_dict(opt))
 
 
 def finish_options(opt: argparse.Namespace) -> None:

@@ -96,7 +96,7 @@ def synthesizer_from_options(opt: argparse.Namespace) -> Synthesizer:
     if opt.model != REFERENCE_MODEL:
         return Synthesizer.from_pretrained(opt.model, opt.which_epoch, opt.use_ema, opt.gpu_ids, opt.amp,
                                            runtime=runtime_from_options(opt))
-    store = CheckpointStore.of(opt)
+    store = CheckpointStore(opt.checkpoints_dir, opt.name)
     spec = (None if opt.preset else read_spec(store)) or spec_from_options(opt)
     return Synthesizer.from_spec(spec, store, opt.which_epoch, opt.use_ema, opt.gpu_ids, opt.amp,
                                  runtime_from_options(opt))

@@ -70,7 +70,7 @@ class TrainOptions(BaseOptions):
         args = sys.argv[1:] if args is None else list(args)
         opt = super().parse(args, quiet)
         restarts = elastic_restart_count()
-        if restarts and not opt.continue_train and 'latest' in CheckpointStore.of(opt).epochs():
+        if restarts and not opt.continue_train and 'latest' in CheckpointStore(opt.checkpoints_dir, opt.name).epochs():
             if launched_rank() == 0 and not quiet:
                 print(f'note: torchrun restarted the workers (restart {restarts}): resuming from latest')
             opt = super().parse(args + ['--continue_train', '--which_epoch', 'latest'], quiet)

@@ -44,7 +44,7 @@ def test_strict_load_of_a_random_state_dict(tmp_path):
         net = getattr(networks, f'define_{label}')(opt)
         state = {k: torch.randn(v.shape) if v.dim() else torch.tensor(3) for k, v in net.state_dict().items()}
         torch.save(state, tmp_path / 'x' / f'latest_net_{label}.pth')
-        CheckpointStore.of(opt).load_network(net, label, 'latest')
+        CheckpointStore(opt.checkpoints_dir, opt.name).load_network(net, label, 'latest')
         for k, v in net.state_dict().items():
             assert torch.equal(v, state[k].to(v.dtype)), k
 

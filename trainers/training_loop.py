@@ -66,7 +66,7 @@ class TrainingLoop:
         self.opt = opt
         self.dist = init_distributed(select_device(opt.gpu_ids).type == 'cuda')
         self.is_main = self.dist.is_main
-        self.store = CheckpointStore.of(opt)
+        self.store = CheckpointStore(opt.checkpoints_dir, opt.name)
         folder_existed = os.path.isdir(self.store.folder)
         self.run_lock = None
         try:
@@ -115,7 +115,8 @@ class TrainingLoop:
         self.refresh_batches = first_batches(self.dataloader.dataset, opt.batchSize) if self.trainer.ema is not None else []
         if self.is_main:
             save_options(opt)
-        self.visualizer = Visualizer(opt, labels_of_spec(self.trainer.model.spec).colors) if self.is_main else None
+        self.visualizer = Visualizer(self.store.folder, opt.name, labels_of_spec(self.trainer.model.spec).colors,
+                                     opt.display_winsize, opt.continue_train, opt.tf_log) if self.is_main else None
         self.interrupt = InterruptFlag()
         # (epoch, iteration in images) of each step since the last finiteness check, and how many steps came before.
         self.positions, self.steps_checked = [], 0

@@ -30,7 +30,7 @@ class ValidationMonitor:
 
     def __init__(self, opt: argparse.Namespace):
         self.opt = opt
-        store = CheckpointStore.of(opt)
+        store = CheckpointStore(opt.checkpoints_dir, opt.name)
         self.folder = store.path('validation')
         self.log_path = store.path('validation_log.txt')
         self.metric = opt.best_metric

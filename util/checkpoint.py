@@ -1,6 +1,5 @@
 """Checkpoint files: checkpoints/<name>/<epoch>_net_{G,D,E}.pth as plain state_dicts, written atomically; the same
 state_dicts as .safetensors files (model folders, models.pretrained)."""
-import argparse
 import contextlib
 import hashlib
 import json
@@ -194,10 +193,6 @@ class CheckpointStore:
 
     def __init__(self, checkpoints_dir: str, name: str):
         self.folder = os.path.join(checkpoints_dir, name)
-
-    @classmethod
-    def of(cls, opt: argparse.Namespace) -> 'CheckpointStore':
-        return cls(opt.checkpoints_dir, opt.name)
 
     def path(self, filename: str) -> str:
         return os.path.join(self.folder, filename)

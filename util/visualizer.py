@@ -1,5 +1,4 @@
 """Training and test outputs for people: loss_log.txt, the training page with a loss plot, TensorBoard, test pages."""
-import argparse
 import io
 import json
 import ntpath
@@ -12,7 +11,7 @@ import numpy as np
 import torch
 
 from util import html, util
-from util.checkpoint import CheckpointStore, atomic_write_text
+from util.checkpoint import atomic_write_text
 from util.errors import UserError
 
 PAGE_ROWS = 20  # the training page shows the most recent displays
@@ -56,11 +55,14 @@ def history_plot_svg(history: Dict[str, List[List[float]]], panels: List[Tuple[s
 class Visualizer:
     """Only rank 0 constructs one; every method writes files."""
 
-    def __init__(self, opt: argparse.Namespace, label_colors: np.ndarray):
-        """`label_colors`: (channels, 3) uint8, the colour of each label channel on the pages."""
-        self.opt = opt
+    def __init__(self, folder: str, name: str, label_colors: np.ndarray, display_winsize: int = 400,
+                 resume: bool = False, tf_log: bool = False):
+        """The training run's pages and logs in `folder` (checkpoints/<name>); `label_colors`: (channels, 3) uint8,
+        the colour of each label channel on the pages; `resume`: go on with the histories saved there;
+        `tf_log`: also write TensorBoard events."""
+        self.name, self.display_winsize = name, display_winsize
         self.label_colors = label_colors
-        self.expr_dir = CheckpointStore.of(opt).folder
+        self.expr_dir = folder
         self.web_dir = os.path.join(self.expr_dir, 'web')
         self.img_dir = os.path.join(self.web_dir, 'images')
         self.log_name = os.path.join(self.expr_dir, 'loss_log.txt')
@@ -69,20 +71,19 @@ class Visualizer:
         self.score_history: Dict[str, List[List[float]]] = {}
         self.displays: List[str] = []
         self.writer = None
-        if opt.isTrain:
-            if os.path.isfile(self.history_path) and opt.continue_train:
-                with open(self.history_path) as f:
-                    saved = json.load(f)
-                self.history, self.displays = saved.get('losses', {}), saved.get('displays', [])
-                self.score_history = saved.get('scores', saved.get('fid', {}))  # 'fid': runs before --eval_freq
-            if opt.tf_log:
-                try:
-                    from torch.utils.tensorboard import SummaryWriter
-                except ImportError:
-                    raise UserError('--tf_log needs TensorBoard: pip install tensorboard (or drop --tf_log)') from None
-                self.writer = SummaryWriter(os.path.join(self.expr_dir, 'logs'))
-            with open(self.log_name, 'a') as log_file:
-                log_file.write(f'================ Training Loss ({time.strftime("%c")}) ================\n')
+        if os.path.isfile(self.history_path) and resume:
+            with open(self.history_path) as f:
+                saved = json.load(f)
+            self.history, self.displays = saved.get('losses', {}), saved.get('displays', [])
+            self.score_history = saved.get('scores', saved.get('fid', {}))  # 'fid': runs before --eval_freq
+        if tf_log:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise UserError('--tf_log needs TensorBoard: pip install tensorboard (or drop --tf_log)') from None
+            self.writer = SummaryWriter(os.path.join(self.expr_dir, 'logs'))
+        with open(self.log_name, 'a') as log_file:
+            log_file.write(f'================ Training Loss ({time.strftime("%c")}) ================\n')
 
     def convert_visuals(self, visuals: Dict[str, torch.Tensor]) -> Dict:
         converted = OrderedDict()
@@ -121,7 +122,7 @@ class Visualizer:
         self.displays = self.displays[-PAGE_ROWS:]
         atomic_write_text(self.history_path, json.dumps({'losses': self.history, 'displays': self.displays,
                                                          'scores': self.score_history}))
-        webpage = html.HTML(self.web_dir, f'Experiment name = {self.opt.name}', refresh=30)
+        webpage = html.HTML(self.web_dir, f'Experiment name = {self.name}', refresh=30)
         webpage.add_header('losses')
         webpage.add_raw(history_plot_svg(self.history, loss_panels(self.history)))
         if self.score_history:
@@ -130,7 +131,7 @@ class Visualizer:
         for shown in reversed(self.displays):
             webpage.add_header(shown.replace('_', ' '))
             names = [f'{shown}_{label}.png' for label in visuals]
-            webpage.add_images(names, list(visuals), names, width=self.opt.display_winsize)
+            webpage.add_images(names, list(visuals), names, width=self.display_winsize)
         return webpage.save()
 
 
