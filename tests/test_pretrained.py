@@ -252,3 +252,25 @@ def test_the_demo_takes_model_as_the_other_commands(run):
     args = demo.build_parser().parse_args(['--model', str(run / 'model'), '--gpu_ids', '-1'])
     synthesizer = demo.synthesizer_from_arguments(args)
     assert [os.path.basename(f) for f in synthesizer.model_files] == ['G.safetensors', 'E.safetensors']
+
+
+@pytest.mark.slow  # a full-size released generator
+def test_released_files_convert_with_their_preset(tmp_path):
+    from helpers import random_state, spade_layout
+    from options.synthesis_options import load_synthesizer
+    folder = tmp_path / 'checkpoints' / 'spade_released'
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(random_state(spade_layout()['coco']['netG']), folder / '100_net_G.pth')
+    result = run_script('scripts/convert_checkpoint.py', '--preset', 'spade_coco', '--name', 'spade_released',
+                        '--checkpoints_dir', str(tmp_path / 'checkpoints'), '--which_epoch', '100', '--out',
+                        str(tmp_path / 'spade_coco'))
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((tmp_path / 'spade_coco' / 'config.json').read_text())
+    assert config['networks']['G']['name'] == 'spade' and 'E' not in config['networks']
+    assert '(--preset spade_coco)' in config['provenance']['converted_from']
+    converted = Synthesizer.from_pretrained(str(tmp_path / 'spade_coco'))
+    released = load_synthesizer('spade_released', str(tmp_path / 'checkpoints'), '100', 'spade_coco', gpu_ids='-1')
+    label = torch.zeros(1, 1, 256, 256, dtype=torch.long)
+    label[..., 128:] = 5
+    assert torch.equal(converted.generate(converted.semantics(label)), released.generate(released.semantics(label)))
