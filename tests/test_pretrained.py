@@ -104,6 +104,7 @@ def write_hub_cache(hf_home, repo_id, folder) -> None:
         os.symlink(os.path.relpath(blob, snapshot), snapshot / name)
 
 
+@pytest.mark.slow  # two processes of their own (huggingface_hub reads HF_HOME when it is imported)
 def test_a_hub_id_is_read_from_the_cache_offline(run, tmp_path):
     shutil.copytree(run / 'maps', tmp_path / 'maps')
     write_hub_cache(tmp_path / 'hf', 'someone/ccfpse-toy', run / 'model')
