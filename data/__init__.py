@@ -1,6 +1,5 @@
 """Datasets found by name (`--dataset_mode`), and the DataLoader that serves them."""
 import argparse
-import importlib
 from typing import Callable, List, Optional
 
 import torch.distributed as dist
@@ -8,14 +7,9 @@ import torch.utils.data
 
 from .base_dataset import BaseDataset
 from .errors import DatasetError
-
-DATASETS = {
-    'coco': ('coco_dataset', 'CocoDataset'),
-    'ade20k': ('ade20k_dataset', 'ADE20KDataset'),
-    'cityscapes': ('cityscapes_dataset', 'CityscapesDataset'),
-    'custom': ('custom_dataset', 'CustomDataset'),
-    'synthetic': ('synthetic_dataset', 'SyntheticDataset'),
-}
+from .registry import DATASETS
+# The built-in datasets register themselves when imported (data.registry), in this order (--dataset_mode's choices).
+from . import coco_dataset, ade20k_dataset, cityscapes_dataset, custom_dataset, synthetic_dataset  # noqa: F401,E402
 
 
 def dataset_names() -> List[str]:
@@ -23,8 +17,7 @@ def dataset_names() -> List[str]:
 
 
 def find_dataset_using_name(name: str) -> type:
-    module_name, class_name = DATASETS[name]
-    return getattr(importlib.import_module(f'data.{module_name}'), class_name)
+    return DATASETS[name]
 
 
 def get_option_setter(name: str) -> Callable:

@@ -4,8 +4,10 @@ import os
 
 from .image_folder import make_dataset
 from .pix2pix_dataset import Pix2pixDataset
+from .registry import register_dataset
 
 
+@register_dataset('ade20k')
 class ADE20KDataset(Pix2pixDataset):
     """Label ids are returned as stored: 0 ('other') .. 150, one-hot into label_nc + 1 = 151 channels.
 

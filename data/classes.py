@@ -13,7 +13,6 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .synthetic_dataset import class_colors as synthetic_class_colors, class_names as synthetic_class_names
 
 DONTCARE_VALUE = 255  # how label map files mark don't-care pixels
 NAMES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'class_names.json')
@@ -88,6 +87,8 @@ def label_set(dataset_mode: str, label_nc: int, contain_dontcare_label: bool) ->
     dataset's class count; otherwise (and for custom data) classes are named by their ids."""
     channels = label_channels(label_nc, contain_dontcare_label)
     if dataset_mode == 'synthetic':  # the built-in dataset's classes, in the colours its photos paint them
+        # Imported here: the dataset module registers the dataset, which data/__init__ does in its own order.
+        from .synthetic_dataset import class_colors as synthetic_class_colors, class_names as synthetic_class_names
         known = {'names': synthetic_class_names(label_nc),
                  'colors': np.round(synthetic_class_colors(label_nc) * 255).astype(np.uint8).tolist()}
     else:

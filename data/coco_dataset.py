@@ -3,8 +3,10 @@ import argparse
 import os
 
 from .pix2pix_dataset import Pix2pixDataset
+from .registry import register_dataset
 
 
+@register_dataset('coco')
 class CocoDataset(Pix2pixDataset):
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:

@@ -3,8 +3,10 @@ import argparse
 
 from .errors import DatasetError
 from .pix2pix_dataset import Pix2pixDataset
+from .registry import register_dataset
 
 
+@register_dataset('custom')
 class CustomDataset(Pix2pixDataset):
     reads_dataroot = False  # --label_dir, --image_dir, --instance_dir
     @staticmethod

@@ -14,6 +14,7 @@ import torch
 
 from util.util import image_size
 from .base_dataset import BaseDataset
+from .registry import register_dataset
 
 DEFAULT_SIZES = {'train': 512, 'test': 64}
 SKY, FIRST_GROUND, NUM_GROUNDS = 0, 1, 3
@@ -42,6 +43,7 @@ def class_colors(num_classes: int) -> np.ndarray:
     return np.asarray(colors, dtype=np.float32)
 
 
+@register_dataset('synthetic')
 class SyntheticDataset(BaseDataset):
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:

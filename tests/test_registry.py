@@ -123,3 +123,24 @@ def test_a_generator_registered_in_one_line_trains_saves_synthesizes_and_resumes
     # A SPADE checkpoint loaded into it is named as such.
     from models.networks import registry as reg
     assert any('--netG spade' in hint for _, hint in reg.checkpoint_hints(ToyGenerator))
+
+
+def test_a_dataset_registered_by_name_is_a_dataset_mode():
+    """A dataset registers beside its class; --dataset_mode offers it and create_dataset builds it."""
+    import data
+    from data.registry import DATASETS, register_dataset
+    from data.synthetic_dataset import SyntheticDataset
+
+    @register_dataset('tiny_synthetic')
+    class TinySynthetic(SyntheticDataset):
+        pass
+
+    try:
+        assert data.dataset_names()[-1] == 'tiny_synthetic'
+        opt = train_opt('--dataset_mode', 'tiny_synthetic', '--max_dataset_size', '3')
+        dataset = data.create_dataset(opt)
+        assert isinstance(dataset, TinySynthetic) and len(dataset) == 3
+        with pytest.raises(ValueError, match='registered twice'):
+            register_dataset('tiny_synthetic')(TinySynthetic)
+    finally:
+        DATASETS.pop('tiny_synthetic')
