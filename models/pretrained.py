@@ -46,7 +46,7 @@ def resolve_source(source: str, revision: Optional[str] = None) -> ModelSource:
         raise UserError(f'--model {source}: the folder has neither {CONFIG_FILE} (a converted model, see '
                         f'scripts/convert_checkpoint.py) nor {NETWORKS_FILE} (a run folder checkpoints/<name>)')
     if HUB_ID.match(source) and not os.path.exists(source):
-        folder = hub_snapshot(source, revision)
+        folder = hub_snapshot(source, revision)  # its error also says that no such local folder exists
         if not os.path.isfile(os.path.join(folder, CONFIG_FILE)):
             raise UserError(f'--model {source}: the Hub repository has no {CONFIG_FILE}: it is not a model converted '
                             'by scripts/convert_checkpoint.py')
@@ -62,9 +62,10 @@ def hub_snapshot(repo_id: str, revision: Optional[str] = None) -> str:
         return snapshot_download(repo_id, revision=revision, allow_patterns=HUB_FILES)
     except Exception as exc:  # offline and not cached, no such repository, no network: all end the same way
         reason = (str(exc).strip().splitlines() or [''])[0].split('. ')[0][:160]
-        raise UserError(f'--model {repo_id}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and not '
-                        f'downloadable ({type(exc).__name__}: {reason}); on a machine with a network run '
-                        f'`hf download {repo_id}` with the same HF_HOME, or pass a local model folder') from None
+        raise UserError(f'--model {repo_id}: no such local folder, and not in the Hugging Face cache '
+                        f'({constants.HF_HUB_CACHE}) nor downloadable ({type(exc).__name__}: {reason}); on a machine '
+                        f'with a network run `hf download {repo_id}` with the same HF_HOME, or pass a local model '
+                        'folder') from None
 
 
 def read_config(folder: str) -> Spec:

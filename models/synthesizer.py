@@ -60,6 +60,9 @@ class Synthesizer:
         if found.kind == 'run':
             folder = os.path.normpath(found.folder)
             return cls.load(os.path.basename(folder), os.path.dirname(folder) or '.', which_epoch, gpu_ids, amp, use_ema)
+        if use_ema or which_epoch != 'latest':
+            raise UserError(f'{source} is a model folder, which holds one generator (its config.json says which): '
+                            '--which_epoch and --use_ema choose among the files of a run folder; drop them')
         device = select_device(gpu_ids, announce=True)
         spec, networks, files = load_model_folder(found.folder, device, runtime)
         return cls(networks['G'], networks['E'], spec, device, amp, files[0], files)

@@ -195,7 +195,8 @@ def test_bad_model_folders_are_one_line_and_nothing_is_written(run, tmp_path):
         line = one_error_line(result)
         assert says in line, (name, line)
         assert not out.exists(), name
-    for args in (['--model', str(tmp_path / 'absent')], ['--model', str(run / 'model'), '--name', 'vae']):
+    for args in (['--model', str(tmp_path / 'absent')], ['--model', str(run / 'model'), '--name', 'vae'],
+                 ['--model', str(run / 'model'), '--use_ema'], ['--model', str(run / 'model'), '--which_epoch', '5']):
         result = run_script('scripts/synthesize.py', *args, '--labels', str(run / 'maps'), '--out', str(tmp_path / 'x'),
                             '--gpu_ids', '-1')
         assert one_error_line(result) and not (tmp_path / 'x').exists()
