@@ -82,6 +82,14 @@ def label_channels(label_nc: int, contain_dontcare_label: bool) -> int:
     return label_nc + (1 if contain_dontcare_label else 0)
 
 
+def label_nc_way_out(largest: int, label_nc: int, contain_dontcare_label: bool) -> str:
+    """What the options allow and the --label_nc that takes ids up to `largest`: the one wording of the label-range
+    rule for the loaders and scripts/check_dataset.py."""
+    allowed = label_channels(label_nc, contain_dontcare_label) - 1
+    return (f'--label_nc {label_nc}{" with" if contain_dontcare_label else " without"} --contain_dontcare_label '
+            f'allows 0..{allowed}: use --label_nc {largest + 1}')
+
+
 def label_set(dataset_mode: str, label_nc: int, contain_dontcare_label: bool) -> LabelSet:
     """The names and colours of a model's label channels. A dataset's own names apply when the model has that
     dataset's class count; otherwise (and for custom data) classes are named by their ids."""

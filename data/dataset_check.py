@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from PIL import Image
 
-from .classes import DONTCARE_VALUE, has_fixed_classes, label_set
+from .classes import DONTCARE_VALUE, has_fixed_classes, label_nc_way_out, label_set
 from .errors import DatasetError
 from .image_folder import open_image
 from .pix2pix_dataset import LABEL_MODES, Pix2pixDataset
@@ -93,9 +93,8 @@ class DatasetReport:
             if len(files) > MAX_FILES_LISTED:
                 lines.append(f'{len(files) - MAX_FILES_LISTED} more label maps hold ids outside 0..{opt.num_labels - 1}')
         elif ids and ids[-1] >= opt.num_labels:
-            lines.append(f'label ids up to {ids[-1]} are found, but --label_nc {opt.label_nc}'
-                         f'{" with" if opt.contain_dontcare_label else " without"} --contain_dontcare_label allows '
-                         f'0..{opt.num_labels - 1}: use --label_nc {ids[-1] + 1}')
+            lines.append(f'label ids up to {ids[-1]} are found, but '
+                         f'{label_nc_way_out(ids[-1], opt.label_nc, opt.contain_dontcare_label)}')
         if DONTCARE_VALUE in found and not opt.contain_dontcare_label:
             lines.append(f'{found[DONTCARE_VALUE]} label maps hold 255 (don\'t care): add --contain_dontcare_label')
         return lines

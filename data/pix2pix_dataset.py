@@ -9,7 +9,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 
 from .base_dataset import REFERENCE_DATAROOT, BaseDataset, get_params, image_to_tensor, transform_image
-from .classes import DONTCARE_VALUE
+from .classes import DONTCARE_VALUE, label_nc_way_out
 from .errors import DatasetError
 from .image_folder import make_dataset, natural_sort, open_image, stem
 
@@ -98,10 +98,9 @@ class Pix2pixDataset(BaseDataset):
                                'lossy compression changes class ids at region edges; save label maps as PNG')
         if largest >= self.num_labels:
             raise DatasetError(
-                f'label map {path} has id {largest}, outside 0..{self.num_labels - 1} for --label_nc {self.opt.label_nc}'
-                f'{" with" if self.opt.contain_dontcare_label else " without"} --contain_dontcare_label: '
-                f'set --label_nc {largest + 1} (ids 0..{largest}), or map the id to 255 (don\'t care) '
-                'and add --contain_dontcare_label')
+                f'label map {path} has id {largest}, but '
+                f'{label_nc_way_out(largest, self.opt.label_nc, self.opt.contain_dontcare_label)} (ids 0..{largest}), '
+                'or map the id to 255 (don\'t care) and add --contain_dontcare_label')
         return label_tensor
 
     def load_instance(self, path: str, params: Dict) -> torch.Tensor:
