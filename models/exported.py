@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from util.errors import UserError
+from util.util import image_size
 from .spec import Spec
 
 FORMATS = {'onnx': '.onnx', 'torch_export': '.pt2'}
@@ -115,9 +116,10 @@ class OnnxRuntimeNetwork:
 
 
 class OnnxRuntimeGenerator(OnnxRuntimeNetwork):
+    """generator.onnx with the generator's contract (models.networks): `output_size`, `z_dim`, (semantics, z) -> image."""
+
     def __init__(self, path: str, device: torch.device, spec: Spec):
         super().__init__(path, device)
-        from util.util import image_size
         self.output_size = image_size(spec['inputs']['crop_size'], spec['inputs']['aspect_ratio'])
         self.z_dim = spec['style']['z_dim'] if spec['style']['use_vae'] else 0
 
@@ -126,14 +128,10 @@ class OnnxRuntimeGenerator(OnnxRuntimeNetwork):
             z = torch.randn(semantics.shape[0], self.z_dim)
         return self.run(semantics, z)[0]
 
-    def eval(self) -> 'OnnxRuntimeGenerator':
-        return self
-
 
 class OnnxRuntimeEncoder(OnnxRuntimeNetwork):
+    """encoder.onnx: photo -> (mu, logvar), as the style encoder."""
+
     def __call__(self, photo: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.run(photo)
         return mu, logvar
-
-    def eval(self) -> 'OnnxRuntimeEncoder':
-        return self

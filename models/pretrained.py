@@ -34,7 +34,6 @@ HUB_ID = re.compile(r'^[A-Za-z0-9][\w.-]*/[\w.-]+$')  # owner/name
 class ModelSource:
     kind: str     # 'folder' (config.json and safetensors files) or 'run' (a training run's folder)
     folder: str   # where it is on this machine
-    given: str    # what the user passed
 
 
 def resolve_source(source: str, revision: Optional[str] = None) -> ModelSource:
@@ -42,7 +41,7 @@ def resolve_source(source: str, revision: Optional[str] = None) -> ModelSource:
     if os.path.isdir(source):
         for filename, kind in ((CONFIG_FILE, 'folder'), (NETWORKS_FILE, 'run')):
             if os.path.isfile(os.path.join(source, filename)):
-                return ModelSource(kind, source, source)
+                return ModelSource(kind, source)
         raise UserError(f'--model {source}: the folder has neither {CONFIG_FILE} (a converted model, see '
                         f'scripts/convert_checkpoint.py) nor {NETWORKS_FILE} (a run folder checkpoints/<name>)')
     if HUB_ID.match(source) and not os.path.exists(source):
@@ -50,7 +49,7 @@ def resolve_source(source: str, revision: Optional[str] = None) -> ModelSource:
         if not os.path.isfile(os.path.join(folder, CONFIG_FILE)):
             raise UserError(f'--model {source}: the Hub repository has no {CONFIG_FILE}: it is not a model converted '
                             'by scripts/convert_checkpoint.py')
-        return ModelSource('folder', folder, source)
+        return ModelSource('folder', folder)
     raise UserError(f'--model {source}: no such folder, and not a Hugging Face Hub repository id (owner/name)')
 
 
