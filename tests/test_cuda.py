@@ -88,3 +88,26 @@ def test_benchmark_on_the_gpu_prints_time_memory_and_activations(tmp_path):
     assert [r[2] for r in rows] == GPU_VARIANTS.split(',') * 4 and all(float(r[3]) > 0 and float(r[4]) > 0 for r in rows)
     assert all(float(r[9]) > 0 for r in rows if r[0] == 'train')
     assert os.path.isdir(tmp_path)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason='needs two GPUs')
+def test_torchrun_evaluation_with_nccl_equals_one_gpu(tmp_path, inception_weights):
+    """evaluate.py all on two GPUs (NCCL: features gathered, confusion matrices summed on the devices) scores as one."""
+    import shutil
+    from segmenter_files import write_published_files
+    from test_evaluate_protocol import write_case
+    root, results = write_case(tmp_path, 'coco', count=4)
+    shutil.copytree(results, tmp_path / 'two')
+    weights = write_published_files('deeplabv2_cocostuff', str(tmp_path / 'weights'), 7)
+    common = ['scripts/evaluate.py', 'all', '--dataset_mode', 'coco', '--dataroot', root, '--segmenter_weights', weights,
+              '--inception_weights', inception_weights, '--gpu_ids', '0', '--stats_cache', '', '--dims', '64',
+              '--batch_size', '1']
+    one = subprocess.run([sys.executable, *common, '--results', results], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+                          *common, '--results', str(tmp_path / 'two')], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr[-2000:] + two.stderr[-2000:]
+    metrics = [json.load(open(os.path.join(folder, 'metrics.json'))) for folder in (results, tmp_path / 'two')]
+    assert metrics[0]['confusion_matrix'] == metrics[1]['confusion_matrix']
+    assert metrics[0]['fid'] == pytest.approx(metrics[1]['fid'], rel=1e-5)
