@@ -28,7 +28,7 @@ from util.checkpoint import atomic_write_text, sha256
 from util.distributed import DistInfo, all_true, barrier, sum_across
 from util.errors import UserError
 from util.segmentation_metrics import DEFINITIONS, confusion_matrix, protocol_scores
-from util.util import save_image
+from util.util import chunks, save_image
 
 SEGMENTATION_DIR, PAGE_DIR = 'segmentation', 'evaluation'
 
@@ -115,11 +115,6 @@ def read_images(samples: List[Sample], size: Optional[Tuple[int, int]]) -> torch
     return torch.stack(images)
 
 
-def batches(items: List, size: int) -> Iterator[List]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 class Evaluation:
     """Under torchrun every process segments its own batches (batch k: process k mod N) and the confusion matrices
     are summed, so every process holds the scores of one process; rank 0 writes protocol.json."""
@@ -171,7 +166,7 @@ class Evaluation:
         }
 
     def my_batches(self) -> List[List[Sample]]:
-        return list(batches(self.samples, self.batch_size))[self.dist.rank::self.dist.world_size]
+        return self.dist.share(chunks(self.samples, self.batch_size))
 
     def predictions(self, record: Dict[str, object]) -> Iterator[Tuple[Sample, np.ndarray]]:
         """(sample, predicted classes) for this process's samples: read back from segmentation/ when a finished run

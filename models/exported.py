@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from util.errors import UserError
+from util.errors import UserError, exception_reason
 from util.util import image_size
 from .spec import Spec
 
@@ -105,8 +105,7 @@ class OnnxRuntimeNetwork:
         try:
             self.session = onnxruntime.InferenceSession(path, providers=providers)
         except Exception as exc:
-            reason = (str(exc).strip().splitlines() or [''])[0][:160]
-            raise UserError(f'{path} is not a readable ONNX model ({reason}): export it again') from None
+            raise UserError(f'{path} is not a readable ONNX model ({exception_reason(exc)}): export it again') from None
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.device = device
 

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from util.checkpoint import NETWORKS_FILE, atomic_folder, atomic_save_safetensors, atomic_write_text, load_strictly
-from util.errors import UserError
+from util.errors import UserError, exception_reason
 from .networks import BaseNetwork
 from .spec import Spec, build_networks, check_spec, labels_of_spec
 
@@ -53,6 +53,11 @@ def resolve_source(source: str, revision: Optional[str] = None) -> ModelSource:
     raise UserError(f'--model {source}: no such folder, and not a Hugging Face Hub repository id (owner/name)')
 
 
+def source_name(source: str) -> str:
+    """What names a model given as `source` in output folders: the folder's or the Hub repository's last part."""
+    return os.path.basename(os.path.normpath(source))
+
+
 def hub_snapshot(repo_id: str, revision: Optional[str] = None) -> str:
     """The local folder of a Hub repository's model files: from the cache when it is there (always with
     HF_HUB_OFFLINE=1), else downloaded into it."""
@@ -60,9 +65,8 @@ def hub_snapshot(repo_id: str, revision: Optional[str] = None) -> str:
     try:
         return snapshot_download(repo_id, revision=revision, allow_patterns=HUB_FILES)
     except Exception as exc:  # offline and not cached, no such repository, no network: all end the same way
-        reason = (str(exc).strip().splitlines() or [''])[0].split('. ')[0][:160]
         raise UserError(f'--model {repo_id}: no such local folder, and not in the Hugging Face cache '
-                        f'({constants.HF_HUB_CACHE}) nor downloadable ({type(exc).__name__}: {reason}); on a machine '
+                        f'({constants.HF_HUB_CACHE}) nor downloadable ({exception_reason(exc)}); on a machine '
                         f'with a network run `hf download {repo_id}` with the same HF_HOME, or pass a local model '
                         'folder') from None
 

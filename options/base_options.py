@@ -25,9 +25,9 @@ from .parser import OptionParser
 from .shared_arguments import add_device_arguments, add_run_arguments
 
 
+REFERENCE_MODEL = 'pix2pix'  # the reference's --model value (its one model)
 # How and where this process runs, not what the run is: a resumed run takes them from the command line (or their
 # defaults), never from its opt.json.
-REFERENCE_MODEL = 'pix2pix'  # the reference's --model value (its one model)
 PROCESS_OPTIONS = frozenset({'continue_train', 'which_epoch', 'load_from_opt_file', 'overwrite', 'name',
                              'checkpoints_dir', 'gpu_ids', 'nThreads', 'cpu_allocator'})
 

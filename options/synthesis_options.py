@@ -1,11 +1,11 @@
 """The command-line side of synthesis: choosing a trained model (add_model_arguments, the presets of the released
 checkpoints) and reading seeds, for scripts/synthesize.py and scripts/demo.py."""
 import argparse
-import os
 from typing import List, Optional, Sequence
 
 from data.label_maps import MAX_INPUT_PIXELS
 from models.from_options import runtime_from_options, spec_from_options
+from models.pretrained import source_name
 from models.spec import read_spec
 from models.synthesizer import Synthesizer
 from util.checkpoint import CheckpointStore
@@ -66,7 +66,7 @@ def add_model_arguments(parser, sources: bool = True) -> None:
 
 def model_name(args: argparse.Namespace) -> str:
     """What names the model in output folders and pages: --name, or the last part of --model."""
-    return args.name or os.path.basename(os.path.normpath(args.model)).replace('/', '_')
+    return args.name or source_name(args.model)
 
 
 def load_synthesizer(name: str, checkpoints_dir: str = './checkpoints', which_epoch: str = 'latest',

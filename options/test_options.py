@@ -5,7 +5,7 @@ import sys
 from typing import List, Optional
 
 from models.from_options import options_of_spec
-from models.pretrained import CONFIG_FILE, read_config, resolve_source
+from models.pretrained import CONFIG_FILE, read_config, resolve_source, source_name
 from util.checkpoint import CheckpointStore
 from .base_options import REFERENCE_MODEL, BaseOptions, OptionParser
 from util.arguments import int_in
@@ -53,10 +53,9 @@ class TestOptions(BaseOptions):
         if known.model == REFERENCE_MODEL:
             return args
         found = resolve_source(known.model)
-        name = os.path.basename(os.path.normpath(known.model)).replace('/', '_')
         if found.kind == 'run':
             folder = os.path.normpath(found.folder)
             return args + ['--model', REFERENCE_MODEL, '--checkpoints_dir', os.path.dirname(folder) or '.',
                            '--name', os.path.basename(folder)]
         self.model_folder = found.folder
-        return args if known.name else args + ['--name', name]
+        return args if known.name else args + ['--name', source_name(known.model)]

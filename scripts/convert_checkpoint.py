@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.pretrained import folder_spec, model_card, write_model_folder  # noqa: E402
 from options.parser import OneLineErrorParser  # noqa: E402
 from options.synthesis_options import add_model_arguments, synthesizer_from_arguments  # noqa: E402
-from util.errors import UserError, run_cli  # noqa: E402
+from util.errors import UserError, exception_reason, run_cli  # noqa: E402
 
 
 def build_parser() -> OneLineErrorParser:
@@ -61,8 +61,7 @@ def push_to_hub(folder: str, repo_id: str, private: bool) -> str:
         api.create_repo(repo_id, private=private, exist_ok=True)
         api.upload_folder(folder_path=folder, repo_id=repo_id, commit_message='Upload a CC-FPSE model folder')
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [''])[0][:160]
-        raise UserError(f'--push_to_hub {repo_id}: the upload failed ({type(exc).__name__}: {reason}); the folder '
+        raise UserError(f'--push_to_hub {repo_id}: the upload failed ({exception_reason(exc)}); the folder '
                         f'{folder} is written: log in with `hf auth login` and upload it with '
                         f'`hf upload {repo_id} {folder}`') from None
     return f'https://huggingface.co/{repo_id}'

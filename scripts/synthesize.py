@@ -28,7 +28,7 @@ from options.parser import OptionParser  # noqa: E402
 from options.synthesis_options import add_input_limit_argument, add_model_arguments, model_name, parse_seeds, synthesizer_from_arguments  # noqa: E402
 from util import html, util  # noqa: E402
 from util.checkpoint import check_writable_folder, sha256  # noqa: E402
-from util.manifest import OutputManifest  # noqa: E402
+from util.manifest import ResumableOutputs  # noqa: E402
 from util.distributed import DistInfo, all_true, barrier, init_distributed  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
@@ -124,7 +124,7 @@ def read_shard(items, args, synthesizer, dist: DistInfo):
     """This process's share of the label maps (map k goes to process k mod N), read and checked; under torchrun,
     no process writes anything unless every process's share is good."""
     try:
-        inputs = read_inputs(items[dist.rank::dist.world_size], args, synthesizer)
+        inputs = read_inputs(dist.share(items), args, synthesizer)
     except UserError:
         all_true(False, dist)
         raise
@@ -162,17 +162,12 @@ def main() -> None:
     def outputs(name: str) -> List[str]:
         return [os.path.join(out, 'labels', f'{name}.png')] + [os.path.join(out, f'{name}{s}.png') for s, _ in image_styles]
     # A rerun of the same job (model files, options, label maps) skips the label maps whose images are all written.
-    manifest = OutputManifest(out, job_record(args, synthesizer, items)) if dist.is_main else None
-    resuming = all_true(manifest.matches() if dist.is_main else True, dist)
-    todo = [item for item in items if not (resuming and all(map(os.path.isfile, outputs(item[0]))))]
-    inputs = read_shard(todo, args, synthesizer, dist)
+    job = ResumableOutputs(out, job_record(args, synthesizer, items) if dist.is_main else None, items,
+                           lambda item: outputs(item[0]), dist)
+    inputs = read_shard(job.todo, args, synthesizer, dist)
     if dist.is_main:
         check_writable_folder(out, '--out')
-        if not resuming:
-            manifest.start_over(path for name, _, _ in items for path in outputs(name))
-        elif len(todo) < len(items):
-            print(f'note: {len(items) - len(todo)} of {len(items)} label maps already have their images in {out} '
-                  '(the same model, options and label maps): skipped')
+        job.begin('label maps', 'model, options and label maps')
     barrier(dist)
 
     with tqdm(total=len(inputs) * len(image_styles), desc='synthesizing', unit='img',
@@ -197,7 +192,7 @@ def main() -> None:
             webpage.add_header(name)
             webpage.add_images([f'labels/{name}.png'] + files, ['label map'] + [f[len(name) + 1:-4] or 'image' for f in files],
                                [f'labels/{name}.png'] + files, width=args.display_winsize)
-        print(f'Synthesized {len(todo) * len(image_styles)} images ({len(items) * len(image_styles)} in all): '
+        print(f'Synthesized {len(job.todo) * len(image_styles)} images ({len(items) * len(image_styles)} in all): '
               f'{webpage.save()}')
 
 

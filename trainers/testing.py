@@ -16,9 +16,10 @@ from tqdm import tqdm
 import data
 from options.synthesis_options import synthesizer_from_options
 from util import html
+from util.util import chunks
 from util.checkpoint import check_writable_folder, sha256
-from util.distributed import all_true, barrier, init_distributed
-from util.manifest import OutputManifest
+from util.distributed import barrier, init_distributed
+from util.manifest import ResumableOutputs
 from util.visualizer import TEST_IMAGE_FOLDERS, add_test_row, save_test_images, test_image_name
 
 
@@ -46,7 +47,7 @@ def synthesize_split(opt: argparse.Namespace, format_options: Callable[[argparse
     dist = init_distributed(synthesizer.device.type == 'cuda')
     dataset = data.create_dataset(opt)
     total = int(min(len(dataset), opt.how_many))
-    batches = [range(start, min(start + opt.batchSize, total)) for start in range(0, total, opt.batchSize)]
+    batches = chunks(range(total), opt.batchSize)
     web_dir = os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.which_epoch}')
     image_dir = os.path.join(web_dir, 'images')
     names = [test_image_name(dataset.item_path(index)) for index in range(total)]
@@ -55,18 +56,13 @@ def synthesize_split(opt: argparse.Namespace, format_options: Callable[[argparse
         return [os.path.join(image_dir, folder, f'{names[index]}.png') for index in batches[k]
                 for folder in TEST_IMAGE_FOLDERS]
     # A rerun of the same job (model files, options, dataset) skips the batches whose images are all written.
-    manifest = OutputManifest(web_dir, job_record(opt, synthesizer, total)) if dist.is_main else None
-    resuming = all_true(manifest.matches() if dist.is_main else True, dist)
-    todo = [k for k in range(len(batches)) if not (resuming and all(map(os.path.isfile, outputs(k))))]
-    mine = todo[dist.rank::dist.world_size]
+    job = ResumableOutputs(web_dir, job_record(opt, synthesizer, total) if dist.is_main else None,
+                           range(len(batches)), outputs, dist)
+    mine = dist.share(job.todo)
     if dist.is_main:
         print(format_options(opt))  # once the checkpoint and the data are found
         check_writable_folder(web_dir, '--results_dir')
-        if not resuming:
-            manifest.start_over(path for k in range(len(batches)) for path in outputs(k))
-        elif len(todo) < len(batches):
-            print(f'note: {len(batches) - len(todo)} of {len(batches)} batches already have their images in '
-                  f'{web_dir} (the same model, options and dataset): skipped')
+        job.begin('batches', 'model, options and dataset')
     barrier(dist)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=[list(batches[k]) for k in mine],
                                          num_workers=opt.nThreads)
@@ -88,4 +84,3 @@ def synthesize_split(opt: argparse.Namespace, format_options: Callable[[argparse
             add_test_row(webpage, name, opt.display_winsize)
         print(f'Test page: {webpage.save()}')
     return web_dir
-

@@ -5,12 +5,13 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
-from util.errors import UserError
+from util.errors import UserError, exception_reason
 
 try:
     import fcntl
@@ -86,7 +87,6 @@ def atomic_open(path: str, mode: str = 'wb') -> Iterator[IO]:
 def atomic_folder(out: str, overwrite: bool = False, option: str = '--out') -> Iterator[str]:
     """A folder written whole or not at all: the caller writes into the yielded temporary folder beside `out`,
     which replaces `out` at the end (an existing non-empty `out` only with `overwrite`)."""
-    import shutil
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)) and not overwrite:
         raise UserError(f'{option} {out} already exists: choose another folder, or add --overwrite to replace it')
     parent = os.path.dirname(os.path.abspath(out))
@@ -357,8 +357,7 @@ def load_safetensors_file(path: str, what: str = 'checkpoint') -> Dict[str, torc
     except FileNotFoundError:
         raise UserError(f'{path}: no such file ({what})') from None
     except Exception as exc:
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-        raise UserError(f'{path} is not a readable safetensors {what} ({reason}): replace the file') from None
+        raise UserError(f'{path} is not a readable safetensors {what} ({exception_reason(exc)}): replace the file') from None
 
 
 def load_state_dict_file(path: str, what: str = 'checkpoint') -> Dict[str, torch.Tensor]:

@@ -1,7 +1,7 @@
 """Process-group set-up from torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)."""
 import os
 from dataclasses import dataclass
-from typing import List
+from typing import List, Sequence
 
 import torch
 import torch.distributed as dist
@@ -20,6 +20,10 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def share(self, items: Sequence) -> list:
+        """This process's share of `items`: item k goes to process k mod N (disjoint, none padded or repeated)."""
+        return list(items)[self.rank::self.world_size]
 
 
 def launched_rank() -> int:

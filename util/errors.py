@@ -17,6 +17,11 @@ def _one_line(exc: BaseException) -> str:
     return message.splitlines()[0] if message else type(exc).__name__
 
 
+def exception_reason(exc: BaseException, limit: int = 160) -> str:
+    """A library's exception in a few words, to put inside one of our lines: its type and its first sentence."""
+    return f'{type(exc).__name__}: {_one_line(exc).split(". ")[0][:limit]}'
+
+
 # What the machine, not the code, refused: a full disk, a quota, a read-only or unwritable folder, a failing disk.
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 

@@ -13,6 +13,7 @@ from PIL import Image
 from util.checkpoint import atomic_open, load_tensor_file
 from util.distributed import DistInfo, all_true, gather_rows
 from util.errors import UserError
+from util.util import chunks
 
 # pytorch-fid's feature sizes (its --dims): 2048 is the pool3 layer every paper reports; the smaller ones come from
 # earlier layers and suit fewer images than 2048, whose covariance is otherwise singular (and slow to take the
@@ -101,8 +102,8 @@ def activations(files: List[str], model: torch.nn.Module, batch_size: int, devic
     from torchvision.transforms.functional import to_tensor
     from tqdm import tqdm
     batch_size = min(batch_size, len(files))
-    batches = [files[start:start + batch_size] for start in range(0, len(files), batch_size)]
-    mine = batches[dist.rank::dist.world_size]
+    batches = chunks(files, batch_size)
+    mine = dist.share(batches)
     rows = []
     model.eval()
     for batch in tqdm(mine, desc='Inception features', unit='batch', leave=False, disable=not dist.is_main):

@@ -2,9 +2,10 @@
 so that a rerun of the same job skips the files already written and a changed job starts over."""
 import json
 import os
-from typing import Any, Dict, Iterable
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from util.checkpoint import atomic_write_text
+from util.distributed import DistInfo, all_true
 
 MANIFEST = 'manifest.json'
 
@@ -31,3 +32,26 @@ class OutputManifest:
             if os.path.exists(path):
                 os.remove(path)
         atomic_write_text(self.path, json.dumps(self.record, indent=1, sort_keys=True))
+
+
+class ResumableOutputs:
+    """A job's outputs in `folder`, in units (a label map, a batch) of files: which units a rerun of the same job
+    still has to make (every process agrees), and, once the inputs are checked, the clearing of another job's
+    files (rank 0). `record` (rank 0's; None elsewhere) is what decides the files, as OutputManifest keeps it."""
+
+    def __init__(self, folder: str, record: Optional[Dict[str, Any]], units: Sequence,
+                 outputs: Callable[[Any], List[str]], dist: DistInfo):
+        self.folder, self.units, self.outputs = folder, list(units), outputs
+        self.manifest = OutputManifest(folder, record) if dist.is_main else None
+        self.resuming = all_true(self.manifest.matches() if dist.is_main else True, dist)
+        self.todo = [u for u in self.units if not (self.resuming and all(map(os.path.isfile, outputs(u))))]
+
+    def begin(self, what: str, same: str) -> None:
+        """Rank 0, before anything is written: remove another job's files, or say how many `what` are done
+        (`same`: what made them the same job)."""
+        if not self.resuming:
+            self.manifest.start_over(path for unit in self.units for path in self.outputs(unit))
+        elif len(self.todo) < len(self.units):
+            print(f'note: {len(self.units) - len(self.todo)} of {len(self.units)} {what} already have their images '
+                  f'in {self.folder} (the same {same}): skipped')
+

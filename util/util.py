@@ -1,6 +1,6 @@
 """Tensor <-> image conversion, label colourisation, image saving."""
 import os
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -20,6 +20,11 @@ def pixel_limit_problem(what: str, size: Tuple[int, int], max_pixels: int) -> Op
     return (f'{what} is {width}x{height} ({width * height / 1e6:.1f} megapixels), above the limit of '
             f'{max_pixels / 1e6:.1f}: downscale it first (it is resized to the model\'s size anyway), or raise '
             '--max_input_pixels')
+
+
+def chunks(items: Sequence, size: int) -> list:
+    """`items` in consecutive pieces of `size` (the last may be shorter); a range gives ranges."""
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 def tensor2im(image: torch.Tensor) -> np.ndarray:

@@ -56,7 +56,7 @@ def entry_of_class(class_name: str) -> Optional[Registered]:
 def checkpoint_hints(cls: Type) -> List[Tuple[str, str]]:
     """(pattern, hint) for a mismatch report: parameter names that only another network of the same kind has say
     that the checkpoint is of that network."""
-    own = next((e for table in REGISTRY.values() for e in table.values() if e.cls is cls), None)
+    own = entry_of_class(cls.__name__)
     if own is None or KINDS[own.kind] is None:
         return []
     others = [e for e in REGISTRY[own.kind].values() if e.cls is not cls and e.checkpoint_keys]
