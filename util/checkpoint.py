@@ -139,8 +139,10 @@ def check_writable_folder(folder: str, option: str) -> None:
     """Create `folder` if needed and write a file in it, or stop with one line naming `option`."""
     try:
         os.makedirs(folder, exist_ok=True)
-        atomic_write_text(os.path.join(folder, '.write_test'), 'ok')
-        os.remove(os.path.join(folder, '.write_test'))
+        # A probe of this process's own: processes of one torchrun job check the same folder at the same time.
+        descriptor, probe = tempfile.mkstemp(prefix='.write_test', dir=folder)
+        os.close(descriptor)
+        os.remove(probe)
     except OSError as exc:
         raise UserError(f'cannot write to {folder} ({exc.strerror}): choose another {option}') from None
 
