@@ -1,5 +1,4 @@
 """Datasets found by name (`--dataset_mode`), and the DataLoader that serves them."""
-import argparse
 from typing import Callable, List, Optional
 
 import torch.distributed as dist
@@ -10,6 +9,7 @@ from .errors import DatasetError
 from .registry import DATASETS
 # The built-in datasets register themselves when imported (data.registry), in this order (--dataset_mode's choices).
 from . import coco_dataset, ade20k_dataset, cityscapes_dataset, custom_dataset, synthetic_dataset  # noqa: F401,E402
+from .settings import DataSettings
 
 
 def dataset_names() -> List[str]:
@@ -37,31 +37,31 @@ class ResumableSampler(torch.utils.data.distributed.DistributedSampler):
         return self.num_samples - self.start_index
 
 
-def create_dataset(opt: argparse.Namespace) -> BaseDataset:
-    dataset = find_dataset_using_name(opt.dataset_mode)()
-    dataset.initialize(opt)
+def create_dataset(settings: DataSettings) -> BaseDataset:
+    dataset = find_dataset_using_name(settings.dataset_mode)()
+    dataset.initialize(settings)
     return dataset
 
 
-def create_dataloader(opt: argparse.Namespace, world_size: Optional[int] = None,
+def create_dataloader(settings: DataSettings, world_size: Optional[int] = None,
                       rank: Optional[int] = None) -> torch.utils.data.DataLoader:
     """Training: each process gets its own shard (DistributedSampler), shuffled by (--seed, epoch) unless
     --serial_batches, last incomplete batch dropped. Testing: every sample once, in order."""
-    dataset = create_dataset(opt)
-    if opt.isTrain:
+    dataset = create_dataset(settings)
+    if settings.isTrain:
         if world_size is None:
             distributed = dist.is_available() and dist.is_initialized()
             world_size = dist.get_world_size() if distributed else 1
             rank = dist.get_rank() if distributed else 0
         per_process = len(dataset) // world_size
-        if per_process < opt.batchSize:
+        if per_process < settings.batchSize:
             processes = f' for each of {world_size} processes' if world_size > 1 else ''
             raise DatasetError(f'the dataset has {len(dataset)} items ({per_process}{processes}), fewer than --batchSize '
-                               f'{opt.batchSize}: training would run no iteration; use --batchSize {max(1, per_process)} '
+                               f'{settings.batchSize}: training would run no iteration; use --batchSize {max(1, per_process)} '
                                'or more data')
         sampler = ResumableSampler(
-            dataset, num_replicas=world_size, rank=rank or 0, shuffle=not opt.serial_batches, seed=opt.seed)
-        return torch.utils.data.DataLoader(dataset, batch_size=opt.batchSize, sampler=sampler,
-                                           num_workers=int(opt.nThreads), drop_last=True)
-    return torch.utils.data.DataLoader(dataset, batch_size=opt.batchSize, shuffle=False,
-                                       num_workers=int(opt.nThreads), drop_last=False)
+            dataset, num_replicas=world_size, rank=rank or 0, shuffle=not settings.serial_batches, seed=settings.seed)
+        return torch.utils.data.DataLoader(dataset, batch_size=settings.batchSize, sampler=sampler,
+                                           num_workers=int(settings.nThreads), drop_last=True)
+    return torch.utils.data.DataLoader(dataset, batch_size=settings.batchSize, shuffle=False,
+                                       num_workers=int(settings.nThreads), drop_last=False)

@@ -5,6 +5,7 @@ import os
 from .image_folder import make_dataset
 from .pix2pix_dataset import Pix2pixDataset
 from .registry import register_dataset
+from .settings import DataSettings
 
 
 @register_dataset('ade20k')
@@ -23,9 +24,9 @@ class ADE20KDataset(Pix2pixDataset):
                             cache_filelist_read=False, cache_filelist_write=False, no_instance=True)
         return parser
 
-    def get_paths(self, opt: argparse.Namespace):
+    def get_paths(self, settings: DataSettings):
         split = self.split()
-        files = make_dataset(opt.dataroot, what='ADE20K')
+        files = make_dataset(settings.dataroot, what='ADE20K')
         files = [p for p in files if f'_{split}_' in p]
         image_paths = [p for p in files if p.endswith('.jpg')]
         label_paths = [p for p in files if p.endswith('.png')]
@@ -33,4 +34,4 @@ class ADE20KDataset(Pix2pixDataset):
 
     def expected_photo(self, label_path: str) -> str:
         folder = 'validation' if '_val_' in os.path.basename(label_path) else 'training'
-        return os.path.join(self.opt.dataroot, 'images', folder, f'{self.pair_key(label_path)}.jpg')
+        return os.path.join(self.settings.dataroot, 'images', folder, f'{self.pair_key(label_path)}.jpg')

@@ -10,6 +10,7 @@ from PIL import Image
 
 from util.util import image_size
 from .errors import DatasetError
+from .settings import DataSettings
 
 
 # --dataroot's default, the reference's for every dataset mode.
@@ -21,8 +22,8 @@ class BaseDataset(data.Dataset):
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
         return parser
 
-    def initialize(self, opt: argparse.Namespace) -> None:
-        self.opt = opt
+    def initialize(self, settings: DataSettings) -> None:
+        self.settings = settings
 
     def set_epoch(self, epoch: int) -> None:
         """Random augmentation is drawn per (seed, epoch, index), so a resumed run sees the same crops."""
@@ -31,32 +32,32 @@ class BaseDataset(data.Dataset):
     def split(self) -> str:
         """The split --phase reads: 'train', or 'val' for val and test (the public test splits have no labels)."""
         splits = {'train': 'train', 'val': 'val', 'test': 'val'}
-        if self.opt.phase not in splits:
-            raise DatasetError(f'--phase {self.opt.phase}: use train, val or test')
-        return splits[self.opt.phase]
+        if self.settings.phase not in splits:
+            raise DatasetError(f'--phase {self.settings.phase}: use train, val or test')
+        return splits[self.settings.phase]
 
     def item_path(self, index: int) -> str:
         """The file (its photo's) that item `index` is named after, known without loading the item."""
         raise NotImplementedError
 
     def item_rng(self, index: int) -> random.Random:
-        return random.Random(f'{self.opt.seed}/{getattr(self, "epoch", 0)}/{index}')
+        return random.Random(f'{self.settings.seed}/{getattr(self, "epoch", 0)}/{index}')
 
 
-def get_params(opt: argparse.Namespace, size: Tuple[int, int], rng: random.Random) -> Dict:
+def get_params(settings: DataSettings, size: Tuple[int, int], rng: random.Random) -> Dict:
     """Crop position and flip for one sample (the size the image has after its resize step)."""
     w, h = size
     new_w, new_h = w, h
-    if opt.preprocess_mode == 'resize_and_crop':
-        new_w = new_h = opt.load_size
-    elif opt.preprocess_mode == 'scale_width_and_crop':
-        new_w, new_h = opt.load_size, opt.load_size * h // w
-    elif opt.preprocess_mode == 'scale_shortside_and_crop':
+    if settings.preprocess_mode == 'resize_and_crop':
+        new_w = new_h = settings.load_size
+    elif settings.preprocess_mode == 'scale_width_and_crop':
+        new_w, new_h = settings.load_size, settings.load_size * h // w
+    elif settings.preprocess_mode == 'scale_shortside_and_crop':
         short, long = min(w, h), max(w, h)
-        long = int(opt.load_size * long / short)
+        long = int(settings.load_size * long / short)
         new_w, new_h = (short, long) if w == short else (long, short)
-    x = rng.randint(0, max(0, new_w - opt.crop_size))
-    y = rng.randint(0, max(0, new_h - opt.crop_size))
+    x = rng.randint(0, max(0, new_w - settings.crop_size))
+    y = rng.randint(0, max(0, new_h - settings.crop_size))
     return {'crop_pos': (x, y), 'flip': rng.random() > 0.5}
 
 
@@ -81,23 +82,23 @@ def _make_power_2(img: Image.Image, base: int, method) -> Image.Image:
     return img if (new_w, new_h) == (w, h) else img.resize((new_w, new_h), method)
 
 
-def transform_image(img: Image.Image, opt: argparse.Namespace, params: Dict, method=Image.BICUBIC) -> Image.Image:
+def transform_image(img: Image.Image, settings: DataSettings, params: Dict, method=Image.BICUBIC) -> Image.Image:
     """Resize / crop / flip a PIL image as `--preprocess_mode`; labels use NEAREST, photos BICUBIC."""
-    mode = opt.preprocess_mode
+    mode = settings.preprocess_mode
     if 'resize' in mode:
-        img = img.resize((opt.load_size, opt.load_size), method)
+        img = img.resize((settings.load_size, settings.load_size), method)
     elif 'scale_width' in mode:
-        img = _scale_width(img, opt.load_size, method)
+        img = _scale_width(img, settings.load_size, method)
     elif 'scale_shortside' in mode:
-        img = _scale_shortside(img, opt.load_size, method)
+        img = _scale_shortside(img, settings.load_size, method)
     if 'crop' in mode:
         x, y = params['crop_pos']
-        img = img.crop((x, y, x + opt.crop_size, y + opt.crop_size))
+        img = img.crop((x, y, x + settings.crop_size, y + settings.crop_size))
     if mode == 'none':
         img = _make_power_2(img, 32, method)
     if mode == 'fixed':
-        img = img.resize(image_size(opt.crop_size, opt.aspect_ratio), method)
-    if opt.isTrain and not opt.no_flip and params['flip']:
+        img = img.resize(image_size(settings.crop_size, settings.aspect_ratio), method)
+    if settings.isTrain and not settings.no_flip and params['flip']:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     return img
 

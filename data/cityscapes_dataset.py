@@ -5,6 +5,7 @@ import os
 
 from .pix2pix_dataset import Pix2pixDataset
 from .registry import register_dataset
+from .settings import DataSettings
 
 
 @register_dataset('cityscapes')
@@ -16,12 +17,12 @@ class CityscapesDataset(Pix2pixDataset):
                             label_nc=35, aspect_ratio=2.0)
         return parser
 
-    def get_paths(self, opt: argparse.Namespace):
+    def get_paths(self, settings: DataSettings):
         split = self.split()
-        label_files = self.list_images(os.path.join(opt.dataroot, 'gtFine', split), 'gtFine')
+        label_files = self.list_images(os.path.join(settings.dataroot, 'gtFine', split), 'gtFine')
         label_paths = [p for p in label_files if p.endswith('_labelIds.png')]
-        image_paths = self.list_images(os.path.join(opt.dataroot, 'leftImg8bit', split), 'leftImg8bit')
-        instance_paths = [] if opt.no_instance else [p for p in label_files if p.endswith('_instanceIds.png')]
+        image_paths = self.list_images(os.path.join(settings.dataroot, 'leftImg8bit', split), 'leftImg8bit')
+        instance_paths = [] if settings.no_instance else [p for p in label_files if p.endswith('_instanceIds.png')]
         return label_paths, image_paths, instance_paths
 
     def pair_key(self, path: str) -> str:
@@ -30,4 +31,4 @@ class CityscapesDataset(Pix2pixDataset):
 
     def expected_photo(self, label_path: str) -> str:
         split, city = label_path.split(os.sep)[-3:-1]
-        return os.path.join(self.opt.dataroot, 'leftImg8bit', split, city, f'{self.pair_key(label_path)}_leftImg8bit.png')
+        return os.path.join(self.settings.dataroot, 'leftImg8bit', split, city, f'{self.pair_key(label_path)}_leftImg8bit.png')

@@ -4,6 +4,7 @@ import os
 
 from .pix2pix_dataset import Pix2pixDataset
 from .registry import register_dataset
+from .settings import DataSettings
 
 
 @register_dataset('coco')
@@ -16,12 +17,12 @@ class CocoDataset(Pix2pixDataset):
                             cache_filelist_read=True, cache_filelist_write=True)
         return parser
 
-    def get_paths(self, opt: argparse.Namespace):
-        folder = lambda kind: os.path.join(opt.dataroot, f'{self.split()}_{kind}')
+    def get_paths(self, settings: DataSettings):
+        folder = lambda kind: os.path.join(settings.dataroot, f'{self.split()}_{kind}')
         label_paths = self.list_images(folder('label'), 'label')
         image_paths = self.list_images(folder('img'), 'photo')
-        instance_paths = [] if opt.no_instance else self.list_images(folder('inst'), 'instance')
+        instance_paths = [] if settings.no_instance else self.list_images(folder('inst'), 'instance')
         return label_paths, image_paths, instance_paths
 
     def expected_photo(self, label_path: str) -> str:
-        return os.path.join(self.opt.dataroot, f'{self.split()}_img', f'{self.pair_key(label_path)}.jpg')
+        return os.path.join(self.settings.dataroot, f'{self.split()}_img', f'{self.pair_key(label_path)}.jpg')

@@ -4,6 +4,7 @@ import argparse
 from .errors import DatasetError
 from .pix2pix_dataset import Pix2pixDataset
 from .registry import register_dataset
+from .settings import DataSettings
 
 
 @register_dataset('custom')
@@ -21,15 +22,15 @@ class CustomDataset(Pix2pixDataset):
         return parser
 
     def root_hint(self) -> str:
-        return f'--label_dir {self.opt.label_dir} / --image_dir {self.opt.image_dir}'
+        return f'--label_dir {self.settings.label_dir} / --image_dir {self.settings.image_dir}'
 
-    def get_paths(self, opt: argparse.Namespace):
+    def get_paths(self, settings: DataSettings):
         for flag in ('label_dir', 'image_dir'):
-            if not getattr(opt, flag):
+            if not getattr(settings, flag):
                 raise DatasetError(f'--dataset_mode custom needs --{flag}')
-        if not opt.no_instance and not opt.instance_dir:
+        if not settings.no_instance and not settings.instance_dir:
             raise DatasetError('--dataset_mode custom without --instance_dir needs --no_instance')
-        label_paths = self.list_images(opt.label_dir, '--label_dir')
-        image_paths = self.list_images(opt.image_dir, '--image_dir')
-        instance_paths = self.list_images(opt.instance_dir, '--instance_dir') if opt.instance_dir and not opt.no_instance else []
+        label_paths = self.list_images(settings.label_dir, '--label_dir')
+        image_paths = self.list_images(settings.image_dir, '--image_dir')
+        instance_paths = self.list_images(settings.instance_dir, '--instance_dir') if settings.instance_dir and not settings.no_instance else []
         return label_paths, image_paths, instance_paths

@@ -15,6 +15,7 @@ import torch
 from util.util import image_size
 from .base_dataset import BaseDataset
 from .registry import register_dataset
+from .settings import DataSettings
 
 DEFAULT_SIZES = {'train': 512, 'test': 64}
 SKY, FIRST_GROUND, NUM_GROUNDS = 0, 1, 3
@@ -51,17 +52,17 @@ class SyntheticDataset(BaseDataset):
                             label_nc=12, contain_dontcare_label=False, aspect_ratio=1.0)
         return parser
 
-    def initialize(self, opt: argparse.Namespace) -> None:
-        self.opt = opt
-        if opt.label_nc < FIRST_GROUND + NUM_GROUNDS + 2:
+    def initialize(self, settings: DataSettings) -> None:
+        self.settings = settings
+        if settings.label_nc < FIRST_GROUND + NUM_GROUNDS + 2:
             from .errors import DatasetError
             raise DatasetError(f'--dataset_mode synthetic needs --label_nc of at least {FIRST_GROUND + NUM_GROUNDS + 2}')
         self.part = 'train' if self.split() == 'train' else 'test'  # the procedural train and test items
         # Procedural, so any size: --max_dataset_size sets it, else a default per split.
-        self.size = DEFAULT_SIZES[self.part] if opt.max_dataset_size == sys.maxsize else opt.max_dataset_size
-        self.width, self.height = image_size(opt.crop_size, opt.aspect_ratio)
-        self.colors = class_colors(opt.label_nc)
-        blob_classes = np.arange(FIRST_GROUND + NUM_GROUNDS, opt.label_nc)
+        self.size = DEFAULT_SIZES[self.part] if settings.max_dataset_size == sys.maxsize else settings.max_dataset_size
+        self.width, self.height = image_size(settings.crop_size, settings.aspect_ratio)
+        self.colors = class_colors(settings.label_nc)
+        blob_classes = np.arange(FIRST_GROUND + NUM_GROUNDS, settings.label_nc)
         self.blob_classes = blob_classes
         self.first_thing = blob_classes[int(len(blob_classes) * FIRST_THING_FRACTION)]
 
@@ -101,16 +102,16 @@ class SyntheticDataset(BaseDataset):
         return np.clip(photo, 0, 1).astype(np.float32)
 
     def __getitem__(self, index: int) -> Dict:
-        rng = np.random.default_rng([self.opt.seed, 0 if self.part == 'train' else 1, index])
+        rng = np.random.default_rng([self.settings.seed, 0 if self.part == 'train' else 1, index])
         label, instance = self.render_layout(rng)
         photo = self.render_photo(label, rng)
-        if self.opt.output_nc == 1:
+        if self.settings.output_nc == 1:
             photo = photo.mean(axis=2, keepdims=True)
-        if self.opt.isTrain and not self.opt.no_flip and self.item_rng(index).random() > 0.5:
+        if self.settings.isTrain and not self.settings.no_flip and self.item_rng(index).random() > 0.5:
             label, instance, photo = label[:, ::-1], instance[:, ::-1], photo[:, ::-1]
         return {
             'label': torch.from_numpy(label.astype(np.float32).copy())[None],
-            'instance': 0 if self.opt.no_instance else torch.from_numpy(instance.copy())[None],
+            'instance': 0 if self.settings.no_instance else torch.from_numpy(instance.copy())[None],
             'image': torch.from_numpy(photo.transpose(2, 0, 1).copy()) * 2 - 1,
             'path': self.item_path(index),
         }

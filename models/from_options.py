@@ -7,6 +7,7 @@ from util.checkpoint import CheckpointStore
 from util.device import configure_cpu_allocator, select_device
 from util.distributed import launched_rank
 from util.errors import UserError
+from util.util import settings_from
 from .networks import RUNTIME_ARGUMENTS, network_arguments, registry
 from .pix2pix_model import LossSettings, Pix2PixModel
 from .spec import SPEC_FORMAT, Spec
@@ -62,7 +63,7 @@ def runtime_from_options(opt: argparse.Namespace) -> Dict[str, Any]:
 
 
 def loss_settings(opt: argparse.Namespace) -> LossSettings:
-    return LossSettings(**{name: getattr(opt, name) for name in LossSettings.__dataclass_fields__})
+    return settings_from(LossSettings, opt)
 
 
 def build_model(opt: argparse.Namespace) -> Pix2PixModel:

@@ -15,6 +15,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from data.dataset_check import DatasetReport, check_item, list_dataset  # noqa: E402
+from options.data_settings import data_settings  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
@@ -29,11 +30,11 @@ def main() -> None:
     if args.workers < 1:
         raise UserError(f'--workers {args.workers}: give at least 1')
     opt = TrainOptions().parse(rest, quiet=True)
-    items, unpaired = list_dataset(opt)
+    items, unpaired = list_dataset(data_settings(opt))
     with multiprocessing.get_context('fork').Pool(args.workers) as pool:
         item_reports = list(tqdm(pool.imap(check_item, items, chunksize=16), total=len(items), desc='checking',
                                  unit='item'))
-    report = DatasetReport(items, unpaired, item_reports, opt)
+    report = DatasetReport(items, unpaired, item_reports, data_settings(opt))
     width = max(len(name) for name, _ in report.summary())
     for name, value in report.summary():
         print(f'{name:<{width}}  {value}')

@@ -110,11 +110,12 @@ def add_dims_argument(parser: argparse.ArgumentParser) -> None:
 def validation_labels(dataset_mode: str, dataroot: str) -> Callable[[str], Optional[str]]:
     """Synthesized image stem -> the validation label map it was made from, as test.py's loader pairs them."""
     import data
+    from options.data_settings import data_settings
     from options.test_options import TestOptions
     opt = TestOptions().parse(['--dataset_mode', dataset_mode, '--dataroot', dataroot, '--phase', 'test',
                                '--no_instance', '--gpu_ids', '-1'], quiet=True)
-    opt.cache_filelist_read = opt.cache_filelist_write = False  # read the folder as it is, write nothing into it
-    dataset = data.create_dataset(opt)
+    # read the folder as it is, write nothing into it
+    dataset = data.create_dataset(data_settings(opt, cache_filelist_read=False, cache_filelist_write=False))
     by_key = {dataset.pair_key(path): path for path in dataset.label_paths}
     return lambda stem: by_key.get(dataset.pair_key(stem + '.png'))
 

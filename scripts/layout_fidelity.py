@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import data  # noqa: E402
 from models.from_options import build_model  # noqa: E402
 from models.synthesizer import Synthesizer  # noqa: E402
+from options.data_settings import data_settings  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 from util.layout_fidelity import layout_blind_baseline, per_class_color_error  # noqa: E402
@@ -34,7 +35,7 @@ def main() -> None:
     opt = TestOptions().parse(quiet=True)
     if opt.dataset_mode != 'synthetic':
         raise UserError('layout_fidelity.py measures models trained on --dataset_mode synthetic')
-    dataloader = data.create_dataloader(opt)
+    dataloader = data.create_dataloader(data_settings(opt))
     torch.manual_seed(opt.seed)
     trained = Synthesizer.from_model(build_model(opt).load(opt.which_epoch, opt.use_ema).eval())
     torch.manual_seed(opt.seed)

@@ -8,6 +8,7 @@ from PIL import Image
 
 import data
 from helpers import make_test_opt, train_opt
+from options.data_settings import data_settings
 from data.errors import DatasetError
 from data.classes import label_set
 from data.synthetic_dataset import class_colors
@@ -40,7 +41,7 @@ def check_item(item, label_nc, shape, instance=True):
 def test_coco_every_preprocess_mode(coco_root, mode):
     opt = train_opt('--dataset_mode', 'coco', '--dataroot', coco_root, '--preprocess_mode', mode,
                     '--load_size', '40', '--crop_size', '24')
-    dataset = data.create_dataset(opt)
+    dataset = data.create_dataset(data_settings(opt))
     assert len(dataset) == 3
     for index in range(len(dataset)):
         item = dataset[index]
@@ -55,7 +56,7 @@ def test_coco_every_preprocess_mode(coco_root, mode):
 def test_coco_ids_and_dontcare_exact_without_resizing(coco_root):
     opt = train_opt('--dataset_mode', 'coco', '--dataroot', coco_root, '--preprocess_mode', 'fixed',
                     '--crop_size', '37', '--aspect_ratio', str(37 / 29), '--no_flip')
-    dataset = data.create_dataset(opt)
+    dataset = data.create_dataset(data_settings(opt))
     written = np.array(Image.open(dataset.label_paths[0])).astype(np.int64)
     expected = np.where(written == 255, 182, written)
     assert torch.equal(dataset[0]['label'][0].long(), torch.from_numpy(expected))
@@ -64,7 +65,7 @@ def test_coco_ids_and_dontcare_exact_without_resizing(coco_root):
 
 def test_coco_test_phase_reads_val_and_is_deterministic(coco_root):
     opt = make_test_opt('--dataset_mode', 'coco', '--dataroot', coco_root, '--load_size', '40', '--crop_size', '24')
-    loader = data.create_dataloader(opt)
+    loader = data.create_dataloader(data_settings(opt))
     assert len(loader.dataset) == 2
     first, second = [next(iter(loader)) for _ in range(2)]
     assert torch.equal(first['image'], second['image']) and 'val_img' in first['path'][0]
@@ -72,7 +73,7 @@ def test_coco_test_phase_reads_val_and_is_deterministic(coco_root):
 
 def test_flip_and_crop_are_repeatable_per_epoch(coco_root):
     opt = train_opt('--dataset_mode', 'coco', '--dataroot', coco_root, '--load_size', '40', '--crop_size', '24')
-    dataset = data.create_dataset(opt)
+    dataset = data.create_dataset(data_settings(opt))
     dataset.set_epoch(1)
     a = dataset[0]['image']
     assert torch.equal(a, dataset[0]['image'])
@@ -88,14 +89,14 @@ def test_ade20k_layout_keeps_raw_ids(tmp_path):
     write_ade20k(str(tmp_path), 'val', count=2)
     opt = train_opt('--dataset_mode', 'ade20k', '--dataroot', str(tmp_path), '--preprocess_mode', 'fixed',
                     '--crop_size', '41', '--aspect_ratio', str(41 / 33), '--no_flip')
-    dataset = data.create_dataset(opt)
+    dataset = data.create_dataset(data_settings(opt))
     assert len(dataset) == 3 and all('_train_' in p for p in dataset.label_paths)
     item = dataset[0]
     check_item(item, 150, (33, 41), instance=False)
     written = np.array(Image.open(dataset.label_paths[0]))
     assert torch.equal(item['label'][0].long(), torch.from_numpy(written.astype(np.int64)))  # 0..150, unshifted
     assert item['instance'] == 0
-    val = data.create_dataset(make_test_opt('--dataset_mode', 'ade20k', '--dataroot', str(tmp_path)))
+    val = data.create_dataset(data_settings(make_test_opt('--dataset_mode', 'ade20k', '--dataroot', str(tmp_path))))
     assert len(val) == 2 and all('_val_' in p for p in val.image_paths)
 
 
@@ -103,7 +104,7 @@ def test_cityscapes_layout_with_16_bit_instances(tmp_path):
     write_cityscapes(str(tmp_path), 'train')
     opt = train_opt('--dataset_mode', 'cityscapes', '--dataroot', str(tmp_path), '--crop_size', '70',
                     '--aspect_ratio', str(70 / 34), '--no_flip')
-    dataset = data.create_dataset(opt)
+    dataset = data.create_dataset(data_settings(opt))
     assert len(dataset) == 3
     item = dataset[1]
     check_item(item, 35, (34, 70))
@@ -113,14 +114,14 @@ def test_cityscapes_layout_with_16_bit_instances(tmp_path):
     assert torch.equal(item['instance'][0] // 1000, item['label'][0].long())
     assert os.path.basename(item['path']).startswith('aachen_000001_000019')
     opt = train_opt('--dataset_mode', 'cityscapes', '--dataroot', str(tmp_path), '--crop_size', '64')
-    assert data.create_dataset(opt)[0]['label'].shape == (1, 32, 64)
+    assert data.create_dataset(data_settings(opt))[0]['label'].shape == (1, 32, 64)
 
 
 def test_custom_folders(tmp_path):
     label_dir, image_dir = write_custom(str(tmp_path))
     opt = train_opt('--dataset_mode', 'custom', '--label_dir', label_dir, '--image_dir', image_dir, '--no_instance',
                     '--load_size', '32', '--crop_size', '32')
-    dataset = data.create_dataset(opt)
+    dataset = data.create_dataset(data_settings(opt))
     assert len(dataset) == 3
     check_item(dataset[2], 13, (32, 32), instance=False)
     assert dataset[2]['path'].endswith('scene2.jpg')
@@ -129,7 +130,7 @@ def test_custom_folders(tmp_path):
 def test_max_dataset_size_and_loader(coco_root):
     opt = train_opt('--dataset_mode', 'coco', '--dataroot', coco_root, '--max_dataset_size', '2', '--batchSize', '2',
                     '--load_size', '40', '--crop_size', '24')
-    loader = data.create_dataloader(opt)
+    loader = data.create_dataloader(data_settings(opt))
     batch = next(iter(loader))
     assert len(loader.dataset) == 2 and batch['label'].shape == (2, 1, 24, 24) and len(batch['path']) == 2
 
@@ -138,19 +139,19 @@ def test_max_dataset_size_and_loader(coco_root):
 
 def test_synthetic_is_deterministic_and_splits_differ():
     opt = train_opt('--dataset_mode', 'synthetic', '--no_flip')
-    a, b = data.create_dataset(opt), data.create_dataset(opt)
+    a, b = data.create_dataset(data_settings(opt)), data.create_dataset(data_settings(opt))
     assert len(a) == 512
     assert torch.equal(a[3]['image'], b[3]['image']) and torch.equal(a[3]['label'], b[3]['label'])
     assert not torch.equal(a[3]['label'], a[4]['label'])
-    test_set = data.create_dataset(make_test_opt('--dataset_mode', 'synthetic'))
+    test_set = data.create_dataset(data_settings(make_test_opt('--dataset_mode', 'synthetic')))
     assert len(test_set) == 64 and not torch.equal(test_set[3]['label'], a[3]['label'])
-    other_seed = data.create_dataset(train_opt('--dataset_mode', 'synthetic', '--no_flip', '--seed', '1'))
+    other_seed = data.create_dataset(data_settings(train_opt('--dataset_mode', 'synthetic', '--no_flip', '--seed', '1')))
     assert not torch.equal(other_seed[3]['label'], a[3]['label'])
 
 
 def test_synthetic_sizes_classes_and_instances():
     opt = train_opt('--dataset_mode', 'synthetic', '--crop_size', '96', '--aspect_ratio', '2', '--max_dataset_size', '10')
-    dataset = data.create_dataset(opt)
+    dataset = data.create_dataset(data_settings(opt))
     assert len(dataset) == 10
     classes, things = set(), 0
     for index in range(len(dataset)):
@@ -165,7 +166,7 @@ def test_synthetic_class_colours_are_distinct_and_rendered():
     colors = class_colors(12)
     distances = np.linalg.norm(colors[:, None] - colors[None], axis=-1) + np.eye(12) * 10
     assert distances.min() > 0.15
-    item = data.create_dataset(train_opt('--dataset_mode', 'synthetic', '--no_flip'))[0]
+    item = data.create_dataset(data_settings(train_opt('--dataset_mode', 'synthetic', '--no_flip')))[0]
     photo = (item['image'] + 1) / 2
     for cls in item['label'].unique().long().tolist():
         mask = item['label'][0] == cls
@@ -186,7 +187,7 @@ def test_synthetic_classes_have_names_and_the_colours_their_photos_paint():
 def expect_error(match, *args, test=False):
     opt = (make_test_opt if test else train_opt)(*args)
     with pytest.raises(DatasetError, match=match) as info:
-        dataset = data.create_dataset(opt)
+        dataset = data.create_dataset(data_settings(opt))
         for index in range(len(dataset)):
             dataset[index]
     assert '\n' not in str(info.value)

@@ -129,6 +129,7 @@ def test_a_dataset_registered_by_name_is_a_dataset_mode():
     """A dataset registers beside its class; --dataset_mode offers it and create_dataset builds it."""
     import data
     from data.registry import DATASETS, register_dataset
+    from options.data_settings import data_settings
     from data.synthetic_dataset import SyntheticDataset
 
     @register_dataset('tiny_synthetic')
@@ -138,7 +139,7 @@ def test_a_dataset_registered_by_name_is_a_dataset_mode():
     try:
         assert data.dataset_names()[-1] == 'tiny_synthetic'
         opt = train_opt('--dataset_mode', 'tiny_synthetic', '--max_dataset_size', '3')
-        dataset = data.create_dataset(opt)
+        dataset = data.create_dataset(data_settings(opt))
         assert isinstance(dataset, TinySynthetic) and len(dataset) == 3
         with pytest.raises(ValueError, match='registered twice'):
             register_dataset('tiny_synthetic')(TinySynthetic)

@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 import data
+from options.data_settings import data_settings
 from options.synthesis_options import synthesizer_from_options
 from util import html
 from util.util import chunks
@@ -45,7 +46,7 @@ def synthesize_split(opt: argparse.Namespace, format_options: Callable[[argparse
     printed once the model and the data are found."""
     synthesizer = synthesizer_from_options(opt)
     dist = init_distributed(synthesizer.device.type == 'cuda')
-    dataset = data.create_dataset(opt)
+    dataset = data.create_dataset(data_settings(opt))
     total = int(min(len(dataset), opt.how_many))
     batches = chunks(range(total), opt.batchSize)
     web_dir = os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.which_epoch}')

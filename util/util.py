@@ -1,6 +1,7 @@
 """Tensor <-> image conversion, label colourisation, image saving."""
+import dataclasses
 import os
-from typing import Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple, Type, TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +21,16 @@ def pixel_limit_problem(what: str, size: Tuple[int, int], max_pixels: int) -> Op
     return (f'{what} is {width}x{height} ({width * height / 1e6:.1f} megapixels), above the limit of '
             f'{max_pixels / 1e6:.1f}: downscale it first (it is resized to the model\'s size anyway), or raise '
             '--max_input_pixels')
+
+
+Settings = TypeVar('Settings')
+
+
+def settings_from(cls: Type[Settings], values: Any, **changes: Any) -> Settings:
+    """Dataclass `cls` whose fields are named as attributes of `values` (parsed options) filled from them; `changes`
+    given explicitly."""
+    names = [field.name for field in dataclasses.fields(cls) if field.init and field.name not in changes]
+    return cls(**{name: getattr(values, name) for name in names}, **changes)
 
 
 def chunks(items: Sequence, size: int) -> list:
