@@ -55,7 +55,7 @@ def measure(config: dict) -> dict:
     """Runs in the child process: one configuration, returns medians and the peak memory."""
     import torch
     from options.train_options import TrainOptions
-    from trainers.pix2pix_trainer import Pix2PixTrainer
+    from trainers.training_loop import build_trainer
     from models.from_options import build_model
     from models.synthesizer import Synthesizer
     from util.util import image_size
@@ -63,7 +63,7 @@ def measure(config: dict) -> dict:
     opt = TrainOptions().parse(config['options'], quiet=True)
     torch.manual_seed(0)
     if config['mode'] == 'train':
-        trainer = Pix2PixTrainer(opt)
+        trainer = build_trainer(opt)
         model = trainer.model
     else:  # the networks test.py builds: G, and E with --use_vae
         opt.isTrain = False

@@ -10,7 +10,7 @@ import torch
 
 import models.networks as networks
 from helpers import ROOT, random_batch, train_opt
-from trainers.pix2pix_trainer import Pix2PixTrainer
+from trainers.training_loop import build_trainer
 
 pytestmark = pytest.mark.cuda
 # The variants the README's GPU command compares: they decide --memory_format auto on CUDA.
@@ -56,7 +56,7 @@ def test_networks_on_cuda_equal_the_cpu(extra):
 @pytest.mark.parametrize('amp', ['off', 'bf16', 'fp16'])
 def test_training_step_on_cuda_has_finite_losses(amp):
     torch.manual_seed(0)
-    trainer = Pix2PixTrainer(gpu_opt('--amp', amp))
+    trainer = build_trainer(gpu_opt('--amp', amp))
     assert trainer.model.device.type == 'cuda'
     batch = random_batch(trainer.opt)
     for _ in range(3):

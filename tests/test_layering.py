@@ -12,3 +12,27 @@ def test_import_contracts_are_kept():
     result = subprocess.run(lint, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert 'Contracts: 2 kept, 0 broken' in result.stdout
+
+
+# Below options/ and the entry points (train.py, test.py, scripts/), parsed options (`opt`) are read only by the
+# entry points' bodies, the one place that makes a model from options and the networks' define_* functions;
+# everything else takes a spec, settings or explicit arguments.
+OPTION_READERS = {'trainers/training_loop.py', 'trainers/testing.py', 'models/from_options.py',
+                  'models/networks/__init__.py'}
+
+
+def test_options_are_read_only_where_the_layout_says():
+    import ast
+    import os
+    readers = []
+    for folder in ('models', 'data', 'util', 'trainers'):
+        for base, _, files in os.walk(os.path.join(ROOT, folder)):
+            for name in files:
+                path = os.path.relpath(os.path.join(base, name), ROOT)
+                if not name.endswith('.py') or path in OPTION_READERS:
+                    continue
+                tree = ast.parse(open(os.path.join(ROOT, path)).read())
+                names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+                if 'opt' in names:
+                    readers.append(path)
+    assert readers == []

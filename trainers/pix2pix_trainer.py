@@ -1,12 +1,12 @@
 """Pix2PixTrainer: owns the model, its optimizers and one training step; saves and restores training state."""
-import argparse
 import contextlib
 import os
+from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import torch
 
-from models.from_options import build_model
+from models.pix2pix_model import Pix2PixModel
 from models.synthesizer import Synthesizer
 from trainers.ema import ExponentialMovingAverage
 from util.checkpoint import cpu_state_dict
@@ -34,13 +34,26 @@ def frozen(net: torch.nn.Module) -> Iterator[None]:
             param.requires_grad_(flag)
 
 
+@dataclass(frozen=True)
+class OptimizationSettings:
+    """How the networks are optimized, named as the training options: Adam (--lr, --beta1, --beta2, or TTUR's), the
+    linear decay over --niter_decay epochs after --niter, mixed precision (--amp) and the generator's average."""
+    lr: float
+    beta1: float
+    beta2: float
+    no_TTUR: bool
+    niter: int
+    niter_decay: int
+    amp: str
+    ema_decay: float
+
+
 class Pix2PixTrainer:
-    def __init__(self, opt: argparse.Namespace, dist_info: Optional[DistInfo] = None):
-        self.opt = opt
+    def __init__(self, model: Pix2PixModel, settings: OptimizationSettings, dist_info: Optional[DistInfo] = None):
+        """Trains `model` (with D and the losses; weights as they are: fresh, or loaded to resume)."""
+        self.settings = settings
         self.dist_info = dist_info or DistInfo()
-        self.model = build_model(opt)
-        if opt.continue_train:
-            self.model.load(opt.which_epoch)
+        self.model = model
         # DDP, one wrapper per step, each over the parameters that step trains: every parameter it holds then gets
         # a gradient every time, so DDP need not search the graph for unused ones (find_unused_parameters). The
         # reference's kept-unused layers take no gradient at all (see DepthsepCCBlock.norm_0).
@@ -58,31 +71,31 @@ class Pix2PixTrainer:
         self.generated = None
         self.g_losses: Dict[str, torch.Tensor] = {}
         self.d_losses: Dict[str, torch.Tensor] = {}
-        self.optimizer_G, self.optimizer_D = self.create_optimizers(opt)
-        self.old_lr = opt.lr
+        self.optimizer_G, self.optimizer_D = self.create_optimizers()
+        self.old_lr = settings.lr
         # float16 needs loss scaling against underflow; bfloat16 and float32 do not (the scalers stay off).
         device_type = self.model.device.type
-        self.scalers = {name: torch.amp.GradScaler(device_type, enabled=opt.amp == 'fp16') for name in 'GD'}
-        self.ema = ExponentialMovingAverage(self.model.netG, opt.ema_decay) if opt.ema_decay > 0 else None
+        self.scalers = {name: torch.amp.GradScaler(device_type, enabled=settings.amp == 'fp16') for name in 'GD'}
+        self.ema = ExponentialMovingAverage(self.model.netG, settings.ema_decay) if settings.ema_decay > 0 else None
         # Evaluation during training synthesizes as test.py does: one Synthesizer per generator, built once.
         self.synthesizers = [Synthesizer.from_model(self.model)]
         if self.ema is not None:
             self.synthesizers.append(Synthesizer(self.ema.net, self.model.netE, self.model.spec, self.model.device,
-                                                 opt.amp))
+                                                 settings.amp))
         # Non-finite losses are noted on the device, without waiting for it; check_finite reads the note.
         self.steps_run = torch.zeros((), dtype=torch.long, device=self.model.device)
         self.first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.model.device)
         self.nonfinite_losses: Dict[str, Dict[str, torch.Tensor]] = {}
 
-    def create_optimizers(self, opt: argparse.Namespace) -> Tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-        model = self.model
+    def create_optimizers(self) -> Tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        model, settings = self.model, self.settings
         G_params = list(model.netG.parameters())
         if model.netE is not None:
             G_params += list(model.netE.parameters())
-        if opt.no_TTUR:
-            betas, G_lr, D_lr = (opt.beta1, opt.beta2), opt.lr, opt.lr
+        if settings.no_TTUR:
+            betas, G_lr, D_lr = (settings.beta1, settings.beta2), settings.lr, settings.lr
         else:  # two time-scale update rule, as the reference: fixed betas, G at lr/2, D at 2*lr
-            betas, G_lr, D_lr = (0.0, 0.9), opt.lr / 2, opt.lr * 2
+            betas, G_lr, D_lr = (0.0, 0.9), settings.lr / 2, settings.lr * 2
         # The fused kernel is ~10x faster than the per-tensor loop on CPU; results agree to an ulp or two.
         optimizer_G = torch.optim.Adam(G_params, lr=G_lr, betas=betas, fused=True)
         optimizer_D = torch.optim.Adam(list(model.netD.parameters()), lr=D_lr, betas=betas, fused=True)
@@ -165,10 +178,11 @@ class Pix2PixTrainer:
 
     def update_learning_rate(self, epoch: int) -> None:
         """Linear decay to zero over the --niter_decay epochs after --niter; TTUR keeps G at lr/2, D at 2*lr."""
-        new_lr = self.old_lr - self.opt.lr / self.opt.niter_decay if epoch > self.opt.niter else self.old_lr
+        settings = self.settings
+        new_lr = self.old_lr - settings.lr / settings.niter_decay if epoch > settings.niter else self.old_lr
         if new_lr == self.old_lr:
             return
-        new_lr_G, new_lr_D = (new_lr, new_lr) if self.opt.no_TTUR else (new_lr / 2, new_lr * 2)
+        new_lr_G, new_lr_D = (new_lr, new_lr) if settings.no_TTUR else (new_lr / 2, new_lr * 2)
         for group in self.optimizer_D.param_groups:
             group['lr'] = new_lr_D
         for group in self.optimizer_G.param_groups:

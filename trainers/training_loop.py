@@ -6,21 +6,24 @@ import random
 import signal
 import time
 from collections import OrderedDict
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 import data
+from models.from_options import build_model
 from models.spec import labels_of_spec
-from trainers.pix2pix_trainer import NonFiniteLossError, Pix2PixTrainer
-from trainers.validation import ValidationMonitor, check_validation_options
+from options.data_settings import data_settings
+from trainers.pix2pix_trainer import NonFiniteLossError, OptimizationSettings, Pix2PixTrainer
+from trainers.validation import ValidationMonitor, ValidationSettings
 from util.checkpoint import CheckpointStore
 from util.device import select_device
-from util.distributed import all_true, barrier, init_distributed
+from util.distributed import DistInfo, all_true, barrier, init_distributed
 from util.errors import UserError
 from util.iter_counter import IterationCounter
+from util.util import settings_from
 from util.visualizer import SCORE_NAMES, Visualizer
 
 EMA_REFRESH_BATCHES = 4
@@ -91,7 +94,7 @@ class TrainingLoop:
         opt = self.opt
         if self.dist.enabled and not opt.sync_bn and self.is_main:
             print('note: distributed on CPU (gloo): BatchNorm statistics are per process (no SyncBatchNorm on CPU)')
-        check_validation_options(opt)
+        settings_from(ValidationSettings, opt).check()
         if opt.debug:
             opt.display_freq = opt.print_freq = 1
         if opt.continue_train and opt.which_epoch not in self.store.epochs():
@@ -107,11 +110,11 @@ class TrainingLoop:
                 print(f'note: removed {len(stale)} temporary file(s) that an interrupted save left in {self.store.folder}')
         seed_everything(opt.seed)
 
-        self.dataloader = data.create_dataloader(opt, self.dist.world_size, self.dist.rank)
-        self.trainer = Pix2PixTrainer(opt, self.dist)
+        self.dataloader = data.create_dataloader(data_settings(opt), self.dist.world_size, self.dist.rank)
+        self.trainer = build_trainer(opt, self.dist)
         self.counter = self.initial_counter()
         validating = opt.fid_freq > 0 or opt.eval_freq > 0
-        self.validation = ValidationMonitor(opt) if validating and self.is_main else None
+        self.validation = build_validation(opt, str(self.trainer.model.device)) if validating and self.is_main else None
         self.refresh_batches = first_batches(self.dataloader.dataset, opt.batchSize) if self.trainer.ema is not None else []
         if self.is_main:
             save_options(opt)
@@ -251,6 +254,22 @@ class TrainingLoop:
               + ', '.join(f'{SCORE_NAMES[k]} {v:.3f}' for k, v in scores.items()))
         if self.validation.record(scores, counter.epoch, counter.total_steps):
             trainer.save('best')
+
+
+def build_trainer(opt: argparse.Namespace, dist_info: Optional[DistInfo] = None) -> Pix2PixTrainer:
+    """The trainer the training options describe: their model (with --continue_train, its --which_epoch weights)."""
+    model = build_model(opt)
+    if opt.continue_train:
+        model.load(opt.which_epoch)
+    return Pix2PixTrainer(model, settings_from(OptimizationSettings, opt), dist_info)
+
+
+def build_validation(opt: argparse.Namespace, device: str) -> ValidationMonitor:
+    """The scores during training of the training options, computed on `device` (the training process's)."""
+    val_data = data_settings(opt, isTrain=False, phase='val', serial_batches=True, no_flip=True)
+    return ValidationMonitor(CheckpointStore(opt.checkpoints_dir, opt.name), settings_from(ValidationSettings, opt),
+                             data.create_dataloader(val_data), device)
+
 
 def train(opt: argparse.Namespace, save_options: Callable[[argparse.Namespace], None]) -> None:
     TrainingLoop(opt, save_options).run()

@@ -1,26 +1,54 @@
 """Scores on the validation split during training (rank 0): FID (--fid_freq, --eval_freq) and the paper's protocol's
 mIoU and accuracy (--eval_freq), their log, and the best value so far of the metric named by --best_metric."""
-import argparse
-import copy
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
 import torch
 
-import data
 from models.evaluation import SEGMENTATION_DIR, Evaluation, Sample, Variants
 from models.segmenters import SEGMENTERS, weight_files
 from models.segmenters.protocol import PROTOCOLS, dataset_protocol
 from models.segmenters.weights import locate
 from util import util
 from util.checkpoint import CheckpointStore, atomic_write_text
-from util.device import select_device
 from util.errors import UserError
 from util.fid import fid_between, inception_model
 
 LOWER_IS_BETTER = {'fid': True, 'miou': False, 'accuracy': False}
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """What the scores during training read, named as the training options."""
+    dataset_mode: str
+    crop_size: int
+    aspect_ratio: float
+    eval_freq: int
+    best_metric: str
+    fid_num_images: int
+    fid_dims: int
+    inception_weights: str
+    segmenter_weights: str
+    batchSize: int
+
+    def check(self) -> None:
+        """--eval_freq needs a dataset with a protocol and images its segmenter takes; --best_metric a metric
+        computed."""
+        if self.eval_freq > 0:
+            if self.dataset_mode not in PROTOCOLS:
+                raise UserError(f'--eval_freq scores with the paper\'s protocol, which exists for --dataset_mode '
+                                f'{", ".join(sorted(PROTOCOLS))}, not {self.dataset_mode}: use --fid_freq for FID alone')
+            multiple = SEGMENTERS[dataset_protocol(self.dataset_mode).segmenter].input_multiple
+            width, height = util.image_size(self.crop_size, self.aspect_ratio)
+            if width % multiple or height % multiple:
+                raise UserError(f'--eval_freq: the {self.dataset_mode} segmenter needs image sizes that are multiples '
+                                f'of {multiple}, but the generator makes {width}x{height}: change --crop_size')
+        elif self.best_metric != 'fid':
+            raise UserError(f'--best_metric {self.best_metric} is computed only with --eval_freq: add --eval_freq N '
+                            '(or choose --best_metric fid)')
 
 
 class ValidationMonitor:
@@ -28,27 +56,27 @@ class ValidationMonitor:
     synthesised ones; FID through pytorch-fid (real statistics cached), mIoU and accuracy through
     models.evaluation with the dataset's segmenter, as `evaluate.py all` scores a results folder."""
 
-    def __init__(self, opt: argparse.Namespace):
-        self.opt = opt
-        store = CheckpointStore(opt.checkpoints_dir, opt.name)
+    def __init__(self, store: CheckpointStore, settings: ValidationSettings, loader: torch.utils.data.DataLoader,
+                 device: str):
+        """Logs into the run folder `store`; `loader` serves the validation split in order, unflipped; `device`
+        is the training process's own."""
+        self.settings = settings
         self.folder = store.path('validation')
         self.log_path = store.path('validation_log.txt')
-        self.metric = opt.best_metric
+        self.metric = settings.best_metric
         self.best_path = store.path(f'best_{self.metric}.json')
         self.best: Optional[float] = None
         if os.path.isfile(self.best_path):
             with open(self.best_path) as f:
                 self.best = json.load(f)[self.metric]
-        val_opt = copy.copy(opt)
-        val_opt.isTrain, val_opt.phase, val_opt.serial_batches, val_opt.no_flip = False, 'val', True, True
-        self.loader = data.create_dataloader(val_opt)
-        self.limit = min(opt.fid_num_images or len(self.loader.dataset), len(self.loader.dataset))
-        self.device = str(select_device(opt.gpu_ids))  # the training process's own device
+        self.loader = loader
+        self.limit = min(settings.fid_num_images or len(loader.dataset), len(loader.dataset))
+        self.device = device
         # Weights are found now, so that a bad or missing file stops the start, not the first evaluation.
-        inception_model(opt.inception_weights, 'cpu', opt.fid_dims)
-        self.protocol = dataset_protocol(opt.dataset_mode) if opt.eval_freq > 0 else None
+        inception_model(settings.inception_weights, 'cpu', settings.fid_dims)
+        self.protocol = dataset_protocol(settings.dataset_mode) if settings.eval_freq > 0 else None
         if self.protocol is not None:
-            locate(weight_files(self.protocol.segmenter), opt.segmenter_weights)
+            locate(weight_files(self.protocol.segmenter), settings.segmenter_weights)
 
     def _write(self, kind: str, images: Callable[[dict], torch.Tensor]) -> str:
         folder = os.path.join(self.folder, kind)
@@ -68,8 +96,8 @@ class ValidationMonitor:
         labels = self.loader.dataset.label_paths  # the loader is serial: image k is made from label map k
         samples = [Sample(f'{k:06d}', os.path.join(fake, f'{k:06d}.png'), labels[k]) for k in range(self.limit)]
         shutil.rmtree(os.path.join(self.folder, SEGMENTATION_DIR), ignore_errors=True)  # last evaluation's maps
-        evaluation = Evaluation(self.folder, self.protocol, samples, Variants(), self.opt.segmenter_weights,
-                                self.device, self.opt.batchSize)
+        evaluation = Evaluation(self.folder, self.protocol, samples, Variants(), self.settings.segmenter_weights,
+                                self.device, self.settings.batchSize)
         metrics = evaluation.run()
         return {'miou': metrics['miou'], 'accuracy': metrics['accuracy']}
 
@@ -79,8 +107,8 @@ class ValidationMonitor:
         if not os.path.isdir(real):
             self._write('real', lambda batch: batch['image'])
         fake = self._write('fake', synthesize)
-        scores = {'fid': fid_between(real, fake, self.opt.inception_weights, device=self.device,
-                                     cache_dir=os.path.join(self.folder, 'stats'), dims=self.opt.fid_dims)}
+        scores = {'fid': fid_between(real, fake, self.settings.inception_weights, device=self.device,
+                                     cache_dir=os.path.join(self.folder, 'stats'), dims=self.settings.fid_dims)}
         if segmentation:
             scores.update(self.segmentation_scores(fake))
         return scores
@@ -97,20 +125,4 @@ class ValidationMonitor:
         self.best = value
         atomic_write_text(self.best_path, json.dumps({**scores, 'metric': self.metric, 'epoch': epoch, 'iteration': step}))
         return True
-
-
-def check_validation_options(opt: argparse.Namespace) -> None:
-    """--eval_freq needs a dataset with a protocol and images its segmenter takes; --best_metric a metric computed."""
-    if opt.eval_freq > 0:
-        if opt.dataset_mode not in PROTOCOLS:
-            raise UserError(f'--eval_freq scores with the paper\'s protocol, which exists for --dataset_mode '
-                            f'{", ".join(sorted(PROTOCOLS))}, not {opt.dataset_mode}: use --fid_freq for FID alone')
-        multiple = SEGMENTERS[dataset_protocol(opt.dataset_mode).segmenter].input_multiple
-        width, height = util.image_size(opt.crop_size, opt.aspect_ratio)
-        if width % multiple or height % multiple:
-            raise UserError(f'--eval_freq: the {opt.dataset_mode} segmenter needs image sizes that are multiples of '
-                            f'{multiple}, but the generator makes {width}x{height}: change --crop_size')
-    elif opt.best_metric != 'fid':
-        raise UserError(f'--best_metric {opt.best_metric} is computed only with --eval_freq: add --eval_freq N '
-                        '(or choose --best_metric fid)')
 
