@@ -10,6 +10,7 @@ gradio_client) use the same synthesis as scripts/synthesize.py, so a seed shown 
 """
 import argparse
 import html
+import importlib.util
 import os
 import random
 import socket
@@ -285,10 +286,9 @@ def check_port_free(host: str, port: int) -> None:
 
 def main() -> None:
     args = build_parser().parse_args()
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
-        raise UserError('the demo needs gradio: pip install -r requirements-demo.txt') from None
+    # Looked for, not imported: a port in use is reported before gradio's import (seconds) and the model's load.
+    if importlib.util.find_spec('gradio') is None:
+        raise UserError('the demo needs gradio: pip install -r requirements-demo.txt')
     check_port_free(args.host, args.port)
     synthesizer = synthesizer_from_arguments(args)
     model = ' '.join(f'--{key} {getattr(args, key)}' for key in ('model', 'preset', 'name', 'checkpoints_dir', 'which_epoch')

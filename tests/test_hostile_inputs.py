@@ -251,7 +251,6 @@ def test_tampered_networks_json_is_one_line_before_any_allocation(model, tmp_pat
 
 
 def test_the_demo_refuses_huge_uploads_and_canvases(model, tmp_path):
-    gr = pytest.importorskip('gradio')
     import importlib.util
     from helpers import ROOT
     from models.synthesizer import Synthesizer
