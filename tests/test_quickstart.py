@@ -4,12 +4,12 @@ import subprocess
 
 import pytest
 
-from helpers import ROOT
+from helpers import ENV, ROOT
 
 
 @pytest.mark.slow
 def test_shortened_quickstart_follows_layouts(tmp_path):
-    env = {**os.environ, 'CHECKPOINTS': str(tmp_path / 'ck'), 'RESULTS': str(tmp_path / 'res')}
+    env = {**ENV, 'CHECKPOINTS': str(tmp_path / 'ck'), 'RESULTS': str(tmp_path / 'res')}
     # One epoch of 120 iterations instead of three of 200, and 16-wide kernel predictors instead of 128 (52 s
     # instead of 88 s; test.py and layout_fidelity.py read the width from the run); the extra arguments go to train.py.
     result = subprocess.run(['bash', 'scripts/quickstart.sh', '--niter', '1', '--niter_decay', '0',
