@@ -145,3 +145,41 @@ def test_a_dataset_registered_by_name_is_a_dataset_mode():
             register_dataset('tiny_synthetic')(TinySynthetic)
     finally:
         DATASETS.pop('tiny_synthetic')
+
+
+def test_a_reference_style_dataset_written_for_opt_reads_the_data_settings(tmp_path):
+    """A dataset as SPADE's users write them (get_paths(opt) reading opt.dataroot, opt.phase and an option of its
+    own) is served DataSettings and reads them unchanged; a name that is neither a field nor its option is an
+    AttributeError that says where names come from."""
+    import data
+    from data.image_folder import make_dataset
+    from data.pix2pix_dataset import Pix2pixDataset
+    from data.registry import DATASETS, register_dataset
+    from dataset_writers import write_custom
+    from options.data_settings import data_settings
+
+    @register_dataset('my_scenes')
+    class MyScenes(Pix2pixDataset):
+        @staticmethod
+        def modify_commandline_options(parser, is_train):
+            parser = Pix2pixDataset.modify_commandline_options(parser, is_train)
+            parser.set_defaults(label_nc=13, no_instance=True, preprocess_mode='fixed', crop_size=32)
+            parser.add_argument('--photo_folder', type=str, default='photos')
+            return parser
+
+        def get_paths(self, opt):
+            assert opt.phase == 'train'
+            return (make_dataset(os.path.join(opt.dataroot, 'labels')),
+                    make_dataset(os.path.join(opt.dataroot, opt.photo_folder)), [])
+
+    try:
+        write_custom(str(tmp_path), count=3)
+        opt = train_opt('--dataset_mode', 'my_scenes', '--dataroot', str(tmp_path))
+        settings = data_settings(opt)
+        assert settings.own == {'no_pairing_check': False, 'photo_folder': 'photos'}
+        dataset = data.create_dataset(settings)
+        assert len(dataset) == 3 and dataset[0]['label'].shape == (1, 32, 32)
+        with pytest.raises(AttributeError, match="no 'gpu_ids'.*modify_commandline_options"):
+            settings.gpu_ids
+    finally:
+        DATASETS.pop('my_scenes')
