@@ -25,6 +25,16 @@ class BaseDataset(data.Dataset):
     def initialize(self, settings: DataSettings) -> None:
         self.settings = settings
 
+    @property
+    def opt(self) -> DataSettings:
+        """The settings under the reference's name, for datasets written against it (`self.opt.dataroot`,
+        `self.opt = opt` in their own initialize)."""
+        return self.settings
+
+    @opt.setter
+    def opt(self, settings: DataSettings) -> None:
+        self.settings = settings
+
     def set_epoch(self, epoch: int) -> None:
         """Random augmentation is drawn per (seed, epoch, index), so a resumed run sees the same crops."""
         self.epoch = epoch

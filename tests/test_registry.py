@@ -179,6 +179,7 @@ def test_a_reference_style_dataset_written_for_opt_reads_the_data_settings(tmp_p
         assert settings.own == {'no_pairing_check': False, 'photo_folder': 'photos'}
         dataset = data.create_dataset(settings)
         assert len(dataset) == 3 and dataset[0]['label'].shape == (1, 32, 32)
+        assert dataset.opt.photo_folder == 'photos'  # self.opt, as the reference's datasets read it
         with pytest.raises(AttributeError, match="no 'gpu_ids'.*modify_commandline_options"):
             settings.gpu_ids
     finally:
