@@ -1,6 +1,6 @@
 """Test-session settings: two threads (one per pytest-xdist worker, so that `-n 2` fills two cores without
-oversubscribing them), the modules with slow tests first (under xdist the short ones then fill in around them), and the CUDA
-tests skipped where there is no GPU. Shared helpers are in helpers.py."""
+oversubscribing them), the longest tests first, and the CUDA tests skipped where there is no GPU. Shared helpers are
+in helpers.py."""
 import os
 
 import pytest
@@ -16,10 +16,24 @@ def inception_weights(tmp_path_factory) -> str:
     return write_random_inception_weights(str(tmp_path_factory.mktemp('inception') / 'pt_inception_random.pth'))
 
 
+SLOW_SECONDS = 10  # what a slow test takes when its marker does not say (slow(seconds=N) on the longest ones)
+
+
+def expected_seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker('slow')
+    return 0 if marker is None else marker.kwargs.get('seconds', SLOW_SECONDS)
+
+
+def pytest_configure(config):
+    # Under pytest-xdist, hand out tests two at a time rather than a quarter of a worker's share at once: with the
+    # longest tests first, each starts on the next free worker and the short ones fill in around them (longest
+    # processing time first), instead of two long ones queueing on one worker while the other runs out of work.
+    if getattr(config.option, 'maxschedchunk', 0) is None:
+        config.option.maxschedchunk = 2
+
+
 def pytest_collection_modifyitems(config, items):
-    # Modules with slow tests first, each module's tests kept together (its module-scoped fixtures built once).
-    slow_modules = {item.module.__name__ for item in items if 'slow' in item.keywords}
-    items.sort(key=lambda item: item.module.__name__ not in slow_modules)
+    items.sort(key=lambda item: -expected_seconds(item))  # stable: file order within equal estimates
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason='needs a CUDA GPU')

@@ -185,7 +185,7 @@ def test_weights_of_another_segmenter_stop_before_anything_is_written(tmp_path, 
                   '--inception_weights', inception_weights, '--gpu_ids', '-1')
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_torchrun_all_equals_one_process(tmp_path, inception_weights):
     """Two gloo processes split the segmenter's and Inception's batches (batch size 1: each takes every other
     image): the segmentation maps, the confusion matrix and the FID equal one process's exactly, and the FID equals

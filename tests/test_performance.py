@@ -35,7 +35,7 @@ def test_amp_runs_a_full_generator_and_discriminator_step(amp):
     assert all(p.dtype == torch.float32 for p in after)  # master weights stay float32
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=30)
 def test_benchmark_runs_in_a_tiny_configuration(tmp_path):
     result = subprocess.run([sys.executable, 'scripts/benchmark.py', '--crop_size', '64', '--ngf', '4', '--ndf', '4',
                              '--gpu_ids', '-1', '--repeats', '1', '--warmup', '0', '--no_vgg', '--modes', 'train,inference',

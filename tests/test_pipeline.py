@@ -102,6 +102,7 @@ def test_resume_at_epoch_end_is_bit_identical(tmp_path):
     assert state['old_lr'] == pytest.approx(0.0) and state['position']['epoch'] == 4
 
 
+@pytest.mark.slow(seconds=30)
 def test_interrupt_saves_latest_mid_epoch_and_resume_continues_it(tmp_path):
     args = ['--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path / 'ck'), '--max_dataset_size', '16',
             '--niter', '2', '--print_freq', '2', *TINY]
@@ -208,6 +209,7 @@ json.dump({{'seen': seen, 'checksum': checksum, 'steps': len(seen), 'find_unused
 '''
 
 
+@pytest.mark.slow(seconds=15)
 def test_ddp_two_processes_on_cpu(tmp_path):
     args = ['--dataset_mode', 'synthetic', '--max_dataset_size', '8', '--name', 'ddp', '--checkpoints_dir',
             str(tmp_path / 'ck'), *TINY]
@@ -233,6 +235,7 @@ def test_tf_log_writes_events_or_says_how_to_install(tmp_path):
         assert result.returncode == 0 and os.listdir(tmp_path / 'ck' / 'tb' / 'logs')
 
 
+@pytest.mark.slow(seconds=25)
 def test_released_checkpoint_script_runs_as_written(tmp_path):
     """scripts/test_ade.sh with a checkpoint of the released ADE20K layout (random values) and a tiny ADE20K."""
     from dataset_writers import write_ade20k
@@ -318,6 +321,7 @@ def page_without_date(folder) -> str:
     return re.sub(r'<p>\d\d:\d\d[AP]M on [^<]*</p>', '', (folder / 'index.html').read_text())
 
 
+@pytest.mark.slow(seconds=17)
 def test_torchrun_test_py_shards_the_batches_and_writes_what_one_process_writes(tmp_path):
     """Two gloo processes each synthesize their own batches (a VAE model, so each batch samples noise); the images
     equal one process's byte for byte, and rank 0's page lists every sample once, in the dataset's order."""
@@ -335,6 +339,7 @@ def test_torchrun_test_py_shards_the_batches_and_writes_what_one_process_writes(
     assert result.stdout.count('Test page:') == 1
 
 
+@pytest.mark.slow(seconds=25)
 def test_torchrun_synthesize_py_shards_the_label_maps_and_writes_what_one_process_writes(tmp_path):
     from helpers import save_trained_looking_model
     save_trained_looking_model(str(tmp_path / 'ck'), 'vae', ['--dataset_mode', 'synthetic', '--use_vae'])
@@ -376,6 +381,7 @@ runpy.run_path('train.py', run_name='__main__')
 '''
 
 
+@pytest.mark.slow(seconds=30)
 def test_an_elastic_restart_after_a_lost_worker_resumes_from_latest_and_ends_bit_identical(tmp_path):
     args = ['--dataset_mode', 'synthetic', '--max_dataset_size', '8', '--checkpoints_dir', str(tmp_path / 'ck'),
             '--niter', '3', *TINY]

@@ -210,7 +210,7 @@ def convert_bytes(pth_path) -> bytes:
     return save(torch.load(pth_path, weights_only=True))
 
 
-@pytest.mark.slow  # the exporter takes about a minute for the generator
+@pytest.mark.slow(seconds=60)  # the exporter takes about a minute for the generator
 def test_onnx_and_torch_export_equal_pytorch(run, tmp_path):
     """ONNX (onnxruntime) within 1e-4 of PyTorch on label maps of the model's classes (measured about 2e-6), so the
     images of synthesize.py --backend onnxruntime are PyTorch's up to a rare step of 1 in 255; torch.export equal
@@ -256,7 +256,7 @@ def test_the_demo_takes_model_as_the_other_commands(run):
     assert [os.path.basename(f) for f in synthesizer.model_files] == ['G.safetensors', 'E.safetensors']
 
 
-@pytest.mark.slow  # a full-size released generator
+@pytest.mark.slow(seconds=15)  # a full-size released generator
 def test_released_files_convert_with_their_preset(tmp_path):
     from helpers import random_state, spade_layout
     from options.synthesis_options import load_synthesizer

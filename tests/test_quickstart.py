@@ -7,7 +7,7 @@ import pytest
 from helpers import ENV, ROOT
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=80)
 def test_shortened_quickstart_follows_layouts(tmp_path):
     env = {**ENV, 'CHECKPOINTS': str(tmp_path / 'ck'), 'RESULTS': str(tmp_path / 'res')}
     # One epoch of 120 iterations instead of three of 200, and 16-wide kernel predictors instead of 128 (52 s
