@@ -31,7 +31,7 @@ class ValidationSettings:
     fid_num_images: int
     fid_dims: int
     inception_weights: str
-    segmenter_weights: str
+    segmenter_weights: Optional[str]  # None: the protocol's published file
     batchSize: int
 
     def check(self) -> None:
