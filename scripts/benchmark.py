@@ -55,6 +55,7 @@ def measure(config: dict) -> dict:
     """Runs in the child process: one configuration, returns medians and the peak memory."""
     import torch
     from options.train_options import TrainOptions
+    from options.run_settings import training_run
     from trainers.training_loop import build_trainer
     from models.from_options import build_model
     from models.synthesizer import Synthesizer
@@ -63,7 +64,7 @@ def measure(config: dict) -> dict:
     opt = TrainOptions().parse(config['options'], quiet=True)
     torch.manual_seed(0)
     if config['mode'] == 'train':
-        trainer = build_trainer(opt)
+        trainer = build_trainer(training_run(opt))
         model = trainer.model
     else:  # the networks test.py builds: G, and E with --use_vae
         opt.isTrain = False

@@ -122,6 +122,7 @@ def validation_labels(dataset_mode: str, dataroot: str) -> Callable[[str], Optio
 
 def synthesize_validation_split(args: argparse.Namespace) -> str:
     """test.py --model SOURCE on the validation split of --dataroot; returns the results folder."""
+    from options.run_settings import split_job
     from options.test_options import TestOptions
     from trainers.testing import synthesize_split
     options = TestOptions()
@@ -129,7 +130,7 @@ def synthesize_validation_split(args: argparse.Namespace) -> str:
                          '--phase', 'test', '--which_epoch', args.which_epoch, '--results_dir', args.results_dir,
                          '--batchSize', str(args.batch_size), '--gpu_ids', args.gpu_ids,
                          *(['--use_ema'] if args.use_ema else [])], quiet=True)
-    return synthesize_split(opt, options.format_options)
+    return synthesize_split(split_job(opt, options.format_options))
 
 
 def evaluate_all(args: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ import torch
 
 import models.networks as networks
 from helpers import ROOT, random_batch, train_opt
+from options.run_settings import training_run
 from trainers.training_loop import build_trainer
 
 pytestmark = pytest.mark.cuda
@@ -56,9 +57,10 @@ def test_networks_on_cuda_equal_the_cpu(extra):
 @pytest.mark.parametrize('amp', ['off', 'bf16', 'fp16'])
 def test_training_step_on_cuda_has_finite_losses(amp):
     torch.manual_seed(0)
-    trainer = build_trainer(gpu_opt('--amp', amp))
+    opt = gpu_opt('--amp', amp)
+    trainer = build_trainer(training_run(opt))
     assert trainer.model.device.type == 'cuda'
-    batch = random_batch(trainer.opt)
+    batch = random_batch(opt)
     for _ in range(3):
         trainer.run_generator_one_step(batch)
         trainer.run_discriminator_one_step(batch)

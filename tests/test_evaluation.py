@@ -122,17 +122,18 @@ def test_segmentation_scores_on_hand_made_maps(tmp_path):
 @pytest.mark.slow  # full-size Inception weights
 def test_best_score_is_recorded_only_on_improvement(tmp_path, inception_weights):
     from helpers import train_opt
+    from options.run_settings import training_run
     from trainers.training_loop import build_validation
     opt = train_opt('--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path), '--name', 'f', '--fid_dims', '64',
                     '--inception_weights', inception_weights)
     os.makedirs(tmp_path / 'f')
-    monitor = build_validation(opt, 'cpu')
+    monitor = build_validation(training_run(opt), 'cpu')
     assert [monitor.record({'fid': v}, 1, step) for step, v in enumerate([50.0, 60.0, 40.0, 40.0])] == [True, False, True, False]
     assert '"fid": 40.0' in (tmp_path / 'f' / 'best_fid.json').read_text()
     assert len((tmp_path / 'f' / 'validation_log.txt').read_text().splitlines()) == 4
-    assert build_validation(opt, 'cpu').best == 40.0  # a resumed run remembers the best
+    assert build_validation(training_run(opt), 'cpu').best == 40.0  # a resumed run remembers the best
     # A metric where higher is better: mIoU picks the highest.
     opt.best_metric = 'miou'
-    monitor = build_validation(opt, 'cpu')
+    monitor = build_validation(training_run(opt), 'cpu')
     assert [monitor.record({'fid': 1.0, 'miou': v}, 1, step) for step, v in enumerate([20.0, 10.0, 30.0])] == [True, False, True]
     assert json.loads((tmp_path / 'f' / 'best_miou.json').read_text())['miou'] == 30.0

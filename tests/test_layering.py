@@ -14,11 +14,10 @@ def test_import_contracts_are_kept():
     assert 'Contracts: 2 kept, 0 broken' in result.stdout
 
 
-# Below options/ and the entry points (train.py, test.py, scripts/), parsed options (`opt`) are read only by the
-# entry points' bodies, the one place that makes a model from options and the networks' define_* functions;
-# everything else takes a spec, settings or explicit arguments.
-OPTION_READERS = {'trainers/training_loop.py', 'trainers/testing.py', 'models/from_options.py',
-                  'models/networks/__init__.py'}
+# Below options/ and the entry points (train.py, test.py, scripts/), parsed options (`opt`) are read only by the one
+# place that makes a model from options and the networks' define_* functions; everything else, trainers/ included,
+# takes a spec, settings or explicit arguments.
+OPTION_READERS = {'models/from_options.py', 'models/networks/__init__.py'}
 
 
 def test_options_are_read_only_where_the_layout_says():

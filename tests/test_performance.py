@@ -9,6 +9,7 @@ import torch
 import models.networks as networks
 from helpers import ROOT, random_batch, run_script, train_opt
 from models.networks.condconv import TAPS
+from options.run_settings import training_run
 from trainers.training_loop import build_trainer
 
 
@@ -16,7 +17,7 @@ from trainers.training_loop import build_trainer
 def test_amp_runs_a_full_generator_and_discriminator_step(amp):
     torch.manual_seed(0)
     opt = train_opt('--dataset_mode', 'coco', '--use_vae', '--label_nc', '3', '--crop_size', '64', '--amp', amp)
-    trainer = build_trainer(opt)
+    trainer = build_trainer(training_run(opt))
     if amp == 'fp16':  # start the loss scale low so that the first steps are not all skipped for overflow
         trainer.scalers = {name: torch.amp.GradScaler('cpu', init_scale=2.0 ** 6) for name in 'GD'}
     before = [p.detach().clone() for p in trainer.model.netG.parameters()]

@@ -187,6 +187,7 @@ sys.path.insert(0, {root!r})
 import torch.distributed as dist
 from options.data_settings import data_settings
 from options.train_options import TrainOptions
+from options.run_settings import training_run
 from trainers.training_loop import build_trainer
 from util.distributed import init_distributed
 import data
@@ -194,7 +195,7 @@ info = init_distributed(use_cuda=False)
 opt = TrainOptions().parse({args!r}, quiet=True)
 torch.manual_seed(opt.seed)
 loader = data.create_dataloader(data_settings(opt), info.world_size, info.rank)
-trainer = build_trainer(opt, info)
+trainer = build_trainer(training_run(opt), info)
 seen = []
 loader.sampler.set_epoch(1)
 for batch in loader:

@@ -11,6 +11,7 @@ import models.networks as networks
 from helpers import ROOT, random_batch, train_opt
 from models.networks import condconv
 from models.networks.predictor import fused_first_layers
+from options.run_settings import training_run
 from trainers.training_loop import build_trainer
 
 LABEL_NC = 10
@@ -154,7 +155,7 @@ def test_fused_first_layers_equal_separate_convolutions_on_the_kept_channels():
 
 def test_generator_step_leaves_the_discriminator_without_gradients():
     opt = train_opt('--dataset_mode', 'coco', '--label_nc', '4', '--crop_size', '64')
-    trainer = build_trainer(opt)
+    trainer = build_trainer(training_run(opt))
     model = trainer.model
     trainer.run_generator_one_step(random_batch(opt))
     assert all(p.grad is None and p.requires_grad for p in model.netD.parameters())

@@ -1,13 +1,13 @@
 """Pix2PixTrainer: owns the model, its optimizers and one training step; saves and restores training state."""
 import contextlib
 import os
-from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import torch
 
 from models.pix2pix_model import Pix2PixModel
 from models.synthesizer import Synthesizer
+from options.run_settings import OptimizationSettings
 from trainers.ema import ExponentialMovingAverage
 from util.checkpoint import cpu_state_dict
 from util.distributed import DistInfo, all_true
@@ -32,20 +32,6 @@ def frozen(net: torch.nn.Module) -> Iterator[None]:
     finally:
         for param, flag in flags:
             param.requires_grad_(flag)
-
-
-@dataclass(frozen=True)
-class OptimizationSettings:
-    """How the networks are optimized, named as the training options: Adam (--lr, --beta1, --beta2, or TTUR's), the
-    linear decay over --niter_decay epochs after --niter, mixed precision (--amp) and the generator's average."""
-    lr: float
-    beta1: float
-    beta2: float
-    no_TTUR: bool
-    niter: int
-    niter_decay: int
-    amp: str
-    ema_decay: float
 
 
 class Pix2PixTrainer:

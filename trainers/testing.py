@@ -5,17 +5,15 @@ the model files' SHA-256, the options and the dataset folder); a changed job sta
 process takes its own batches (batch k goes to process k mod N, none twice), and rank 0 writes the page once all
 have finished. Each batch draws its style noise from a seed of its own, so the images are the same, byte for byte,
 whatever the number of processes."""
-import argparse
 import os
 import random
-from typing import Callable, List
+from typing import List
 
 import torch
 from tqdm import tqdm
 
 import data
-from options.data_settings import data_settings
-from options.synthesis_options import synthesizer_from_options
+from options.run_settings import SplitJob
 from util import html
 from util.util import chunks
 from util.checkpoint import check_writable_folder, sha256
@@ -29,27 +27,24 @@ def batch_seed(seed: int, index: int) -> int:
     return random.Random(f'{seed}/test/{index}').getrandbits(63)
 
 
-def job_record(opt: argparse.Namespace, synthesizer, total: int) -> dict:
-    """What decides the images: the model's files and the options that change pixels or which samples are made."""
-    decisive = ('dataset_mode', 'phase', 'seed', 'batchSize', 'amp', 'use_ema', 'preprocess_mode', 'load_size',
-                'crop_size', 'aspect_ratio', 'no_instance', 'label_nc', 'contain_dontcare_label')
+def job_record(job: SplitJob, synthesizer, total: int) -> dict:
+    """What decides the images: the model's files, the options that change pixels or which samples are made, and
+    the dataset."""
     return {'format': 'cc-fpse test 1',
             'model': {os.path.basename(path): sha256(path) for path in synthesizer.model_files},
-            'options': {name: getattr(opt, name) for name in decisive}, 'dataroot': os.path.abspath(opt.dataroot),
-            'samples': total}
+            **job.record, 'samples': total}
 
 
-def synthesize_split(opt: argparse.Namespace, format_options: Callable[[argparse.Namespace], str]) -> str:
-    """test.py's job for parsed test options: every sample of the split synthesized into
-    <results_dir>/<name>/<phase>_<which_epoch>/ (resuming a job that was cut short), with its index.html; under
-    torchrun, each process its own batches. Returns that folder. `format_options` gives the options table,
-    printed once the model and the data are found."""
-    synthesizer = synthesizer_from_options(opt)
+def synthesize_split(job: SplitJob) -> str:
+    """test.py's job: every sample of the split synthesized into <results_dir>/<name>/<phase>_<which_epoch>/
+    (resuming a job that was cut short), with its index.html; under torchrun, each process its own batches.
+    Returns that folder. The options table is printed once the model and the data are found."""
+    synthesizer = job.load_synthesizer()
     dist = init_distributed(synthesizer.device.type == 'cuda')
-    dataset = data.create_dataset(data_settings(opt))
-    total = int(min(len(dataset), opt.how_many))
-    batches = chunks(range(total), opt.batchSize)
-    web_dir = os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.which_epoch}')
+    dataset = data.create_dataset(job.data)
+    total = int(min(len(dataset), job.how_many))
+    batches = chunks(range(total), job.data.batchSize)
+    web_dir = os.path.join(job.results_dir, job.name, f'{job.phase}_{job.which_epoch}')
     image_dir = os.path.join(web_dir, 'images')
     names = [test_image_name(dataset.item_path(index)) for index in range(total)]
 
@@ -57,21 +52,21 @@ def synthesize_split(opt: argparse.Namespace, format_options: Callable[[argparse
         return [os.path.join(image_dir, folder, f'{names[index]}.png') for index in batches[k]
                 for folder in TEST_IMAGE_FOLDERS]
     # A rerun of the same job (model files, options, dataset) skips the batches whose images are all written.
-    job = ResumableOutputs(web_dir, job_record(opt, synthesizer, total) if dist.is_main else None,
-                           range(len(batches)), outputs, dist)
-    mine = dist.share(job.todo)
+    resumable = ResumableOutputs(web_dir, job_record(job, synthesizer, total) if dist.is_main else None,
+                                    range(len(batches)), outputs, dist)
+    mine = dist.share(resumable.todo)
     if dist.is_main:
-        print(format_options(opt))  # once the checkpoint and the data are found
+        print(job.options_table)  # once the checkpoint and the data are found
         check_writable_folder(web_dir, '--results_dir')
-        job.begin('batches', 'model, options and dataset')
+        resumable.begin('batches', 'model, options and dataset')
     barrier(dist)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=[list(batches[k]) for k in mine],
-                                         num_workers=opt.nThreads)
+                                         num_workers=job.data.nThreads)
     with tqdm(total=sum(len(batches[k]) for k in mine), desc='synthesizing', unit='img',
               disable=not dist.is_main) as progress:
         for k, batch in zip(mine, loader):
             with torch.random.fork_rng(devices=[synthesizer.device] if synthesizer.device.type == 'cuda' else []):
-                torch.manual_seed(batch_seed(opt.seed, k))
+                torch.manual_seed(batch_seed(job.data.seed, k))
                 generated = synthesizer.synthesize_batch(batch)
             for b, index in enumerate(batches[k]):
                 visuals = {'input_label': batch['label'][b], 'synthesized_image': generated[b],
@@ -80,8 +75,8 @@ def synthesize_split(opt: argparse.Namespace, format_options: Callable[[argparse
                 progress.update(1)
     barrier(dist)  # every process's images are written
     if dist.is_main:
-        webpage = html.HTML(web_dir, f'Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.which_epoch}')
+        webpage = html.HTML(web_dir, f'Experiment = {job.name}, Phase = {job.phase}, Epoch = {job.which_epoch}')
         for name in names:
-            add_test_row(webpage, name, opt.display_winsize)
+            add_test_row(webpage, name, job.display_winsize)
         print(f'Test page: {webpage.save()}')
     return web_dir

@@ -1,6 +1,5 @@
 """The training loop: set-up, then for every batch a G step and a D step, and the periodic logging, pages,
 checkpoints and FID evaluation. One process, or one of several under torchrun (DDP); only rank 0 writes."""
-import argparse
 import os
 import random
 import signal
@@ -13,17 +12,15 @@ import torch
 from tqdm import tqdm
 
 import data
-from models.from_options import build_model
 from models.spec import labels_of_spec
-from options.data_settings import data_settings
-from trainers.pix2pix_trainer import NonFiniteLossError, OptimizationSettings, Pix2PixTrainer
-from trainers.validation import ValidationMonitor, ValidationSettings
+from options.run_settings import TrainingRun
+from trainers.pix2pix_trainer import NonFiniteLossError, Pix2PixTrainer
+from trainers.validation import ValidationMonitor
 from util.checkpoint import CheckpointStore
 from util.device import select_device
 from util.distributed import DistInfo, all_true, barrier, init_distributed
 from util.errors import UserError
 from util.iter_counter import IterationCounter
-from util.util import settings_from
 from util.visualizer import SCORE_NAMES, Visualizer
 
 EMA_REFRESH_BATCHES = 4
@@ -63,13 +60,14 @@ def first_batches(dataset, batch_size: int, count: int = EMA_REFRESH_BATCHES) ->
 
 
 class TrainingLoop:
-    def __init__(self, opt: argparse.Namespace, save_options: Callable[[argparse.Namespace], None]):
-        """`save_options` prints the options and writes opt.txt/opt.json (TrainOptions.save_options); it runs once the data and the
-        networks are built. A start that fails before leaves the run folder as it was."""
-        self.opt = opt
-        self.dist = init_distributed(select_device(opt.gpu_ids).type == 'cuda')
+    def __init__(self, run: TrainingRun, save_options: Callable[[], None]):
+        """`save_options` prints the options and writes opt.txt/opt.json (TrainOptions.save_options); it runs once
+        the data and the networks are built. A start that fails before leaves the run folder as it was."""
+        self.settings = run
+        self.loop = loop = run.loop
+        self.dist = init_distributed(select_device(loop.gpu_ids).type == 'cuda')
         self.is_main = self.dist.is_main
-        self.store = CheckpointStore(opt.checkpoints_dir, opt.name)
+        self.store = CheckpointStore(loop.checkpoints_dir, loop.name)
         folder_existed = os.path.isdir(self.store.folder)
         self.run_lock = None
         try:
@@ -85,21 +83,19 @@ class TrainingLoop:
         """A finished or running run is never replaced silently: a new run needs a new --name, --continue_train or
         --overwrite."""
         epochs = self.store.epochs()
-        if epochs and not self.opt.continue_train and not self.opt.overwrite:
+        if epochs and not self.loop.continue_train and not self.loop.overwrite:
             raise UserError(f'{self.store.folder} already holds a trained run (epochs {", ".join(epochs)}): add '
                             '--continue_train to resume it, choose another --name, or add --overwrite to start over '
                             'and replace its checkpoints')
 
-    def set_up(self, save_options: Callable[[argparse.Namespace], None]) -> None:
-        opt = self.opt
-        if self.dist.enabled and not opt.sync_bn and self.is_main:
+    def set_up(self, save_options: Callable[[], None]) -> None:
+        loop = self.loop
+        if self.dist.enabled and not loop.sync_bn and self.is_main:
             print('note: distributed on CPU (gloo): BatchNorm statistics are per process (no SyncBatchNorm on CPU)')
-        settings_from(ValidationSettings, opt).check()
-        if opt.debug:
-            opt.display_freq = opt.print_freq = 1
-        if opt.continue_train and opt.which_epoch not in self.store.epochs():
+        self.settings.validation.check()
+        if loop.continue_train and loop.which_epoch not in self.store.epochs():
             available = self.store.epochs()
-            raise UserError(f'--continue_train: no checkpoint {opt.which_epoch}_net_G.pth in {self.store.folder}; '
+            raise UserError(f'--continue_train: no checkpoint {loop.which_epoch}_net_G.pth in {self.store.folder}; '
                             + (f'available epochs: {", ".join(available)}' if available else 'check --name and --checkpoints_dir'))
         if self.is_main:
             self.store.check_writable()
@@ -108,35 +104,35 @@ class TrainingLoop:
             stale = self.store.remove_stale_temporaries()
             if stale:
                 print(f'note: removed {len(stale)} temporary file(s) that an interrupted save left in {self.store.folder}')
-        seed_everything(opt.seed)
+        seed_everything(loop.seed)
 
-        self.dataloader = data.create_dataloader(data_settings(opt), self.dist.world_size, self.dist.rank)
-        self.trainer = build_trainer(opt, self.dist)
+        self.dataloader = data.create_dataloader(self.settings.data, self.dist.world_size, self.dist.rank)
+        self.trainer = build_trainer(self.settings, self.dist)
         self.counter = self.initial_counter()
-        validating = opt.fid_freq > 0 or opt.eval_freq > 0
-        self.validation = build_validation(opt, str(self.trainer.model.device)) if validating and self.is_main else None
-        self.refresh_batches = first_batches(self.dataloader.dataset, opt.batchSize) if self.trainer.ema is not None else []
+        validating = loop.fid_freq > 0 or loop.eval_freq > 0
+        self.validation = build_validation(self.settings, str(self.trainer.model.device)) if validating and self.is_main else None
+        self.refresh_batches = first_batches(self.dataloader.dataset, loop.batchSize) if self.trainer.ema is not None else []
         if self.is_main:
-            save_options(opt)
-        self.visualizer = Visualizer(self.store.folder, opt.name, labels_of_spec(self.trainer.model.spec).colors,
-                                     opt.display_winsize, opt.continue_train, opt.tf_log) if self.is_main else None
+            save_options()
+        self.visualizer = Visualizer(self.store.folder, loop.name, labels_of_spec(self.trainer.model.spec).colors,
+                                     loop.display_winsize, loop.continue_train, loop.tf_log) if self.is_main else None
         self.interrupt = InterruptFlag()
         # (epoch, iteration in images) of each step since the last finiteness check, and how many steps came before.
         self.positions, self.steps_checked = [], 0
 
     def initial_counter(self) -> IterationCounter:
         """At the start, or where the training state of --which_epoch says (weights are already loaded)."""
-        opt = self.opt
-        samples_per_step = opt.batchSize * self.dist.world_size
+        loop = self.loop
+        samples_per_step = loop.batchSize * self.dist.world_size
         first_epoch, batches_done = 1, 0
-        if opt.continue_train:
-            position = self.trainer.load_training_state(opt.which_epoch)
+        if loop.continue_train:
+            position = self.trainer.load_training_state(loop.which_epoch)
             if position is None:
                 if self.is_main:
-                    print(f'note: no training state beside {opt.which_epoch}_net_G.pth: weights loaded, optimizers start fresh')
+                    print(f'note: no training state beside {loop.which_epoch}_net_G.pth: weights loaded, optimizers start fresh')
             else:
                 first_epoch, batches_done = position['epoch'], position['epoch_iter'] // samples_per_step
-        total_epochs = first_epoch if opt.debug else opt.niter + opt.niter_decay
+        total_epochs = first_epoch if loop.debug else loop.niter + loop.niter_decay
         return IterationCounter(samples_per_step, len(self.dataloader), total_epochs, first_epoch, batches_done)
 
     def run(self) -> None:
@@ -154,7 +150,7 @@ class TrainingLoop:
             self.trainer.update_learning_rate(epoch)
             if self.is_main:
                 self.save('latest', self.counter.position(epoch_finished=True))
-                if epoch % self.opt.save_epoch_freq == 0 or self.counter.is_last_epoch():
+                if epoch % self.loop.save_epoch_freq == 0 or self.counter.is_last_epoch():
                     self.save(epoch, self.counter.position(epoch_finished=True))
             barrier(self.dist)
         if self.is_main:
@@ -164,7 +160,7 @@ class TrainingLoop:
         counter, loader = self.counter, self.dataloader
         loader.sampler.set_epoch(counter.epoch)
         loader.dataset.set_epoch(counter.epoch)
-        loader.sampler.start_index = counter.batches_done * self.opt.batchSize
+        loader.sampler.start_index = counter.batches_done * self.loop.batchSize
         # Counted in images, as iterations are everywhere (loss_log.txt, pages, --*_freq, the reference).
         batches = tqdm(loader, desc=f'epoch {counter.epoch}/{counter.total_epochs}', initial=counter.batches_done,
                        total=counter.batches_done + len(loader), disable=not self.is_main, dynamic_ncols=True,
@@ -176,20 +172,20 @@ class TrainingLoop:
             self.positions.append((counter.epoch, counter.epoch_iter))
             # Host synchronisations only where the reference has them (printing losses) and before writing: the
             # losses' finiteness and, distributed, whether any process was interrupted, so that all stop together.
-            due = any(counter.needs(freq) for freq in (self.opt.print_freq, self.opt.display_freq,
-                                                       self.opt.save_latest_freq, self.opt.fid_freq, self.opt.eval_freq))
+            due = any(counter.needs(freq) for freq in (self.loop.print_freq, self.loop.display_freq,
+                                                       self.loop.save_latest_freq, self.loop.fid_freq, self.loop.eval_freq))
             stop = self.interrupt.raised if not self.dist.enabled else \
                 due and not all_true(not self.interrupt.raised, self.dist)
             if due or stop:
                 self.check_finite()
             if self.is_main:
                 self.report(batches, batch, time.time() - iter_start)
-                if counter.needs(self.opt.save_latest_freq) or stop:
+                if counter.needs(self.loop.save_latest_freq) or stop:
                     self.save('latest', counter.position())
-                segmentation_due = counter.needs(self.opt.eval_freq)
-                if self.validation is not None and (segmentation_due or counter.needs(self.opt.fid_freq)):
+                segmentation_due = counter.needs(self.loop.eval_freq)
+                if self.validation is not None and (segmentation_due or counter.needs(self.loop.fid_freq)):
                     self.evaluate(segmentation_due)
-            if counter.needs(self.opt.fid_freq) or counter.needs(self.opt.eval_freq):
+            if counter.needs(self.loop.fid_freq) or counter.needs(self.loop.eval_freq):
                 barrier(self.dist)  # the other ranks wait for rank 0's evaluation
             if stop:
                 barrier(self.dist)
@@ -198,7 +194,7 @@ class TrainingLoop:
             iter_start = time.time()
         batches.close()
         self.check_finite()
-        if self.is_main and not self.opt.no_html and batch is not None:
+        if self.is_main and not self.loop.no_html and batch is not None:
             self.visualizer.display_current_results(self.latest_visuals(batch), counter.epoch, counter.total_steps)
         counter.end_epoch()
 
@@ -223,14 +219,14 @@ class TrainingLoop:
     def report(self, batches: tqdm, batch: Dict, seconds: float) -> None:
         """When due: the progress bar's losses, loss_log.txt and the loss history; the training page."""
         counter = self.counter
-        if counter.needs(self.opt.print_freq):
+        if counter.needs(self.loop.print_freq):
             # Read (a host synchronisation) only when printed, as the reference does.
             losses = {k: v.mean().item() for k, v in self.trainer.get_latest_losses().items()}
             batches.set_postfix({k: f'{v:.3f}' for k, v in losses.items()}, refresh=False)
             self.visualizer.log_losses(counter.epoch, counter.epoch_iter, losses,
                                                  seconds / counter.samples_per_step)
             self.visualizer.record_losses(losses, counter.total_steps)
-        if counter.needs(self.opt.display_freq) and not self.opt.no_html:
+        if counter.needs(self.loop.display_freq) and not self.loop.no_html:
             self.visualizer.display_current_results(self.latest_visuals(batch), counter.epoch, counter.total_steps)
 
     def latest_visuals(self, batch: Dict) -> OrderedDict:
@@ -256,21 +252,19 @@ class TrainingLoop:
             trainer.save('best')
 
 
-def build_trainer(opt: argparse.Namespace, dist_info: Optional[DistInfo] = None) -> Pix2PixTrainer:
-    """The trainer the training options describe: their model (with --continue_train, its --which_epoch weights)."""
-    model = build_model(opt)
-    if opt.continue_train:
-        model.load(opt.which_epoch)
-    return Pix2PixTrainer(model, settings_from(OptimizationSettings, opt), dist_info)
+def build_trainer(run: TrainingRun, dist_info: Optional[DistInfo] = None) -> Pix2PixTrainer:
+    """The trainer of a training run: its model (with --continue_train, the --which_epoch weights)."""
+    model = run.build_model()
+    if run.loop.continue_train:
+        model.load(run.loop.which_epoch)
+    return Pix2PixTrainer(model, run.optimization, dist_info)
 
 
-def build_validation(opt: argparse.Namespace, device: str) -> ValidationMonitor:
-    """The scores during training of the training options, computed on `device` (the training process's)."""
-    val_data = data_settings(opt, isTrain=False, phase='val', serial_batches=True, no_flip=True)
-    return ValidationMonitor(CheckpointStore(opt.checkpoints_dir, opt.name), settings_from(ValidationSettings, opt),
-                             data.create_dataloader(val_data), device)
+def build_validation(run: TrainingRun, device: str) -> ValidationMonitor:
+    """The scores during training of a training run, computed on `device` (the training process's)."""
+    return ValidationMonitor(CheckpointStore(run.loop.checkpoints_dir, run.loop.name), run.validation,
+                             data.create_dataloader(run.validation_data), device)
 
 
-def train(opt: argparse.Namespace, save_options: Callable[[argparse.Namespace], None]) -> None:
-    TrainingLoop(opt, save_options).run()
-
+def train(run: TrainingRun, save_options: Callable[[], None]) -> None:
+    TrainingLoop(run, save_options).run()
