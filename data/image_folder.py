@@ -105,7 +105,9 @@ def _read_cache(folder: str, cache: str) -> Optional[List[str]]:
 def make_dataset(folder: str, read_cache: bool = False, write_cache: bool = False, what: str = 'images') -> List[str]:
     """Image files in `folder` and its subfolders, in a stable order."""
     if not os.path.isdir(folder):
-        raise DatasetError(f'{what} folder {folder} does not exist: check --dataroot and --phase')
+        # `what` is the option naming the folder (custom datasets) or a part of a dataset below --dataroot.
+        way_out = f'give an existing folder with {what}' if what.startswith('--') else 'check --dataroot and --phase'
+        raise DatasetError(f'{what} folder {folder} does not exist: {way_out}')
     cache = os.path.join(folder, CACHE_NAME)
     cached = _read_cache(folder, cache) if read_cache or write_cache else None
     if read_cache and cached is not None:

@@ -125,6 +125,10 @@ def test_custom_folders(tmp_path):
     assert len(dataset) == 3
     check_item(dataset[2], 13, (32, 32), instance=False)
     assert dataset[2]['path'].endswith('scene2.jpg')
+    missing = str(tmp_path / 'missing')
+    message = expect_error('does not exist', '--dataset_mode', 'custom', '--label_dir', missing, '--image_dir',
+                           image_dir, '--no_instance')
+    assert message == f'--label_dir folder {missing} does not exist: give an existing folder with --label_dir'
 
 
 def test_max_dataset_size_and_loader(coco_root):
