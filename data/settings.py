@@ -42,6 +42,3 @@ class DataSettings:
             return own[name]
         raise AttributeError(f'the data settings have no {name!r}: a dataset reads the fields of data.DataSettings '
                              'and the options it declares in its modify_commandline_options')
-
-    def replace(self, **changes: Any) -> 'DataSettings':
-        return dataclasses.replace(self, **changes)
