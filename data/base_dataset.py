@@ -5,7 +5,6 @@ from typing import Dict, Tuple
 
 import torch
 import torch.utils.data as data
-import torchvision.transforms.functional as TF
 from PIL import Image
 
 from util.util import image_size
@@ -113,7 +112,19 @@ def transform_image(img: Image.Image, settings: DataSettings, params: Dict, meth
     return img
 
 
+def torchvision_functional():
+    """torchvision.transforms.functional, imported on first use: importing torchvision imports torch._dynamo
+    (about 1.5 s a process), which commands that never convert a photo (synthesize.py, the benchmark) need not pay."""
+    import torchvision.transforms.functional
+    return torchvision.transforms.functional
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """torchvision's ToTensor, as the reference: 8-bit values / 255, (C, H, W)."""
+    return torchvision_functional().to_tensor(img)
+
+
 def image_to_tensor(img: Image.Image) -> torch.Tensor:
     """RGB (or grey) photo -> float tensor in [-1, 1]."""
-    tensor = TF.to_tensor(img)
-    return TF.normalize(tensor, (0.5,) * tensor.size(0), (0.5,) * tensor.size(0))
+    tensor = to_tensor(img)
+    return torchvision_functional().normalize(tensor, (0.5,) * tensor.size(0), (0.5,) * tensor.size(0))

@@ -5,10 +5,9 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
 from PIL import Image
 
-from .base_dataset import REFERENCE_DATAROOT, BaseDataset, get_params, image_to_tensor, transform_image
+from .base_dataset import REFERENCE_DATAROOT, BaseDataset, get_params, image_to_tensor, to_tensor, transform_image
 from .classes import DONTCARE_VALUE, label_nc_way_out
 from .errors import DatasetError
 from .image_folder import make_dataset, natural_sort, open_image, stem
@@ -91,7 +90,7 @@ class Pix2pixDataset(BaseDataset):
             raise DatasetError(f'label map {path} is a {label.mode} image; expected one channel of class ids '
                                '(8-bit grey or palette): convert colour-coded maps to ids first')
         # As the reference: ids through ToTensor (x/255) and back (*255), exact for all 8-bit values.
-        label_tensor = TF.to_tensor(transform_image(label, self.settings, params, Image.NEAREST)) * 255.0
+        label_tensor = to_tensor(transform_image(label, self.settings, params, Image.NEAREST)) * 255.0
         label_tensor[label_tensor == DONTCARE_VALUE] = self.settings.label_nc  # the don't-care channel
         largest = int(label_tensor.max())
         if largest >= self.num_labels and label.format == 'JPEG':
@@ -107,7 +106,7 @@ class Pix2pixDataset(BaseDataset):
     def load_instance(self, path: str, params: Dict) -> torch.Tensor:
         instance = transform_image(open_item_file(path, 'instance map'), self.settings, params, Image.NEAREST)
         if instance.mode == 'L':
-            return (TF.to_tensor(instance) * 255).long()
+            return (to_tensor(instance) * 255).long()
         # 16- and 32-bit maps (Cityscapes instanceIds): the ids themselves.
         return torch.from_numpy(np.array(instance).astype(np.int64))[None]
 

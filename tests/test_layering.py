@@ -1,5 +1,7 @@
 """The package layering is a checked contract (.importlinter): train.py, test.py and scripts/ on top, then trainers,
-options, models, data, util; a lower package never imports a higher one, and no package has an import cycle."""
+options, models, data, util; a lower package never imports a higher one, and no package has an import cycle. Options
+are read only where the layout says, and the commands start without torchvision."""
+import os
 import subprocess
 import sys
 
@@ -22,7 +24,6 @@ OPTION_READERS = {'models/from_options.py', 'models/networks/__init__.py'}
 
 def test_options_are_read_only_where_the_layout_says():
     import ast
-    import os
     readers = []
     for folder in ('models', 'data', 'util', 'trainers'):
         for base, _, files in os.walk(os.path.join(ROOT, folder)):
@@ -39,3 +40,21 @@ def test_options_are_read_only_where_the_layout_says():
                 if 'opt' in names:
                     readers.append(path)
     assert readers == []
+
+
+def test_the_commands_start_without_torchvision():
+    """torchvision imports torch._dynamo (about 1.5 s a process); it is imported where a photo is first converted, so
+    that commands which never convert one (synthesize.py, export.py, each benchmark child, torchrun's workers of
+    test.py on generated data) do not pay for it."""
+    scripts = ['train.py', 'test.py'] + [f'scripts/{name}' for name in sorted(os.listdir(os.path.join(ROOT, 'scripts')))
+                                         if name.endswith('.py')]
+    code = ('import contextlib, io, runpy, sys\n'
+            f'for script in {scripts!r}:\n'
+            '    sys.argv = [script, "--help"]\n'
+            '    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n'
+            '        runpy.run_path(script, run_name="__main__")\n'
+            'print(sorted(name for name in ("torchvision", "torch._dynamo") if name in sys.modules))')
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, 'PYTHONPATH': ROOT})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == '[]'
