@@ -210,7 +210,7 @@ def convert_bytes(pth_path) -> bytes:
     return save(torch.load(pth_path, weights_only=True))
 
 
-@pytest.mark.slow(seconds=60)  # the exporter takes about a minute for the generator
+@pytest.mark.slow(seconds=50)  # two exports (ONNX, torch.export) of the generator and the encoder
 def test_onnx_and_torch_export_equal_pytorch(run, tmp_path):
     """ONNX (onnxruntime) within 1e-4 of PyTorch on label maps of the model's classes (measured about 2e-6), so the
     images of synthesize.py --backend onnxruntime are PyTorch's up to a rare step of 1 in 255; torch.export equal
