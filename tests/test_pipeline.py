@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import ENV, ROOT, SMALL_PREDICTORS, make_test_opt, released_layout, run_in_own_process, run_script, torchrun, train_opt
+from helpers import ENV, ROOT, SMALL_PREDICTORS, make_test_opt, random_state, released_layout, run_in_own_process, run_script, torchrun, train_opt
 from dataset_writers import write_coco
 from options.train_options import TrainOptions
 from util.errors import UserError
@@ -244,11 +244,7 @@ def test_released_checkpoint_script_runs_as_written(tmp_path):
     folder = tmp_path / 'checkpoints' / 'ade_best'
     os.makedirs(folder)
     for label in ('G', 'E'):
-        state = {k: (torch.rand(shape) * 0.02 if shape else torch.tensor(1)) for k, shape in layout[f'net{label}'].items()}
-        for key in state:
-            if key.endswith('running_var'):
-                state[key] = torch.ones_like(state[key])
-        torch.save(state, folder / f'200_net_{label}.pth')
+        torch.save(random_state(layout[f'net{label}']), folder / f'200_net_{label}.pth')
     write_ade20k(str(tmp_path / 'ade'), 'val', count=1, size=(64, 48))
     result = subprocess.run(['bash', 'scripts/test_ade.sh', '--dataroot', str(tmp_path / 'ade'), '--checkpoints_dir',
                              str(tmp_path / 'checkpoints'), '--results_dir', str(tmp_path / 'res'), '--gpu_ids', '-1'],
