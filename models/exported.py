@@ -23,7 +23,10 @@ from .spec import Spec
 
 FORMATS = {'onnx': '.onnx', 'torch_export': '.pt2'}
 FILES = {'G': 'generator', 'E': 'encoder'}
-TOLERANCE = 1e-4  # largest |onnxruntime - PyTorch| accepted after an export (float32; measured about 1e-6)
+# Largest |exported - PyTorch| accepted after an export: an eighth of an 8-bit level of the [-1, 1] image. float32
+# reordering gave 7e-7 on a small model and 4.8e-5 on the full-size COCO model (random weights), where 1e-4 would
+# leave little room for trained weights; an export that computes something else differs by far more.
+TOLERANCE = 1e-3
 
 
 class GeneratorGraph(torch.nn.Module):
