@@ -29,12 +29,12 @@ def main() -> None:
         print(own.format_help())
     if args.workers < 1:
         raise UserError(f'--workers {args.workers}: give at least 1')
-    opt = TrainOptions().parse(rest, quiet=True)
-    items, unpaired = list_dataset(data_settings(opt))
+    settings = data_settings(TrainOptions().parse(rest, quiet=True))
+    items, unpaired = list_dataset(settings)
     with multiprocessing.get_context('fork').Pool(args.workers) as pool:
         item_reports = list(tqdm(pool.imap(check_item, items, chunksize=16), total=len(items), desc='checking',
                                  unit='item'))
-    report = DatasetReport(items, unpaired, item_reports, data_settings(opt))
+    report = DatasetReport(items, unpaired, item_reports, settings)
     width = max(len(name) for name, _ in report.summary())
     for name, value in report.summary():
         print(f'{name:<{width}}  {value}')
