@@ -1,5 +1,5 @@
 """Datasets found by name (`--dataset_mode`), and the DataLoader that serves them."""
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch.distributed as dist
 import torch.utils.data
@@ -35,6 +35,11 @@ class ResumableSampler(torch.utils.data.distributed.DistributedSampler):
 
     def __len__(self) -> int:
         return self.num_samples - self.start_index
+
+
+def input_folders(settings: DataSettings) -> Dict[str, List[str]]:
+    """{option: folders} the dataset of `settings` reads (util.paths keeps outputs apart from them)."""
+    return find_dataset_using_name(settings.dataset_mode).input_folders(settings)
 
 
 def create_dataset(settings: DataSettings) -> BaseDataset:

@@ -1,7 +1,7 @@
 """Preprocessing shared by the datasets: the reference's resize/crop/flip modes on PIL images."""
 import argparse
 import random
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torch.utils.data as data
@@ -33,6 +33,12 @@ class BaseDataset(data.Dataset):
     @opt.setter
     def opt(self, settings: DataSettings) -> None:
         self.settings = settings
+
+    @classmethod
+    def input_folders(cls, settings: DataSettings) -> Dict[str, List[str]]:
+        """{option: folders} that the dataset reads its files from (none for a generated dataset): what no command
+        may write into (util.paths)."""
+        return {}
 
     def set_epoch(self, epoch: int) -> None:
         """Random augmentation is drawn per (seed, epoch, index), so a resumed run sees the same crops."""

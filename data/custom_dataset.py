@@ -1,5 +1,6 @@
 """Any folders of label maps and photos (--label_dir, --image_dir, optional --instance_dir), paired by name."""
 import argparse
+from typing import Dict, List
 
 from .errors import DatasetError
 from .pix2pix_dataset import Pix2pixDataset
@@ -20,6 +21,10 @@ class CustomDataset(Pix2pixDataset):
         parser.add_argument('--image_dir', type=str, default='', help='folder of photos')
         parser.add_argument('--instance_dir', type=str, default='', help='folder of instance maps; leave empty if none')
         return parser
+
+    @classmethod
+    def input_folders(cls, settings: DataSettings) -> Dict[str, List[str]]:
+        return {f'--{flag}': [getattr(settings, flag)] for flag in ('label_dir', 'image_dir', 'instance_dir')}
 
     def root_hint(self) -> str:
         return f'--label_dir {self.settings.label_dir} / --image_dir {self.settings.image_dir}'

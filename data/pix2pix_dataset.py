@@ -35,6 +35,10 @@ class Pix2pixDataset(BaseDataset):
 
     reads_dataroot = True  # the dataset's files are below --dataroot (custom: its own folder options)
 
+    @classmethod
+    def input_folders(cls, settings: DataSettings) -> Dict[str, List[str]]:
+        return {'--dataroot': [settings.dataroot]} if cls.reads_dataroot else {}
+
     def dataset_paths(self, settings: DataSettings) -> Tuple[List[str], List[str], List[str]]:
         """get_paths, once --dataroot is known to exist (its default names Cityscapes' folder for every mode)."""
         if self.reads_dataroot and not os.path.isdir(settings.dataroot):

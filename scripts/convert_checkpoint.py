@@ -20,6 +20,7 @@ from models.pretrained import folder_spec, model_card, write_model_folder  # noq
 from options.parser import OneLineErrorParser  # noqa: E402
 from options.synthesis_options import add_model_arguments, synthesizer_from_arguments  # noqa: E402
 from util.errors import UserError, exception_reason, run_cli  # noqa: E402
+from util.paths import check_output_apart  # noqa: E402
 
 
 def build_parser() -> OneLineErrorParser:
@@ -71,6 +72,8 @@ def main() -> None:
     args = build_parser().parse_args()
     metrics = read_metrics(args)
     synthesizer = synthesizer_from_arguments(args)
+    check_output_apart(args.out, '--out', {'the model folder': [os.path.dirname(f) for f in synthesizer.model_files],
+                                           '--metrics': [args.metrics]})
     source = f'{os.path.join(args.checkpoints_dir, args.name)} epoch {args.which_epoch}' + \
         (f' (--preset {args.preset})' if args.preset else '')
     spec = folder_spec(synthesizer.spec, 'G_ema' if args.use_ema else 'G', source)

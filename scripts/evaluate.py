@@ -53,7 +53,11 @@ def main() -> None:
         from util.checkpoint import check_writable_folder
         from util.distributed import init_distributed
         from util.fid import fid_between
+        from util.paths import check_output_apart
         if args.stats_cache:
+            # A --real_dir .npz is read, not cached: it may lie in the cache (a cached file given back).
+            check_output_apart(args.stats_cache, '--stats_cache', {'--real_dir': [args.real_dir] * os.path.isdir(args.real_dir),
+                                                                   '--fake_dir': [args.fake_dir]})
             check_writable_folder(args.stats_cache, '--stats_cache')
         device = f'cuda:{os.environ["LOCAL_RANK"]}' if args.device == 'cuda' and 'LOCAL_RANK' in os.environ else args.device
         dist = init_distributed(device.startswith('cuda'))
@@ -141,6 +145,7 @@ def evaluate_all(args: argparse.Namespace) -> None:
     from util.distributed import init_distributed
     from util.errors import UserError
     from util.fid import PAPER_DIMS, fid_between
+    from util.paths import check_output_apart
     if not args.dataroot:
         raise UserError('--dataroot is required: the dataset folder whose validation label maps are the ground truth')
     if not os.path.isdir(args.dataroot):
@@ -154,6 +159,7 @@ def evaluate_all(args: argparse.Namespace) -> None:
         raise UserError(f'--results {args.results} does not exist: pass the folder test.py wrote')
     check_writable_folder(args.results, '--results')
     if args.stats_cache:
+        check_output_apart(args.stats_cache, '--stats_cache', {'--dataroot': [args.dataroot]})
         check_writable_folder(args.stats_cache, '--stats_cache')
     protocol = dataset_protocol(args.dataset_mode)
     samples = pair_samples(synthesized_images(args.results), validation_labels(args.dataset_mode, args.dataroot),

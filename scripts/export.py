@@ -22,6 +22,7 @@ from options.parser import OneLineErrorParser  # noqa: E402
 from options.synthesis_options import add_model_arguments, model_name, synthesizer_from_arguments  # noqa: E402
 from util.checkpoint import atomic_folder  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
+from util.paths import check_output_apart  # noqa: E402
 
 
 def build_parser() -> OneLineErrorParser:
@@ -59,6 +60,7 @@ def main() -> None:
     if synthesizer.device.type != 'cpu' or synthesizer.amp != 'off':
         raise UserError('export runs on the CPU in float32: pass --gpu_ids -1 and no --amp')
     out = args.out or os.path.join('exported', f'{model_name(args)}-{args.format}')
+    check_output_apart(out, '--out', {'the model folder': [os.path.dirname(f) for f in synthesizer.model_files]})
     source = args.model or f'{os.path.join(args.checkpoints_dir, args.name)} epoch {args.which_epoch}'
     with atomic_folder(out, args.overwrite) as staging:
         write_config(staging, folder_spec(synthesizer.spec, 'G_ema' if args.use_ema else 'G', source))

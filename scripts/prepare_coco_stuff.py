@@ -23,6 +23,7 @@ from data.image_folder import open_image  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
 from util import util  # noqa: E402
 from util.checkpoint import check_writable_folder  # noqa: E402
+from util.paths import check_output_apart  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
 Task = Tuple[str, str, list]  # label map path, instance map path, each annotation's segmentation in order
@@ -103,6 +104,8 @@ def main() -> None:
     if not os.path.isdir(args.input_label_dir):
         raise UserError(f'--input_label_dir {args.input_label_dir}: no such folder (stuffthingmaps_trainval2017.zip '
                         'unpacked: train2017/ or val2017/)')
+    check_output_apart(args.output_instance_dir, '--output_instance_dir',
+                       {'--input_label_dir': [args.input_label_dir], '--annotation_file': [args.annotation_file]})
     tasks = load_tasks(args.annotation_file, args.input_label_dir, args.output_instance_dir)
     output = os.path.abspath(args.output_instance_dir)
     check_writable_folder(output, '--output_instance_dir')

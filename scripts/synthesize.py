@@ -29,6 +29,7 @@ from options.synthesis_options import add_input_limit_argument, add_model_argume
 from util import html, util  # noqa: E402
 from util.checkpoint import check_writable_folder, sha256  # noqa: E402
 from util.manifest import ResumableOutputs  # noqa: E402
+from util.paths import check_output_apart  # noqa: E402
 from util.distributed import DistInfo, all_true, barrier, init_distributed  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
@@ -158,6 +159,9 @@ def main() -> None:
     items = list_inputs(args)
     image_styles = styles(args, synthesizer)
     out = args.out or os.path.join('results', model_name(args), f'synthesized_{args.which_epoch}')
+    check_output_apart(out, '--out', {'--labels': args.labels, '--instances': args.instances,
+                                      '--style_image': [args.style_image],
+                                      'the model folder': [os.path.dirname(path) for path in synthesizer.model_files]})
 
     def outputs(name: str) -> List[str]:
         return [os.path.join(out, 'labels', f'{name}.png')] + [os.path.join(out, f'{name}{s}.png') for s, _ in image_styles]

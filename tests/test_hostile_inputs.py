@@ -324,9 +324,10 @@ def test_evaluate_seg_names_empty_truncated_colour_and_huge_maps(tmp_path):
 
 def test_evaluate_all_checks_where_it_writes_before_the_long_work(tmp_path):
     (tmp_path / 'a_file').write_text('x')
-    result = evaluate('all', '--dataset_mode', 'coco', '--dataroot', str(tmp_path), '--results', str(tmp_path),
+    (tmp_path / 'coco').mkdir()
+    result = evaluate('all', '--dataset_mode', 'coco', '--dataroot', str(tmp_path / 'coco'), '--results', str(tmp_path),
                       '--stats_cache', str(tmp_path / 'a_file' / 'cache'), '--gpu_ids', '-1')
-    assert '--stats_cache' in one_error_line(result)
+    assert 'cannot write to' in one_error_line(result) and '--stats_cache' in one_error_line(result)
 
 
 def test_a_full_disk_leaves_page_and_metrics_as_they_were_and_is_one_line(tmp_path, monkeypatch, capsys):
@@ -364,3 +365,79 @@ def test_an_unwritable_results_dir_is_one_line_before_synthesis(model, tmp_path)
     result = run_script('test.py', '--name', 'vae', '--checkpoints_dir', model, '--gpu_ids', '-1',
                         '--results_dir', str(tmp_path / 'a_file' / 'results'))
     assert '--results_dir' in one_error_line(result)
+
+
+# --- Outputs never over inputs --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def plain_model(tmp_path_factory):
+    """A model without a style encoder: synthesize.py names its images <stem>.png, as the label maps are named."""
+    from helpers import save_trained_looking_model
+    folder = str(tmp_path_factory.mktemp('checkpoints'))
+    save_trained_looking_model(folder, 'plain', ['--dataset_mode', 'synthetic'])
+    return folder
+
+
+def files_and_bytes(folder) -> dict:
+    return {path: open(os.path.join(root, path), 'rb').read() for root, _, names in os.walk(folder) for path in names}
+
+
+@pytest.mark.parametrize('out', ['maps', 'maps/sub', '.', 'maps/a.png'])
+def test_synthesize_never_writes_over_its_label_maps(plain_model, tmp_path, out):
+    """The output folder is the label folder, inside it, above it, or the label map itself: one line, nothing
+    written (before, --out maps with --labels maps replaced each map with its synthesized image)."""
+    maps = tmp_path / 'maps'
+    maps.mkdir()
+    label_file(maps, name='a.png')
+    before = files_and_bytes(tmp_path)
+    result = run_script(os.path.join('scripts', 'synthesize.py'), '--name', 'plain', '--checkpoints_dir', plain_model,
+                        '--gpu_ids', '-1', '--labels', str(maps), '--out', str(tmp_path / out))
+    line = one_error_line(result)
+    assert f'--labels {maps}' in line and 'choose --out outside the inputs' in line
+    assert files_and_bytes(tmp_path) == before
+
+
+def test_other_inputs_of_synthesize_are_kept_apart_too(plain_model, model, tmp_path):
+    maps = tmp_path / 'maps'
+    maps.mkdir()
+    label_file(maps, name='a.png')
+    (tmp_path / 'photos').mkdir()
+    photo = label_file(tmp_path / 'photos', name='p.png')
+    (tmp_path / 'inst').mkdir()
+    label_file(tmp_path / 'inst', name='a.png')
+    cases = [(['--name', 'plain', '--checkpoints_dir', plain_model, '--out', os.path.join(plain_model, 'plain')], 'the model folder'),
+             (['--name', 'vae', '--checkpoints_dir', model, '--style_image', photo,
+               '--out', str(tmp_path / 'photos')], '--style_image'),
+             (['--name', 'plain', '--checkpoints_dir', plain_model, '--instances', str(tmp_path / 'inst'),
+               '--out', str(tmp_path / 'inst' / 'x')], '--instances')]
+    for args, says in cases:
+        result = run_script(os.path.join('scripts', 'synthesize.py'), '--gpu_ids', '-1', '--labels', str(maps), *args)
+        line = one_error_line(result)
+        assert says in line and 'choose --out outside the inputs' in line, args
+    result = run_script(os.path.join('scripts', 'synthesize.py'), '--name', 'plain', '--checkpoints_dir', plain_model,
+                        '--gpu_ids', '-1', '--labels', str(maps), '--out', str(tmp_path / 'elsewhere'))
+    assert result.returncode == 0 and os.path.isfile(tmp_path / 'elsewhere' / 'a.png')
+
+
+def test_test_py_train_py_and_the_converters_keep_outputs_apart(plain_model, tmp_path):
+    from dataset_writers import write_custom
+    label_dir, image_dir = write_custom(str(tmp_path / 'custom'), count=2)
+    before = files_and_bytes(tmp_path / 'custom')
+    custom = ['--dataset_mode', 'custom', '--label_dir', label_dir, '--image_dir', image_dir, '--no_instance',
+              '--gpu_ids', '-1']
+    result = run_script('train.py', *custom, '--checkpoints_dir', label_dir, '--name', 'run', '--ngf', '4')
+    assert f'--label_dir {label_dir}' in one_error_line(result) and not os.path.exists(os.path.join(label_dir, 'run'))
+    result = run_script('test.py', '--model', os.path.join(plain_model, 'plain'), '--dataset_mode', 'synthetic',
+                        '--results_dir', os.path.join(plain_model, 'plain'))
+    assert 'the model folder' in one_error_line(result)
+    for script in ('convert_checkpoint.py', 'export.py'):
+        result = run_script(os.path.join('scripts', script), '--name', 'plain', '--checkpoints_dir', plain_model,
+                            '--out', os.path.join(plain_model, 'plain'), '--overwrite')
+        assert 'the model folder' in one_error_line(result), script
+        assert os.path.isfile(os.path.join(plain_model, 'plain', 'latest_net_G.pth'))
+    result = run_script(os.path.join('scripts', 'prepare_coco_stuff.py'), '--annotation_file', str(tmp_path / 'a.json'),
+                        '--input_label_dir', label_dir, '--output_instance_dir', label_dir)
+    assert '--input_label_dir' in one_error_line(result)
+    result = evaluate('fid', '--real_dir', image_dir, '--fake_dir', image_dir, '--stats_cache', image_dir)
+    assert '--real_dir' in one_error_line(result)
+    assert files_and_bytes(tmp_path / 'custom') == before

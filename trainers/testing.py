@@ -19,6 +19,7 @@ from util.util import chunks
 from util.checkpoint import check_writable_folder, sha256
 from util.distributed import barrier, init_distributed
 from util.manifest import ResumableOutputs
+from util.paths import check_output_apart
 from util.visualizer import TEST_IMAGE_FOLDERS, add_test_row, save_test_images, test_image_name
 
 
@@ -45,6 +46,8 @@ def synthesize_split(job: SplitJob) -> str:
     total = int(min(len(dataset), job.how_many))
     batches = chunks(range(total), job.data.batchSize)
     web_dir = os.path.join(job.results_dir, job.name, f'{job.phase}_{job.which_epoch}')
+    check_output_apart(web_dir, '--results_dir', {**data.input_folders(job.data),
+                                                  'the model folder': [os.path.dirname(f) for f in synthesizer.model_files]})
     image_dir = os.path.join(web_dir, 'images')
     names = [test_image_name(dataset.item_path(index)) for index in range(total)]
 

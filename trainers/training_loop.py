@@ -21,6 +21,7 @@ from util.device import select_device
 from util.distributed import DistInfo, all_true, barrier, init_distributed
 from util.errors import UserError
 from util.iter_counter import IterationCounter
+from util.paths import check_output_apart
 from util.visualizer import SCORE_NAMES, Visualizer
 
 EMA_REFRESH_BATCHES = 4
@@ -93,6 +94,8 @@ class TrainingLoop:
         if self.dist.enabled and not loop.sync_bn and self.is_main:
             print('note: distributed on CPU (gloo): BatchNorm statistics are per process (no SyncBatchNorm on CPU)')
         self.settings.validation.check()
+        check_output_apart(self.store.folder, '--checkpoints_dir', {**data.input_folders(self.settings.data),
+                                                                   **data.input_folders(self.settings.validation_data)})
         if loop.continue_train and loop.which_epoch not in self.store.epochs():
             available = self.store.epochs()
             raise UserError(f'--continue_train: no checkpoint {loop.which_epoch}_net_G.pth in {self.store.folder}; '
