@@ -5,14 +5,14 @@
     synthesizer = torch.hub.load('path/to/this/repository', 'from_pretrained', 'owner/name', source='local')
 
 The released files come from the authors' Google Drive folder (README, "Testing and released checkpoints"), which
-has no direct download link: `weights` is the G file, the encoder (`<epoch>_net_E.pth`) is read from beside it.
+has no direct download link: `weights` is the G file, the encoder (`<epoch>_net_E.pth`) is read from beside it; the
+architecture is the preset's (models/presets/<name>.json). Every entry point is Synthesizer.from_pretrained.
 """
 import os
 import re
-from typing import Optional, Sequence
+from typing import Any, Optional
 
 from models.synthesizer import Synthesizer
-from options.synthesis_options import load_synthesizer
 from util.errors import UserError
 
 dependencies = ['torch', 'torchvision', 'numpy', 'PIL']
@@ -20,25 +20,24 @@ dependencies = ['torch', 'torchvision', 'numpy', 'PIL']
 RELEASED_FILE = re.compile(r'^(?P<epoch>.+)_net_G\.pth$')
 
 
-def _released(preset: str, weights: Optional[str], options: Sequence[str], gpu_ids: str) -> Synthesizer:
+def _released(preset: str, weights: Optional[str], gpu_ids: str, arguments: dict) -> Synthesizer:
     if not weights:
         raise UserError(f'{preset}: pass weights=PATH, the released <epoch>_net_G.pth (the authors\' Google Drive '
                         'folder has no direct download link; see the README)')
     match = RELEASED_FILE.match(os.path.basename(weights))
     if not match or not os.path.isfile(weights):
         raise UserError(f'{preset}: weights={weights} is not a file named <epoch>_net_G.pth as released')
-    folder = os.path.dirname(os.path.abspath(weights))
-    return load_synthesizer(os.path.basename(folder), os.path.dirname(folder), match['epoch'], preset, gpu_ids,
-                            options=options)
+    return Synthesizer.from_pretrained(os.path.dirname(os.path.abspath(weights)), match['epoch'], preset=preset,
+                                       gpu_ids=gpu_ids, arguments=arguments)
 
 
 def _entry(preset: str, description: str):
-    def load(weights: Optional[str] = None, options: Sequence[str] = (), gpu_ids: str = '-1') -> Synthesizer:
-        return _released(preset, weights, options, gpu_ids)
+    def load(weights: Optional[str] = None, gpu_ids: str = '-1', **arguments: Any) -> Synthesizer:
+        return _released(preset, weights, gpu_ids, arguments)
     load.__name__ = preset
     load.__doc__ = (f'{description}: a Synthesizer with the released weights. `weights`: the released '
-                    '<epoch>_net_G.pth; `options`: test options for other sizes (e.g. ["--ngf", "32"]); '
-                    '`gpu_ids`: "0" for the first GPU.')
+                    '<epoch>_net_G.pth; `gpu_ids`: "0" for the first GPU; other keyword arguments give other sizes of '
+                    'the architecture (constructor arguments such as ngf=32, crop_size=128).')
     return load
 
 

@@ -5,7 +5,7 @@ from typing import List, Optional
 
 from PIL import Image
 
-from util.checkpoint import atomic_write_text
+from util.atomic import atomic_write_text
 from util.util import pixel_limit_problem
 
 from .errors import DatasetError

@@ -24,7 +24,8 @@ from models.segmenters.drn import MULTI_SCALES
 from models.segmenters.protocol import IGNORED, DatasetProtocol
 from models.segmenters.upernet import TEST_SHORT_SIDES
 from models.segmenters.weights import locate
-from util.checkpoint import atomic_write_text, sha256
+from util.atomic import atomic_write_text
+from util.manifest import sha256
 from util.distributed import DistInfo, all_true, barrier, sum_across
 from util.errors import UserError
 from util.segmentation_metrics import DEFINITIONS, confusion_matrix, protocol_scores

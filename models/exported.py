@@ -1,13 +1,14 @@
-"""Exported models: the generator (and style encoder) as ONNX files for onnxruntime, or as torch.export programs.
+"""Exported models: the generator (and style encoder) as ONNX files for onnxruntime.
 
-    <folder>/config.json        the model spec (as in a model folder, models.pretrained)
+    <folder>/config.json        the model spec (as in a model folder, models.spec)
     <folder>/generator.onnx     (semantics (N, C, H, W) float32, z (N, z_dim) float32) -> image (N, 3, H, W) in [-1, 1]
     <folder>/encoder.onnx       photo (N, 3, H, W) float32 in [-1, 1] -> (mu, logvar) (N, z_dim); models with a VAE
-    <folder>/generator.pt2, encoder.pt2   the same as torch.export programs (torch.export.load)
 
 The batch size is dynamic; sizes and channels are the model's. The graphs come from torch.export (the dynamo ONNX
 exporter): the TorchScript exporter fails on the generator's per-pixel convolution, as it does on the reference's
-Unfold (pytorch #22862, #81871). `Synthesizer.from_exported` runs such a folder with onnxruntime.
+Unfold (pytorch #22862, #81871). `Synthesizer.from_pretrained(folder, backend='onnxruntime')` runs such a folder.
+(No torch.export `.pt2` programs: torch.export.load falls back to unpickling arbitrary objects, which a file a user
+hands us must never get to do, and a format we will not load is not worth writing.)
 """
 import copy
 import os
@@ -19,10 +20,9 @@ import torch
 
 from util.errors import UserError, exception_reason
 from util.util import image_size
-from .spec import Spec
+from .sources import EXPORTED_FILES
+from .spec import ModelSpec
 
-FORMATS = {'onnx': '.onnx', 'torch_export': '.pt2'}
-FILES = {'G': 'generator', 'E': 'encoder'}
 # Largest |exported - PyTorch| accepted after an export: an eighth of an 8-bit level of the [-1, 1] image. float32
 # reordering gave 7e-7 on a small model and 4.8e-5 on the full-size COCO model (random weights), where 1e-4 would
 # leave little room for trained weights; an export that computes something else differs by far more.
@@ -72,8 +72,8 @@ def output_names(label: str) -> List[str]:
     return ['mu', 'logvar'] if label == 'E' else ['image']
 
 
-def export(synthesizer, folder: str, fmt: str) -> List[str]:
-    """Write the synthesizer's networks into `folder` in `fmt` ('onnx' or 'torch_export'); returns the files."""
+def export(synthesizer, folder: str) -> List[str]:
+    """Write the synthesizer's networks into `folder` as ONNX files; returns the files."""
     modules = {'G': frozen_copy(GeneratorGraph(synthesizer.netG, synthesizer.uses_style))}
     if synthesizer.netE is not None:
         modules['E'] = frozen_copy(synthesizer.netE)
@@ -82,17 +82,14 @@ def export(synthesizer, folder: str, fmt: str) -> List[str]:
     for label, module in modules.items():
         batch = torch.export.Dim('batch', min=1, max=1024)
         shapes = tuple({0: batch} for _ in inputs[label])
-        path = os.path.join(folder, FILES[label] + FORMATS[fmt])
+        path = os.path.join(folder, EXPORTED_FILES[label])
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='# The axis name')  # the encoder's and generator's batch axes share a name
-            if fmt == 'onnx':
-                # optimize=False: onnxscript's rewrite passes took about half the export time, and onnxruntime
-                # optimizes the graph itself when a session starts (measured: the same time per image, a file 1 % larger).
-                torch.onnx.export(module, inputs[label], path, input_names=input_names(label, len(inputs[label])),
-                                  output_names=output_names(label), dynamic_shapes=shapes, dynamo=True, optimize=False,
-                                  external_data=False, verbose=False)
-            else:
-                torch.export.save(torch.export.export(module, inputs[label], dynamic_shapes=shapes), path)
+            # optimize=False: onnxscript's rewrite passes took about half the export time, and onnxruntime
+            # optimizes the graph itself when a session starts (measured: the same time per image, a file 1 % larger).
+            torch.onnx.export(module, inputs[label], path, input_names=input_names(label, len(inputs[label])),
+                              output_names=output_names(label), dynamic_shapes=shapes, dynamo=True, optimize=False,
+                              external_data=False, verbose=False)
         written.append(path)
     return written
 
@@ -122,10 +119,10 @@ class OnnxRuntimeNetwork:
 class OnnxRuntimeGenerator(OnnxRuntimeNetwork):
     """generator.onnx with the generator's contract (models.networks): `output_size`, `z_dim`, (semantics, z) -> image."""
 
-    def __init__(self, path: str, device: torch.device, spec: Spec):
+    def __init__(self, path: str, device: torch.device, spec: ModelSpec):
         super().__init__(path, device)
-        self.output_size = image_size(spec['inputs']['crop_size'], spec['inputs']['aspect_ratio'])
-        self.z_dim = spec['style']['z_dim'] if spec['style']['use_vae'] else 0
+        self.output_size = image_size(spec.inputs.crop_size, spec.inputs.aspect_ratio)
+        self.z_dim = spec.z_dim if spec.use_vae else 0
 
     def __call__(self, semantics: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
         if 'z' in self.inputs and z is None:

@@ -1,60 +1,67 @@
 """Options -> model: the one place below the command line that reads options to make a model (its spec, how it
 computes, what it is trained with), so that everything else is built from a spec and explicit arguments."""
 import argparse
-from typing import Any, Dict
+import inspect
+from typing import Any, Dict, Mapping, Type
 
 from util.checkpoint import CheckpointStore
-from util.device import configure_cpu_allocator, select_device
-from util.distributed import launched_rank
-from util.errors import UserError
+from util.errors import UserError, exception_reason
 from util.util import settings_from
-from .networks import RUNTIME_ARGUMENTS, network_arguments, registry
-from .pix2pix_model import LossSettings, Pix2PixModel
-from .spec import SPEC_FORMAT, Spec
+from .networks import RUNTIME_ARGUMENTS, BaseNetwork, registry
+from .pix2pix_model import LossSettings, ModelRecipe, Pix2PixModel
+from .spec import INPUT_FIELDS, ModelInputs, ModelSpec, NetworkSpec
 
 # Each network of a model, by its label in the checkpoint file names: its kind (registry.KINDS names the option
 # that chooses it; the encoder has one kind only).
 ROLES = {'G': 'generator', 'D': 'discriminator', 'E': 'encoder'}
 ENCODER = 'conv'
-# The options that say what a model's networks read.
-INPUT_OPTIONS = ('dataset_mode', 'label_nc', 'contain_dontcare_label', 'no_instance', 'crop_size', 'aspect_ratio')
 
 
-def network_spec(label: str, opt: argparse.Namespace) -> Dict[str, Any]:
-    """{'name', 'class', 'arguments'} of network `label` ('G', 'D', 'E') of the options."""
+def network_arguments(cls: Type[BaseNetwork], opt: Any) -> Dict[str, Any]:
+    """The constructor arguments of `cls` from the options: each argument is the option of the same name
+    (`semantic_nc` and `sync_bn` are derived in options.base_options.finish_options); an argument that no option
+    sets keeps the constructor's default, and one without a default is one line."""
+    arguments = {}
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name == 'self':
+            continue
+        if hasattr(opt, name):
+            arguments[name] = getattr(opt, name)
+        elif parameter.default is inspect.Parameter.empty:
+            raise UserError(f'{cls.__name__} needs the argument {name}, which no option sets: give it a default, or '
+                            'declare the option in the network\'s add_options (models.networks.registry)')
+    return arguments
+
+
+def network_spec(label: str, opt: Any) -> NetworkSpec:
+    """The description of network `label` ('G', 'D', 'E') of the options."""
     kind = ROLES[label]
     option = registry.KINDS[kind]
     name = getattr(opt, option.lstrip('-')) if option else ENCODER
     cls = registry.entry(kind, name).cls
     arguments = {k: v for k, v in network_arguments(cls, opt).items() if k not in RUNTIME_ARGUMENTS}
-    return {'name': name, 'class': cls.__name__, 'arguments': arguments}
+    return NetworkSpec(name, cls.__name__, arguments)
 
 
-def spec_from_options(opt: argparse.Namespace) -> Spec:
+def spec_from_options(opt: argparse.Namespace) -> ModelSpec:
     """The spec of the model the options describe: G, E with --use_vae, D when training."""
     labels = ['G'] + (['E'] if opt.use_vae else []) + (['D'] if opt.isTrain else [])
-    return {'format': SPEC_FORMAT,
-            'networks': {label: network_spec(label, opt) for label in labels},
-            'inputs': {name: getattr(opt, name) for name in INPUT_OPTIONS},
-            'style': {'use_vae': opt.use_vae, 'z_dim': opt.z_dim},
-            'provenance': {'dataset_mode': opt.dataset_mode, 'dataroot': opt.dataroot, 'name': opt.name}}
+    return ModelSpec({label: network_spec(label, opt) for label in labels},
+                     ModelInputs(**{name: getattr(opt, name) for name in INPUT_FIELDS}), opt.use_vae, opt.z_dim,
+                     {'dataset_mode': opt.dataset_mode, 'dataroot': opt.dataroot, 'name': opt.name})
 
 
-def options_of_spec(spec: Spec) -> Dict[str, Any]:
-    """The architecture options a spec stands for (the inverse of spec_from_options on G and E): what test.py takes
-    as the saved run's options for a model folder."""
-    options = {**spec['inputs'], 'use_vae': spec['style']['use_vae']}
-    if spec['style'].get('z_dim') is not None:
-        options['z_dim'] = spec['style']['z_dim']
-    for label in ('E', 'G'):  # G last: its arguments win where both have one (ngf)
-        description = spec['networks'].get(label)
-        if description:
-            options.update(description['arguments'])
-            option = registry.KINDS[ROLES[label]]
-            if option:
-                options[option.lstrip('-')] = description['name']
-    options.pop('semantic_nc', None)  # derived from the label options
-    return options
+def spec_from_saved_options(saved: Mapping[str, Any], source: str) -> ModelSpec:
+    """The spec of G and E of a run trained before runs kept their spec, from its opt.json (`source`)."""
+    options = argparse.Namespace(**{**saved, 'isTrain': False})
+    missing = [name for name in ('use_vae', 'z_dim', 'netG', *INPUT_FIELDS) if not hasattr(options, name)]
+    if missing:
+        raise UserError(f'{source} does not say {", ".join(missing)}: restore it, or give the architecture with '
+                        '--preset')
+    try:
+        return spec_from_options(options)
+    except (KeyError, AttributeError) as exc:
+        raise UserError(f'{source} does not describe a model this code builds ({exception_reason(exc)}): restore it') from None
 
 
 def runtime_from_options(opt: argparse.Namespace) -> Dict[str, Any]:
@@ -66,14 +73,12 @@ def loss_settings(opt: argparse.Namespace) -> LossSettings:
     return settings_from(LossSettings, opt)
 
 
+def model_recipe(opt: argparse.Namespace) -> ModelRecipe:
+    """How to build the model the options describe (for training, with D and the losses)."""
+    return ModelRecipe(spec_from_options(opt), loss_settings(opt) if opt.isTrain else None, runtime_from_options(opt),
+                       (opt.init_type, opt.init_variance), opt.amp, opt.gpu_ids, opt.cpu_allocator)
+
+
 def build_model(opt: argparse.Namespace) -> Pix2PixModel:
-    """The model the options describe, on their device (the C library's allocator set as --cpu_allocator says on
-    the CPU), with fresh weights; for training, with D and the losses."""
-    if opt.output_nc not in (1, 3):
-        raise UserError(f'--output_nc {opt.output_nc}: images have 3 (colour) or 1 (grey) channels')
-    device = select_device(opt.gpu_ids, announce=launched_rank() == 0)
-    if device.type == 'cpu':
-        configure_cpu_allocator(opt.cpu_allocator)
-    return Pix2PixModel(spec_from_options(opt), CheckpointStore(opt.checkpoints_dir, opt.name), device, opt.amp,
-                        loss_settings(opt) if opt.isTrain else None, runtime_from_options(opt),
-                        (opt.init_type, opt.init_variance))
+    """The model the options describe, on their device, with fresh weights; for training, with D and the losses."""
+    return model_recipe(opt).build(CheckpointStore(opt.checkpoints_dir, opt.name))

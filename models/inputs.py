@@ -1,10 +1,13 @@
 """What the networks are fed, shared by training and synthesis: the one-hot label map with its instance edges,
 style codes (sampled from the encoder, or from a seed) and the mixed-precision context."""
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 
 from util.errors import UserError
+
+if TYPE_CHECKING:
+    from .spec import ModelSpec
 
 AMP_DTYPES = {'off': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -42,6 +45,17 @@ def one_hot_semantics(label: torch.Tensor, instance: Optional[torch.Tensor], num
     if instance is None:
         return semantics
     return torch.cat((semantics, instance_edges(instance)), dim=1)
+
+
+def model_input(spec: 'ModelSpec', label: torch.Tensor, instance: Optional[torch.Tensor] = None,
+                device: Optional[torch.device] = None) -> torch.Tensor:
+    """The generator's input for (N, 1, H, W) label maps of channel ids, on `device`: the one input preparation of
+    training and synthesis. A model that reads instance edges takes them from `instance`, or from the label map
+    itself when there is none (region boundaries)."""
+    label = label.to(device)
+    if not spec.reads_instances:
+        return one_hot_semantics(label, None, spec.inputs.num_labels)
+    return one_hot_semantics(label, (label if instance is None else instance).to(device), spec.inputs.num_labels)
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -6,8 +6,11 @@ import torch
 
 import models.networks as networks
 from util.checkpoint import CheckpointStore, cpu_state_dict
-from .inputs import autocast, one_hot_semantics, reparameterize
-from .spec import build_networks, labels_of_spec
+from util.device import configure_cpu_allocator, select_device
+from util.distributed import launched_rank
+from util.errors import UserError
+from .inputs import autocast, model_input, reparameterize
+from .spec import ModelSpec, build_networks
 
 
 @dataclass(frozen=True)
@@ -22,26 +25,46 @@ class LossSettings:
     vgg_weights: str = ''   # a torchvision vgg19 state_dict; '' for torchvision's download
 
 
+@dataclass(frozen=True)
+class ModelRecipe:
+    """How to build a model to train: its spec, what it optimises, how it computes and is initialised, and where
+    (models.from_options.model_recipe makes one from options)."""
+    spec: ModelSpec
+    losses: Optional[LossSettings]   # None: G and E only
+    runtime: Dict[str, Any]          # how the networks compute (models.networks.RUNTIME_ARGUMENTS)
+    init: Tuple[str, float]          # weight initialisation: type and scale
+    amp: str                         # mixed precision: off, bf16, fp16
+    gpu_ids: str
+    cpu_allocator: str               # the C library's allocator on the CPU (util.device)
+
+    def build(self, store: CheckpointStore) -> 'Pix2PixModel':
+        """The model with fresh weights on the recipe's device, its checkpoints in `store`."""
+        output_nc = self.spec.output_nc
+        if output_nc not in (1, 3):
+            raise UserError(f'--output_nc {output_nc}: images have 3 (colour) or 1 (grey) channels')
+        device = select_device(self.gpu_ids, announce=launched_rank() == 0)
+        if device.type == 'cpu':
+            configure_cpu_allocator(self.cpu_allocator)
+        return Pix2PixModel(self.spec, store, device, self.amp, self.losses, self.runtime, self.init)
+
+
 class Pix2PixModel(torch.nn.Module):
     def __init__(self,
-                 spec: Dict[str, Any],                      # the model spec (models.spec)
+                 spec: ModelSpec,                            # the model spec (models.spec)
                  store: CheckpointStore,                     # the run folder its checkpoints are in
                  device: torch.device = torch.device('cpu'),
                  amp: str = 'off',                           # mixed precision: off, bf16, fp16
                  losses: Optional[LossSettings] = None,      # training: D and the losses; None: G and E only
                  runtime: Optional[Dict[str, Any]] = None,   # how the networks compute (models.spec)
                  init: Tuple[str, float] = ('xavier', 0.02)):  # weight initialisation: type and scale
-        """The networks of a spec with fresh weights (`load` reads a checkpoint into them) and, for training,
-        the losses. models.from_options.build_model makes one from options."""
+        """The networks of a spec with fresh weights (models.sources.load_weights reads a checkpoint into them)
+        and, for training, the losses. ModelRecipe.build makes one."""
         super().__init__()
         self.spec, self.store, self.device, self.amp, self.losses = spec, store, device, amp, losses
-        self.use_vae = spec['style']['use_vae']
-        self.num_labels = len(labels_of_spec(spec))
-        self.reads_instances = not spec['inputs']['no_instance']
+        self.use_vae = spec.use_vae
         nets = build_networks(spec, device, runtime, 'GDE' if losses is not None else 'GE', init=init,
                               source=store.networks_path())
         self.netG, self.netD, self.netE = nets['G'], nets.get('D'), nets['E']
-        self.loaded_from = f'{store.folder} (fresh weights)'  # the generator's file, once one is loaded
         if losses is not None:
             self.criterionGAN = networks.GANLoss(losses.gan_mode)
             self.criterionFeat = torch.nn.L1Loss()
@@ -74,23 +97,13 @@ class Pix2PixModel(torch.nn.Module):
         """{label: state_dict on the CPU} of G, D and E, as saved in <epoch>_net_<label>.pth."""
         return {label: cpu_state_dict(net) for label, net in self.networks_by_label().items()}
 
-    def spec_at(self, epoch) -> Dict[str, Any]:
+    def spec_at(self, epoch) -> ModelSpec:
         """What networks.json records when `epoch` is saved: the model's spec and where it comes from."""
-        return {**self.spec, 'provenance': {**self.spec.get('provenance', {}), 'epoch': str(epoch)}}
-
-    def load(self, epoch, use_ema: bool = False) -> 'Pix2PixModel':
-        """Read <epoch>_net_{G (G_ema with `use_ema`),D,E}.pth into the networks, strictly."""
-        generator = 'G_ema' if use_ema else 'G'
-        for label, net in ((generator, self.netG), ('D', self.netD), ('E', self.netE)):
-            if net is not None:
-                self.store.load_network(net, label, epoch)
-        self.loaded_from = self.store.network_path(epoch, generator)
-        return self
+        return self.spec.with_provenance(epoch=str(epoch))
 
     def preprocess_input(self, data: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """One-hot label map (with the don't-care channel when present), plus the instance edge map."""
-        instance = data['instance'].to(self.device) if self.reads_instances else None
-        return one_hot_semantics(data['label'].to(self.device), instance, self.num_labels), data['image'].to(self.device)
+        """The generator's input (models.inputs.model_input) and the real photos of a dataset batch."""
+        return model_input(self.spec, data['label'], data['instance'], self.device), data['image'].to(self.device)
 
     def compute_generator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor):
         G_losses = {}

@@ -1,100 +1,235 @@
-"""The model spec: the one description of a model, kept in the run folder as networks.json.
+"""The model spec: the one description of a model, kept as networks.json in a run folder and as config.json in a
+model folder.
 
     {'format': 'cc-fpse model 2',
      'networks': {'G': {'name': 'condconv', 'class': 'CondConvGenerator', 'arguments': {...}}, 'E': ..., 'D': ...},
      'inputs': {'dataset_mode', 'label_nc', 'contain_dontcare_label', 'no_instance', 'crop_size', 'aspect_ratio'},
      'style': {'use_vae', 'z_dim'},
-     'provenance': {'dataset_mode', 'dataroot', 'name', 'epoch'}}
+     'provenance': {'dataset_mode', 'dataroot', 'name', 'epoch', ...}}
 
-models.from_options.spec_from_options is the one place that turns options into a spec (training, and the released
-checkpoints' presets, which come without one); everything after it (training and resuming, test.py,
-synthesize.py, the demo, the FID during training) builds its networks from a spec with `build_networks`. How the
-networks compute (the runtime arguments) is never in a spec. Files of format 1 (runs trained before the spec) are
-read and upgraded.
+`ModelSpec.from_json` reads and checks such a dict once (files of format 1, written before the spec, are upgraded);
+everything after it reads typed fields. `build_networks` is the one way networks are built from a spec. How the
+networks compute (the runtime arguments) is never part of a spec. A network built in Python from its constructor
+carries its description (models.networks.BaseNetwork), so `ModelSpec.describe` makes the spec of networks built in a
+notebook.
 """
-from typing import Any, Dict, Iterable, Optional
+import copy
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Iterable, Mapping, Optional
 
 import torch
 
 from data import dataset_names
-from data.classes import LabelSet, label_set
-from util.checkpoint import CheckpointStore
+from data.classes import LabelSet, label_channels, label_set
 from util.errors import UserError
-from .networks import BaseNetwork, build_network
-from .networks.limits import INT_LIMITS
+from .networks import BaseNetwork, build_network, registry
+from .networks.limits import FLOAT_LIMITS, INT_LIMITS
 
 SPEC_FORMAT, LEGACY_FORMAT = 'cc-fpse model 2', 'cc-fpse networks 1'
 LABELS = ('G', 'D', 'E')  # the networks of a model, as the checkpoint files name them
 
-Spec = Dict[str, Any]
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """One network: its registered name, class and constructor arguments (runtime arguments left out)."""
+    name: str
+    cls: str
+    arguments: Mapping[str, Any]
+
+    def to_json(self) -> Dict[str, Any]:
+        return {'name': self.name, 'class': self.cls, 'arguments': copy.deepcopy(dict(self.arguments))}
 
 
-def _upgrade(legacy: Dict[str, Any]) -> Spec:
-    """A networks.json of format 1 ({'inputs', 'G', 'E', 'D'}) as a spec."""
-    networks = {label: legacy[label] for label in LABELS if label in legacy}
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the networks read: the dataset's label set, whether instance edges are an input, the image size."""
+    dataset_mode: str
+    label_nc: int
+    contain_dontcare_label: bool
+    no_instance: bool
+    crop_size: Optional[int] = None       # None only in specs upgraded from format 1 without a size
+    aspect_ratio: Optional[float] = None
+
+    @property
+    def num_labels(self) -> int:
+        """Label channels: label_nc, plus one for don't-care."""
+        return label_channels(self.label_nc, self.contain_dontcare_label)
+
+    @property
+    def semantic_nc(self) -> int:
+        """Channels of the generator's input: the label channels, plus the instance edges."""
+        return self.num_labels + (0 if self.no_instance else 1)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    networks: Mapping[str, NetworkSpec]   # by label: 'G', and 'E' (with a VAE), 'D' (for training)
+    inputs: ModelInputs
+    use_vae: bool
+    z_dim: Optional[int]
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # where it comes from: dataset, run, epoch, ...
+
+    @property
+    def generator(self) -> NetworkSpec:
+        return self.networks['G']
+
+    @property
+    def labels(self) -> LabelSet:
+        """The classes of the model's label channels."""
+        return label_set(self.inputs.dataset_mode, self.inputs.label_nc, self.inputs.contain_dontcare_label)
+
+    @property
+    def reads_instances(self) -> bool:
+        return not self.inputs.no_instance
+
+    @property
+    def output_nc(self) -> int:
+        """Channels of the generated images (and of the style photos the encoder reads)."""
+        return self.generator.arguments.get('output_nc', 3)
+
+    def to_json(self) -> Dict[str, Any]:
+        inputs = {name: getattr(self.inputs, name) for name in INPUT_FIELDS
+                  if getattr(self.inputs, name) is not None or name in REQUIRED_INPUTS}
+        return {'format': SPEC_FORMAT,
+                'networks': {label: network.to_json() for label, network in self.networks.items()},
+                'inputs': inputs,
+                'style': {'use_vae': self.use_vae, 'z_dim': self.z_dim},
+                'provenance': copy.deepcopy(dict(self.provenance))}
+
+    def to_text(self) -> str:
+        """The JSON text of the spec's files (networks.json, config.json)."""
+        return json.dumps(self.to_json(), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: Any, source: str) -> 'ModelSpec':
+        """The spec of a JSON value, checked as the command line checks the options its inputs come from; one line
+        naming `source` otherwise (before any network is allocated: build_network checks the arguments)."""
+        if not isinstance(raw, dict) or raw.get('format') not in (SPEC_FORMAT, LEGACY_FORMAT):
+            found = raw.get('format') if isinstance(raw, dict) else type(raw).__name__
+            raise UserError(f'{source} is not a model spec (format {found!r}, expected {SPEC_FORMAT!r}): restore it, '
+                            'or remove it to rebuild the networks from opt.json')
+        if raw['format'] == LEGACY_FORMAT:
+            raw = _upgrade(raw)
+        inputs, networks, style = raw.get('inputs'), raw.get('networks'), raw.get('style')
+        if not isinstance(inputs, dict) or set(REQUIRED_INPUTS) - set(inputs):
+            raise UserError(f'{source}: "inputs" must give {", ".join(REQUIRED_INPUTS)}: restore the file')
+        for name, value in inputs.items():
+            problem = _input_problem(name, value)
+            if problem:
+                raise UserError(f'{source}: inputs.{name} {value!r} {problem}: restore the file')
+        if not isinstance(networks, dict) or 'G' not in networks:
+            raise UserError(f'{source}: no generator (G) is described: restore the file')
+        if not isinstance(style, dict) or not isinstance(style.get('use_vae'), bool):
+            raise UserError(f'{source}: "style" must give use_vae (true or false): restore the file')
+        described = {}
+        for label, description in networks.items():
+            if label not in LABELS or not isinstance(description, dict) or \
+                    not isinstance(description.get('arguments'), dict) or not isinstance(description.get('class'), str):
+                raise UserError(f'{source}: networks.{label}: a network is described as {{"name": ..., "class": ..., '
+                                '"arguments": {...}}: restore the file')
+            described[label] = NetworkSpec(str(description.get('name', '')), description['class'],
+                                           dict(description['arguments']))
+        provenance = raw.get('provenance') if isinstance(raw.get('provenance'), dict) else {}
+        return cls(described, ModelInputs(**{name: inputs.get(name) for name in INPUT_FIELDS}), style['use_vae'],
+                   style.get('z_dim'), provenance)
+
+    @classmethod
+    def from_text(cls, text: str, source: str) -> 'ModelSpec':
+        try:
+            raw = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise UserError(f'{source} is not readable JSON ({type(exc).__name__}): restore it') from None
+        return cls.from_json(raw, source)
+
+    @classmethod
+    def describe(cls, inputs: ModelInputs, provenance: Optional[Mapping[str, Any]] = None,
+                 **networks: Optional[BaseNetwork]) -> 'ModelSpec':
+        """The spec of networks built in Python (G=..., E=..., D=...), from the description each carries since its
+        constructor ran. `inputs` says what the generator reads; the style comes from the generator."""
+        networks = {label: net for label, net in networks.items() if net is not None}
+        described = {}
+        for label, net in networks.items():
+            entry = registry.entry_of_class(type(net).__name__)
+            if entry is None:
+                raise UserError(f'{type(net).__name__} is not a registered network: decorate it with '
+                                'models.networks.registry.register')
+            described[label] = NetworkSpec(entry.name, net.description['class'], dict(net.description['arguments']))
+        generator = networks['G']
+        if inputs.crop_size is None:
+            width, height = generator.output_size
+            inputs = replace(inputs, crop_size=width, aspect_ratio=width / height)
+        z_dim = generator.z_dim or None
+        return cls(described, inputs, 'E' in networks, z_dim, dict(provenance or {}))
+
+    def with_networks(self, labels: Iterable[str]) -> 'ModelSpec':
+        """The spec of some of its networks (e.g. 'GE' for synthesis: a model folder has no discriminator)."""
+        return replace(self, networks={label: n for label, n in self.networks.items() if label in labels})
+
+    def with_provenance(self, **values: Any) -> 'ModelSpec':
+        return replace(self, provenance={**self.provenance, **values})
+
+    def with_arguments(self, **values: Any) -> 'ModelSpec':
+        """Other sizes of the same architecture: each value replaces the constructor argument of that name in every
+        network that has one, and the input of that name (crop_size, aspect_ratio)."""
+        networks = {label: replace(n, arguments={**n.arguments, **{k: v for k, v in values.items() if k in n.arguments}})
+                    for label, n in self.networks.items()}
+        unknown = sorted(set(values) - {k for n in networks.values() for k in n.arguments} - set(INPUT_FIELDS))
+        if unknown:
+            raise UserError(f'{", ".join(unknown)}: no network of the model takes such an argument')
+        inputs = replace(self.inputs, **{k: v for k, v in values.items() if k in INPUT_FIELDS})
+        z_dim = values.get('z_dim', self.z_dim)
+        return replace(self, networks=networks, inputs=inputs, z_dim=z_dim)
+
+
+INPUT_FIELDS = ('dataset_mode', 'label_nc', 'contain_dontcare_label', 'no_instance', 'crop_size', 'aspect_ratio')
+REQUIRED_INPUTS = INPUT_FIELDS[:4]
+
+
+def _input_problem(name: str, value: Any) -> Optional[str]:
+    """Why `value` cannot be input `name` (None when it can): the checks of the option of that name."""
+    if name == 'dataset_mode':
+        return None if value in dataset_names() else 'is not a value of --dataset_mode'
+    if name in ('contain_dontcare_label', 'no_instance'):
+        return None if isinstance(value, bool) else 'is not true or false'
+    if name in INT_LIMITS:
+        low, high = INT_LIMITS[name]
+        valid = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        return None if valid else f'is not a whole number from {low} to {high}'
+    if name in FLOAT_LIMITS:
+        low, high = FLOAT_LIMITS[name]
+        valid = isinstance(value, (int, float)) and not isinstance(value, bool) and low < value < high
+        return None if valid else f'is not a number between {low} and {high}'
+    return 'is not an input of a model'
+
+
+def _upgrade(legacy: Dict[str, Any]) -> Dict[str, Any]:
+    """A networks.json of format 1 ({'inputs', 'G', 'E', 'D'}) as the JSON of a spec."""
+    networks = {label: legacy[label] for label in LABELS if isinstance(legacy.get(label), dict)}
     generator_arguments = (networks.get('G') or {}).get('arguments') or {}
     inputs = dict(legacy.get('inputs') or {})
     for name in ('crop_size', 'aspect_ratio'):
         if name in generator_arguments:
             inputs.setdefault(name, generator_arguments[name])
+    for label, description in networks.items():
+        entry = registry.entry_of_class(description.get('class')) if isinstance(description, dict) else None
+        if entry is not None:
+            networks[label] = {'name': entry.name, **description}
     return {'format': SPEC_FORMAT, 'networks': networks, 'inputs': inputs,
-            'style': {'use_vae': 'E' in networks, 'z_dim': generator_arguments.get('z_dim')},
-            'provenance': {}}
+            'style': {'use_vae': 'E' in networks, 'z_dim': generator_arguments.get('z_dim')}, 'provenance': {}}
 
 
-def check_spec(spec: Any, source: str) -> Spec:
-    """The spec, its inputs checked as the command line checks the options they come from; one line naming
-    `source` otherwise."""
-    if not isinstance(spec, dict) or spec.get('format') not in (SPEC_FORMAT, LEGACY_FORMAT):
-        found = spec.get('format') if isinstance(spec, dict) else type(spec).__name__
-        raise UserError(f'{source} is not a model spec (format {found!r}, expected {SPEC_FORMAT!r}): restore it, or '
-                        'remove it to rebuild the networks from opt.json')
-    if spec['format'] == LEGACY_FORMAT:
-        spec = _upgrade(spec)
-    inputs, networks = spec.get('inputs'), spec.get('networks')
-    rules = {'dataset_mode': dataset_names(), 'label_nc': 'label_nc', 'contain_dontcare_label': bool,
-             'no_instance': bool}
-    if not isinstance(inputs, dict) or set(rules) - set(inputs):
-        raise UserError(f'{source}: "inputs" must give {", ".join(rules)}: restore the file')
-    for name, rule in rules.items():
-        value = inputs[name]
-        if rule is bool:
-            valid = isinstance(value, bool)
-        elif rule == 'label_nc':
-            low, high = INT_LIMITS['label_nc']
-            valid = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-        else:
-            valid = value in rule
-        if not valid:
-            raise UserError(f'{source}: inputs.{name} {value!r} is not a value of --{name}: restore the file')
-    if not isinstance(networks, dict) or 'G' not in networks:
-        raise UserError(f'{source}: no generator (G) is described: restore the file')
-    return spec
-
-
-def read_spec(store: CheckpointStore) -> Optional[Spec]:
-    """The spec of a run folder (networks.json), or None when it has none (the released checkpoints)."""
-    raw = store.read_networks()
-    return None if raw is None else check_spec(raw, store.networks_path())
-
-
-def build_networks(spec: Spec, device: torch.device = torch.device('cpu'), runtime: Optional[Dict[str, Any]] = None,
-                   labels: Iterable[str] = 'GE', init: Optional[tuple] = None,
-                   source: str = 'the spec') -> Dict[str, Optional[BaseNetwork]]:
+def build_networks(spec: ModelSpec, device: torch.device = torch.device('cpu'),
+                   runtime: Optional[Dict[str, Any]] = None, labels: Iterable[str] = 'GE',
+                   init: Optional[tuple] = None, source: str = 'the spec') -> Dict[str, Optional[BaseNetwork]]:
     """{label: network or None} of the spec's networks among `labels`, computing as `runtime` says, with fresh
     weights (initialised as the options say with `init` = (init_type, init_variance)). The one way every command
     builds a model's networks."""
     networks = {}
     for label in labels:
-        description = spec['networks'].get(label)
-        net = None if description is None else build_network(description, device, source, runtime)
+        description = spec.networks.get(label)
+        net = None if description is None else build_network(description.to_json(), device, source, runtime)
         if net is not None and init is not None:
             net.init_weights(*init)
         networks[label] = net
     return networks
-
-
-def labels_of_spec(spec: Spec) -> LabelSet:
-    """The classes of the model's label channels."""
-    inputs = spec['inputs']
-    return label_set(inputs['dataset_mode'], inputs['label_nc'], inputs['contain_dontcare_label'])

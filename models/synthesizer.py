@@ -1,30 +1,29 @@
 """The synthesis API: label map (+ instance map) and a style -> image, with a trained generator.
 
-test.py, scripts/synthesize.py, the trainer's evaluation and the demo all go through `Synthesizer`; Pix2PixModel
-feeds its networks with the same pieces (models.inputs).
-
     synthesizer = Synthesizer.from_pretrained('checkpoints/quickstart')   # a run folder, a model folder or a Hub id
-    label = read_label_map('my_map.png', synthesizer.labels, synthesizer.size)[None]   # data.label_maps
+    label = read_label_map('my_map.png', synthesizer.labels, synthesizer.size)   # data.label_maps
     images = synthesizer.generate(synthesizer.semantics(label), synthesizer.styles_from_seeds([0, 1]))
 
-A model trained here is rebuilt from checkpoints/<name>/networks.json and its state_dicts alone, a converted one
-from its config.json and safetensors files (models.pretrained); the authors' released checkpoints, which have
-neither, load through options.synthesis_options.load_synthesizer and a preset.
+`from_pretrained` is the one way to a trained generator from saved files (models.sources resolves the source and
+loads the weights); test.py, scripts/synthesize.py, the demo, the converters, the benchmark and torch.hub all go
+through it, and the trainer's evaluation builds a Synthesizer around its own networks. `save_pretrained` writes a
+model folder (config.json, safetensors, a model card) that `from_pretrained` reads back.
 Styles (models trained with --use_vae): a seed gives `torch.randn(z_dim)` from its own generator, so an image
 depends on its seed alone; a style photo gives the encoder's mean. Without a VAE the generator takes no style.
 """
-import os
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
 from data.classes import LabelSet
-from util.checkpoint import CheckpointStore
 from util.device import select_device
 from util.errors import UserError
-from .inputs import autocast, one_hot_semantics, reparameterize, seed_style
-from .pretrained import load_model_folder, read_config, resolve_source
-from .spec import Spec, build_networks, labels_of_spec, read_spec
+from .inputs import autocast, model_input, reparameterize, seed_style
+from .pretrained import model_card, write_model_folder
+from .sources import ResolvedModel, load_weights, resolve
+from .spec import ModelSpec, build_networks
+
+BACKENDS = ('pytorch', 'onnxruntime')
 
 
 class Synthesizer:
@@ -34,88 +33,60 @@ class Synthesizer:
     def __init__(self,
                  netG: torch.nn.Module,             # a generator of models.networks (or one exported, models.exported)
                  netE: Optional[torch.nn.Module],   # its style encoder (models trained with --use_vae), else None
-                 spec: Spec,                        # the model's spec (models.spec)
+                 spec: ModelSpec,                   # the model's spec (models.spec; ModelSpec.describe for new networks)
                  device: torch.device = torch.device('cpu'),
                  amp: str = 'off',                  # mixed precision: off, bf16, fp16
-                 checkpoint: str = '',              # the generator's file, named in errors
                  model_files: Sequence[str] = ()):  # the files its weights came from (G or G_ema, E)
         self.netG, self.netE, self.spec = netG, netE, spec
-        self.labels: LabelSet = labels_of_spec(spec)
-        self.reads_instances = not spec['inputs']['no_instance']
-        self.device, self.amp, self.checkpoint, self.model_files = device, amp, checkpoint, list(model_files)
+        self.labels: LabelSet = spec.labels
+        self.device, self.amp, self.model_files = device, amp, list(model_files)
+        self.checkpoint = self.model_files[0] if self.model_files else f'the {type(netG).__name__} built in Python'
 
     @classmethod
-    def from_model(cls, model: torch.nn.Module) -> 'Synthesizer':
-        """The generator and encoder of a Pix2PixModel, in whatever mode they are."""
-        return cls(model.netG, model.netE, model.spec, model.device, model.amp, model.loaded_from)
-
-    @classmethod
-    def from_pretrained(cls, source: str, which_epoch: str = 'latest', use_ema: bool = False, gpu_ids: str = '-1',
-                        amp: str = 'off', revision: Optional[str] = None,
-                        runtime: Optional[Dict[str, Any]] = None) -> 'Synthesizer':
-        """A model from a model folder (config.json + G.safetensors, scripts/convert_checkpoint.py), a run folder
-        (checkpoints/<name>: `which_epoch`, `use_ema` choose its files) or a Hugging Face Hub repository id
-        ('owner/name', at `revision`; read from the local cache when it is there, always with HF_HUB_OFFLINE=1)."""
-        found = resolve_source(source, revision)
-        if found.kind == 'run':
-            folder = os.path.normpath(found.folder)
-            return cls.load(os.path.basename(folder), os.path.dirname(folder) or '.', which_epoch, gpu_ids, amp, use_ema)
-        if use_ema or which_epoch != 'latest':
-            raise UserError(f'{source} is a model folder, which holds one generator (its config.json says which): '
-                            '--which_epoch and --use_ema choose among the files of a run folder; drop them')
+    def from_pretrained(cls, source: Union[str, ResolvedModel], which_epoch: str = 'latest', use_ema: bool = False,
+                        preset: Optional[str] = None, spec: Optional[ModelSpec] = None, gpu_ids: str = '-1',
+                        amp: str = 'off', revision: Optional[str] = None, runtime: Optional[Dict[str, Any]] = None,
+                        arguments: Optional[Dict[str, Any]] = None, backend: str = 'pytorch') -> 'Synthesizer':
+        """The generator (and encoder) of `source`, in eval mode: a run folder (checkpoints/<name>: `which_epoch`,
+        `use_ema` choose its files; released files come without a spec: `preset` names theirs, models/presets, or
+        `spec` gives one), a model folder (scripts/convert_checkpoint.py, `save_pretrained`), an exported folder
+        (`backend='onnxruntime'`), a Hugging Face Hub id ('owner/name' at `revision`), or what models.sources.resolve
+        found. `gpu_ids` '0' for the first GPU (the CPU when there is none); `runtime`: how the networks compute
+        (models.networks.RUNTIME_ARGUMENTS); `arguments`: other sizes of the architecture (ModelSpec.with_arguments)."""
+        model = source if isinstance(source, ResolvedModel) else \
+            resolve(source, which_epoch, use_ema, preset, spec, revision, arguments)
+        if backend not in BACKENDS:
+            raise UserError(f'backend {backend!r}: choose one of {", ".join(BACKENDS)}')
+        if (backend == 'onnxruntime') != (model.kind == 'exported'):
+            raise UserError(f'--backend onnxruntime runs an exported folder (scripts/export.py), and {model.folder} '
+                            + ('is one: add --backend onnxruntime' if model.kind == 'exported' else 'is not'))
         device = select_device(gpu_ids, announce=True)
-        spec, networks, files = load_model_folder(found.folder, device, runtime)
-        return cls(networks['G'], networks['E'], spec, device, amp, files[0], files)
+        spec = model.spec.with_networks('GE')
+        if backend == 'onnxruntime':
+            from .exported import OnnxRuntimeEncoder, OnnxRuntimeGenerator
+            networks = {'G': OnnxRuntimeGenerator(model.files['G'], device, spec),
+                        'E': OnnxRuntimeEncoder(model.files['E'], device) if 'E' in spec.networks else None}
+            files = [model.files[label] for label in spec.networks]
+        else:
+            networks = build_networks(spec, device, runtime, 'GE', source=model.spec_file)
+            files = load_weights(networks, model)
+            for net in networks.values():
+                if net is not None:
+                    net.eval()
+        return cls(networks['G'], networks['E'], spec, device, amp, files)
 
-    @classmethod
-    def from_exported(cls, folder: str, gpu_ids: str = '-1') -> 'Synthesizer':
-        """An exported model folder (scripts/export.py --format onnx: config.json, generator.onnx, encoder.onnx)
-        run by onnxruntime."""
-        from .exported import FILES, OnnxRuntimeEncoder, OnnxRuntimeGenerator
-        spec = read_config(folder)
-        device = select_device(gpu_ids, announce=True)
-        files = [os.path.join(folder, FILES[label] + '.onnx') for label in ('G', 'E')[:1 + spec['style']['use_vae']]]
-        netG = OnnxRuntimeGenerator(files[0], device, spec)
-        netE = OnnxRuntimeEncoder(files[1], device) if len(files) > 1 else None
-        return cls(netG, netE, spec, device, 'off', files[0], files)
-
-    @classmethod
-    def from_spec(cls, spec: Dict[str, Any], store: CheckpointStore, which_epoch: str = 'latest',
-                  use_ema: bool = False, gpu_ids: str = '-1', amp: str = 'off',
-                  runtime: Optional[Dict[str, Any]] = None) -> 'Synthesizer':
-        """G (or G_ema with `use_ema`) and E of a model spec (models.spec), loaded from `store`'s `which_epoch`;
-        eval mode. The one way test.py, synthesize.py, the demo and the evaluation scripts build a model.
-        `gpu_ids` '0' for the first GPU (the CPU when there is none)."""
-        device = select_device(gpu_ids, announce=True)
-        networks = build_networks(spec, device, runtime, 'GE', source=store.networks_path())
-        return cls.from_networks(networks, store, which_epoch, use_ema, spec, device, amp)
-
-    @classmethod
-    def load(cls, name: str, checkpoints_dir: str = './checkpoints', which_epoch: str = 'latest',
-             gpu_ids: str = '-1', amp: str = 'off', use_ema: bool = False) -> 'Synthesizer':
-        """A model trained here, rebuilt from checkpoints/<name>/networks.json (its spec) and its checkpoints: no
-        options, no training code."""
-        store = CheckpointStore(checkpoints_dir, name)
-        spec = read_spec(store)
-        if spec is None:
-            raise UserError(f'{store.networks_path()} does not exist: give --name of a model trained here (its '
-                            'folder has networks.json), or a --preset for the authors\' released checkpoints')
-        return cls.from_spec(spec, store, which_epoch, use_ema, gpu_ids, amp)
-
-    @classmethod
-    def from_networks(cls, networks: Dict[str, Optional[torch.nn.Module]], store: CheckpointStore, which_epoch: str,
-                      use_ema: bool, spec: Spec, device: torch.device, amp: str) -> 'Synthesizer':
-        """Load G (or G_ema) and E of `which_epoch` into `networks` from `store`; eval mode."""
-        generator = 'G_ema' if use_ema else 'G'
-        store.load_network(networks['G'], generator, which_epoch)
-        if networks['E'] is not None:
-            store.load_network(networks['E'], 'E', which_epoch)
-        for net in networks.values():
-            if net is not None:
-                net.eval()
-        files = [store.network_path(which_epoch, generator)]
-        files += [store.network_path(which_epoch, 'E')] if networks['E'] is not None else []
-        return cls(networks['G'], networks['E'], spec, device, amp, files[0], files)
+    def save_pretrained(self, folder: str, overwrite: bool = False, provenance: Optional[Mapping[str, Any]] = None,
+                        metrics: Optional[Dict[str, Any]] = None, repo_hint: Optional[str] = None) -> None:
+        """A model folder that `from_pretrained` reads: config.json (the spec of G and E, `provenance` added),
+        G.safetensors (+ E.safetensors) holding exactly the networks' state_dicts, and a README.md model card
+        (with `metrics` of `scripts/evaluate.py all` when given). Written whole or not at all; an existing folder
+        only with `overwrite`."""
+        if not isinstance(self.netG, torch.nn.Module):
+            raise UserError(f'{self.checkpoint} is an exported graph: save the PyTorch model it was exported from')
+        spec = self.spec.with_networks('GE').with_provenance(**(provenance or {}))
+        networks = {'G': self.netG, 'E': self.netE}
+        states = {label: net.state_dict() for label, net in networks.items() if net is not None}
+        write_model_folder(folder, spec, states, model_card(spec, networks, metrics, repo_hint or folder), overwrite)
 
     @property
     def size(self) -> Tuple[int, int]:
@@ -125,19 +96,26 @@ class Synthesizer:
     @property
     def output_nc(self) -> int:
         """Channels of the generated images (and of the style photos the encoder reads)."""
-        return self.spec['networks']['G']['arguments'].get('output_nc', 3)
+        return self.spec.output_nc
 
     @property
     def uses_style(self) -> bool:
         return self.netE is not None
 
+    @property
+    def reads_instances(self) -> bool:
+        return self.spec.reads_instances
+
     def semantics(self, label: torch.Tensor, instance: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """The generator's input for (N, 1, H, W) label maps of channel ids. A model that reads instance edges
-        takes them from `instance`, or from the label map itself when there is none (region boundaries)."""
-        label = label.to(self.device)
-        if not self.reads_instances:
-            return one_hot_semantics(label, None, len(self.labels))
-        return one_hot_semantics(label, (label if instance is None else instance).to(self.device), len(self.labels))
+        """The generator's input for label maps of channel ids, (N, 1, H, W) or one (1, H, W) as
+        data.label_maps.read_label_map gives it. A model that reads instance edges takes them from `instance`, or
+        from the label map itself when there is none (region boundaries)."""
+        if label.dim() == 3:
+            label, instance = label[None], None if instance is None else instance[None]
+        if label.dim() != 4 or label.shape[1] != 1:
+            raise UserError(f'semantics: a label map is (1, H, W) or a batch (N, 1, H, W) of channel ids, not '
+                            f'{tuple(label.shape)}')
+        return model_input(self.spec, label, instance, self.device)
 
     def encode(self, photo: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of the style encoder for (N, C, H, W) photos in [-1, 1]."""
@@ -167,9 +145,7 @@ class Synthesizer:
     def synthesize_batch(self, batch: Dict[str, Any], check_finite: bool = True) -> torch.Tensor:
         """A dataset batch as the paper evaluates it: with a VAE, each image's style is sampled from the encoder's
         posterior for its real photo (global RNG)."""
-        instance = batch['instance'] if self.reads_instances else None
-        semantics = one_hot_semantics(batch['label'].to(self.device),
-                                      None if instance is None else instance.to(self.device), len(self.labels))
+        semantics = model_input(self.spec, batch['label'], batch['instance'], self.device)
         z = None
         if self.uses_style:
             with autocast(self.device, self.amp):

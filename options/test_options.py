@@ -2,25 +2,47 @@
 import argparse
 import os
 import sys
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
-from models.from_options import options_of_spec
-from models.pretrained import CONFIG_FILE, read_config, resolve_source, source_name
-from util.checkpoint import CheckpointStore
+from models.from_options import runtime_from_options, spec_from_options
+from models.sources import ResolvedModel, preset_names, resolve, source_name
+from models.synthesis_job import SplitJob
+from util.checkpoint import NETWORKS_FILE, CheckpointStore
+from util.errors import UserError
 from .base_options import REFERENCE_MODEL, BaseOptions, OptionParser
 from util.arguments import int_in
-from .presets import PRESET_HELP, PRESETS, with_preset
+from .data_settings import data_settings
 from .shared_arguments import add_ema_argument, add_epoch_argument
+
+PRESET_HELP = "the architecture of the authors' released checkpoints in --name's folder (they come without " \
+              "networks.json or opt.json): models/presets/<name>.json"
+
+
+# The options that change pixels or which samples are made: a rerun with other values starts over.
+DECISIVE_OPTIONS = ('dataset_mode', 'phase', 'seed', 'batchSize', 'amp', 'use_ema', 'preprocess_mode', 'load_size',
+                    'crop_size', 'aspect_ratio', 'no_instance', 'label_nc', 'contain_dontcare_label')
+
+
+def spec_defaults(model: ResolvedModel) -> Dict[str, Any]:
+    """What a model's spec says of the options the data and the options table read: its inputs, its generator and
+    its style."""
+    spec = model.spec
+    inputs = {name: value for name, value in vars(spec.inputs).items() if value is not None}
+    return {**inputs, 'netG': spec.generator.name, 'use_vae': spec.use_vae,
+            **({'z_dim': spec.z_dim} if spec.z_dim is not None else {})}
 
 
 class TestOptions(BaseOptions):
     isTrain = False
-    model_folder: Optional[str] = None  # a model folder given with --model, whose config.json stands for opt.json
+    # The model to test, found once while parsing (None: released files described by the command line's options,
+    # see `model_of`). Its spec decides the architecture; a run folder's opt.json also gives the data's options.
+    model: Optional[ResolvedModel] = None
 
     def add_model_option(self, parser: OptionParser) -> None:
         parser.add_argument('--model', type=str, default=REFERENCE_MODEL, metavar='SOURCE',
-                            help=f'{REFERENCE_MODEL} (the reference\'s value): the run of --name; or a model folder of '
-                                 'scripts/convert_checkpoint.py, a run folder or a Hugging Face Hub id owner/name')
+                            help=f'the model to test: {REFERENCE_MODEL} (the reference\'s value) for the run of --name '
+                                 'in --checkpoints_dir; or a model folder of scripts/convert_checkpoint.py, a run '
+                                 'folder, or a Hugging Face Hub id owner/name')
 
     def initialize(self, parser: OptionParser) -> OptionParser:
         BaseOptions.initialize(self, parser)
@@ -28,34 +50,72 @@ class TestOptions(BaseOptions):
         add_epoch_argument(parser)
         parser.add_argument('--how_many', type=int_in(1), default=float('inf'), help='how many test images to run')
         add_ema_argument(parser)
-        parser.add_argument('--preset', type=str, default=None, choices=sorted(PRESETS), help=PRESET_HELP)
+        parser.add_argument('--preset', type=str, default=None, choices=preset_names(), help=PRESET_HELP)
         parser.set_defaults(preprocess_mode='scale_width_and_crop', crop_size=256, load_size=256, display_winsize=256)
         parser.set_defaults(serial_batches=True, no_flip=True, phase='test')
         return parser
 
     def saved_run_options(self, store: CheckpointStore, run: dict):
-        if self.model_folder is None:
+        """A run folder's opt.json (the reference reads the architecture from it); else what the model's spec says."""
+        if self.model is None or (self.model.described_by_its_folder and os.path.isfile(store.path('opt.json'))):
             return super().saved_run_options(store, run)
-        return options_of_spec(read_config(self.model_folder)), os.path.join(self.model_folder, CONFIG_FILE)
+        return spec_defaults(self.model), self.model.spec_file
 
     def parse(self, args: Optional[List[str]] = None, quiet: bool = False) -> argparse.Namespace:
-        """As BaseOptions.parse, with `--preset NAME` standing for the options of a released checkpoint and
-        `--model SOURCE` for a model's: a run folder is its --checkpoints_dir and --name; a model folder (or Hub
-        id) gives the architecture options from its config.json and, unless given, --name (the results folder)."""
-        return super().parse(self.with_model_source(with_preset(sys.argv[1:] if args is None else list(args))), quiet)
+        """As BaseOptions.parse, with the model found once (`self.model`): `--model SOURCE` (a run folder is its
+        --checkpoints_dir and --name; a model folder or Hub id also names the results folder unless --name is
+        given), or the run of --name, described by `--preset NAME` for the released files. An architecture option
+        given on the command line must agree with the model's spec."""
+        args = sys.argv[1:] if args is None else list(args)
+        args = self.find_model(args)
+        opt = super().parse(args, quiet)
+        if self.model is not None and self.saved_options_path == self.model.spec_file:
+            given, _ = self.parser.parse_given(args)
+            other = sorted(set(given) & self.parser.architecture_options - set(self.saved_options))
+            if other:
+                raise UserError(f'--{other[0]}: the architecture of {self.model.folder} comes from '
+                                f'{self.model.spec_file}; drop the option')
+        return opt
 
-    def with_model_source(self, args: List[str]) -> List[str]:
+    def find_model(self, args: List[str]) -> List[str]:
         scan = argparse.ArgumentParser(add_help=False)
-        scan.add_argument('--model', default=REFERENCE_MODEL)
-        scan.add_argument('--name')
+        for flag, default in (('--model', REFERENCE_MODEL), ('--name', None), ('--checkpoints_dir', './checkpoints'),
+                              ('--which_epoch', 'latest'), ('--preset', None)):
+            scan.add_argument(flag, default=default)
+        scan.add_argument('--use_ema', action='store_true')
         known = scan.parse_known_args(args)[0]
-        self.model_folder = None
-        if known.model == REFERENCE_MODEL:
-            return args
-        found = resolve_source(known.model)
-        if found.kind == 'run':
-            folder = os.path.normpath(found.folder)
-            return args + ['--model', REFERENCE_MODEL, '--checkpoints_dir', os.path.dirname(folder) or '.',
-                           '--name', os.path.basename(folder)]
-        self.model_folder = found.folder
-        return args if known.name else args + ['--name', source_name(known.model)]
+        preset = known.preset if known.preset in preset_names() else None  # another is argparse's to reject
+        self.model = None
+        if known.model != REFERENCE_MODEL:
+            if known.preset:
+                raise UserError(f'--model {known.model} names the model: drop --preset (a preset describes released '
+                                'files in the folder of --name)')
+            self.model = resolve(known.model, known.which_epoch, known.use_ema)
+            if self.model.kind == 'run':
+                folder = os.path.normpath(self.model.folder)
+                return args + ['--model', REFERENCE_MODEL, '--checkpoints_dir', os.path.dirname(folder) or '.',
+                               '--name', os.path.basename(folder)]
+            return args if known.name else args + ['--name', source_name(known.model)]
+        folder = os.path.join(known.checkpoints_dir, known.name or 'CC-FPSE_coco')
+        if preset is not None or any(os.path.isfile(os.path.join(folder, f)) for f in (NETWORKS_FILE, 'opt.json')):
+            self.model = resolve(folder, known.which_epoch, known.use_ema, preset)
+        return args
+
+    def model_of(self, opt: argparse.Namespace) -> ResolvedModel:
+        """The model to test: the one found while parsing, or released files in --name's folder described by the
+        command line's architecture options."""
+        if self.model is not None:
+            return self.model
+        folder = os.path.join(opt.checkpoints_dir, opt.name)
+        if not CheckpointStore(opt.checkpoints_dir, opt.name).epochs():
+            raise UserError(f'{folder} holds no checkpoints (<epoch>_net_G.pth): check --name and --checkpoints_dir, '
+                            f'or give --model SOURCE')
+        return resolve(folder, opt.which_epoch, opt.use_ema, spec=spec_from_options(opt))
+
+    def split_job(self, opt: argparse.Namespace) -> SplitJob:
+        """test.py's job (models.synthesis_job) of parsed options."""
+        return SplitJob(self.model_of(opt), opt.gpu_ids, opt.amp, runtime_from_options(opt), data_settings(opt),
+                        opt.how_many, opt.results_dir, opt.name, opt.phase, opt.which_epoch, opt.display_winsize,
+                        {'options': {name: getattr(opt, name) for name in DECISIVE_OPTIONS},
+                         'dataroot': os.path.abspath(opt.dataroot)},
+                        self.format_options(opt))

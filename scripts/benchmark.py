@@ -55,9 +55,10 @@ def measure(config: dict) -> dict:
     """Runs in the child process: one configuration, returns medians and the peak memory."""
     import torch
     from options.train_options import TrainOptions
-    from options.run_settings import training_run
+    from train import training_run
     from trainers.training_loop import build_trainer
-    from models.from_options import build_model
+    from models.from_options import runtime_from_options, spec_from_options
+    from models.spec import build_networks
     from models.synthesizer import Synthesizer
     from util.util import image_size
     runtime_bytes = rss_bytes()
@@ -66,11 +67,21 @@ def measure(config: dict) -> dict:
     if config['mode'] == 'train':
         trainer = build_trainer(training_run(opt))
         model = trainer.model
-    else:  # the networks test.py builds: G, and E with --use_vae
+        device = model.device
+    else:  # the networks test.py loads: G, and E with --use_vae, random weights saved and loaded as a model folder
         opt.isTrain = False
-        model = build_model(opt).eval()
-        synthesizer = with_backend(Synthesizer.from_model(model), BACKENDS.get(config['variant'], 'eager'),
-                                   config['workdir'])
+        spec = spec_from_options(opt)
+        networks = build_networks(spec, init=(opt.init_type, opt.init_variance))
+        folder = os.path.join(config['workdir'], 'model')
+        Synthesizer(networks['G'], networks['E'], spec).save_pretrained(folder, overwrite=True)
+        del networks
+        synthesizer = Synthesizer.from_pretrained(folder, gpu_ids=opt.gpu_ids, amp=opt.amp,
+                                                  runtime=runtime_from_options(opt))
+        synthesizer = with_backend(synthesizer, BACKENDS.get(config['variant'], 'eager'), config['workdir'])
+        device = synthesizer.device
+        if device.type == 'cpu':
+            from util.device import configure_cpu_allocator
+            configure_cpu_allocator(opt.cpu_allocator)
     w, h = image_size(opt.crop_size, opt.aspect_ratio)
     if config['labels']:
         label = label_maps(config['labels'], opt, (w, h))
@@ -79,7 +90,7 @@ def measure(config: dict) -> dict:
         label = block_label_maps(opt.num_labels, config['classes_per_image'], opt.batchSize, (w, h))
         instance = torch.randint(0, 4, (opt.batchSize, 1, h, w))
     batch = {'label': label, 'instance': instance, 'image': torch.rand(opt.batchSize, 3, h, w) * 2 - 1}
-    cuda = model.device.type == 'cuda'
+    cuda = device.type == 'cuda'
 
     def sync():
         if cuda:
@@ -122,15 +133,16 @@ def with_backend(synthesizer, backend: str, workdir: str):
         synthesizer.netG = torch.compile(synthesizer.netG)
     elif backend == 'onnxruntime':
         from models.exported import export
-        from models.pretrained import write_config
+        from models.sources import CONFIG_FILE
         from models.synthesizer import Synthesizer
+        from util.atomic import atomic_write_text
         folder = os.path.join(workdir, 'onnx')
         os.makedirs(folder, exist_ok=True)
-        write_config(folder, synthesizer.spec)
+        atomic_write_text(os.path.join(folder, CONFIG_FILE), synthesizer.spec.to_text())
         start = time.perf_counter()
-        export(synthesizer, folder, 'onnx')
+        export(synthesizer, folder)
         print(f'onnx export: {time.perf_counter() - start:.1f} s', file=sys.stderr)
-        synthesizer = Synthesizer.from_exported(folder)
+        synthesizer = Synthesizer.from_pretrained(folder, backend='onnxruntime')
     return synthesizer
 
 

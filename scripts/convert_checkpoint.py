@@ -16,7 +16,6 @@ from typing import Any, Dict, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from models.pretrained import folder_spec, model_card, write_model_folder  # noqa: E402
 from options.parser import OneLineErrorParser  # noqa: E402
 from options.synthesis_options import add_model_arguments, synthesizer_from_arguments  # noqa: E402
 from util.errors import UserError, exception_reason, run_cli  # noqa: E402
@@ -76,12 +75,11 @@ def main() -> None:
                                            '--metrics': [args.metrics]})
     source = f'{os.path.join(args.checkpoints_dir, args.name)} epoch {args.which_epoch}' + \
         (f' (--preset {args.preset})' if args.preset else '')
-    spec = folder_spec(synthesizer.spec, 'G_ema' if args.use_ema else 'G', source)
-    networks = {'G': synthesizer.netG, 'E': synthesizer.netE}
-    states = {label: net.state_dict() for label, net in networks.items() if net is not None}
-    card = model_card(spec, networks, metrics, args.push_to_hub or args.out)
-    write_model_folder(args.out, spec, states, card, args.overwrite)
-    print(f'wrote {args.out}: config.json, {", ".join(f"{label}.safetensors" for label in states)}, README.md')
+    synthesizer.save_pretrained(args.out, args.overwrite, {'converted_from': source,
+                                                           'generator_weights': 'G_ema' if args.use_ema else 'G'},
+                                metrics, args.push_to_hub or args.out)
+    files = ['config.json'] + [f'{label}.safetensors' for label in ('G', 'E') if label in synthesizer.spec.networks]
+    print(f'wrote {args.out}: {", ".join(files)}, README.md')
     if args.push_to_hub:
         print(f'uploaded to {push_to_hub(args.out, args.push_to_hub, args.private)}')
 

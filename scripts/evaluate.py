@@ -50,7 +50,7 @@ def main() -> None:
     if args.command == 'all':
         evaluate_all(args)
     elif args.command == 'fid':
-        from util.checkpoint import check_writable_folder
+        from util.atomic import check_writable_folder
         from util.distributed import init_distributed
         from util.fid import fid_between
         from util.paths import check_output_apart
@@ -126,21 +126,20 @@ def validation_labels(dataset_mode: str, dataroot: str) -> Callable[[str], Optio
 
 def synthesize_validation_split(args: argparse.Namespace) -> str:
     """test.py --model SOURCE on the validation split of --dataroot; returns the results folder."""
-    from options.run_settings import split_job
+    from models.synthesis_job import synthesize_split
     from options.test_options import TestOptions
-    from trainers.testing import synthesize_split
     options = TestOptions()
     opt = options.parse(['--model', args.model, '--dataset_mode', args.dataset_mode, '--dataroot', args.dataroot,
                          '--phase', 'test', '--which_epoch', args.which_epoch, '--results_dir', args.results_dir,
                          '--batchSize', str(args.batch_size), '--gpu_ids', args.gpu_ids,
                          *(['--use_ema'] if args.use_ema else [])], quiet=True)
-    return synthesize_split(split_job(opt, options.format_options))
+    return synthesize_split(options.split_job(opt))
 
 
 def evaluate_all(args: argparse.Namespace) -> None:
     from models.evaluation import Evaluation, Variants, pair_samples, synthesized_images
     from models.segmenters.protocol import dataset_protocol
-    from util.checkpoint import atomic_write_texts, check_writable_folder
+    from util.atomic import atomic_write_texts, check_writable_folder
     from util.device import select_device
     from util.distributed import init_distributed
     from util.errors import UserError

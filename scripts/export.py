@@ -1,11 +1,10 @@
-"""Export a trained generator (and its style encoder) for onnxruntime (ONNX) or as a torch.export program.
+"""Export a trained generator (and its style encoder) for onnxruntime (ONNX).
 
-python scripts/export.py --model SOURCE --format onnx [--out exported/NAME-onnx]
-python scripts/export.py --name NAME [--which_epoch latest] [--use_ema] --format torch_export
+python scripts/export.py --model SOURCE [--format onnx] [--out exported/NAME-onnx]
+python scripts/export.py --name NAME [--which_epoch latest] [--use_ema]
 python scripts/synthesize.py --model exported/NAME-onnx --backend onnxruntime --labels maps/
 
-Writes config.json (the model spec), generator.onnx (+ encoder.onnx) or generator.pt2 (+ encoder.pt2), with a
-dynamic batch size. Before the folder is put in place, the exported graphs are run on a label map of the model's
+Writes config.json (the model spec) and generator.onnx (+ encoder.onnx), with a dynamic batch size. Before the folder is put in place, the exported graphs are run on a label map of the model's
 classes and compared with PyTorch: a difference above models.exported.TOLERANCE stops with nothing written.
 """
 import argparse
@@ -16,11 +15,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from models.exported import FILES, FORMATS, TOLERANCE, GeneratorGraph, OnnxRuntimeNetwork, example_inputs, export  # noqa: E402
-from models.pretrained import folder_spec, write_config  # noqa: E402
+from models.exported import TOLERANCE, GeneratorGraph, OnnxRuntimeNetwork, example_inputs, export  # noqa: E402
+from models.sources import CONFIG_FILE, EXPORTED_FILES  # noqa: E402
 from options.parser import OneLineErrorParser  # noqa: E402
 from options.synthesis_options import add_model_arguments, model_name, synthesizer_from_arguments  # noqa: E402
-from util.checkpoint import atomic_folder  # noqa: E402
+from util.atomic import atomic_folder, atomic_write_text  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 from util.paths import check_output_apart  # noqa: E402
 
@@ -28,28 +27,24 @@ from util.paths import check_output_apart  # noqa: E402
 def build_parser() -> OneLineErrorParser:
     parser = OneLineErrorParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(parser)
-    parser.add_argument('--format', default='onnx', choices=sorted(FORMATS))
+    parser.add_argument('--format', default='onnx', choices=['onnx'],
+                        help='onnx (the one format: torch.export programs cannot be loaded without unpickling)')
     parser.add_argument('--out', default=None, help='the folder to write (default exported/<model>-<format>)')
     parser.add_argument('--overwrite', action='store_true', help='replace --out if it exists')
     parser.set_defaults(gpu_ids='-1')
     return parser
 
 
-def largest_difference(synthesizer, folder: str, fmt: str) -> float:
+def largest_difference(synthesizer, folder: str) -> float:
     """max |exported - PyTorch| over the outputs of every exported network, on a batch of 3 (not the traced 2)."""
     inputs = example_inputs(synthesizer, batch=3)
     eager = {'G': GeneratorGraph(synthesizer.netG, synthesizer.uses_style).eval(), 'E': synthesizer.netE}
     worst = 0.0
     for label, tensors in inputs.items():
-        path = os.path.join(folder, FILES[label] + FORMATS[fmt])
         with torch.no_grad():
             expected = eager[label](*tensors)
-            if fmt == 'onnx':
-                got = OnnxRuntimeNetwork(path, torch.device('cpu')).run(*tensors)
-            else:
-                got = torch.export.load(path).module()(*tensors)
+            got = OnnxRuntimeNetwork(os.path.join(folder, EXPORTED_FILES[label]), torch.device('cpu')).run(*tensors)
         expected = expected if isinstance(expected, (tuple, list)) else [expected]
-        got = got if isinstance(got, (tuple, list)) else [got]
         worst = max([worst] + [float((a - b).abs().max()) for a, b in zip(expected, got)])
     return worst
 
@@ -62,10 +57,11 @@ def main() -> None:
     out = args.out or os.path.join('exported', f'{model_name(args)}-{args.format}')
     check_output_apart(out, '--out', {'the model folder': [os.path.dirname(f) for f in synthesizer.model_files]})
     source = args.model or f'{os.path.join(args.checkpoints_dir, args.name)} epoch {args.which_epoch}'
+    spec = synthesizer.spec.with_provenance(converted_from=source, generator_weights='G_ema' if args.use_ema else 'G')
     with atomic_folder(out, args.overwrite) as staging:
-        write_config(staging, folder_spec(synthesizer.spec, 'G_ema' if args.use_ema else 'G', source))
-        files = export(synthesizer, staging, args.format)
-        difference = largest_difference(synthesizer, staging, args.format)
+        atomic_write_text(os.path.join(staging, CONFIG_FILE), spec.to_text())
+        files = export(synthesizer, staging)
+        difference = largest_difference(synthesizer, staging)
         if difference > TOLERANCE:
             raise UserError(f'the exported model differs from PyTorch by {difference:.2e} (more than {TOLERANCE}): '
                             'nothing written; please report it with the model\'s config.json')

@@ -12,7 +12,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import data  # noqa: E402
-from models.from_options import build_model  # noqa: E402
+from models.from_options import runtime_from_options  # noqa: E402
+from models.spec import build_networks  # noqa: E402
 from models.synthesizer import Synthesizer  # noqa: E402
 from options.data_settings import data_settings  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
@@ -32,15 +33,18 @@ def measure(synthesize, dataloader, how_many: float) -> float:
 
 
 def main() -> None:
-    opt = TestOptions().parse(quiet=True)
+    options = TestOptions()
+    opt = options.parse(quiet=True)
     if opt.dataset_mode != 'synthetic':
         raise UserError('layout_fidelity.py measures models trained on --dataset_mode synthetic')
     dataloader = data.create_dataloader(data_settings(opt))
+    trained = Synthesizer.from_pretrained(options.model_of(opt), gpu_ids=opt.gpu_ids, amp=opt.amp,
+                                          runtime=runtime_from_options(opt))
     torch.manual_seed(opt.seed)
-    trained = Synthesizer.from_model(build_model(opt).load(opt.which_epoch, opt.use_ema).eval())
-    torch.manual_seed(opt.seed)
-    # Untrained batch norms have no running statistics yet, so the fresh model runs on batch statistics.
-    untrained = Synthesizer.from_model(build_model(opt).train())
+    # The same networks with fresh weights. Untrained batch norms have no running statistics yet, so the fresh
+    # model runs on batch statistics.
+    fresh = build_networks(trained.spec, trained.device, runtime_from_options(opt), init=(opt.init_type, opt.init_variance))
+    untrained = Synthesizer(fresh['G'].train(), fresh['E'] and fresh['E'].train(), trained.spec, trained.device, opt.amp)
     print('How well the images follow their layouts: the mean per-class colour error against the real photos '
           '(0..1, lower is better)')
     rows = [('trained', trained.synthesize_batch, 'the model just trained'),

@@ -22,7 +22,7 @@ from data.errors import DatasetError  # noqa: E402
 from data.image_folder import open_image  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
 from util import util  # noqa: E402
-from util.checkpoint import check_writable_folder  # noqa: E402
+from util.atomic import check_writable_folder  # noqa: E402
 from util.paths import check_output_apart  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 

@@ -17,20 +17,18 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from data.image_folder import stem  # noqa: E402
 from data.label_maps import list_image_files, read_instance_map, read_label_map, read_photo, render_label_map  # noqa: E402
+from models.synthesis_job import SynthesisJob, model_record, run_synthesis_job  # noqa: E402
 from models.synthesizer import Synthesizer  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
 from options.synthesis_options import add_input_limit_argument, add_model_arguments, model_name, parse_seeds, synthesizer_from_arguments  # noqa: E402
 from util import html, util  # noqa: E402
-from util.checkpoint import check_writable_folder, sha256  # noqa: E402
-from util.manifest import ResumableOutputs  # noqa: E402
-from util.paths import check_output_apart  # noqa: E402
-from util.distributed import DistInfo, all_true, barrier, init_distributed  # noqa: E402
+from util.distributed import init_distributed  # noqa: E402
+from util.manifest import sha256  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
 
@@ -96,12 +94,12 @@ def list_inputs(args: argparse.Namespace) -> List[Tuple[str, str, Optional[str]]
 
 
 def read_inputs(items: List[Tuple[str, str, Optional[str]]], args: argparse.Namespace,
-                synthesizer: Synthesizer) -> List[Tuple[str, torch.Tensor, Optional[torch.Tensor]]]:
-    """(stem, label map, instance map or None) of `items`, all read and checked before anything is written."""
+                synthesizer: Synthesizer) -> List[Tuple[torch.Tensor, Optional[torch.Tensor]]]:
+    """(label map, instance map or None) of `items`, all read and checked before anything is written."""
     size = synthesizer.size
-    return [(name, read_label_map(label_path, synthesizer.labels, size, args.max_input_pixels),
+    return [(read_label_map(label_path, synthesizer.labels, size, args.max_input_pixels),
              None if instance_path is None else read_instance_map(instance_path, size, args.max_input_pixels))
-            for name, label_path, instance_path in items]
+            for _, label_path, instance_path in items]
 
 
 def file_state(path: Optional[str]) -> Optional[list]:
@@ -115,32 +113,17 @@ def file_state(path: Optional[str]) -> Optional[list]:
 def job_record(args: argparse.Namespace, synthesizer: Synthesizer, items) -> dict:
     """What decides the images: the model's files, the options that change pixels, the label and instance maps."""
     return {'format': 'cc-fpse synthesis 1',
-            'model': {os.path.basename(path): sha256(path) for path in synthesizer.model_files},
+            'model': model_record(synthesizer),
             'options': {'seeds': args.seeds, 'batchSize': args.batchSize, 'amp': args.amp,
                         'style_image': sha256(args.style_image) if args.style_image else None},
             'inputs': {name: [file_state(label), file_state(instance)] for name, label, instance in items}}
 
 
-def read_shard(items, args, synthesizer, dist: DistInfo):
-    """This process's share of the label maps (map k goes to process k mod N), read and checked; under torchrun,
-    no process writes anything unless every process's share is good."""
-    try:
-        inputs = read_inputs(dist.share(items), args, synthesizer)
-    except UserError:
-        all_true(False, dist)
-        raise
-    if not all_true(True, dist):
-        raise UserError('another process found a bad input (its message names it); nothing was written')
-    return inputs
-
-
 def load_model(args: argparse.Namespace) -> Synthesizer:
-    if args.backend == 'pytorch':
-        return synthesizer_from_arguments(args)
-    if not args.model or not os.path.isdir(args.model):
+    if args.backend == 'onnxruntime' and not args.model:
         raise UserError('--backend onnxruntime runs an exported folder: pass --model with the folder of '
                         'scripts/export.py --format onnx')
-    return Synthesizer.from_exported(args.model, args.gpu_ids)
+    return synthesizer_from_arguments(args, args.backend)
 
 
 def main() -> None:
@@ -159,45 +142,41 @@ def main() -> None:
     items = list_inputs(args)
     image_styles = styles(args, synthesizer)
     out = args.out or os.path.join('results', model_name(args), f'synthesized_{args.which_epoch}')
-    check_output_apart(out, '--out', {'--labels': args.labels, '--instances': args.instances,
-                                      '--style_image': [args.style_image],
-                                      'the model folder': [os.path.dirname(path) for path in synthesizer.model_files]})
+    job = SynthesisJob(
+        out, '--out', job_record(args, synthesizer, items) if dist.is_main else {}, items,
+        lambda item: [os.path.join(out, 'labels', f'{item[0]}.png')] +
+                     [os.path.join(out, f'{item[0]}{suffix}.png') for suffix, _ in image_styles],
+        lambda item: len(image_styles),
+        {'--labels': args.labels, '--instances': args.instances, '--style_image': [args.style_image],
+         'the model folder': [os.path.dirname(path) for path in synthesizer.model_files]},
+        'label maps', 'model, options and label maps')
 
-    def outputs(name: str) -> List[str]:
-        return [os.path.join(out, 'labels', f'{name}.png')] + [os.path.join(out, f'{name}{s}.png') for s, _ in image_styles]
-    # A rerun of the same job (model files, options, label maps) skips the label maps whose images are all written.
-    job = ResumableOutputs(out, job_record(args, synthesizer, items) if dist.is_main else None, items,
-                           lambda item: outputs(item[0]), dist)
-    inputs = read_shard(job.todo, args, synthesizer, dist)
-    if dist.is_main:
-        check_writable_folder(out, '--out')
-        job.begin('label maps', 'model, options and label maps')
-    barrier(dist)
+    def make(item, maps) -> None:
+        name, (label, instance) = item[0], maps
+        util.save_image(render_label_map(label, labels), os.path.join(out, 'labels', f'{name}.png'))
+        semantics = synthesizer.semantics(label, instance)
+        # One label map per pass, its styles in passes of --batchSize. With one per pass (the default) an image
+        # depends on its label map and style alone, byte for byte: other batch sizes round differently.
+        for start in range(0, len(image_styles), args.batchSize):
+            chunk = image_styles[start:start + args.batchSize]
+            z = None if chunk[0][1] is None else torch.stack([code for _, code in chunk])
+            images = synthesizer.generate(semantics.expand(len(chunk), -1, -1, -1), z)
+            for (suffix, _), image in zip(chunk, images):
+                util.save_image(util.tensor2im(image), os.path.join(out, f'{name}{suffix}.png'))
 
-    with tqdm(total=len(inputs) * len(image_styles), desc='synthesizing', unit='img',
-              disable=not dist.is_main) as progress:
-        for name, label, instance in inputs:
-            util.save_image(render_label_map(label, labels), os.path.join(out, 'labels', f'{name}.png'))
-            semantics = synthesizer.semantics(label[None], None if instance is None else instance[None])
-            # One label map per pass, its styles in passes of --batchSize. With one per pass (the default) an image
-            # depends on its label map and style alone, byte for byte: other batch sizes round differently.
-            for start in range(0, len(image_styles), args.batchSize):
-                chunk = image_styles[start:start + args.batchSize]
-                z = None if chunk[0][1] is None else torch.stack([code for _, code in chunk])
-                images = synthesizer.generate(semantics.expand(len(chunk), -1, -1, -1), z)
-                for (suffix, _), image in zip(chunk, images):
-                    util.save_image(util.tensor2im(image), os.path.join(out, f'{name}{suffix}.png'))
-                    progress.update(1)
-    barrier(dist)  # every process's images are written
-    if dist.is_main:
+    def write_page() -> str:
         webpage = html.HTML(out, f'{model_name(args)}, epoch {args.which_epoch}: synthesized from label maps', image_subdir='')
         for name, _, _ in items:
             files = [f'{name}{suffix}.png' for suffix, _ in image_styles]
             webpage.add_header(name)
             webpage.add_images([f'labels/{name}.png'] + files, ['label map'] + [f[len(name) + 1:-4] or 'image' for f in files],
                                [f'labels/{name}.png'] + files, width=args.display_winsize)
-        print(f'Synthesized {len(job.todo) * len(image_styles)} images ({len(items) * len(image_styles)} in all): '
-              f'{webpage.save()}')
+        return webpage.save()
+
+    made, page = run_synthesis_job(job, dist, lambda mine: zip(mine, read_inputs(mine, args, synthesizer)), make,
+                                   write_page)
+    if dist.is_main:
+        print(f'Synthesized {made} images ({len(items) * len(image_styles)} in all): {page}')
 
 
 if __name__ == '__main__':

@@ -61,12 +61,23 @@ def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
 META = torch.device('meta')
 
 
+def define(label: str, opt, device: torch.device = torch.device('cpu')):
+    """Network `label` ('G', 'D', 'E') of the options on `device`, computing as they say and initialised as training
+    initialises it."""
+    from models.from_options import network_spec, runtime_from_options
+    from models.networks import build_network
+    net = build_network(network_spec(label, opt).to_json(), device, runtime=runtime_from_options(opt))
+    net.init_weights(opt.init_type, opt.init_variance)
+    return net
+
+
 def networks_on_meta(opt, labels: str = 'GDE') -> dict:
-    """{'netG': ..., ...} built by define_* on the meta device: names, shapes and parameter counts without
+    """{'netG': ..., ...} of the options' spec built on the meta device: names, shapes and parameter counts without
     allocating or initialising the weights of full-size networks."""
-    import models.networks as networks
+    from models.from_options import network_spec
+    from models.networks import build_network
     with META:
-        return {f'net{label}': getattr(networks, f'define_{label}')(opt, META) for label in labels}
+        return {f'net{label}': build_network(network_spec(label, opt).to_json(), META) for label in labels}
 
 
 def strict_load_on_meta(net: torch.nn.Module, layout: dict) -> None:
@@ -143,9 +154,16 @@ def save_trained_looking_model(checkpoints_dir: str, name: str, args) -> None:
     save_model(model, 'latest')
 
 
+def load_model(model, epoch='latest'):
+    """Read <epoch>_net_{G,D,E}.pth of the model's run folder into it (as resuming does); returns it."""
+    from models.sources import load_weights, resolve
+    load_weights(model.networks_by_label(), resolve(model.store.folder, epoch, spec=model.spec))
+    return model
+
+
 def save_model(model, epoch) -> None:
     """<epoch>_net_{G,D,E}.pth and networks.json of a Pix2PixModel, as the trainer writes them (no training state)."""
-    model.store.save(epoch, model.state_dicts(), spec=model.spec_at(epoch))
+    model.store.save(epoch, model.state_dicts(), spec_text=model.spec_at(epoch).to_text())
 
 
 # In a process of its own (signals, torchrun): one thread, the same summation order in every run, so that weights

@@ -8,9 +8,10 @@ import textwrap
 import pytest
 import torch
 
-from helpers import ROOT, save_model, train_opt
+from helpers import load_model, ROOT, save_model, train_opt
 from models.from_options import build_model
-from util import checkpoint
+from util import atomic
+from util.checkpoint import load_state_dict_file
 from util.errors import UserError
 
 
@@ -27,7 +28,7 @@ def test_files_are_plain_state_dicts_in_the_reference_layout(tmp_path):
 
 def test_failed_save_leaves_the_previous_file_and_no_temporaries(tmp_path, monkeypatch):
     path = str(tmp_path / 'latest_net_G.pth')
-    checkpoint.atomic_save_group({path: {'w': torch.ones(3)}})
+    atomic.atomic_save_group({path: {'w': torch.ones(3)}})
     real_save, calls = torch.save, []
 
     def broken_save(obj, f, *args, **kwargs):  # the second file of the group fails: the first is not renamed either
@@ -37,7 +38,7 @@ def test_failed_save_leaves_the_previous_file_and_no_temporaries(tmp_path, monke
             raise OSError('disk full')
     monkeypatch.setattr(torch, 'save', broken_save)
     with pytest.raises(OSError):
-        checkpoint.atomic_save_group({path: {'w': torch.zeros(3)}, str(tmp_path / 'latest_net_D.pth'): {}})
+        atomic.atomic_save_group({path: {'w': torch.zeros(3)}, str(tmp_path / 'latest_net_D.pth'): {}})
     assert os.listdir(tmp_path) == ['latest_net_G.pth']
     assert torch.equal(torch.load(path, weights_only=True)['w'], torch.ones(3))
 
@@ -49,8 +50,8 @@ def test_a_kill_inside_a_write_leaves_the_previous_latest(tmp_path):
     script = textwrap.dedent(f'''
         import sys, time, torch
         sys.path.insert(0, {ROOT!r})
-        from util import checkpoint
-        checkpoint.atomic_save_group({{{latest!r}: {{'w': torch.ones(1000)}}}})
+        from util import atomic
+        atomic.atomic_save_group({{{latest!r}: {{'w': torch.ones(1000)}}}})
 
         def half_a_file_then_hang(obj, f, *args, **kwargs):
             f.write(b'PK' + bytes(5000))
@@ -58,7 +59,7 @@ def test_a_kill_inside_a_write_leaves_the_previous_latest(tmp_path):
             print('writing', flush=True)
             time.sleep(120)
         torch.save = half_a_file_then_hang
-        checkpoint.atomic_save_group({{{latest!r}: {{'w': torch.zeros(1000)}}, {latest.replace('_G', '_D')!r}: {{}}}})
+        atomic.atomic_save_group({{{latest!r}: {{'w': torch.zeros(1000)}}, {latest.replace('_G', '_D')!r}: {{}}}})
     ''')
     process = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True)
     try:
@@ -79,7 +80,7 @@ def test_missing_epoch_lists_what_exists(tmp_path):
     save_model(build_model(opt), 5)
     opt.continue_train, opt.which_epoch = True, '7'
     with pytest.raises(UserError, match='available epochs: 5'):
-        build_model(opt).load(opt.which_epoch)
+        load_model(build_model(opt), opt.which_epoch)
 
 
 def test_checkpoints_are_loaded_as_data_only(tmp_path):
@@ -89,4 +90,4 @@ def test_checkpoints_are_loaded_as_data_only(tmp_path):
     path = tmp_path / 'latest_net_G.pth'
     torch.save({'w': Payload()}, path)
     with pytest.raises(UserError, match='not a readable checkpoint'):
-        checkpoint.load_state_dict_file(str(path))
+        load_state_dict_file(str(path))

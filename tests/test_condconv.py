@@ -5,8 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import models.networks as networks
-from helpers import train_opt
+from helpers import define, train_opt
 from models.networks.condconv import conditional_depthwise_conv, predicted_depthwise_conv, to_tap_major
 
 SHAPES_AND_STRIDES = [(shape, stride) for shape in [(1, 1, 5, 5), (1, 4, 6, 5), (2, 3, 8, 10), (2, 16, 7, 4)]
@@ -107,7 +106,7 @@ def test_generator_output_is_the_same_with_either_implementation():
     for impl in ('lean', 'unfold'):
         opt = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--depthconv_impl', impl)
         torch.manual_seed(0)
-        generator = networks.define_G(opt)
+        generator = define('G', opt)
         torch.manual_seed(1)
         semantics = torch.rand(2, opt.semantic_nc, 64, 64)
         outputs.append(generator(semantics))
@@ -121,7 +120,7 @@ def test_each_memory_format_gives_the_reference_formulations_values_and_gradient
     for extra in (['--depthconv_impl', 'unfold', '--predictor_impl', 'reference'], ['--memory_format', memory_format]):
         opt = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', *extra)
         torch.manual_seed(0)
-        generator = networks.define_G(opt).double()
+        generator = define('G', opt).double()
         torch.manual_seed(1)
         semantics = torch.rand(2, opt.semantic_nc, 64, 64, dtype=torch.float64)
         out = generator(semantics)

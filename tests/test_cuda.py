@@ -8,9 +8,8 @@ import sys
 import pytest
 import torch
 
-import models.networks as networks
-from helpers import ROOT, random_batch, train_opt
-from options.run_settings import training_run
+from helpers import define, ROOT, random_batch, train_opt
+from train import training_run
 from trainers.training_loop import build_trainer
 
 pytestmark = pytest.mark.cuda
@@ -31,7 +30,7 @@ def gpu_opt(*args):
 def test_networks_on_cuda_equal_the_cpu(extra):
     opt = train_opt(*SETUP, *extra)
     torch.manual_seed(0)
-    nets = {'G': networks.define_G(opt), 'D': networks.define_D(opt), 'E': networks.define_E(opt)}
+    nets = {'G': define('G', opt), 'D': define('D', opt), 'E': define('E', opt)}
     batch = random_batch(opt)
     semantics = torch.cat([torch.zeros(2, opt.num_labels, 64, 64).scatter_(1, batch['label'].long(), 1),
                            torch.rand(2, 1, 64, 64).round()], 1)

@@ -43,7 +43,7 @@ def served(tmp_path_factory):
     """A model with a style encoder, its Demo, and the page served on a free local port."""
     checkpoints = str(tmp_path_factory.mktemp('checkpoints'))
     save_trained_looking_model(checkpoints, 'vae', ['--dataset_mode', 'synthetic', '--use_vae'])
-    demo = DEMO.Demo(Synthesizer.load('vae', checkpoints), '--name vae')
+    demo = DEMO.Demo(Synthesizer.from_pretrained(os.path.join(checkpoints, 'vae')), '--name vae')
     app, theme = DEMO.build_app(demo)
     port = free_port()
     app.launch(server_name='127.0.0.1', server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False,

@@ -122,7 +122,7 @@ def test_segmentation_scores_on_hand_made_maps(tmp_path):
 @pytest.mark.slow  # full-size Inception weights
 def test_best_score_is_recorded_only_on_improvement(tmp_path, inception_weights):
     from helpers import train_opt
-    from options.run_settings import training_run
+    from train import training_run
     from trainers.training_loop import build_validation
     opt = train_opt('--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path), '--name', 'f', '--fid_dims', '64',
                     '--inception_weights', inception_weights)

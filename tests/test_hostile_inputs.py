@@ -11,7 +11,7 @@ from PIL import Image
 from helpers import run_script
 from dataset_writers import write_coco
 from data.image_folder import CACHE_NAME, make_dataset
-from util.checkpoint import atomic_write_text
+from util.atomic import atomic_write_text
 
 
 def check_dataset(*args):
@@ -258,7 +258,7 @@ def test_the_demo_refuses_huge_uploads_and_canvases(model, tmp_path):
     spec = importlib.util.spec_from_file_location('demo_script', os.path.join(ROOT, 'scripts', 'demo.py'))
     demo_script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo_script)
-    demo = demo_script.Demo(Synthesizer.load('vae', model), '--name vae', max_input_pixels=100 * 100)
+    demo = demo_script.Demo(Synthesizer.from_pretrained(os.path.join(model, 'vae')), '--name vae', max_input_pixels=100 * 100)
     with pytest.raises(UserError, match='above the limit'):
         demo.synthesize_file(label_file(tmp_path, size=(200, 100)), 0, None)
     with pytest.raises(UserError, match='above the limit'):
@@ -332,22 +332,22 @@ def test_evaluate_all_checks_where_it_writes_before_the_long_work(tmp_path):
 
 def test_a_full_disk_leaves_page_and_metrics_as_they_were_and_is_one_line(tmp_path, monkeypatch, capsys):
     import errno
-    from util import checkpoint
+    from util import atomic
     from util.errors import run_cli
     page, metrics = tmp_path / 'evaluation.html', tmp_path / 'metrics.json'
     page.write_text('old page')
     metrics.write_text('old metrics')
-    real_open = checkpoint.atomic_open
+    real_open = atomic.atomic_open
 
     def full_after_the_page(path, mode='wb'):
         if path.endswith('metrics.json'):
             raise OSError(errno.ENOSPC, 'No space left on device', path)
         return real_open(path, mode)
-    monkeypatch.setattr(checkpoint, 'atomic_open', full_after_the_page)
+    monkeypatch.setattr(atomic, 'atomic_open', full_after_the_page)
 
     def write_both():
         try:
-            checkpoint.atomic_write_texts({str(page): 'new page', str(metrics): 'new metrics'})
+            atomic.atomic_write_texts({str(page): 'new page', str(metrics): 'new metrics'})
         except OSError as exc:
             raise RuntimeError('a writer wrapping it') from exc
     with pytest.raises(SystemExit) as stop:

@@ -17,9 +17,9 @@ def test_import_contracts_are_kept():
 
 
 # Below options/ and the entry points (train.py, test.py, scripts/), parsed options (`opt`) are read only by the one
-# place that makes a model from options and the networks' define_* functions; everything else, trainers/ included,
-# takes a spec, settings or explicit arguments.
-OPTION_READERS = {'models/from_options.py', 'models/networks/__init__.py'}
+# place that makes a model from options; everything else, trainers/ and the networks included, takes a spec,
+# settings or explicit arguments.
+OPTION_READERS = {'models/from_options.py'}
 
 
 def test_options_are_read_only_where_the_layout_says():

@@ -4,12 +4,11 @@ import os
 import pytest
 import torch
 
-import models.networks as networks
-from helpers import networks_on_meta, random_batch, released_layout, save_model, strict_load_on_meta, train_opt
+from helpers import load_model, define, networks_on_meta, random_batch, released_layout, save_model, strict_load_on_meta, train_opt
 from models.inputs import instance_edges
 from models.from_options import build_model
 from models.synthesizer import Synthesizer
-from util.checkpoint import CheckpointStore
+from util.checkpoint import CheckpointStore, load_strictly
 from util.errors import UserError
 
 SETUPS = ['coco', 'ade20k', 'cityscapes']
@@ -41,10 +40,10 @@ def test_strict_load_of_a_random_state_dict(tmp_path):
                     '--checkpoints_dir', str(tmp_path), '--name', 'x')
     os.makedirs(tmp_path / 'x')
     for label in 'GDE':
-        net = getattr(networks, f'define_{label}')(opt)
+        net = define(label, opt)
         state = {k: torch.randn(v.shape) if v.dim() else torch.tensor(3) for k, v in net.state_dict().items()}
         torch.save(state, tmp_path / 'x' / f'latest_net_{label}.pth')
-        CheckpointStore(opt.checkpoints_dir, opt.name).load_network(net, label, 'latest')
+        load_strictly(net, CheckpointStore(opt.checkpoints_dir, opt.name).network_path('latest', label))
         for k, v in net.state_dict().items():
             assert torch.equal(v, state[k].to(v.dtype)), k
 
@@ -70,7 +69,7 @@ def test_forward_shapes_for_every_mode(setup):
         expected = {'GAN', 'GAN_Feat'} | ({'KLD'} if opt.use_vae else set())
         assert set(g_losses) == expected and all(torch.isfinite(v) for v in g_losses.values())
         assert set(model(data, mode='discriminator')) == {'D_Fake', 'D_real'}
-        synthesizer = Synthesizer.from_model(model)
+        synthesizer = Synthesizer(model.netG, model.netE, model.spec)
         assert synthesizer.synthesize_batch(data, check_finite=False).shape == (2, 3, h, w)
         if opt.use_vae:
             mu, logvar = synthesizer.encode(data['image'])
@@ -141,11 +140,11 @@ def test_mismatching_checkpoint_gives_one_readable_message(tmp_path):
     other = train_opt('--dataset_mode', 'coco', '--label_nc', '9', '--crop_size', '64', '--checkpoints_dir', str(tmp_path),
                       '--name', 'x', '--continue_train')
     with pytest.raises(UserError) as info:
-        build_model(other).load('latest')
+        load_model(build_model(other), 'latest')
     message = str(info.value)
     assert '\n' not in message and len(message) < 1200
     assert 'latest_net_G.pth' in message and 'labelenc1.0.0.weight_orig' in message and '--label_nc' in message
     vae = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--checkpoints_dir', str(tmp_path),
                     '--name', 'x', '--continue_train', '--use_vae')
     with pytest.raises(UserError, match='--use_vae'):
-        build_model(vae).load('latest')
+        load_model(build_model(vae), 'latest')

@@ -138,19 +138,30 @@ def test_no_gpu_is_said_in_one_line(monkeypatch, capsys):
 
 
 def test_a_preset_stands_for_the_released_architecture_and_the_scripts_use_one():
+    """A preset is a spec file (models/presets/<name>.json) read like any config.json; its inputs are the test
+    options' defaults, and an architecture option that contradicts it is one line."""
     import re
     from helpers import ROOT
-    from options.presets import PRESETS
-    opt = TestOptions().parse(['--preset', 'ade20k', '--batchSize', '4'], quiet=True)
+    from models.sources import preset_names
+    from util.errors import UserError
+    options = TestOptions()
+    opt = options.parse(['--preset', 'ade20k', '--batchSize', '4'], quiet=True)
     assert (opt.dataset_mode, opt.netG, opt.use_vae, opt.label_nc, opt.preset, opt.batchSize) == \
         ('ade20k', 'condconv', True, 150, 'ade20k', 4)
-    assert TestOptions().parse(['--preset', 'spade_cityscapes'], quiet=True).num_upsampling_layers == 'more'
-    assert TestOptions().parse(['--preset', 'coco', '--label_nc', '10'], quiet=True).label_nc == 10  # given options win
+    assert options.model.spec_file.endswith(os.path.join('models', 'presets', 'ade20k.json'))
+    assert options.model.spec.generator.arguments['semantic_nc'] == 151
+    spade = TestOptions()
+    spade.parse(['--preset', 'spade_cityscapes'], quiet=True)
+    assert spade.model.spec.generator.arguments['num_upsampling_layers'] == 'more'
+    with pytest.raises(UserError, match='label_nc 10 .trained with 182'):
+        TestOptions().parse(['--preset', 'coco', '--label_nc', '10'], quiet=True)
+    with pytest.raises(UserError, match='--ngf: the architecture of .* comes from .*coco.json'):
+        TestOptions().parse(['--preset', 'coco', '--ngf', '32'], quiet=True)
     for script, preset in (('test_coco.sh', 'coco'), ('test_ade.sh', 'ade20k'), ('test_cityscapes.sh', 'cityscapes')):
         with open(f'{ROOT}/scripts/{script}') as f:
             text = f.read()
         assert f'--preset {preset} ' in text and not re.search(r'--(dataset_mode|netG|use_vae)\b', text), script
-    assert set(PRESETS) == {'coco', 'ade20k', 'cityscapes', 'spade_coco', 'spade_ade20k', 'spade_cityscapes'}
+    assert preset_names() == ['ade20k', 'cityscapes', 'coco', 'spade_ade20k', 'spade_cityscapes', 'spade_coco']
 
 
 def test_unknown_preset_and_phase_are_one_line_errors(tmp_path):

@@ -6,10 +6,9 @@ import sys
 import pytest
 import torch
 
-import models.networks as networks
-from helpers import ROOT, random_batch, run_script, train_opt
+from helpers import define, ROOT, random_batch, run_script, train_opt
 from models.networks.condconv import TAPS
-from options.run_settings import training_run
+from train import training_run
 from trainers.training_loop import build_trainer
 
 
@@ -122,7 +121,7 @@ def test_memory_saving_mode_equals_the_defaults_in_float64():
     for extra in ([], ['--checkpoint_predictors']):
         opt = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--use_vae', *extra)
         torch.manual_seed(0)
-        netG = networks.define_G(opt).double()
+        netG = define('G', opt).double()
         torch.manual_seed(1)
         batch = random_batch(opt)
         semantics = torch.zeros(2, opt.num_labels, 64, 64).scatter_(1, batch['label'].long(), 1).double()
@@ -142,8 +141,8 @@ def test_the_memory_changes_keep_the_released_checkpoint_layout():
     formulation, which then computes the same images (float64: the same function, not just the same names)."""
     args = ('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--use_vae')
     torch.manual_seed(0)
-    ours = networks.define_G(train_opt(*args)).double().eval()
-    reference = networks.define_G(train_opt(*args, '--depthconv_impl', 'unfold', '--predictor_impl', 'reference'))
+    ours = define('G', train_opt(*args)).double().eval()
+    reference = define('G', train_opt(*args, '--depthconv_impl', 'unfold', '--predictor_impl', 'reference'))
     reference.double().eval().load_state_dict(ours.state_dict(), strict=True)
     label = torch.randint(0, 5, (2, 1, 64, 64))
     semantics = torch.cat((torch.zeros(2, 6, 64, 64).scatter_(1, label, 1.0), (label % 2).float()), 1).double()

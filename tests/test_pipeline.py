@@ -187,7 +187,7 @@ sys.path.insert(0, {root!r})
 import torch.distributed as dist
 from options.data_settings import data_settings
 from options.train_options import TrainOptions
-from options.run_settings import training_run
+from train import training_run
 from trainers.training_loop import build_trainer
 from util.distributed import init_distributed
 import data

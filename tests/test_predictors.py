@@ -7,11 +7,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-import models.networks as networks
-from helpers import ROOT, random_batch, train_opt
+from helpers import define, ROOT, random_batch, train_opt
 from models.networks import condconv
 from models.networks.predictor import fused_first_layers
-from options.run_settings import training_run
+from train import training_run
 from trainers.training_loop import build_trainer
 
 LABEL_NC = 10
@@ -39,7 +38,7 @@ def test_fused_predictors_equal_the_reference_in_values_and_gradients(kind, trai
     for impl in ('fused', 'reference'):
         opt = train_opt(*args, '--predictor_impl', impl)
         torch.manual_seed(0)
-        generators.append(networks.define_G(opt).train(train))
+        generators.append(define('G', opt).train(train))
     generators[1].load_state_dict(generators[0].state_dict())
     seg, z = _semantics(kind, opt), torch.randn(2, opt.z_dim)
     state = generators[0].state_dict()
@@ -70,7 +69,7 @@ def test_without_autograd_the_generator_goes_tap_by_tap_channels_last_with_the_s
     generators = []
     for impl in ('fused', 'reference'):
         torch.manual_seed(0)
-        generators.append(networks.define_G(train_opt(*args, '--predictor_impl', impl, '--memory_format', 'channels_last')).eval())
+        generators.append(define('G', train_opt(*args, '--predictor_impl', impl, '--memory_format', 'channels_last')).eval())
     with torch.no_grad():  # biases start at zero: make them tell the taps apart
         for name, param in generators[0].named_parameters():
             if name.endswith('bias'):
@@ -111,7 +110,7 @@ def test_with_autograd_channels_last_generators_predict_tap_major_kernel_maps(mo
              ('contiguous', 'fused', None), ('auto', 'reference', torch.bfloat16))
     for memory_format, predictor_impl, autocast in cases:
         opt.memory_format, opt.predictor_impl = memory_format, predictor_impl
-        generator = networks.define_G(opt)
+        generator = define('G', opt)
         calls.clear()
         with torch.autocast('cpu', dtype=autocast or torch.bfloat16, enabled=autocast is not None):
             generator(_semantics('two_classes', opt)).float().sum().backward()
@@ -126,7 +125,7 @@ def test_with_autograd_channels_last_generators_predict_tap_major_kernel_maps(mo
 
 def test_absent_label_channels_are_left_out_of_the_conditioning():
     opt = train_opt('--dataset_mode', 'coco', '--label_nc', str(LABEL_NC), '--crop_size', '32', '--ngf', '8')
-    generator = networks.define_G(opt)
+    generator = define('G', opt)
     seg = _semantics('two_classes', opt)
     semantics, input_channels = generator.conditioning_semantics(seg)
     edge = opt.semantic_nc - 1
@@ -134,7 +133,7 @@ def test_absent_label_channels_are_left_out_of_the_conditioning():
     assert torch.equal(semantics, seg[:, [3, 7, edge]])
 
     opt.predictor_impl = 'reference'
-    semantics, input_channels = networks.define_G(opt).conditioning_semantics(seg)
+    semantics, input_channels = define('G', opt).conditioning_semantics(seg)
     assert input_channels is None and semantics is seg
 
 

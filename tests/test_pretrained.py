@@ -141,11 +141,11 @@ def test_push_to_hub_uploads_the_written_folder(run, tmp_path, monkeypatch):
 
 def test_torch_hub_entry_points(tmp_path):
     """The released COCO preset through torch.hub (with small widths, so that random weights are quick to write)."""
-    small = ['--ngf', '4', '--predictor_nc', '16', '--crop_size', '64']
+    small = {'ngf': 4, 'predictor_nc': 16, 'crop_size': 64}
     save_trained_looking_model(str(tmp_path / 'ck'), 'coco_released', ['--dataset_mode', 'coco', '--use_vae', '--crop_size', '64'])
     hub = torch.hub.load(ROOT, 'ccfpse_coco', source='local', weights=str(tmp_path / 'ck' / 'coco_released' / 'latest_net_G.pth'),
-                         options=small)
-    direct = Synthesizer.load('coco_released', str(tmp_path / 'ck'))
+                         **small)
+    direct = Synthesizer.from_pretrained(str(tmp_path / 'ck' / 'coco_released'))
     assert len(hub.labels) == 183 and hub.size == (64, 64)
     label = torch.randint(0, 183, (1, 1, 64, 64))
     images = [s.generate(s.semantics(label), s.styles_from_seeds([3])) for s in (hub, direct)]
@@ -210,11 +210,10 @@ def convert_bytes(pth_path) -> bytes:
     return save(torch.load(pth_path, weights_only=True))
 
 
-@pytest.mark.slow(seconds=50)  # two exports (ONNX, torch.export) of the generator and the encoder
-def test_onnx_and_torch_export_equal_pytorch(run, tmp_path):
+@pytest.mark.slow(seconds=30)  # an ONNX export of the generator and the encoder
+def test_onnx_export_equals_pytorch(run, tmp_path):
     """ONNX (onnxruntime) within 1e-4 of PyTorch on label maps of the model's classes (measured about 1e-6), so the
-    images of synthesize.py --backend onnxruntime are PyTorch's up to a rare step of 1 in 255; torch.export equal
-    to the last bit."""
+    images of synthesize.py --backend onnxruntime are PyTorch's up to a rare step of 1 in 255."""
     shutil.copytree(run / 'maps', tmp_path / 'maps')
     result = run_script('scripts/export.py', '--model', str(run / 'model'), '--out', str(tmp_path / 'onnx'))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -237,13 +236,10 @@ def test_onnx_and_torch_export_equal_pytorch(run, tmp_path):
         got = session.run(semantics, z)[0]
         assert got.shape == (batch, 3, 64, 64)
         assert (got - synthesizer.generate(semantics, z)).abs().max() < 1e-4
+    # No torch.export programs: torch.export.load can unpickle arbitrary objects, so we neither load nor write them.
     result = run_script('scripts/export.py', '--model', str(run / 'model'), '--format', 'torch_export', '--out',
                         str(tmp_path / 'pt2'))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert 'largest difference to PyTorch: 0.00e+00' in result.stdout
-    program = torch.export.load(str(tmp_path / 'pt2' / 'generator.pt2')).module()
-    with torch.no_grad():
-        assert torch.equal(program(semantics, z), synthesizer.generate(semantics, z))
+    assert result.returncode == 2 and "invalid choice: 'torch_export'" in result.stderr
 
 
 def test_an_export_that_differs_from_pytorch_writes_nothing(run, tmp_path, monkeypatch):
@@ -257,7 +253,7 @@ def test_an_export_that_differs_from_pytorch_writes_nothing(run, tmp_path, monke
         def run(self, *tensors):
             return [torch.full((1,), 0.5)]
 
-    monkeypatch.setattr(exported, 'export', lambda synthesizer, folder, fmt: [])
+    monkeypatch.setattr(exported, 'export', lambda synthesizer, folder: [])
     monkeypatch.setattr(exported, 'OnnxRuntimeNetwork', WrongGraph)
     result = run_script('scripts/export.py', '--model', str(run / 'model'), '--out', str(tmp_path / 'onnx'))
     line = one_error_line(result)
@@ -278,7 +274,6 @@ def test_the_demo_takes_model_as_the_other_commands(run):
 @pytest.mark.slow(seconds=15)  # a full-size released generator
 def test_released_files_convert_with_their_preset(tmp_path):
     from helpers import random_state, spade_layout
-    from options.synthesis_options import load_synthesizer
     folder = tmp_path / 'checkpoints' / 'spade_released'
     folder.mkdir(parents=True)
     torch.manual_seed(0)
@@ -291,7 +286,7 @@ def test_released_files_convert_with_their_preset(tmp_path):
     assert config['networks']['G']['name'] == 'spade' and 'E' not in config['networks']
     assert '(--preset spade_coco)' in config['provenance']['converted_from']
     converted = Synthesizer.from_pretrained(str(tmp_path / 'spade_coco'))
-    released = load_synthesizer('spade_released', str(tmp_path / 'checkpoints'), '100', 'spade_coco', gpu_ids='-1')
+    released = Synthesizer.from_pretrained(str(folder), '100', preset='spade_coco')
     label = torch.zeros(1, 1, 256, 256, dtype=torch.long)
     label[..., 128:] = 5
     assert torch.equal(converted.generate(converted.semantics(label)), released.generate(released.semantics(label)))

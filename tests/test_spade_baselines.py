@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import models.networks as networks
-from helpers import (networks_on_meta, random_batch, run_script, save_model, small_predictors, spade_layout, strict_load_on_meta,
+from helpers import (load_model, define, networks_on_meta, random_batch, run_script, save_model, small_predictors, spade_layout, strict_load_on_meta,
                      train_opt)
 from models.from_options import build_model
 from util.checkpoint import CheckpointStore
@@ -40,7 +40,7 @@ def test_forward_shapes_of_every_pair(netG, netD):
 def test_spade_generator_layouts():
     for layout, size, blocks in (('normal', 4, 7), ('more', 2, 7), ('most', 1, 8)):
         opt = train_opt(*SETUP, '--crop_size', '128', '--netG', 'spade', '--num_upsampling_layers', layout)
-        netG = networks.define_G(opt)
+        netG = define('G', opt)
         assert (netG.sw, netG.sh) == (size, size) and len(netG.schedule) == blocks
         assert netG(torch.rand(2, opt.semantic_nc, 128, 128), z=torch.randn(2, opt.z_dim)).shape == (2, 3, 128, 128)
 
@@ -64,7 +64,7 @@ def test_spade_checkpoint_with_netG_condconv_names_netG(tmp_path):
     other = train_opt(*SETUP, '--netG', 'condconv', '--checkpoints_dir', str(tmp_path), '--name', 'x')
     other.continue_train = True
     with pytest.raises(UserError) as info:
-        build_model(other).load('latest')
+        load_model(build_model(other), 'latest')
     message = str(info.value)
     assert 'latest_net_G.pth was built with other options' in message and 'Options that likely differ: --netG' in message
 

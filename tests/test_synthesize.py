@@ -14,8 +14,8 @@ from data.classes import label_set
 from data.label_maps import read_label_map, render_label_map
 from models.inputs import seed_style
 from models.synthesizer import Synthesizer
-from options.presets import PRESETS
-from options.synthesis_options import load_synthesizer, parse_seeds
+from models.sources import preset_names
+from options.synthesis_options import parse_seeds
 from util.errors import UserError
 
 MODELS = {
@@ -245,9 +245,9 @@ def test_read_label_map_maps_dont_care_and_resizes_nearest(tmp_path):
     assert channels.tolist() == [[[0, 0, 182, 182], [181, 181, 7, 7]]]
 
 
-def test_a_run_folder_rebuilds_its_networks_from_networks_json_alone(checkpoints, monkeypatch):
-    """networks.json beside the checkpoints: Synthesizer.load builds G and E from it, without the option system,
-    and synthesizes what the model built from the training options does."""
+def test_a_run_folder_rebuilds_its_networks_from_networks_json_alone(checkpoints, monkeypatch, tmp_path):
+    """networks.json beside the checkpoints: Synthesizer.from_pretrained builds G and E from it, without the option
+    system, and synthesizes what the model of the run's opt.json does (a run trained before runs kept a spec)."""
     spec = json.load(open(os.path.join(checkpoints, 'vae', 'networks.json')))
     assert spec['format'] == 'cc-fpse model 2'
     assert spec['inputs'] == {'dataset_mode': 'synthetic', 'label_nc': 12, 'contain_dontcare_label': False,
@@ -259,10 +259,13 @@ def test_a_run_folder_rebuilds_its_networks_from_networks_json_alone(checkpoints
     assert networks['G']['arguments']['semantic_nc'] == 13
     assert not {'sync_bn', 'depthconv_impl', 'predictor_impl', 'memory_format', 'checkpoint_predictors'} & \
         set(networks['G']['arguments'])  # how it computes is not what it is
-    from_options = load_synthesizer('vae', checkpoints, gpu_ids='-1', options=['--dataset_mode', 'synthetic'])
+    import shutil
+    shutil.copytree(os.path.join(checkpoints, 'vae'), tmp_path / 'vae')
+    os.remove(tmp_path / 'vae' / 'networks.json')
+    from_options = Synthesizer.from_pretrained(str(tmp_path / 'vae'))
     import options.test_options
     monkeypatch.setattr(options.test_options.TestOptions, 'parse', lambda *a, **k: pytest.fail('options parsed'))
-    synthesizer = Synthesizer.load('vae', checkpoints)
+    synthesizer = Synthesizer.from_pretrained(os.path.join(checkpoints, 'vae'))
     assert synthesizer.size == (64, 64) and synthesizer.labels.names[0] == 'sky' and synthesizer.uses_style
     label = torch.from_numpy(blocks(range(12))).long()[None, None]
     z = synthesizer.styles_from_seeds([3])
@@ -282,14 +285,14 @@ def test_a_run_folder_of_the_first_networks_json_format_still_loads(checkpoints,
                                                               'depthconv_impl': 'lean', 'memory_format': 'auto'}}
     legacy = {'format': 'cc-fpse networks 1', 'inputs': inputs, 'G': legacy_g, 'E': spec['networks']['E']}
     (folder / 'vae' / 'networks.json').write_text(json.dumps(legacy))
-    old, new = Synthesizer.load('vae', str(folder)), Synthesizer.load('vae', checkpoints)
+    old, new = Synthesizer.from_pretrained(str(folder / 'vae')), Synthesizer.from_pretrained(os.path.join(checkpoints, 'vae'))
     label = torch.from_numpy(blocks(range(12))).long()[None, None]
     z = new.styles_from_seeds([1])
     assert torch.equal(old.generate(old.semantics(label), z), new.generate(new.semantics(label), z))
 
 
 def test_non_finite_images_stop_with_the_checkpoint_named(checkpoints):
-    synthesizer = Synthesizer.load('vae', checkpoints)
+    synthesizer = Synthesizer.from_pretrained(os.path.join(checkpoints, 'vae'))
     with torch.no_grad():
         synthesizer.netG.conv_img.bias.fill_(float('nan'))
     label = torch.zeros(1, 1, 64, 64)
@@ -304,7 +307,7 @@ SYNTHESIZED_ELSEWHERE = {'coco', 'ade20k', 'spade_coco'}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('preset', sorted(PRESETS))
+@pytest.mark.parametrize('preset', preset_names())
 def test_each_preset_loads_the_released_layout_and_synthesizes(preset, tmp_path, monkeypatch):
     """checkpoints/<name>/ as released: <epoch>_net_{G,E}.pth and no opt.json."""
     spade = preset.startswith('spade_')
@@ -314,7 +317,7 @@ def test_each_preset_loads_the_released_layout_and_synthesizes(preset, tmp_path,
     torch.manual_seed(0)
     for label in ('G',) if spade else 'GE':
         torch.save(random_state(layout[f'net{label}']), folder / f'100_net_{label}.pth')
-    synthesizer = load_synthesizer('released', str(tmp_path / 'checkpoints'), '100', preset, gpu_ids='-1')
+    synthesizer = Synthesizer.from_pretrained(str(tmp_path / 'checkpoints' / 'released'), '100', preset=preset)
     assert synthesizer.uses_style != spade
     width, height = synthesizer.size
     assert (width, height) == ((512, 256) if preset.endswith('cityscapes') else (256, 256))

@@ -1,18 +1,33 @@
 """Pix2PixTrainer: owns the model, its optimizers and one training step; saves and restores training state."""
 import contextlib
 import os
+from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import torch
 
 from models.pix2pix_model import Pix2PixModel
+from models.sources import load_weights, resolve
 from models.synthesizer import Synthesizer
-from options.run_settings import OptimizationSettings
 from trainers.ema import ExponentialMovingAverage
 from util.checkpoint import cpu_state_dict
 from util.distributed import DistInfo, all_true
 from util.errors import UserError
 from util.training_state import capture_rng, restore_rng
+
+
+@dataclass(frozen=True)
+class OptimizationSettings:
+    """How the networks are optimized: Adam (--lr, --beta1, --beta2, or TTUR's), the linear decay over --niter_decay
+    epochs after --niter, mixed precision (--amp) and the generator's average (--ema_decay)."""
+    lr: float
+    beta1: float
+    beta2: float
+    no_TTUR: bool
+    niter: int
+    niter_decay: int
+    amp: str
+    ema_decay: float
 
 
 class NonFiniteLossError(UserError):
@@ -64,10 +79,8 @@ class Pix2PixTrainer:
         self.scalers = {name: torch.amp.GradScaler(device_type, enabled=settings.amp == 'fp16') for name in 'GD'}
         self.ema = ExponentialMovingAverage(self.model.netG, settings.ema_decay) if settings.ema_decay > 0 else None
         # Evaluation during training synthesizes as test.py does: one Synthesizer per generator, built once.
-        self.synthesizers = [Synthesizer.from_model(self.model)]
-        if self.ema is not None:
-            self.synthesizers.append(Synthesizer(self.ema.net, self.model.netE, self.model.spec, self.model.device,
-                                                 settings.amp))
+        self.synthesizers = [Synthesizer(net, self.model.netE, self.model.spec, self.model.device, settings.amp)
+                             for net in [self.model.netG] + ([self.ema.net] if self.ema is not None else [])]
         # Non-finite losses are noted on the device, without waiting for it; check_finite reads the note.
         self.steps_run = torch.zeros((), dtype=torch.long, device=self.model.device)
         self.first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.model.device)
@@ -187,7 +200,7 @@ class Pix2PixTrainer:
             state = {'optimizer_G': self.optimizer_G.state_dict(), 'optimizer_D': self.optimizer_D.state_dict(),
                      'scalers': {name: scaler.state_dict() for name, scaler in self.scalers.items()},
                      'old_lr': self.old_lr, 'position': dict(position), 'rng': capture_rng()}
-        model.store.save(epoch, networks, state, model.spec_at(epoch))
+        model.store.save(epoch, networks, state, model.spec_at(epoch).to_text())
 
     def load_training_state(self, epoch: str) -> Optional[Dict[str, int]]:
         """Restore optimizers, learning rate and RNG states; returns the saved position, or None without a state file."""
@@ -201,6 +214,6 @@ class Pix2PixTrainer:
             scaler.load_state_dict(state['scalers'][name])
         self.old_lr = state['old_lr']
         if self.ema is not None and os.path.isfile(store.network_path(epoch, 'G_ema')):
-            store.load_network(self.ema.net, 'G_ema', epoch)
+            load_weights({'G': self.ema.net}, resolve(store.folder, epoch, use_ema=True, spec=self.model.spec))
         restore_rng(state['rng'])
         return state['position']

@@ -5,6 +5,7 @@ import random
 import signal
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -12,10 +13,11 @@ import torch
 from tqdm import tqdm
 
 import data
-from models.spec import labels_of_spec
-from options.run_settings import TrainingRun
-from trainers.pix2pix_trainer import NonFiniteLossError, Pix2PixTrainer
-from trainers.validation import ValidationMonitor
+from data.settings import DataSettings
+from models.pix2pix_model import ModelRecipe
+from models.sources import load_weights, resolve
+from trainers.pix2pix_trainer import NonFiniteLossError, OptimizationSettings, Pix2PixTrainer
+from trainers.validation import ValidationMonitor, ValidationSettings
 from util.checkpoint import CheckpointStore
 from util.device import select_device
 from util.distributed import DistInfo, all_true, barrier, init_distributed
@@ -25,6 +27,43 @@ from util.paths import check_output_apart
 from util.visualizer import SCORE_NAMES, Visualizer
 
 EMA_REFRESH_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """The training loop's own options: the run folder, resuming, how long, and what happens every N images."""
+    name: str
+    checkpoints_dir: str
+    gpu_ids: str
+    sync_bn: bool
+    continue_train: bool
+    which_epoch: str
+    overwrite: bool
+    seed: int
+    batchSize: int
+    debug: bool
+    niter: int
+    niter_decay: int
+    print_freq: int
+    display_freq: int
+    save_latest_freq: int
+    save_epoch_freq: int
+    fid_freq: int
+    eval_freq: int
+    no_html: bool
+    display_winsize: int
+    tf_log: bool
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """train.py's job: everything the training loop reads, and how to build the model the options describe."""
+    loop: LoopSettings
+    data: DataSettings
+    validation_data: DataSettings  # the validation split, in order and unflipped
+    optimization: OptimizationSettings
+    validation: ValidationSettings
+    model: ModelRecipe  # how to build the model with fresh weights; the loop loads --which_epoch to resume
 
 
 class InterruptFlag:
@@ -65,7 +104,8 @@ class TrainingLoop:
         """`save_options` prints the options and writes opt.txt/opt.json (TrainOptions.save_options); it runs once
         the data and the networks are built. A start that fails before leaves the run folder as it was."""
         self.settings = run
-        self.loop = loop = run.loop
+        # --debug: print and display every iteration, as the reference does
+        self.loop = loop = replace(run.loop, print_freq=1, display_freq=1) if run.loop.debug else run.loop
         self.dist = init_distributed(select_device(loop.gpu_ids).type == 'cuda')
         self.is_main = self.dist.is_main
         self.store = CheckpointStore(loop.checkpoints_dir, loop.name)
@@ -117,7 +157,7 @@ class TrainingLoop:
         self.refresh_batches = first_batches(self.dataloader.dataset, loop.batchSize) if self.trainer.ema is not None else []
         if self.is_main:
             save_options()
-        self.visualizer = Visualizer(self.store.folder, loop.name, labels_of_spec(self.trainer.model.spec).colors,
+        self.visualizer = Visualizer(self.store.folder, loop.name, self.trainer.model.spec.labels.colors,
                                      loop.display_winsize, loop.continue_train, loop.tf_log) if self.is_main else None
         self.interrupt = InterruptFlag()
         # (epoch, iteration in images) of each step since the last finiteness check, and how many steps came before.
@@ -257,9 +297,10 @@ class TrainingLoop:
 
 def build_trainer(run: TrainingRun, dist_info: Optional[DistInfo] = None) -> Pix2PixTrainer:
     """The trainer of a training run: its model (with --continue_train, the --which_epoch weights)."""
-    model = run.build_model()
+    store = CheckpointStore(run.loop.checkpoints_dir, run.loop.name)
+    model = run.model.build(store)
     if run.loop.continue_train:
-        model.load(run.loop.which_epoch)
+        load_weights(model.networks_by_label(), resolve(store.folder, run.loop.which_epoch, spec=model.spec))
     return Pix2PixTrainer(model, run.optimization, dist_info)
 
 

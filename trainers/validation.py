@@ -3,20 +3,54 @@ mIoU and accuracy (--eval_freq), their log, and the best value so far of the met
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
 import torch
 
 from models.evaluation import SEGMENTATION_DIR, Evaluation, Sample, Variants
-from models.segmenters import weight_files
-from models.segmenters.protocol import dataset_protocol
+from models.segmenters import SEGMENTERS, weight_files
+from models.segmenters.protocol import PROTOCOLS, dataset_protocol
 from models.segmenters.weights import locate
-from options.run_settings import ValidationSettings
 from util import util
-from util.checkpoint import CheckpointStore, atomic_write_text
+from util.checkpoint import CheckpointStore
+from util.atomic import atomic_write_text
+from util.errors import UserError
 from util.fid import fid_between, inception_model
+from util.util import image_size
 
 LOWER_IS_BETTER = {'fid': True, 'miou': False, 'accuracy': False}
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """What the scores during training read."""
+    dataset_mode: str
+    crop_size: int
+    aspect_ratio: float
+    eval_freq: int
+    best_metric: str
+    fid_num_images: int
+    fid_dims: int
+    inception_weights: str
+    segmenter_weights: Optional[str]  # None: the protocol's published file
+    batchSize: int
+
+    def check(self) -> None:
+        """--eval_freq needs a dataset with a protocol and images its segmenter takes; --best_metric a metric
+        computed."""
+        if self.eval_freq > 0:
+            if self.dataset_mode not in PROTOCOLS:
+                raise UserError(f'--eval_freq scores with the paper\'s protocol, which exists for --dataset_mode '
+                                f'{", ".join(sorted(PROTOCOLS))}, not {self.dataset_mode}: use --fid_freq for FID alone')
+            multiple = SEGMENTERS[dataset_protocol(self.dataset_mode).segmenter].input_multiple
+            width, height = image_size(self.crop_size, self.aspect_ratio)
+            if width % multiple or height % multiple:
+                raise UserError(f'--eval_freq: the {self.dataset_mode} segmenter needs image sizes that are multiples '
+                                f'of {multiple}, but the generator makes {width}x{height}: change --crop_size')
+        elif self.best_metric != 'fid':
+            raise UserError(f'--best_metric {self.best_metric} is computed only with --eval_freq: add --eval_freq N '
+                            '(or choose --best_metric fid)')
 
 
 class ValidationMonitor:

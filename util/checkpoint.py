@@ -1,16 +1,15 @@
-"""Checkpoint files: checkpoints/<name>/<epoch>_net_{G,D,E}.pth as plain state_dicts, written atomically; the same
-state_dicts as .safetensors files (model folders, models.pretrained)."""
-import contextlib
-import hashlib
+"""Checkpoint files: checkpoints/<name>/<epoch>_net_{G,D,E}.pth as plain state_dicts, written atomically
+(util.atomic); the same state_dicts as .safetensors files (model folders); loading them strictly with a readable
+report of what differs."""
 import json
 import os
 import re
-import shutil
-import tempfile
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
+from util.atomic import TEMPORARY_PREFIX, TEMPORARY_SUFFIX, atomic_save_group, atomic_write_group, atomic_write_text, \
+    check_writable_folder
 from util.errors import UserError, exception_reason
 
 try:
@@ -33,127 +32,6 @@ OPTION_HINTS = [
 
 NETWORKS_FILE = 'networks.json'
 LOCK_FILE = '.lock'
-TEMPORARY_PREFIX, TEMPORARY_SUFFIX = '.partial_', '.tmp'  # no tool takes such a file for a checkpoint
-
-
-def current_umask() -> int:
-    """The process's umask (read by setting it and putting it back: there is no read-only call)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def temporary_beside(path: str) -> Tuple[int, str]:
-    """(file descriptor, name) of a new temporary file in `path`'s folder, named as stale ones are removed, with
-    the permissions an ordinary new file gets (mkstemp's are 0600 whatever the umask)."""
-    fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=os.path.dirname(path) or '.')
-    os.fchmod(fd, 0o666 & ~current_umask())
-    return fd, tmp
-
-
-def fsync_folder(folder: str) -> None:
-    """Make a rename in `folder` durable (where the system can open a folder for it)."""
-    try:
-        fd = os.open(folder or '.', os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_open(path: str, mode: str = 'wb') -> Iterator[IO]:
-    """A file that becomes `path` when the block ends without error: readers see the old file or the whole new
-    one, also after a power cut (the data is on disk before the rename, the rename after it); on an error the
-    temporary file is removed."""
-    fd, tmp = temporary_beside(path)
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_folder(os.path.dirname(path))
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-@contextlib.contextmanager
-def atomic_folder(out: str, overwrite: bool = False, option: str = '--out') -> Iterator[str]:
-    """A folder written whole or not at all: the caller writes into the yielded temporary folder beside `out`,
-    which replaces `out` at the end (an existing non-empty `out` only with `overwrite`)."""
-    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)) and not overwrite:
-        raise UserError(f'{option} {out} already exists: choose another folder, or add --overwrite to replace it')
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=parent)
-    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it private; the result is as any other folder
-    try:
-        yield staging
-        if os.path.exists(out):
-            replaced = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=parent)
-            os.replace(out, os.path.join(replaced, 'old'))
-            os.replace(staging, out)
-            shutil.rmtree(replaced)
-        else:
-            os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def atomic_write_group(files: Dict[str, Any], write: Callable[[IO, Any], None], mode: str = 'wb') -> None:
-    """`write(file, content)` every {path: content} to a temporary file first, then rename them all.
-
-    A crash, kill or full disk while writing leaves every earlier file whole (a page never disagrees with the
-    numbers beside it); the renames at the end take microseconds. A kill can leave a temporary file, named so that
-    nothing reads it as a checkpoint (see remove_stale_temporaries).
-    """
-    # Every file stays open (and unrenamed) until all are written: the stack renames them on leaving.
-    with contextlib.ExitStack() as stack:
-        for path, content in files.items():
-            write(stack.enter_context(atomic_open(path, mode)), content)
-
-
-def atomic_save_group(files: Dict[str, Any]) -> None:
-    """torch.save every {path: object}, as one atomic group."""
-    atomic_write_group(files, lambda f, obj: torch.save(obj, f))
-
-
-def atomic_write_texts(texts: Dict[str, str]) -> None:
-    """Write every {path: text}, as one atomic group."""
-    atomic_write_group(texts, lambda f, text: f.write(text), 'w')
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    with atomic_open(path, 'w') as f:
-        f.write(text)
-
-
-def check_writable_folder(folder: str, option: str) -> None:
-    """Create `folder` if needed and write a file in it, or stop with one line naming `option`."""
-    try:
-        os.makedirs(folder, exist_ok=True)
-        # A probe of this process's own: processes of one torchrun job check the same folder at the same time.
-        descriptor, probe = tempfile.mkstemp(prefix='.write_test', dir=folder)
-        os.close(descriptor)
-        os.remove(probe)
-    except OSError as exc:
-        raise UserError(f'cannot write to {folder} ({exc.strerror}): choose another {option}') from None
-
-
-def sha256(path: str) -> str:
-    """The file's SHA-256, read in 1 MiB pieces."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cpu_state_dict(net: torch.nn.Module) -> Dict[str, torch.Tensor]:
@@ -236,30 +114,27 @@ class CheckpointStore:
         return stale
 
     def save(self, epoch, networks: Dict[str, Dict[str, torch.Tensor]], training_state: Optional[Dict] = None,
-             spec: Optional[Dict[str, Any]] = None) -> None:
+             spec_text: Optional[str] = None) -> None:
         """Write `<epoch>_net_<label>.pth` for each {label: state_dict} and, with `training_state` (which holds the
-        position), `<epoch>_train_state.pth`, as one atomic group; then networks.json (`spec`, see
-        write_networks) and iter.txt, which the reference reads on resume."""
+        position), `<epoch>_train_state.pth`, as one atomic group; then networks.json (`spec_text`, the model spec
+        of models.spec) and iter.txt, which the reference reads on resume."""
         os.makedirs(self.folder, exist_ok=True)
         files = {self.network_path(epoch, label): state for label, state in networks.items()}
         if training_state is not None:
             files[self.state_path(epoch)] = training_state
         atomic_save_group(files)
-        if spec is not None:
-            self.write_networks(spec)
+        if spec_text is not None:
+            self.write_text(NETWORKS_FILE, spec_text)
         if training_state is not None:
             position = training_state['position']
             self.write_text('iter.txt', f'{position["epoch"]}\n{position["epoch_iter"]}\n')
 
-    def load_network(self, net: torch.nn.Module, label: str, epoch) -> torch.nn.Module:
-        """Load `<epoch>_net_<label>.pth` into `net` strictly, or stop with one line that says what differs."""
-        path = self.network_path(epoch, label)
-        if not os.path.isfile(path):
-            available = self.epochs(label)
-            where = f'available epochs: {", ".join(available)}' if available else \
-                f'no {label} checkpoints in {self.folder} (check --name and --checkpoints_dir)'
-            raise UserError(f'no checkpoint {path} (--which_epoch {epoch}); {where}')
-        return load_strictly(net, path)
+    def missing_checkpoint(self, epoch, label: str) -> str:
+        """The line for a `<epoch>_net_<label>.pth` that is not there: the epochs that are."""
+        available = self.epochs(label)
+        where = f'available epochs: {", ".join(available)}' if available else \
+            f'no {label} checkpoints in {self.folder} (check --name and --checkpoints_dir)'
+        return f'no checkpoint {self.network_path(epoch, label)} (--which_epoch {epoch}); {where}'
 
     def load_training_state(self, epoch) -> Optional[Dict]:
         """The training state saved beside `<epoch>_net_G.pth`, or None when there is none."""
@@ -293,23 +168,6 @@ class CheckpointStore:
 
     def networks_path(self) -> str:
         return self.path(NETWORKS_FILE)
-
-    def read_networks(self) -> Optional[Any]:
-        """The JSON of networks.json (the model spec, see models.spec), or None when the folder has none (the
-        released checkpoints)."""
-        path = self.networks_path()
-        if not os.path.isfile(path):
-            return None
-        try:
-            with open(path) as f:
-                return json.load(f)
-        except (OSError, ValueError) as exc:
-            raise UserError(f'{path} is not readable JSON ({exc}): restore it, or remove it to rebuild the '
-                            'networks from opt.json') from None
-
-    def write_networks(self, spec: Dict[str, Any]) -> None:
-        """networks.json: the model spec (models.spec), from which the networks are rebuilt without options."""
-        self.write_text(NETWORKS_FILE, json.dumps(spec, indent=1, sort_keys=True))
 
     def write_options(self, text: str, values: Dict[str, Any]) -> None:
         """opt.txt for people and opt.json for the code."""

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from util.checkpoint import atomic_open, load_tensor_file
+from util.checkpoint import load_tensor_file
+from util.atomic import atomic_open
 from util.distributed import DistInfo, all_true, gather_rows
 from util.errors import UserError
 from util.util import chunks

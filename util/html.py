@@ -51,7 +51,7 @@ class HTML:
         return self.doc.render()
 
     def save(self, filename: str = 'index.html') -> str:
-        from util.checkpoint import atomic_write_text
+        from util.atomic import atomic_write_text
         path = os.path.join(self.web_dir, filename)
         atomic_write_text(path, self.render())
         return path

@@ -1,13 +1,23 @@
 """manifest.json of an output folder: what made its files (the model's files by SHA-256, the options, the inputs),
 so that a rerun of the same job skips the files already written and a changed job starts over."""
+import hashlib
 import json
 import os
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
-from util.checkpoint import atomic_write_text
+from util.atomic import atomic_write_text
 from util.distributed import DistInfo, all_true
 
 MANIFEST = 'manifest.json'
+
+
+def sha256(path: str) -> str:
+    """The file's SHA-256, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class OutputManifest:

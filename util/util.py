@@ -60,7 +60,7 @@ def tensor2labelgray(label: torch.Tensor) -> np.ndarray:
 def save_image(image, path: str) -> None:
     """Write a (H, W[, 3]) uint8 array or a PIL image to `path` through a temporary file, so that a kill leaves
     either the whole image or none."""
-    from util.checkpoint import atomic_open
+    from util.atomic import atomic_open
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     image = image if isinstance(image, Image.Image) else Image.fromarray(image)
     with atomic_open(path) as f:

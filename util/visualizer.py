@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from util import html, util
-from util.checkpoint import atomic_write_text
+from util.atomic import atomic_write_text
 from util.errors import UserError
 
 PAGE_ROWS = 20  # the training page shows the most recent displays

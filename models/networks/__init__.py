@@ -1,22 +1,21 @@
-"""The networks, by name (`--netG condconv`, `--netD fpse`, the VAE encoder), and the one place that turns
-options into their constructor arguments.
+"""The networks, by name (`--netG condconv`, `--netD fpse`, the VAE encoder), and building one from its
+description.
 
 Every network takes explicit keyword arguments, named as the options they come from, so it is built in a notebook
 without the option system:
 
     netG = CondConvGenerator(semantic_nc=184, ngf=64, crop_size=256, use_vae=True)
 
-A network built here carries its `description` ({'class', 'arguments'}), which the run folder keeps in
-networks.json beside the checkpoints, so that `build_network` makes the same network again without any options.
+Every network records its `description` ({'class', 'arguments'}) when it is constructed (BaseNetwork); the model
+spec (models.spec) keeps it, so that `build_network` makes the same network again without any options.
 """
-import argparse
 import inspect
 import math
 from typing import Any, Dict, List, Optional, Type
 
 import torch
 
-from .base_network import BaseNetwork
+from .base_network import RUNTIME_ARGUMENTS, BaseNetwork
 from .discriminator import FPSEDiscriminator, MultiscaleDiscriminator
 from .encoder import ConvEncoder
 from .generator import CondConvGenerator, SPADEGenerator
@@ -26,13 +25,9 @@ from .loss import GANLoss, KLDLoss, VGGLoss
 from util.errors import UserError
 
 __all__ = ['BaseNetwork', 'CondConvGenerator', 'ConvEncoder', 'FPSEDiscriminator', 'GANLoss', 'KLDLoss',
-           'MultiscaleDiscriminator', 'SPADEGenerator', 'VGGLoss', 'build_network', 'define_D', 'define_E',
-           'define_G', 'discriminator_names', 'generator_names', 'network_arguments']
+           'MultiscaleDiscriminator', 'RUNTIME_ARGUMENTS', 'SPADEGenerator', 'VGGLoss', 'build_network',
+           'discriminator_names', 'generator_names']
 
-# How a network computes, not what it is: none of these changes a number beyond float rounding, nor a checkpoint.
-# A description leaves them out, so that a network trained on several GPUs, with recomputation or another
-# implementation is rebuilt with whatever this process chooses (the constructors' defaults unless it says).
-RUNTIME_ARGUMENTS = ('sync_bn', 'checkpoint_predictors', 'depthconv_impl', 'predictor_impl', 'memory_format')
 
 
 def generator_names() -> List[str]:
@@ -43,19 +38,10 @@ def discriminator_names() -> List[str]:
     return registry.names('discriminator')
 
 
-def network_arguments(cls: Type[BaseNetwork], opt: argparse.Namespace) -> Dict[str, Any]:
-    """The constructor arguments of `cls` from the options: each argument is the option of the same name
-    (`semantic_nc` and `sync_bn` are derived in options.base_options.finish_options)."""
-    names = [name for name in inspect.signature(cls.__init__).parameters if name != 'self']
-    return {name: getattr(opt, name) for name in names}
-
-
 def _build(cls: Type[BaseNetwork], arguments: Dict[str, Any], device: torch.device) -> BaseNetwork:
-    """`cls(**arguments)` on `device`, carrying its description (runtime arguments left out) and what tells a
-    checkpoint of another network of its kind."""
+    """`cls(**arguments)` on `device` (it records its own description), with what tells a checkpoint of another
+    network of its kind."""
     net = cls(**arguments).to(device)
-    net.description = {'class': cls.__name__,
-                       'arguments': {k: v for k, v in arguments.items() if k not in RUNTIME_ARGUMENTS}}
     net.checkpoint_hints = registry.checkpoint_hints(cls)
     return net
 
@@ -109,21 +95,3 @@ def build_network(description: Dict[str, Any], device: torch.device = torch.devi
     except (KeyError, ValueError, TypeError, IndexError) as exc:
         raise UserError(f'{source}: {cls.__name__} cannot be built from its arguments ({type(exc).__name__}: '
                         f'{str(exc)[:120]}): restore the file') from None
-
-
-def _create(cls: Type[BaseNetwork], opt: argparse.Namespace, device: torch.device) -> BaseNetwork:
-    net = _build(cls, network_arguments(cls, opt), device)
-    net.init_weights(opt.init_type, opt.init_variance)
-    return net
-
-
-def define_G(opt: argparse.Namespace, device: torch.device = torch.device('cpu')) -> BaseNetwork:
-    return _create(registry.entry('generator', opt.netG).cls, opt, device)
-
-
-def define_D(opt: argparse.Namespace, device: torch.device = torch.device('cpu')) -> BaseNetwork:
-    return _create(registry.entry('discriminator', opt.netD).cls, opt, device)
-
-
-def define_E(opt: argparse.Namespace, device: torch.device = torch.device('cpu')) -> BaseNetwork:
-    return _create(registry.entry('encoder', 'conv').cls, opt, device)

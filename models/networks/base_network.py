@@ -1,12 +1,42 @@
-"""Common base of the generator, discriminator and encoder: size report, weight initialisation."""
-from typing import Any, Dict
+"""Common base of the generator, discriminator and encoder: its own description, size report, weight
+initialisation."""
+import functools
+import inspect
+from typing import Any, Callable, Dict
 
 import torch.nn as nn
 from torch.nn import init
 
+# How a network computes, not what it is: none of these changes a number beyond float rounding, nor a checkpoint.
+# A description leaves them out, so that a network trained on several GPUs, with recomputation or another
+# implementation is rebuilt with whatever this process chooses (the constructors' defaults unless it says).
+RUNTIME_ARGUMENTS = ('sync_bn', 'checkpoint_predictors', 'depthconv_impl', 'predictor_impl', 'memory_format')
+
+
+def _recording(constructor: Callable) -> Callable:
+    """`constructor`, recording the arguments of the outermost call as the network's description (as diffusers'
+    register_to_config does), so that a network built in Python can be saved and built again."""
+    signature = inspect.signature(constructor)
+
+    @functools.wraps(constructor)
+    def construct(self, *args, **kwargs):
+        # The class's own constructor records; those of its bases, called through super(), do not.
+        if type(self).__init__ is construct:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            arguments = {k: v for k, v in list(bound.arguments.items())[1:] if k not in RUNTIME_ARGUMENTS}
+            self.__dict__['description'] = {'class': type(self).__name__, 'arguments': arguments}
+        constructor(self, *args, **kwargs)
+    return construct
+
 
 class BaseNetwork(nn.Module):
-    description: Dict[str, Any]  # {'class', 'arguments'}: set by models.networks when it builds the network
+    description: Dict[str, Any]  # {'class', 'arguments'}: what its constructor was called with
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if '__init__' in cls.__dict__:
+            cls.__init__ = _recording(cls.__init__)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
