@@ -27,7 +27,9 @@ def network_arguments(cls: Type[BaseNetwork], opt: Any) -> Dict[str, Any]:
             continue
         if hasattr(opt, name):
             arguments[name] = getattr(opt, name)
-        elif parameter.default is inspect.Parameter.empty:
+        elif parameter.default is not inspect.Parameter.empty:
+            arguments[name] = parameter.default
+        else:
             raise UserError(f'{cls.__name__} needs the argument {name}, which no option sets: give it a default, or '
                             'declare the option in the network\'s add_options (models.networks.registry)')
     return arguments

@@ -27,8 +27,9 @@ def write_model_folder(out: str, spec: ModelSpec, states: Dict[str, Dict[str, to
     """config.json, the safetensors files and the card, written whole or not at all."""
     with atomic_folder(out, overwrite) as staging:
         atomic_write_text(os.path.join(staging, CONFIG_FILE), spec.to_text())
+        # One metadata entry: safetensors writes several in a hash map's order, which differs from save to save.
         atomic_save_safetensors({os.path.join(staging, WEIGHT_FILES[label]): state for label, state in states.items()},
-                                {'format': 'pt', 'spec_format': spec.to_json()['format']})
+                                {'format': 'pt'})
         atomic_write_text(os.path.join(staging, CARD_FILE), card)
 
 

@@ -52,6 +52,33 @@ def synthesize(out, *model_args, env=None):
     return png_bytes(out)
 
 
+def test_a_generator_built_in_a_notebook_saves_and_loads_back_byte_identically(tmp_path):
+    """No options, no run folder: networks from their constructors, described by ModelSpec.describe, saved with
+    save_pretrained and read back with from_pretrained, tensor for tensor and file for file; the same images."""
+    from models.networks import ConvEncoder, SPADEGenerator
+    from models.spec import ModelInputs, ModelSpec
+    torch.manual_seed(0)
+    netG = SPADEGenerator(semantic_nc=13, ngf=4, crop_size=64, use_vae=True, z_dim=8, norm_G='spectralspadebatch3x3')
+    netE = ConvEncoder(ngf=4, crop_size=64, z_dim=8)
+    with torch.no_grad():  # a training-mode pass: batch-norm statistics and spectral-norm vectors of its own
+        netG(torch.rand(2, 13, 64, 64), z=torch.randn(2, 8))
+    spec = ModelSpec.describe(ModelInputs('synthetic', 12, False, False), G=netG.eval(), E=netE.eval())
+    assert (spec.inputs.crop_size, spec.inputs.aspect_ratio, spec.z_dim, spec.use_vae) == (64, 1.0, 8, True)
+    Synthesizer(netG, netE, spec).save_pretrained(str(tmp_path / 'notebook'))
+    loaded = Synthesizer.from_pretrained(str(tmp_path / 'notebook'))
+    for saved, back in ((netG, loaded.netG), (netE, loaded.netE)):
+        assert type(back) is type(saved) and back.description == saved.description
+        assert saved.state_dict().keys() == back.state_dict().keys()
+        assert all(torch.equal(saved.state_dict()[k], v) for k, v in back.state_dict().items())
+    loaded.save_pretrained(str(tmp_path / 'again'))
+    for name in ('config.json', 'G.safetensors', 'E.safetensors'):
+        assert (tmp_path / 'notebook' / name).read_bytes() == (tmp_path / 'again' / name).read_bytes(), name
+    label = torch.randint(0, 12, (1, 64, 64))
+    z = loaded.styles_from_seeds([5])
+    direct = Synthesizer(netG, netE, spec)
+    assert torch.equal(direct.generate(direct.semantics(label), z), loaded.generate(loaded.semantics(label), z))
+
+
 def test_the_model_folder_holds_the_spec_the_weights_and_a_card(run):
     folder = run / 'model'
     assert sorted(os.listdir(folder)) == ['E.safetensors', 'G.safetensors', 'README.md', 'config.json']

@@ -1,6 +1,7 @@
 """The README's two set-up commands are the ones that CI and the quickstart run."""
 import os
 import re
+import textwrap
 
 import pytest
 
@@ -43,3 +44,21 @@ def test_the_layout_sections_notebook_snippet_builds_the_released_generator(tmp_
     with torch.no_grad():
         exec(snippet, namespace)
     assert namespace['images'].shape == (1, 3, 256, 256) and torch.isfinite(namespace['images']).all()
+    from models.synthesizer import Synthesizer
+    assert Synthesizer.from_pretrained('pretrained/my_generator').spec == namespace['spec']
+
+
+def test_the_python_snippet_goes_from_a_label_file_to_a_png(tmp_path, monkeypatch):
+    """The Synthesize section's Python example, as written, on a model trained here and a label map file."""
+    import numpy as np
+    from PIL import Image
+
+    from helpers import save_trained_looking_model
+    text = open(os.path.join(ROOT, 'README.md')).read()
+    section = text.split('## Synthesize from your own label maps', 1)[1].split('\n## ', 1)[0]
+    snippet = textwrap.dedent(re.findall(r'```python\n(.+?)\n  ```', section, re.S)[0])
+    monkeypatch.chdir(tmp_path)
+    save_trained_looking_model('checkpoints', 'quickstart', ['--dataset_mode', 'synthetic'])
+    Image.fromarray((np.indices((64, 64)).sum(0) // 16 % 12).astype(np.uint8)).save('my_map.png')
+    exec(snippet, {})
+    assert Image.open('my_image.png').size == (64, 64)

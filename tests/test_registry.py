@@ -82,7 +82,8 @@ class ToyGenerator(BaseNetwork):
                  ngf: int = 64,             # width
                  crop_size: int = 256,      # image width
                  aspect_ratio: float = 1.0,  # image width / height
-                 output_nc: int = 3):       # image channels
+                 output_nc: int = 3,        # image channels
+                 toy_gain: float = 1.0):    # no option has this name: its default is used (and recorded)
         super().__init__()
         self.output_size = image_size(crop_size, aspect_ratio)
         self.z_dim = 0  # no style code
@@ -109,6 +110,7 @@ def test_a_generator_registered_in_one_line_trains_saves_synthesizes_and_resumes
     assert first.returncode == 0, first.stderr
     folder = tmp_path / 'ck' / 'toy'
     assert '"class": "ToyGenerator"' in (folder / 'networks.json').read_text()
+    assert '"toy_gain": 1.0' in (folder / 'networks.json').read_text()
     assert set(torch.load(folder / 'latest_net_G.pth', weights_only=True)) == {
         'toy_body.weight', 'toy_body.bias', 'conv_img.weight', 'conv_img.bias'}
     label = tmp_path / 'map.png'
@@ -184,3 +186,27 @@ def test_a_reference_style_dataset_written_for_opt_reads_the_data_settings(tmp_p
             settings.gpu_ids
     finally:
         DATASETS.pop('my_scenes')
+
+
+def test_a_constructor_argument_that_no_option_sets_needs_a_default():
+    from models.from_options import network_arguments
+    from util.errors import UserError
+
+    class NeedsAnArgument(ToyGenerator):
+        def __init__(self, semantic_nc: int, toy_depth: int):
+            super().__init__(semantic_nc)
+
+    opt = train_opt('--dataset_mode', 'synthetic')
+    assert network_arguments(ToyGenerator, opt)['toy_gain'] == 1.0
+    with pytest.raises(UserError, match='NeedsAnArgument needs the argument toy_depth, which no option sets'):
+        network_arguments(NeedsAnArgument, opt)
+
+
+def test_a_network_built_in_python_records_its_arguments():
+    """As diffusers' register_to_config: the constructor's arguments (defaults included, runtime ones left out)
+    are the network's description, so that it can be saved and built again."""
+    net = ToyGenerator(13, ngf=8)
+    assert net.description == {'class': 'ToyGenerator', 'arguments': {
+        'semantic_nc': 13, 'ngf': 8, 'crop_size': 256, 'aspect_ratio': 1.0, 'output_nc': 3, 'toy_gain': 1.0}}
+    generator = networks.CondConvGenerator(semantic_nc=13, ngf=4, crop_size=64, depthconv_impl='unfold')
+    assert 'depthconv_impl' not in generator.description['arguments']
