@@ -1,7 +1,7 @@
 """torch.hub entry points: the authors' released checkpoints and any converted model, as a Synthesizer.
 
     synthesizer = torch.hub.load('path/to/this/repository', 'ccfpse_coco', source='local',
-                                 weights='checkpoints/coco_pretrained/latest_net_G.pth')
+                                 weights='checkpoints/coco_best/100_net_G.pth')
     synthesizer = torch.hub.load('path/to/this/repository', 'from_pretrained', 'owner/name', source='local')
 
 The released files come from the authors' Google Drive folder (README, "Testing and released checkpoints"), which
@@ -12,23 +12,31 @@ import os
 import re
 from typing import Any, Optional
 
+from models.sources import preset_file, read_spec_file
 from models.synthesizer import Synthesizer
 from util.errors import UserError
 
 dependencies = ['torch', 'torchvision', 'numpy', 'PIL']
 
-RELEASED_FILE = re.compile(r'^(?P<epoch>.+)_net_G\.pth$')
+def released_file(preset: str) -> str:
+    """How the released generator's file is named, below its folder: `{epoch}_net_G.pth`, or the preset's own."""
+    return read_spec_file(preset_file(preset)).released_files.get('G', '{epoch}_net_G.pth')
 
 
 def _released(preset: str, weights: Optional[str], gpu_ids: str, arguments: dict) -> Synthesizer:
+    pattern = released_file(preset)
     if not weights:
-        raise UserError(f'{preset}: pass weights=PATH, the released <epoch>_net_G.pth (the authors\' Google Drive '
-                        'folder has no direct download link; see the README)')
-    match = RELEASED_FILE.match(os.path.basename(weights))
+        raise UserError(f'{preset}: pass weights=PATH, the released {pattern} (the released files have no direct '
+                        'download link; see the README)')
+    parts = pattern.split('/')
+    tail = '/'.join(os.path.abspath(weights).split(os.sep)[-len(parts):])
+    match = re.fullmatch(re.escape(pattern).replace(re.escape('{epoch}'), '(?P<epoch>[^/]+)'), tail)
     if not match or not os.path.isfile(weights):
-        raise UserError(f'{preset}: weights={weights} is not a file named <epoch>_net_G.pth as released')
-    return Synthesizer.from_pretrained(os.path.dirname(os.path.abspath(weights)), match['epoch'], preset=preset,
-                                       gpu_ids=gpu_ids, arguments=arguments)
+        raise UserError(f'{preset}: weights={weights} is not a file named {pattern} as released')
+    folder = os.path.abspath(weights)
+    for _ in parts:
+        folder = os.path.dirname(folder)
+    return Synthesizer.from_pretrained(folder, match['epoch'], preset=preset, gpu_ids=gpu_ids, arguments=arguments)
 
 
 def _entry(preset: str, description: str):
@@ -36,8 +44,8 @@ def _entry(preset: str, description: str):
         return _released(preset, weights, gpu_ids, arguments)
     load.__name__ = preset
     load.__doc__ = (f'{description}: a Synthesizer with the released weights. `weights`: the released '
-                    '<epoch>_net_G.pth; `gpu_ids`: "0" for the first GPU; other keyword arguments give other sizes of '
-                    'the architecture (constructor arguments such as ngf=32, crop_size=128).')
+                    f'{released_file(preset)}; `gpu_ids`: "0" for the first GPU; other keyword arguments give other '
+                    'sizes of the architecture (constructor arguments such as ngf=32, crop_size=128).')
     return load
 
 
@@ -47,6 +55,9 @@ ccfpse_cityscapes = _entry('cityscapes', 'CC-FPSE trained on Cityscapes (the aut
 spade_coco = _entry('spade_coco', "SPADE's coco_pretrained (NVlabs/SPADE)")
 spade_ade20k = _entry('spade_ade20k', "SPADE's ade20k_pretrained (NVlabs/SPADE)")
 spade_cityscapes = _entry('spade_cityscapes', "SPADE's cityscapes_pretrained (NVlabs/SPADE)")
+oasis_ade20k = _entry('oasis_ade20k', "OASIS's oasis_ade20k_pretrained (boschresearch/OASIS)")
+oasis_cityscapes = _entry('oasis_cityscapes', "OASIS's oasis_cityscapes_pretrained (boschresearch/OASIS)")
+oasis_coco = _entry('oasis_coco', "OASIS's oasis_coco_pretrained (boschresearch/OASIS)")
 
 
 def from_pretrained(source: str, gpu_ids: str = '-1', **kwargs) -> Synthesizer:

@@ -8,6 +8,7 @@ import torch.utils.data as data
 from PIL import Image
 
 from util.util import image_size
+from util.vision import require_torchvision
 from .errors import DatasetError
 from .settings import DataSettings
 
@@ -33,6 +34,8 @@ class BaseDataset(data.Dataset):
     @opt.setter
     def opt(self, settings: DataSettings) -> None:
         self.settings = settings
+
+    reads_dataroot = False  # the dataset's files are below --dataroot (a generated dataset reads none)
 
     @classmethod
     def input_folders(cls, settings: DataSettings) -> Dict[str, List[str]]:
@@ -121,8 +124,7 @@ def transform_image(img: Image.Image, settings: DataSettings, params: Dict, meth
 def torchvision_functional():
     """torchvision.transforms.functional, imported on first use: importing torchvision imports torch._dynamo
     (about 1.5 s a process), which commands that never convert a photo (synthesize.py, the benchmark) need not pay."""
-    import torchvision.transforms.functional
-    return torchvision.transforms.functional
+    return require_torchvision().transforms.functional
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:

@@ -82,6 +82,20 @@ def label_channels(label_nc: int, contain_dontcare_label: bool) -> int:
     return label_nc + (1 if contain_dontcare_label else 0)
 
 
+# Datasets whose class 0 marks unlabelled pixels (ADE20K's "other", Cityscapes' "unlabeled"); elsewhere that is
+# the don't-care channel (file value 255) when the labels have one.
+UNLABELED_CLASS_ZERO = ('ade20k', 'cityscapes')
+
+
+def unlabeled_channel(dataset_mode: str, label_nc: int, contain_dontcare_label: bool) -> Optional[int]:
+    """The label channel of unlabelled pixels, which OASIS's loss ignores and puts first: ADE20K's "other" and
+    Cityscapes' "unlabeled" (channel 0), or the don't-care channel (COCO-Stuff's 255); None when every channel is
+    a class (the synthetic and custom data without --contain_dontcare_label)."""
+    if dataset_mode in UNLABELED_CLASS_ZERO:
+        return 0
+    return label_nc if contain_dontcare_label else None
+
+
 def label_nc_way_out(largest: int, label_nc: int, contain_dontcare_label: bool) -> str:
     """What the options allow and the --label_nc that takes ids up to `largest`: the one wording of the label-range
     rule for the loaders and scripts/check_dataset.py."""

@@ -62,8 +62,14 @@ def read_label_map(path: str, labels: LabelSet, size: Size, max_pixels: int = MA
     nearest neighbour to `size`."""
     img = open_image(path, 'label map', max_pixels=max_pixels)
     if img.format == 'JPEG':
+        rgb = np.array(img.convert('RGB'))
+        if not (rgb == rgb[..., :1]).all():  # colours: ids read from them would be ids nobody wrote
+            colours = len(np.unique(rgb.reshape(-1, 3), axis=0))
+            raise DatasetError(f'label map {path} is a JPEG colour map: its lossy compression blends the class colours '
+                               f'({colours} distinct colours; the model\'s palette has {len(labels)}): save the label '
+                               'map as a PNG')
         raise DatasetError(f'label map {path} is a JPEG: its lossy compression changes class ids at region edges '
-                           f'({lossy_values_note(np.array(img.convert("L")), labels)}): save the label map as a PNG')
+                           f'({lossy_values_note(rgb[..., 0], labels)}): save the label map as a PNG')
     if img.mode in ('L', 'P', 'I', 'I;16'):
         values = np.array(img).astype(np.int64)
     elif img.mode in ('RGB', 'RGBA'):

@@ -59,7 +59,7 @@ def example_inputs(synthesizer, batch: int = 2) -> Dict[str, Tuple[torch.Tensor,
     label = label.clamp(max=len(synthesizer.labels) - 1).expand(batch, 1, height, width)
     semantics = synthesizer.semantics(label).cpu()
     inputs = {'G': (semantics, torch.randn(batch, synthesizer.netG.z_dim)) if synthesizer.uses_style else (semantics,)}
-    if synthesizer.uses_style:
+    if synthesizer.encodes_photos:
         inputs['E'] = (torch.rand(batch, synthesizer.output_nc, height, width) * 2 - 1,)
     return inputs
 
@@ -104,8 +104,10 @@ class OnnxRuntimeNetwork:
         providers = ['CPUExecutionProvider']
         if device.type == 'cuda' and 'CUDAExecutionProvider' in onnxruntime.get_available_providers():
             providers.insert(0, ('CUDAExecutionProvider', {'device_id': device.index or 0}))
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only: its graph optimiser's notes ("Could not find a CPU kernel ... constant fold") are not the user's business
         try:
-            self.session = onnxruntime.InferenceSession(path, providers=providers)
+            self.session = onnxruntime.InferenceSession(path, sess_options=options, providers=providers)
         except Exception as exc:
             raise UserError(f'{path} is not a readable ONNX model ({exception_reason(exc)}): export it again') from None
         self.inputs = [i.name for i in self.session.get_inputs()]
@@ -122,7 +124,7 @@ class OnnxRuntimeGenerator(OnnxRuntimeNetwork):
     def __init__(self, path: str, device: torch.device, spec: ModelSpec):
         super().__init__(path, device)
         self.output_size = image_size(spec.inputs.crop_size, spec.inputs.aspect_ratio)
-        self.z_dim = spec.z_dim if spec.use_vae else 0
+        self.z_dim = spec.code_dim
 
     def __call__(self, semantics: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
         if 'z' in self.inputs and z is None:

@@ -8,7 +8,8 @@ from util.checkpoint import CheckpointStore
 from util.errors import UserError, exception_reason
 from util.util import settings_from
 from .networks import RUNTIME_ARGUMENTS, BaseNetwork, registry
-from .pix2pix_model import LossSettings, ModelRecipe, Pix2PixModel
+from .base_model import TrainableModel
+from .methods import METHODS, ModelRecipe
 from .spec import INPUT_FIELDS, ModelInputs, ModelSpec, NetworkSpec
 
 # Each network of a model, by its label in the checkpoint file names: its kind (registry.KINDS names the option
@@ -45,12 +46,23 @@ def network_spec(label: str, opt: Any) -> NetworkSpec:
     return NetworkSpec(name, cls.__name__, arguments)
 
 
+def method_of(opt: Any) -> str:
+    """The training objective of the options: train.py's --model (test options' --model names a model instead)."""
+    return opt.model if opt.isTrain else 'pix2pix'
+
+
 def spec_from_options(opt: argparse.Namespace) -> ModelSpec:
     """The spec of the model the options describe: G, E with --use_vae, D when training."""
+    method = method_of(opt)
+    if method != 'pix2pix' and opt.use_vae:
+        raise UserError(f'--use_vae: --model {method} has no style encoder (its generator draws a noise code); drop it')
     labels = ['G'] + (['E'] if opt.use_vae else []) + (['D'] if opt.isTrain else [])
-    return ModelSpec({label: network_spec(label, opt) for label in labels},
-                     ModelInputs(**{name: getattr(opt, name) for name in INPUT_FIELDS}), opt.use_vae, opt.z_dim,
-                     {'dataset_mode': opt.dataset_mode, 'dataroot': opt.dataroot, 'name': opt.name})
+    networks = {label: network_spec(label, opt) for label in labels}
+    inputs = ModelInputs(**{name: getattr(opt, name) for name in INPUT_FIELDS}, label_order=METHODS[method].label_order)
+    # A generator with a no_3dnoise argument (OASIS's) draws a noise code unless it is set.
+    noise = not networks['G'].arguments.get('no_3dnoise', True)
+    return ModelSpec(networks, inputs, opt.use_vae, opt.z_dim,
+                     {'dataset_mode': opt.dataset_mode, 'dataroot': opt.dataroot, 'name': opt.name}, method, noise)
 
 
 def spec_from_saved_options(saved: Mapping[str, Any], source: str) -> ModelSpec:
@@ -71,16 +83,13 @@ def runtime_from_options(opt: argparse.Namespace) -> Dict[str, Any]:
     return {name: getattr(opt, name) for name in RUNTIME_ARGUMENTS if hasattr(opt, name)}
 
 
-def loss_settings(opt: argparse.Namespace) -> LossSettings:
-    return settings_from(LossSettings, opt)
-
-
 def model_recipe(opt: argparse.Namespace) -> ModelRecipe:
-    """How to build the model the options describe (for training, with D and the losses)."""
-    return ModelRecipe(spec_from_options(opt), loss_settings(opt) if opt.isTrain else None, runtime_from_options(opt),
-                       (opt.init_type, opt.init_variance), opt.amp, opt.gpu_ids, opt.cpu_allocator)
+    """How to build the model the options describe (for training, with D and its method's losses)."""
+    losses = settings_from(METHODS[method_of(opt)].losses, opt) if opt.isTrain else None
+    return ModelRecipe(spec_from_options(opt), losses, runtime_from_options(opt), (opt.init_type, opt.init_variance),
+                       opt.amp, opt.gpu_ids, opt.cpu_allocator)
 
 
-def build_model(opt: argparse.Namespace) -> Pix2PixModel:
+def build_model(opt: argparse.Namespace) -> TrainableModel:
     """The model the options describe, on their device, with fresh weights; for training, with D and the losses."""
     return model_recipe(opt).build(CheckpointStore(opt.checkpoints_dir, opt.name))

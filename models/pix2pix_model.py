@@ -1,15 +1,14 @@
-"""Pix2PixModel: the generator, discriminator and encoder with their losses, behind one forward(data, mode)."""
+"""Pix2PixModel: the pix2pix family's objective (SPADE's and CC-FPSE's: hinge GAN, discriminator feature matching,
+VGG, KL with a VAE) on the generator, discriminator and encoder, behind one forward(data, mode)."""
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
 import models.networks as networks
-from util.checkpoint import CheckpointStore, cpu_state_dict
-from util.device import configure_cpu_allocator, select_device
-from util.distributed import launched_rank
-from util.errors import UserError
-from .inputs import autocast, model_input, reparameterize
+from util.checkpoint import CheckpointStore
+from .base_model import EMAPolicy, TrainableModel
+from .inputs import reparameterize
 from .spec import ModelSpec, build_networks
 
 
@@ -25,30 +24,12 @@ class LossSettings:
     vgg_weights: str = ''   # a torchvision vgg19 state_dict; '' for torchvision's download
 
 
-@dataclass(frozen=True)
-class ModelRecipe:
-    """How to build a model to train: its spec, what it optimises, how it computes and is initialised, and where
-    (models.from_options.model_recipe makes one from options)."""
-    spec: ModelSpec
-    losses: Optional[LossSettings]   # None: G and E only
-    runtime: Dict[str, Any]          # how the networks compute (models.networks.RUNTIME_ARGUMENTS)
-    init: Tuple[str, float]          # weight initialisation: type and scale
-    amp: str                         # mixed precision: off, bf16, fp16
-    gpu_ids: str
-    cpu_allocator: str               # the C library's allocator on the CPU (util.device)
+class Pix2PixModel(TrainableModel):
+    # The average is ours (--ema_decay; the reference has none): updated after each generator step, buffers copied,
+    # BatchNorm statistics re-estimated as the plain mean over 4 fixed training batches before a save or score.
+    ema_policy = EMAPolicy(after='generator', average_buffers=False, refresh='cumulative', refresh_batches=4,
+                           refresh_when_printing=False)
 
-    def build(self, store: CheckpointStore) -> 'Pix2PixModel':
-        """The model with fresh weights on the recipe's device, its checkpoints in `store`."""
-        output_nc = self.spec.output_nc
-        if output_nc not in (1, 3):
-            raise UserError(f'--output_nc {output_nc}: images have 3 (colour) or 1 (grey) channels')
-        device = select_device(self.gpu_ids, announce=launched_rank() == 0)
-        if device.type == 'cpu':
-            configure_cpu_allocator(self.cpu_allocator)
-        return Pix2PixModel(self.spec, store, device, self.amp, self.losses, self.runtime, self.init)
-
-
-class Pix2PixModel(torch.nn.Module):
     def __init__(self,
                  spec: ModelSpec,                            # the model spec (models.spec)
                  store: CheckpointStore,                     # the run folder its checkpoints are in
@@ -58,9 +39,8 @@ class Pix2PixModel(torch.nn.Module):
                  runtime: Optional[Dict[str, Any]] = None,   # how the networks compute (models.spec)
                  init: Tuple[str, float] = ('xavier', 0.02)):  # weight initialisation: type and scale
         """The networks of a spec with fresh weights (models.sources.load_weights reads a checkpoint into them)
-        and, for training, the losses. ModelRecipe.build makes one."""
-        super().__init__()
-        self.spec, self.store, self.device, self.amp, self.losses = spec, store, device, amp, losses
+        and, for training, the losses. models.methods.ModelRecipe.build makes one."""
+        super().__init__(spec, store, device, amp, losses)
         self.use_vae = spec.use_vae
         nets = build_networks(spec, device, runtime, 'GDE' if losses is not None else 'GE', init=init,
                               source=store.networks_path())
@@ -72,38 +52,6 @@ class Pix2PixModel(torch.nn.Module):
                 self.criterionVGG = networks.VGGLoss(losses.vgg_weights).to(device)
             if self.use_vae:
                 self.KLDLoss = networks.KLDLoss()
-
-    # One entry point, so that DataParallel / DistributedDataParallel wrap every use of the networks.
-    def autocast(self):
-        return autocast(self.device, self.amp)
-
-    def forward(self, data: Dict[str, torch.Tensor], mode: str):
-        input_semantics, real_image = self.preprocess_input(data)
-        with self.autocast():
-            return self.compute(input_semantics, real_image, mode)
-
-    def compute(self, input_semantics: torch.Tensor, real_image: torch.Tensor, mode: str):
-        if mode == 'generator':
-            return self.compute_generator_loss(input_semantics, real_image)
-        if mode == 'discriminator':
-            return self.compute_discriminator_loss(input_semantics, real_image)
-        raise ValueError(f"mode '{mode}' is not one of generator, discriminator (synthesis: models.synthesizer)")
-
-    def networks_by_label(self) -> Dict[str, torch.nn.Module]:
-        nets = {'G': self.netG, 'D': self.netD, 'E': self.netE}
-        return {label: net for label, net in nets.items() if net is not None}
-
-    def state_dicts(self) -> Dict[str, Dict[str, torch.Tensor]]:
-        """{label: state_dict on the CPU} of G, D and E, as saved in <epoch>_net_<label>.pth."""
-        return {label: cpu_state_dict(net) for label, net in self.networks_by_label().items()}
-
-    def spec_at(self, epoch) -> ModelSpec:
-        """What networks.json records when `epoch` is saved: the model's spec and where it comes from."""
-        return self.spec.with_provenance(epoch=str(epoch))
-
-    def preprocess_input(self, data: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The generator's input (models.inputs.model_input) and the real photos of a dataset batch."""
-        return model_input(self.spec, data['label'], data['instance'], self.device), data['image'].to(self.device)
 
     def compute_generator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor):
         G_losses = {}

@@ -1,7 +1,7 @@
 """Where a trained model comes from: one resolver for every source, and one loader of its weights.
 
     resolve('checkpoints/my_run', which_epoch='latest', use_ema=False)     # a run folder of train.py
-    resolve('models/my_run')                                             # a model folder: config.json + safetensors
+    resolve('pretrained/my_run')                                         # a model folder: config.json + safetensors
     resolve('owner/name')                                                # a Hugging Face Hub repository id
     resolve('exported/my_run-onnx')                                      # scripts/export.py's folder (onnxruntime)
     resolve('checkpoints/coco_best', '100', preset='coco')               # released files, described by a preset
@@ -52,6 +52,9 @@ class ResolvedModel:
     def missing_file(self, label: str) -> str:
         """The line for a weight file that is not there."""
         path = self.files[label]
+        if self.kind == 'run' and self.spec.released_files:
+            return f'no file {path} (--which_epoch {self.epoch}): {self.spec_file} reads the released files as ' \
+                   f'{self.spec.released_files[label]}; check --name, --checkpoints_dir and --which_epoch'
         if self.kind == 'run':
             store = CheckpointStore(os.path.dirname(self.folder) or '.', os.path.basename(self.folder))
             return store.missing_checkpoint(self.epoch, os.path.basename(path)[len(f'{self.epoch}_net_'):-len('.pth')])
@@ -138,7 +141,14 @@ def _resolve_folder(folder: str, which_epoch: str, use_ema: bool,
         raise UserError(f'{folder} has neither {CONFIG_FILE} (a converted model, see scripts/convert_checkpoint.py) '
                         f'nor {NETWORKS_FILE} (a run folder of train.py): give a model trained here, or --preset '
                         f'{"|".join(preset_names())} for the released checkpoints in it')
-    files = run_weight_files(store, which_epoch, use_ema, ''.join(spec.networks))
+    if spec.released_files:  # released files named as their own code writes them (OASIS: models/best_EMA.pth)
+        if use_ema:
+            raise UserError(f'--use_ema: the released generator of {spec_file} is already its average ('
+                            f'{spec.released_files["G"]}); drop the option')
+        files = {label: os.path.join(folder, pattern.replace('{epoch}', str(which_epoch)))
+                 for label, pattern in spec.released_files.items()}
+    else:
+        files = run_weight_files(store, which_epoch, use_ema, ''.join(spec.networks))
     return ResolvedModel(spec, files, 'run', os.path.normpath(folder), name, spec_file, which_epoch)
 
 

@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 import torch
 
 from data import dataset_names
-from data.classes import LabelSet, label_channels, label_set
+from data.classes import LabelSet, label_channels, label_set, unlabeled_channel
 from util.errors import UserError
 from .networks import BaseNetwork, build_network, registry
 from .networks.limits import FLOAT_LIMITS, INT_LIMITS
@@ -41,15 +41,27 @@ class NetworkSpec:
         return {'name': self.name, 'class': self.cls, 'arguments': copy.deepcopy(dict(self.arguments))}
 
 
+# How the label channels are ordered for the networks: as the dataset numbers its classes (SPADE's, CC-FPSE's), or
+# with the unlabelled pixels' channel first (OASIS's; data.classes.unlabeled_channel).
+LABEL_ORDERS = ('dataset', 'unlabeled_first')
+
+
 @dataclass(frozen=True)
 class ModelInputs:
-    """What the networks read: the dataset's label set, whether instance edges are an input, the image size."""
+    """What the networks read: the dataset's label set, whether instance edges are an input, the image size, the
+    order of the label channels."""
     dataset_mode: str
     label_nc: int
     contain_dontcare_label: bool
     no_instance: bool
     crop_size: Optional[int] = None       # None only in specs upgraded from format 1 without a size
     aspect_ratio: Optional[float] = None
+    label_order: str = 'dataset'          # a value of LABEL_ORDERS
+
+    @property
+    def unlabeled_channel(self) -> Optional[int]:
+        """The channel of unlabelled pixels in the dataset's order (None when every channel is a class)."""
+        return unlabeled_channel(self.dataset_mode, self.label_nc, self.contain_dontcare_label)
 
     @property
     def num_labels(self) -> int:
@@ -62,13 +74,25 @@ class ModelInputs:
         return self.num_labels + (0 if self.no_instance else 1)
 
 
+# The training objectives (train.py --model): the pix2pix family's (SPADE, CC-FPSE) and OASIS's.
+METHODS = ('pix2pix', 'oasis')
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     networks: Mapping[str, NetworkSpec]   # by label: 'G', and 'E' (with a VAE), 'D' (for training)
     inputs: ModelInputs
-    use_vae: bool
+    use_vae: bool                         # a style encoder E gives z from a photo
     z_dim: Optional[int]
     provenance: Mapping[str, Any] = field(default_factory=dict)  # where it comes from: dataset, run, epoch, ...
+    method: str = 'pix2pix'               # the objective it is trained with (METHODS)
+    noise: bool = False                   # the generator draws a noise code z (OASIS's 3D noise) when given none
+    released_files: Mapping[str, str] = field(default_factory=dict)  # a preset's: {label: 'models/{epoch}_EMA.pth'}
+
+    @property
+    def code_dim(self) -> int:
+        """Size of the code z the generator takes (a VAE style or a noise code), 0 when it takes none."""
+        return (self.z_dim or 0) if self.use_vae or self.noise else 0
 
     @property
     def generator(self) -> NetworkSpec:
@@ -89,13 +113,18 @@ class ModelSpec:
         return self.generator.arguments.get('output_nc', 3)
 
     def to_json(self) -> Dict[str, Any]:
+        """The spec as JSON; what is not the default of the pix2pix family (method, label order, noise, a preset's
+        files) only where it differs, so that the files of runs before it are written as they were."""
         inputs = {name: getattr(self.inputs, name) for name in INPUT_FIELDS
                   if getattr(self.inputs, name) is not None or name in REQUIRED_INPUTS}
-        return {'format': SPEC_FORMAT,
+        if self.inputs.label_order != 'dataset':
+            inputs['label_order'] = self.inputs.label_order
+        style = {'use_vae': self.use_vae, 'z_dim': self.z_dim, **({'noise': True} if self.noise else {})}
+        return {'format': SPEC_FORMAT, **({'method': self.method} if self.method != 'pix2pix' else {}),
                 'networks': {label: network.to_json() for label, network in self.networks.items()},
-                'inputs': inputs,
-                'style': {'use_vae': self.use_vae, 'z_dim': self.z_dim},
-                'provenance': copy.deepcopy(dict(self.provenance))}
+                'inputs': inputs, 'style': style,
+                'provenance': copy.deepcopy(dict(self.provenance)),
+                **({'released_files': dict(self.released_files)} if self.released_files else {})}
 
     def to_text(self) -> str:
         """The JSON text of the spec's files (networks.json, config.json)."""
@@ -115,7 +144,7 @@ class ModelSpec:
         if not isinstance(inputs, dict) or set(REQUIRED_INPUTS) - set(inputs):
             raise UserError(f'{source}: "inputs" must give {", ".join(REQUIRED_INPUTS)}: restore the file')
         for name, value in inputs.items():
-            problem = _input_problem(name, value)
+            problem = None if name == 'label_order' and value in LABEL_ORDERS else _input_problem(name, value)
             if problem:
                 raise UserError(f'{source}: inputs.{name} {value!r} {problem}: restore the file')
         if not isinstance(networks, dict) or 'G' not in networks:
@@ -130,9 +159,18 @@ class ModelSpec:
                                 '"arguments": {...}}: restore the file')
             described[label] = NetworkSpec(str(description.get('name', '')), description['class'],
                                            dict(description['arguments']))
+        method, noise = raw.get('method', 'pix2pix'), style.get('noise', False)
+        if method not in METHODS:
+            raise UserError(f'{source}: method {method!r} is not one of {", ".join(METHODS)}: restore the file')
+        if not isinstance(noise, bool) or (noise or style['use_vae']) and _input_problem('z_dim', style.get('z_dim')):
+            raise UserError(f'{source}: "style" must give noise (true or false) and, with a code, z_dim: restore the file')
+        released = raw.get('released_files', {})
+        if not isinstance(released, dict) or not all(isinstance(v, str) and '..' not in v for v in released.values()):
+            raise UserError(f'{source}: "released_files" must map network labels to file patterns: restore the file')
         provenance = raw.get('provenance') if isinstance(raw.get('provenance'), dict) else {}
-        return cls(described, ModelInputs(**{name: inputs.get(name) for name in INPUT_FIELDS}), style['use_vae'],
-                   style.get('z_dim'), provenance)
+        return cls(described, ModelInputs(**{name: inputs.get(name) for name in INPUT_FIELDS},
+                                          label_order=inputs.get('label_order', 'dataset')),
+                   style['use_vae'], style.get('z_dim'), provenance, method, noise, released)
 
     @classmethod
     def from_text(cls, text: str, source: str) -> 'ModelSpec':
@@ -143,10 +181,11 @@ class ModelSpec:
         return cls.from_json(raw, source)
 
     @classmethod
-    def describe(cls, inputs: ModelInputs, provenance: Optional[Mapping[str, Any]] = None,
+    def describe(cls, inputs: ModelInputs, provenance: Optional[Mapping[str, Any]] = None, method: str = 'pix2pix',
                  **networks: Optional[BaseNetwork]) -> 'ModelSpec':
         """The spec of networks built in Python (G=..., E=..., D=...), from the description each carries since its
-        constructor ran. `inputs` says what the generator reads; the style comes from the generator."""
+        constructor ran. `inputs` says what the generator reads; the style comes from the generator (an encoder E:
+        a VAE style; else a generator with `draws_noise`: a noise code)."""
         networks = {label: net for label, net in networks.items() if net is not None}
         described = {}
         for label, net in networks.items():
@@ -160,7 +199,8 @@ class ModelSpec:
             width, height = generator.output_size
             inputs = replace(inputs, crop_size=width, aspect_ratio=width / height)
         z_dim = generator.z_dim or None
-        return cls(described, inputs, 'E' in networks, z_dim, dict(provenance or {}))
+        return cls(described, inputs, 'E' in networks, z_dim, dict(provenance or {}), method,
+                   bool(getattr(generator, 'draws_noise', False)))
 
     def with_networks(self, labels: Iterable[str]) -> 'ModelSpec':
         """The spec of some of its networks (e.g. 'GE' for synthesis: a model folder has no discriminator)."""

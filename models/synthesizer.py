@@ -8,8 +8,9 @@
 loads the weights); test.py, scripts/synthesize.py, the demo, the converters, the benchmark and torch.hub all go
 through it, and the trainer's evaluation builds a Synthesizer around its own networks. `save_pretrained` writes a
 model folder (config.json, safetensors, a model card) that `from_pretrained` reads back.
-Styles (models trained with --use_vae): a seed gives `torch.randn(z_dim)` from its own generator, so an image
-depends on its seed alone; a style photo gives the encoder's mean. Without a VAE the generator takes no style.
+Styles: a seed gives `torch.randn(z_dim)` from its own generator, so an image depends on its seed alone: a VAE style
+(models trained with --use_vae, where a style photo gives the encoder's mean instead) or OASIS's noise code, which
+`region_codes` draws for some classes only (restyling them). Other generators take no style.
 """
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
@@ -100,6 +101,12 @@ class Synthesizer:
 
     @property
     def uses_style(self) -> bool:
+        """Whether the generator takes a code z: a VAE style (seeds or a photo) or a noise code (OASIS: seeds)."""
+        return self.spec.code_dim > 0
+
+    @property
+    def encodes_photos(self) -> bool:
+        """Whether a photo can give the style (a style encoder, models trained with --use_vae)."""
         return self.netE is not None
 
     @property
@@ -131,10 +138,27 @@ class Synthesizer:
     def styles_from_seeds(self, seeds: Sequence[int]) -> torch.Tensor:
         return torch.stack([seed_style(seed, self.netG.z_dim) for seed in seeds]).to(self.device)
 
+    def check_restyling(self) -> None:
+        if not self.spec.noise:
+            raise UserError(f'{self.checkpoint}: restyling a class needs a generator with a noise code per pixel '
+                            '(OASIS\'s); this one takes one code per image')
+
+    def region_codes(self, label: torch.Tensor, base: torch.Tensor, restyled: torch.Tensor,
+                     channels: Sequence[int]) -> torch.Tensor:
+        """(N, z_dim, H, W) noise codes for label maps `label` ((N, 1, H, W) or (1, H, W) channel ids): `base`
+        (N, z_dim) everywhere except on the pixels of `channels`, which take `restyled` (N, z_dim): those classes
+        restyled, the rest as it was where the network allows (its convolutions let a region's code reach a few
+        pixels beyond it). Generators with a noise code only (OASIS's); the public code has this as a snippet in its
+        issue #25."""
+        self.check_restyling()
+        label = (label if label.dim() == 4 else label[None]).to(self.device)
+        inside = torch.isin(label, torch.as_tensor(list(channels), device=self.device))
+        return torch.where(inside, restyled[:, :, None, None].to(self.device), base[:, :, None, None].to(self.device))
+
     def generate(self, semantics: torch.Tensor, z: Optional[torch.Tensor] = None,
                  check_finite: bool = True) -> torch.Tensor:
-        """Images in [-1, 1] for the generator input `semantics` and style codes `z` (one per image; None
-        without a VAE, or to draw them from the global RNG)."""
+        """Images in [-1, 1] for the generator input `semantics` and codes `z` (one per image, (N, z_dim); per pixel
+        from region_codes; None without a code, or to draw them from the global RNG)."""
         with torch.no_grad(), autocast(self.device, self.amp):
             images = self.netG(semantics, z=z).float()
         if check_finite and not torch.isfinite(images).all():
@@ -144,10 +168,10 @@ class Synthesizer:
 
     def synthesize_batch(self, batch: Dict[str, Any], check_finite: bool = True) -> torch.Tensor:
         """A dataset batch as the paper evaluates it: with a VAE, each image's style is sampled from the encoder's
-        posterior for its real photo (global RNG)."""
+        posterior for its real photo; a generator with a noise code draws it (both from the global RNG)."""
         semantics = model_input(self.spec, batch['label'], batch['instance'], self.device)
         z = None
-        if self.uses_style:
+        if self.encodes_photos:
             with autocast(self.device, self.amp):
                 z = reparameterize(*self.encode(batch['image']))
         return self.generate(semantics, z, check_finite)

@@ -25,7 +25,7 @@ from .parser import OptionParser
 from .shared_arguments import add_device_arguments, add_run_arguments
 
 
-REFERENCE_MODEL = 'pix2pix'  # the reference's --model value (its one model)
+REFERENCE_MODEL = 'pix2pix'  # the reference's --model value (its one model; the pix2pix family's objective here)
 # How and where this process runs, not what the run is: a resumed run takes them from the command line (or their
 # defaults), never from its opt.json.
 PROCESS_OPTIONS = frozenset({'continue_train', 'which_epoch', 'load_from_opt_file', 'overwrite', 'name',
@@ -94,8 +94,9 @@ class BaseOptions:
         return parser
 
     def add_model_option(self, parser: OptionParser) -> None:
-        parser.add_ignored_argument('--model', 'Pix2PixModel is the one model', type=str, default=REFERENCE_MODEL,
-                                    choices=[REFERENCE_MODEL])
+        """--model: the training objective (TrainOptions) or the model to test (TestOptions); the reference's one
+        value, pix2pix, keeps its meaning in both."""
+        raise NotImplementedError
 
     def build_parser(self, args: List[str]) -> OptionParser:
         """The full parser: base options, then the model's, networks' and dataset's additions and defaults.
@@ -195,9 +196,12 @@ class BaseOptions:
 
     def format_options(self, opt: argparse.Namespace) -> str:
         lines = ['----------------- Options ---------------']
+        reads_dataroot = data.find_dataset_using_name(opt.dataset_mode).reads_dataroot
         for key, value in sorted(vars(opt).items()):
             default = self.parser.get_default(key)
             comment = f'\t[default: {default}]' if default is not None and value != default else ''
+            if key == 'dataroot' and not reads_dataroot:  # its default names Cityscapes' folder, for every mode
+                value, comment = f'(not read by --dataset_mode {opt.dataset_mode})', ''
             lines.append(f'{key:>25}: {str(value):<30}{comment}')
         lines.append('----------------- End -------------------')
         return '\n'.join(lines)

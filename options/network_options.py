@@ -2,14 +2,19 @@
 (models.networks.registry); here the model's, and who owns which option."""
 from typing import Dict
 
+from models.methods import METHODS
 from models.networks import registry
 from .parser import OptionParser
 
 
 def add_model_options(parser: OptionParser, is_train: bool) -> None:
-    """The model's options (--amp is with --gpu_ids in shared_arguments), then the chosen generator's and (training) discriminator's."""
+    """The model's options (--amp is with --gpu_ids in shared_arguments); for training, the chosen method's (its
+    defaults choose its networks); then the chosen generator's and (training) discriminator's."""
     parser.add_argument('--cpu_allocator', type=str, default='retain', choices=['retain', 'system'],
                         help='on the CPU: retain (keep freed memory for reuse, faster) or system (the C library default)')
+    method = METHODS.get(parser.selected('model')) if is_train else None
+    if method is not None and method.add_options is not None:
+        method.add_options(parser, is_train)
     chosen = [('generator', 'netG')] + ([('discriminator', 'netD')] if is_train else [])
     for kind, option in chosen:
         add_options = registry.entry(kind, parser.selected(option)).add_options

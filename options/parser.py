@@ -11,7 +11,12 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line as one line (and exit status 2) instead of the usage text."""
+    """argparse that reports a bad command line as one line (and exit status 2) instead of the usage text, and
+    takes every option by its whole name only (argparse would take `--label` for `--labels`, or for whichever option
+    a new one makes it ambiguous with)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_abbrev=False, **kwargs)
 
     def error(self, message: str):
         print(f'error: {message} (see --help)', file=sys.stderr)
@@ -21,7 +26,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 class OptionParser(OneLineErrorParser):
     """argparse with what the option system needs on top:
 
-    - a bad option is reported as one line instead of the full usage text;
+    - a bad option is reported as one line instead of the full usage text; no abbreviations;
     - `add_argument(..., architecture=True)` marks options that decide the networks' shapes;
     - `add_ignored_argument` accepts a reference option that has no effect here, with a note when it is given;
     - `parse_given` tells which options the command line gave, and `selected` what a choice resolves to while

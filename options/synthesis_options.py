@@ -5,7 +5,7 @@ import os
 from typing import List
 
 from data.label_maps import MAX_INPUT_PIXELS
-from models.sources import preset_names, source_name
+from models.sources import ResolvedModel, preset_names, resolve, source_name
 from models.synthesizer import Synthesizer
 from util.errors import UserError
 from util.arguments import int_in
@@ -65,8 +65,8 @@ def model_name(args: argparse.Namespace) -> str:
     return args.name or source_name(args.model)
 
 
-def synthesizer_from_arguments(args: argparse.Namespace, backend: str = 'pytorch') -> Synthesizer:
-    """The model chosen by the options of add_model_arguments (Synthesizer.from_pretrained)."""
+def model_of_arguments(args: argparse.Namespace) -> ResolvedModel:
+    """The model chosen by the options of add_model_arguments (models.sources.resolve)."""
     model = getattr(args, 'model', None)
     if model is not None and (args.preset or args.name):
         raise UserError(f'--model {model} names the model: drop --{"preset" if args.preset else "name"}')
@@ -78,5 +78,9 @@ def synthesizer_from_arguments(args: argparse.Namespace, backend: str = 'pytorch
         raise UserError(f'{os.path.join(source, "networks.json")} does not exist: give --name of a model trained here '
                         f'(and its --checkpoints_dir), or --preset {"|".join(preset_names())} with the folder of the '
                         'released checkpoints')
-    return Synthesizer.from_pretrained(source, args.which_epoch, args.use_ema, args.preset, gpu_ids=args.gpu_ids,
-                                       amp=args.amp, backend=backend)
+    return resolve(source, args.which_epoch, args.use_ema, args.preset)
+
+
+def synthesizer_from_arguments(args: argparse.Namespace, backend: str = 'pytorch') -> Synthesizer:
+    """The model chosen by the options of add_model_arguments, loaded (Synthesizer.from_pretrained)."""
+    return Synthesizer.from_pretrained(model_of_arguments(args), gpu_ids=args.gpu_ids, amp=args.amp, backend=backend)

@@ -78,7 +78,7 @@ class TestOptions(BaseOptions):
         return opt
 
     def find_model(self, args: List[str]) -> List[str]:
-        scan = argparse.ArgumentParser(add_help=False)
+        scan = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
         for flag, default in (('--model', REFERENCE_MODEL), ('--name', None), ('--checkpoints_dir', './checkpoints'),
                               ('--which_epoch', 'latest'), ('--preset', None)):
             scan.add_argument(flag, default=default)

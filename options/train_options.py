@@ -7,7 +7,8 @@ import models.networks
 from util import fid
 from util.checkpoint import CheckpointStore
 from util.distributed import elastic_restart_count, launched_rank
-from .base_options import BaseOptions, OptionParser
+from models.methods import METHODS
+from .base_options import REFERENCE_MODEL, BaseOptions, OptionParser
 from models.networks.limits import limited_int
 from util.arguments import float_in, int_in
 from .shared_arguments import add_epoch_argument
@@ -15,6 +16,13 @@ from .shared_arguments import add_epoch_argument
 
 class TrainOptions(BaseOptions):
     isTrain = True
+
+    def add_model_option(self, parser: OptionParser) -> None:
+        parser.add_argument('--model', type=str, default=REFERENCE_MODEL, choices=sorted(METHODS), architecture=True,
+                            help=f'the training objective: {REFERENCE_MODEL} (the reference\'s value: the hinge GAN, '
+                                 'feature-matching, VGG and KL losses of SPADE and CC-FPSE) or oasis (OASIS: a '
+                                 'segmentation discriminator, LabelMix, a noise code; its networks and per-dataset '
+                                 'settings by default)')
 
     def initialize(self, parser: OptionParser) -> OptionParser:
         BaseOptions.initialize(self, parser)

@@ -1,6 +1,7 @@
 """Time and memory of a training step and of inference, for the reference formulation and ours, side by side.
 
-python scripts/benchmark.py [--dataset_mode coco] [--crop_size 256] [--batchSize 1] [--ngf 64] [--ndf 64]
+python scripts/benchmark.py [--method pix2pix|oasis] [--netG spade] [--dataset_mode coco] [--crop_size 256]
+                            [--batchSize 1] [--ngf 64] [--ndf 64]
                             [--no_vae] [--no_vgg] [--amps off,bf16] [--modes train,inference]
                             [--variants reference,ours] [--classes_per_image 12 | --labels DIR] [--repeats 3] [--warmup 1]
 Each configuration runs in its own process, so peak memory (RSS on CPU, max allocated on GPU) is its own; on the
@@ -14,7 +15,9 @@ onnxruntime on its ONNX export (scripts/export.py). Ratios are to the first vari
 classes of the data set for the worst case), or are the first --batchSize maps of a folder of the dataset's label
 maps (--labels DIR; their class boundaries serve as instance edges). Medians over --repeats runs after --warmup runs. For training,
 'act MiB' is the activation memory of one G step: the bytes autograd keeps for backward (distinct storages,
-parameters left out; util/memory.py), which is the same on CPU and GPU and does not depend on the allocator.
+parameters left out; util/memory.py), which is the same on CPU and GPU and does not depend on the allocator. For
+inference, 'GFLOP' is one image's floating-point operations in G (and E) as torch.utils.flop_counter counts them
+(two per multiply-add). --method oasis times OASIS's training step and image; --netG spade SPADE's generator.
 """
 import argparse
 import json
@@ -42,10 +45,11 @@ BACKENDS = {'ours_compile': 'compile', 'ours_onnxruntime': 'onnxruntime'}
 
 def model_args(args: argparse.Namespace) -> list:
     """Options for a model of the chosen set-up with random weights (VGG too, so nothing is downloaded)."""
-    options = ['--dataset_mode', args.dataset_mode, '--crop_size', str(args.crop_size), '--batchSize',
-               str(args.batchSize), '--ngf', str(args.ngf), '--ndf', str(args.ndf), '--gpu_ids', args.gpu_ids,
-               '--name', 'benchmark', '--checkpoints_dir', args.workdir]
-    if not args.no_vae:
+    options = ['--model', args.method, *(['--netG', args.netG] if args.netG else []),
+               '--dataset_mode', args.dataset_mode, '--crop_size', str(args.crop_size),
+               '--batchSize', str(args.batchSize), '--ngf', str(args.ngf), '--ndf', str(args.ndf), '--gpu_ids',
+               args.gpu_ids, '--name', 'benchmark', '--checkpoints_dir', args.workdir]
+    if not args.no_vae and args.method == 'pix2pix':
         options.append('--use_vae')
     options += ['--no_vgg_loss'] if args.no_vgg else ['--vgg_weights', os.path.join(args.workdir, 'vgg19.pth')]
     return options
@@ -69,8 +73,7 @@ def measure(config: dict) -> dict:
         model = trainer.model
         device = model.device
     else:  # the networks test.py loads: G, and E with --use_vae, random weights saved and loaded as a model folder
-        opt.isTrain = False
-        spec = spec_from_options(opt)
+        spec = spec_from_options(opt).with_networks('GE')
         networks = build_networks(spec, init=(opt.init_type, opt.init_variance))
         folder = os.path.join(config['workdir'], 'model')
         Synthesizer(networks['G'], networks['E'], spec).save_pretrained(folder, overwrite=True)
@@ -96,6 +99,7 @@ def measure(config: dict) -> dict:
         if cuda:
             torch.cuda.synchronize()
 
+    gflop = None
     if config['mode'] == 'train':
         def step():
             trainer.run_generator_one_step(batch)
@@ -103,6 +107,11 @@ def measure(config: dict) -> dict:
     else:
         def step():
             synthesizer.synthesize_batch(batch, check_finite=False)
+        if isinstance(synthesizer.netG, torch.nn.Module) and BACKENDS.get(config['variant']) is None:
+            from torch.utils.flop_counter import FlopCounterMode
+            with FlopCounterMode(display=False) as counter:  # one image's multiply-adds x 2, G and E
+                step()
+            gflop = counter.get_total_flops() / 1e9 / opt.batchSize
     times = []
     for index in range(config['warmup'] + config['repeats']):
         sync()
@@ -123,7 +132,7 @@ def measure(config: dict) -> dict:
         with frozen(model.netD):
             _, activations = saved_tensor_bytes(lambda: model(batch, mode='generator'), model.parameters())
     return {'seconds': statistics.median(times), 'peak_bytes': peak, 'above_runtime_bytes': above_runtime,
-            'activation_bytes': activations}
+            'activation_bytes': activations, 'gflop': gflop}
 
 
 def with_backend(synthesizer, backend: str, workdir: str):
@@ -189,7 +198,13 @@ def rss_bytes(field: str = 'VmRSS') -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
+    parser.add_argument('--method', default='pix2pix', choices=['pix2pix', 'oasis'],
+                        help="train.py's --model: pix2pix (CC-FPSE's networks, or SPADE's) or oasis (OASIS's networks; "
+                             'its variants are ours, ours_compile and ours_onnxruntime)')
+    parser.add_argument('--netG', default='', help='a generator of the method other than its default (e.g. spade: '
+                                                   "SPADE's; its variants are ours and the backends)")
     parser.add_argument('--dataset_mode', default='coco')
     parser.add_argument('--crop_size', type=int, default=256)
     parser.add_argument('--batchSize', type=int, default=1)
@@ -216,6 +231,10 @@ def main() -> None:
     unknown = [variant for variant in variants if variant not in VARIANT_OPTIONS]
     if unknown:
         sys.exit(f'error: --variants: unknown {", ".join(unknown)}; choose from {", ".join(VARIANT_OPTIONS)}')
+    condconv_only = set(variants) - {'ours', *BACKENDS}
+    if (args.method == 'oasis' or args.netG not in ('', 'condconv')) and condconv_only:
+        sys.exit(f'error: --variants {", ".join(sorted(condconv_only))} choose CC-FPSE\'s implementations: with '
+                 'another generator use ours, ours_compile, ours_onnxruntime')
     if 'train' in args.modes.split(',') and set(variants) & set(BACKENDS):
         sys.exit(f'error: --variants {", ".join(sorted(set(variants) & set(BACKENDS)))} time inference only: pass --modes inference')
 
@@ -241,15 +260,16 @@ def main() -> None:
                 results[mode, amp, variant] = json.loads(child.stdout.strip().splitlines()[-1])
     width = max(map(len, variants)) + 2
     print(f'{"mode":<10}{"amp":<6}{"variant":<{width}}{"seconds":>9}{"peak MiB":>10}{"above rt":>10}'
-          f'{"time x":>8}{"mem x":>7}{"above rt x":>11}{"act MiB":>9}{"act x":>7}')
+          f'{"time x":>8}{"mem x":>7}{"above rt x":>11}{"act MiB":>9}{"act x":>7}{"GFLOP":>8}')
     for (mode, amp, variant), r in results.items():
         base = results[mode, args.amps.split(',')[0], variants[0]]
         activations = (f'{r["activation_bytes"] / 2**20:>9.0f}{r["activation_bytes"] / base["activation_bytes"]:>7.2f}'
                        if r['activation_bytes'] is not None else f'{"-":>9}{"-":>7}')
+        gflop = f'{r["gflop"]:>8.1f}' if r.get('gflop') is not None else f'{"-":>8}'
         print(f'{mode:<10}{amp:<6}{variant:<{width}}{r["seconds"]:>9.3f}{r["peak_bytes"] / 2**20:>10.0f}'
               f'{r["above_runtime_bytes"] / 2**20:>10.0f}{r["seconds"] / base["seconds"]:>8.2f}'
               f'{r["peak_bytes"] / base["peak_bytes"]:>7.2f}{r["above_runtime_bytes"] / base["above_runtime_bytes"]:>11.2f}'
-              f'{activations}')
+              f'{activations}{gflop}')
 
 
 if __name__ == '__main__':

@@ -1,9 +1,9 @@
 """Turn a trained model into a model folder that can leave this repository: config.json (its spec), G.safetensors
 (+ E.safetensors) and a README.md model card; optionally upload it to the Hugging Face Hub.
 
-python scripts/convert_checkpoint.py --name NAME [--which_epoch latest] [--use_ema] --out models/NAME
-python scripts/convert_checkpoint.py --preset coco --name coco_best --which_epoch 100 --out models/ccfpse-coco
-python scripts/convert_checkpoint.py --name NAME --out models/NAME --push_to_hub owner/repo
+python scripts/convert_checkpoint.py --name NAME [--which_epoch latest] [--use_ema] --out pretrained/NAME
+python scripts/convert_checkpoint.py --preset coco --name coco_best --which_epoch 100 --out pretrained/ccfpse-coco
+python scripts/convert_checkpoint.py --name NAME --out pretrained/NAME --push_to_hub owner/repo
 
 The model card takes its scores from --metrics (default: results/<name>/test_<which_epoch>/metrics.json of
 `scripts/evaluate.py all`, when there is one). The folder is written whole or not at all.
@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from options.parser import OneLineErrorParser  # noqa: E402
 from options.synthesis_options import add_model_arguments, synthesizer_from_arguments  # noqa: E402
 from util.errors import UserError, exception_reason, run_cli  # noqa: E402
-from util.paths import check_output_apart  # noqa: E402
+from util.paths import check_output_apart, check_outside_code  # noqa: E402
 
 
 def build_parser() -> OneLineErrorParser:
@@ -71,6 +71,7 @@ def main() -> None:
     args = build_parser().parse_args()
     metrics = read_metrics(args)
     synthesizer = synthesizer_from_arguments(args)
+    check_outside_code(args.out, '--out')
     check_output_apart(args.out, '--out', {'the model folder': [os.path.dirname(f) for f in synthesizer.model_files],
                                            '--metrics': [args.metrics]})
     source = f'{os.path.join(args.checkpoints_dir, args.name)} epoch {args.which_epoch}' + \

@@ -144,16 +144,29 @@ class Demo:
         return class_choices(self.labels).index(choice)
 
     def style(self, seed: Optional[float], style_photo: Optional[str]) -> Optional[torch.Tensor]:
+        """The code of a seed or a photo; for a model that takes none, a seed other than 0 or a photo is refused,
+        as synthesize.py refuses --seeds and --style_image (it would silently give seed 0's image)."""
         if not self.synthesizer.uses_style:
+            if style_photo or (seed or 0) != 0:
+                given = 'a style photo' if style_photo else f'seed {int(seed)}'
+                raise UserError(f'{given}: this model makes one image per label map and takes no style; use seed 0 '
+                                'and no photo')
             return None
         if style_photo:
             photo = read_photo(style_photo, self.synthesizer.size, self.synthesizer.output_nc, self.max_input_pixels)
             return self.synthesizer.style_from_photo(photo[None])
         return self.synthesizer.styles_from_seeds([int(seed or 0)])
 
-    def synthesize_channels(self, channels: torch.Tensor, seed: Optional[float], style_photo: Optional[str]) -> Image.Image:
+    def synthesize_channels(self, channels: torch.Tensor, seed: Optional[float], style_photo: Optional[str],
+                            restyle: Optional[Tuple[int, int]] = None) -> Image.Image:
+        """The image of a label map; `restyle` (channel, seed): that class takes the seed's noise, the rest the
+        seed's of `seed` (models with a noise code, as synthesize.py --restyle)."""
         synthesizer = self.synthesizer
-        image = synthesizer.generate(synthesizer.semantics(channels[None]), self.style(seed, style_photo))[0]
+        z = self.style(seed, style_photo)
+        if restyle is not None:
+            channel, restyle_seed = restyle
+            z = synthesizer.region_codes(channels, z, synthesizer.styles_from_seeds([restyle_seed]), [channel])
+        image = synthesizer.generate(synthesizer.semantics(channels[None]), z)[0]
         return Image.fromarray(util.tensor2im(image))
 
     def synthesize_file(self, label_path: str, seed: Optional[float], style_photo: Optional[str]) -> Image.Image:
@@ -163,7 +176,8 @@ class Demo:
         channels = read_label_map(label_path, self.labels, self.synthesizer.size, self.max_input_pixels)
         return self.synthesize_channels(channels, seed, style_photo)
 
-    def synthesize_painting(self, painting: Image.Image, seed: Optional[float], style_photo: Optional[str]) -> Image.Image:
+    def synthesize_painting(self, painting: Image.Image, seed: Optional[float], style_photo: Optional[str],
+                            restyle: Optional[Tuple[int, int]] = None) -> Image.Image:
         """A painted canvas: every pixel snapped to the nearest class colour (brush strokes come back
         anti-aliased, with colours between two classes), then synthesized."""
         too_large = pixel_limit_problem('the canvas', painting.size, self.max_input_pixels)
@@ -172,7 +186,7 @@ class Demo:
         rgb = np.array(painting.convert('RGB'))
         values = snap_to_palette(rgb, self.labels)
         channels = file_values_to_channels(values, self.labels, self.synthesizer.size, 'the canvas')
-        return self.synthesize_channels(channels, seed, style_photo)
+        return self.synthesize_channels(channels, seed, style_photo, restyle)
 
     def load_label_map(self, label_path: str) -> Image.Image:
         """An uploaded label map (ids or palette colours), shown in the palette at the model's size."""
@@ -212,6 +226,16 @@ def build_app(demo: Demo):
                 f'--seeds {int(seed or 0)}` on this label map (download it from the canvas).')
         return image, note
 
+    def restyle_class(editor, seed, choice):
+        """A new noise code for the chosen class only; the rest keeps the seed's."""
+        channel, restyle_seed = demo.channel(choice), random.randrange(2 ** 31)
+        image = reported(demo.synthesize_painting)(painting_of(editor), seed, None, (channel, restyle_seed))
+        name = labels.names[channel]
+        note = (f'{name} restyled with seed {restyle_seed}, the rest seed {int(seed or 0)}: reproduce with `python '
+                f'scripts/synthesize.py {model} --labels MAP.png --seeds {restyle_seed} --base_seed {int(seed or 0)} '
+                f'--restyle "{name}"`.')
+        return image, note
+
     font = ['ui-sans-serif', 'system-ui', 'sans-serif']  # system fonts: the default theme would fetch web fonts
     theme = gr.themes.Default(font=font, font_mono=['ui-monospace', 'monospace'])
     with gr.Blocks(title='CC-FPSE: paint a scene', analytics_enabled=False, delete_cache=UPLOAD_CACHE_LIFETIME) as app:
@@ -239,23 +263,31 @@ def build_app(demo: Demo):
                 with gr.Row(visible=synthesizer.uses_style):
                     seed = gr.Number(value=0, precision=0, label='seed', minimum=0)
                     new_seed = gr.Button('New random style')
-                style_photo = gr.Image(type='filepath', label='style photo (instead of the seed)', visible=synthesizer.uses_style)
+                restyle = gr.Button('New style for this class', visible=synthesizer.spec.noise, elem_id='restyle')
+                style_photo = gr.Image(type='filepath', label='style photo (instead of the seed)', visible=synthesizer.encodes_photos)
                 run = gr.Button('Synthesize', variant='primary', elem_id='synthesize')
                 output = gr.Image(type='pil', format='png', label='synthesized image', elem_id='output', buttons=['download'],
                                   height=360)
                 note = gr.Markdown()
 
         page_only = {'api_visibility': 'private'}  # page helpers, not API endpoints
+        def canvas(image: Image.Image):
+            """A new canvas and its legend together: the editor's change event is not sent for a value set from the
+            server, so the legend would keep the previous canvas's classes."""
+            return image, demo.palette_html(image)
+
         choice.change(lambda c: gr.ImageEditor(brush=brush_of(c)), choice, editor, **page_only)
-        fill.click(lambda c: demo.blank(c), choice, editor, **page_only)
-        blank.click(lambda: demo.blank(background), None, editor, **page_only)
-        upload.upload(lambda f: reported(demo.load_label_map)(f), upload, editor, **page_only)
+        fill.click(lambda c: canvas(demo.blank(c)), choice, [editor, palette], **page_only)
+        blank.click(lambda: canvas(demo.blank(background)), None, [editor, palette], **page_only)
+        upload.upload(lambda f: canvas(reported(demo.load_label_map)(f)), upload, [editor, palette], **page_only)
         for button, image in scene_buttons:
-            button.click(lambda image=image: image, None, editor, **page_only)
+            button.click(lambda image=image: canvas(image), None, [editor, palette], **page_only)
+        # Painting and erasing change the canvas in the page: the editor reports those.
         editor.change(lambda e: demo.palette_html(None if e is None else e.get('composite')), editor, palette,
                       **page_only)
         new_seed.click(lambda: random.randrange(2 ** 31), None, seed, **page_only)
         run.click(synthesize, [editor, seed, style_photo], [output, note], api_name='paint')
+        restyle.click(restyle_class, [editor, seed, choice], [output, note], **page_only)
 
         # The API for scripts (gradio_client): a label-map file, a seed, a style photo or None -> the image. Files,
         # not images, so that an unreadable upload reaches our checks and gets their message.

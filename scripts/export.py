@@ -21,7 +21,7 @@ from options.parser import OneLineErrorParser  # noqa: E402
 from options.synthesis_options import add_model_arguments, model_name, synthesizer_from_arguments  # noqa: E402
 from util.atomic import atomic_folder, atomic_write_text  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
-from util.paths import check_output_apart  # noqa: E402
+from util.paths import check_output_apart, check_outside_code  # noqa: E402
 
 
 def build_parser() -> OneLineErrorParser:
@@ -55,6 +55,7 @@ def main() -> None:
     if synthesizer.device.type != 'cpu' or synthesizer.amp != 'off':
         raise UserError('export runs on the CPU in float32: pass --gpu_ids -1 and no --amp')
     out = args.out or os.path.join('exported', f'{model_name(args)}-{args.format}')
+    check_outside_code(out, '--out')
     check_output_apart(out, '--out', {'the model folder': [os.path.dirname(f) for f in synthesizer.model_files]})
     source = args.model or f'{os.path.join(args.checkpoints_dir, args.name)} epoch {args.which_epoch}'
     spec = synthesizer.spec.with_provenance(converted_from=source, generator_weights='G_ema' if args.use_ema else 'G')

@@ -25,10 +25,12 @@ from data.label_maps import list_image_files, read_instance_map, read_label_map,
 from models.synthesis_job import SynthesisJob, model_record, run_synthesis_job  # noqa: E402
 from models.synthesizer import Synthesizer  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
-from options.synthesis_options import add_input_limit_argument, add_model_arguments, model_name, parse_seeds, synthesizer_from_arguments  # noqa: E402
+from options.synthesis_options import (add_input_limit_argument, add_model_arguments, model_name,  # noqa: E402
+                                       model_of_arguments, parse_seeds, synthesizer_from_arguments)
 from util import html, util  # noqa: E402
 from util.distributed import init_distributed  # noqa: E402
 from util.manifest import sha256  # noqa: E402
+from util.arguments import int_in  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
 
@@ -45,8 +47,13 @@ def build_parser() -> OptionParser:
     inputs.add_argument('--instances', nargs='+', default=[], help='instance maps, matched to label maps by file stem '
                         '(default: each label map is its own instance map)')
     add_input_limit_argument(inputs)
-    inputs.add_argument('--seeds', default=None, help='styles from seeds, e.g. 0-3,7 (default 0); models with a VAE')
+    inputs.add_argument('--seeds', default=None, help='styles from seeds, e.g. 0-3,7 (default 0); models with a VAE, '
+                        'OASIS models (their noise code)')
     inputs.add_argument('--style_image', default=None, help='the style of this photo (the encoder\'s mean); models with a VAE')
+    inputs.add_argument('--restyle', nargs='+', default=[], metavar='CLASS',
+                        help='OASIS models: only these classes (names or ids, see --list_classes) take each seed\'s '
+                             'noise; the rest of the image keeps --base_seed\'s')
+    inputs.add_argument('--base_seed', type=int_in(0), default=0, help='with --restyle: the noise of the other classes')
     outputs = parser.add_argument_group('outputs')
     outputs.add_argument('--out', default=None, help='output folder (default results/<name>/synthesized_<which_epoch>/)')
     outputs.add_argument('--batchSize', type=int, default=1,
@@ -65,6 +72,9 @@ def styles(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tuple[str
             raise UserError(f'{given}: {synthesizer.checkpoint} was trained without --use_vae, so it makes one image '
                             'per label map and takes no style; drop the option')
         return [('', None)]
+    if args.style_image and not synthesizer.encodes_photos:
+        raise UserError(f'--style_image: {synthesizer.checkpoint} has no style encoder (its generator draws a noise '
+                        'code): choose styles with --seeds')
     if args.style_image:
         if args.seeds is not None:
             raise UserError('--seeds and --style_image: choose one source of style')
@@ -72,6 +82,18 @@ def styles(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tuple[str
         return [(f'_{stem(args.style_image)}', synthesizer.style_from_photo(photo[None])[0])]
     seeds = parse_seeds('0' if args.seeds is None else args.seeds)
     return [(f'_seed{seed}', z) for seed, z in zip(seeds, synthesizer.styles_from_seeds(seeds))]
+
+
+def restyled_channels(args: argparse.Namespace, synthesizer: Synthesizer) -> List[int]:
+    """The label channels of --restyle's classes (by name, or by the id a label map file holds)."""
+    labels, channels = synthesizer.labels, []
+    for given in args.restyle:
+        channel = labels.names.index(given) if given in labels.names else \
+            labels.channel_of_file_value(int(given)) if given.isdigit() else None
+        if channel is None:
+            raise UserError(f'--restyle {given}: the model has no such class (names and ids: --list_classes)')
+        channels.append(channel)
+    return channels
 
 
 def list_inputs(args: argparse.Namespace) -> List[Tuple[str, str, Optional[str]]]:
@@ -115,6 +137,7 @@ def job_record(args: argparse.Namespace, synthesizer: Synthesizer, items) -> dic
     return {'format': 'cc-fpse synthesis 1',
             'model': model_record(synthesizer),
             'options': {'seeds': args.seeds, 'batchSize': args.batchSize, 'amp': args.amp,
+                        'restyle': args.restyle, 'base_seed': args.base_seed,
                         'style_image': sha256(args.style_image) if args.style_image else None},
             'inputs': {name: [file_state(label), file_state(instance)] for name, label, instance in items}}
 
@@ -126,14 +149,19 @@ def load_model(args: argparse.Namespace) -> Synthesizer:
     return synthesizer_from_arguments(args, args.backend)
 
 
+def list_classes(args: argparse.Namespace) -> None:
+    """--list_classes: the classes of the model's spec (its networks are not built: nothing runs on a device)."""
+    labels = model_of_arguments(args).spec.labels
+    for channel, (name, color) in enumerate(zip(labels.names, labels.colors)):
+        print(f'{labels.file_value_of_channel(channel):>4}  {name:<28} {tuple(int(c) for c in color)}')
+
+
 def main() -> None:
     args = build_parser().parse_args()
+    if args.list_classes:
+        return list_classes(args)
     synthesizer = load_model(args)
     labels = synthesizer.labels
-    if args.list_classes:
-        for channel, (name, color) in enumerate(zip(labels.names, labels.colors)):
-            print(f'{labels.file_value_of_channel(channel):>4}  {name:<28} {tuple(int(c) for c in color)}')
-        return
     if not args.labels:
         raise UserError('--labels: give label-map files or folders (or --list_classes to see the classes)')
     if args.batchSize < 1:
@@ -141,6 +169,12 @@ def main() -> None:
     dist = init_distributed(synthesizer.device.type == 'cuda')
     items = list_inputs(args)
     image_styles = styles(args, synthesizer)
+    restyled = restyled_channels(args, synthesizer)
+    if restyled and (args.style_image or image_styles[0][1] is None):
+        raise UserError('--restyle: give the seeds of the classes\' new noise with --seeds (a model with a noise code)')
+    if restyled:
+        synthesizer.check_restyling()
+    base = synthesizer.styles_from_seeds([args.base_seed])
     out = args.out or os.path.join('results', model_name(args), f'synthesized_{args.which_epoch}')
     job = SynthesisJob(
         out, '--out', job_record(args, synthesizer, items) if dist.is_main else {}, items,
@@ -160,6 +194,9 @@ def main() -> None:
         for start in range(0, len(image_styles), args.batchSize):
             chunk = image_styles[start:start + args.batchSize]
             z = None if chunk[0][1] is None else torch.stack([code for _, code in chunk])
+            if restyled:  # the seeds' noise on the restyled classes only
+                z = synthesizer.region_codes(label[None].expand(len(chunk), -1, -1, -1), base.expand(len(chunk), -1), z,
+                                             restyled)
             images = synthesizer.generate(semantics.expand(len(chunk), -1, -1, -1), z)
             for (suffix, _), image in zip(chunk, images):
                 util.save_image(util.tensor2im(image), os.path.join(out, f'{name}{suffix}.png'))

@@ -22,10 +22,12 @@ SMALL_PREDICTORS = ['--predictor_nc', '16']
 
 
 def small_predictors(args) -> list:
-    """SMALL_PREDICTORS, or nothing when `args` choose SPADE's generator (which has no such option) or a width."""
+    """SMALL_PREDICTORS, or nothing when `args` choose another generator than CC-FPSE's (which have no such option:
+    --netG spade, --model oasis) or a width."""
     args = list(args)
-    spade = '--netG' in args and args[args.index('--netG') + 1] == 'spade'
-    return [] if spade or '--predictor_nc' in args else SMALL_PREDICTORS
+    other = ('--netG' in args and args[args.index('--netG') + 1] != 'condconv') or \
+        ('--model' in args and args[args.index('--model') + 1] == 'oasis')
+    return [] if other or '--predictor_nc' in args else SMALL_PREDICTORS
 
 
 def small_options(args) -> list:
@@ -96,6 +98,13 @@ def spade_layout() -> dict:
     """The same for NVlabs/SPADE's networks (its released set-ups, --netG spade --netD multiscale), written
     down from SPADE's model code."""
     with open(os.path.join(ROOT, 'tests', 'fixtures', 'spade_checkpoint_layout.json')) as f:
+        return json.load(f)['configs']
+
+
+def oasis_layout() -> dict:
+    """The same for boschresearch/OASIS's generator and discriminator (its three datasets' set-ups), written down
+    from its model code."""
+    with open(os.path.join(ROOT, 'tests', 'fixtures', 'oasis_checkpoint_layout.json')) as f:
         return json.load(f)['configs']
 
 

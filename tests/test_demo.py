@@ -182,6 +182,12 @@ def test_a_stroke_painted_in_a_real_browser_is_synthesized(served, tmp_path):
         try:
             page = browser.new_page(viewport={'width': 1280, 'height': 900})
             page.goto(url, wait_until='networkidle')
+            # The legend follows every change of the canvas: a scene, the blank canvas, a fill.
+            legends = {}
+            for button in ('Scene: field', 'Blank canvas (sky)', 'Scene: street'):
+                page.get_by_role('button', name=button).click()
+                page.wait_for_timeout(1500)
+                legends[button] = page.inner_text('#palette')
             choice = page.locator('#class_choice input')
             choice.click()
             choice.press('Control+a')
@@ -213,3 +219,6 @@ def test_a_stroke_painted_in_a_real_browser_is_synthesized(served, tmp_path):
     assert downloaded.shape == unpainted.shape and not np.array_equal(downloaded, unpainted)
     # the page starts on that scene, with the palette of its classes beside the canvas
     assert 'On the canvas:' in page_text and 'sky' in page_text and 'Scene: street' in page_text
+    assert 'grass' in legends['Scene: field'] and 'asphalt' not in legends['Scene: field']
+    assert legends['Blank canvas (sky)'].split(':', 1)[1].split() == ['0', 'sky']
+    assert 'asphalt' in legends['Scene: street']

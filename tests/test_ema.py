@@ -5,12 +5,14 @@ import pytest
 import torch
 
 from helpers import SMALL_PREDICTORS, run_script
+from models.oasis_model import OASISModel
+from models.pix2pix_model import Pix2PixModel
 from trainers.ema import ExponentialMovingAverage
 
 
 def test_ema_update_arithmetic():
     net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
-    ema = ExponentialMovingAverage(net, decay=0.75)
+    ema = ExponentialMovingAverage(net, decay=0.75, policy=Pix2PixModel.ema_policy)
     start = [p.detach().clone() for p in net.parameters()]
     with torch.no_grad():
         for p in net.parameters():
@@ -25,11 +27,25 @@ def test_ema_update_arithmetic():
 
 def test_ema_batch_norm_refresh_is_the_plain_mean():
     net = torch.nn.BatchNorm1d(1)
-    ema = ExponentialMovingAverage(net, decay=0.9)
+    ema = ExponentialMovingAverage(net, decay=0.9, policy=Pix2PixModel.ema_policy)
     batches = [torch.tensor([[1.0], [3.0]]), torch.tensor([[5.0], [7.0]])]
     ema.refresh_batch_norm(lambda module, batch: module(batch), batches)
     assert ema.net.running_mean.item() == pytest.approx(4.0) and not ema.net.training
     assert ema.net.momentum == net.momentum
+
+
+def test_oasis_averages_every_state_entry_and_refreshes_with_the_running_momentum():
+    """OASIS's EMA: ema * d + g * (1 - d) on parameters and buffers alike (the counter truncated to an integer);
+    its re-estimation runs the batches in training mode from the statistics it has, with the layer's momentum."""
+    net = torch.nn.BatchNorm1d(1)
+    ema = ExponentialMovingAverage(net, decay=0.75, policy=OASISModel.ema_policy)
+    with torch.no_grad():
+        net.running_mean.fill_(4.0)
+        net.num_batches_tracked.fill_(10)
+    ema.update(net)
+    assert ema.net.running_mean.item() == 1.0 and ema.net.num_batches_tracked.item() == 2  # 0.25 * 10 -> 2
+    ema.refresh_batch_norm(lambda module, batch: module(batch), [torch.tensor([[1.0], [3.0]])])
+    assert ema.net.running_mean.item() == pytest.approx(0.9 * 1.0 + 0.1 * 2.0) and not ema.net.training
 
 
 @pytest.mark.slow

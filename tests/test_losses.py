@@ -89,3 +89,41 @@ def test_vgg_weights_missing_offline_is_one_clear_line(tmp_path, monkeypatch):
     torch.save({'not': torch.zeros(1)}, tmp_path / 'wrong.pth')
     with pytest.raises(UserError, match='not a torchvision vgg19'):
         VGG19(str(tmp_path / 'wrong.pth'))
+
+
+def test_the_pix2pix_objective_is_its_formula_to_the_last_bit(tmp_path):
+    """On a fixed batch, the losses of Pix2PixModel (the default --model, SPADE's and CC-FPSE's objective) equal,
+    bit for bit, the reference's formulas applied to its networks' outputs: hinge GAN, feature matching averaged
+    over the discriminator's scales and weighted by --lambda_feat, KL weighted by --lambda_kld; D's hinge losses."""
+    from helpers import random_batch, train_opt
+    from models.from_options import build_model
+    from models.inputs import reparameterize
+    opt = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--use_vae', '--z_dim', '8',
+                    '--checkpoints_dir', str(tmp_path), '--name', 'x')
+    torch.manual_seed(3)
+    model = build_model(opt).eval()  # eval: spectral and batch norms keep their state, so passes can be repeated
+    batch = random_batch(opt)
+    torch.manual_seed(5)
+    g_losses, fake = model(batch, mode='generator')
+    torch.manual_seed(6)
+    d_losses = model(batch, mode='discriminator')
+    semantics, real = model.preprocess_input(batch)
+    torch.manual_seed(5)
+    mu, logvar = model.netE(real)
+    expected_fake = model.netG(semantics, z=reparameterize(mu, logvar))
+    assert torch.equal(fake, expected_fake)
+    features, logits = model.netD(torch.cat([fake, real]), torch.cat([semantics, semantics]))
+    hinge = GANLoss('hinge')
+    fake_logits, real_logits = [l.chunk(2)[0] for l in logits], [l.chunk(2)[1] for l in logits]
+    matching = sum(torch.nn.functional.l1_loss(f.chunk(2)[0], f.chunk(2)[1]) * 10.0 / len(features) for f in features)
+    expected = {'KLD': KLDLoss()(mu, logvar) * 0.05, 'GAN_Feat': matching,
+                'GAN': hinge(fake_logits, True, for_discriminator=False)}
+    assert g_losses.keys() == expected.keys()
+    for name, value in expected.items():
+        assert torch.equal(g_losses[name], value), name
+    torch.manual_seed(6)  # the D step makes its own fake images, with a style sampled anew
+    with torch.no_grad():
+        fake = model.netG(semantics, z=reparameterize(*model.netE(real)))
+    _, logits = model.netD(torch.cat([fake, real]), torch.cat([semantics, semantics]))
+    assert torch.equal(d_losses['D_Fake'], hinge([l.chunk(2)[0] for l in logits], False))
+    assert torch.equal(d_losses['D_real'], hinge([l.chunk(2)[1] for l in logits], True))

@@ -87,13 +87,14 @@ def test_unknown_norm_is_a_clear_error():
 
 
 def test_networks_take_explicit_arguments_named_as_their_options():
-    """Every constructor argument is an option (or one derived from options), so define_* passes options through
-    by name; and a network is built, and runs, without the option system."""
+    """Every constructor argument is an option (or one derived from options), so the spec is made from options by
+    name; and a network is built, and runs, without the option system."""
     import inspect
 
     from models.networks import CondConvGenerator, ConvEncoder, FPSEDiscriminator, registry
     options = set()
-    for choice in (['--netG', 'condconv', '--netD', 'multiscale'], ['--netG', 'spade', '--netD', 'fpse']):
+    for choice in (['--netG', 'condconv', '--netD', 'multiscale'], ['--netG', 'spade', '--netD', 'fpse'],
+                   ['--model', 'oasis']):
         options |= set(vars(TrainOptions().parse(['--gpu_ids', '-1', *choice], quiet=True)))
     for cls in [e.cls for table in registry.REGISTRY.values() for e in table.values()]:
         arguments = [name for name in inspect.signature(cls.__init__).parameters if name != 'self']
@@ -128,13 +129,17 @@ def test_help_lists_the_networks_and_datasets_options():
 
 
 def test_no_gpu_is_said_in_one_line(monkeypatch, capsys):
+    import util.device
     from models.from_options import build_model
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(util.device, '_announced', False)
     opt = TrainOptions().parse(['--ngf', '4', '--ndf', '4', '--crop_size', '64', '--label_nc', '3', '--no_vgg_loss',
                                 '--gpu_ids', '0'], quiet=True)
     model = build_model(opt)
     assert model.device.type == 'cpu'
     assert 'note: no GPU found, running on the CPU' in capsys.readouterr().out
+    build_model(opt)
+    assert 'no GPU' not in capsys.readouterr().out  # once a process
 
 
 def test_a_preset_stands_for_the_released_architecture_and_the_scripts_use_one():
@@ -161,7 +166,8 @@ def test_a_preset_stands_for_the_released_architecture_and_the_scripts_use_one()
         with open(f'{ROOT}/scripts/{script}') as f:
             text = f.read()
         assert f'--preset {preset} ' in text and not re.search(r'--(dataset_mode|netG|use_vae)\b', text), script
-    assert preset_names() == ['ade20k', 'cityscapes', 'coco', 'spade_ade20k', 'spade_cityscapes', 'spade_coco']
+    assert preset_names() == ['ade20k', 'cityscapes', 'coco', 'oasis_ade20k', 'oasis_cityscapes', 'oasis_coco',
+                              'spade_ade20k', 'spade_cityscapes', 'spade_coco']
 
 
 def test_unknown_preset_and_phase_are_one_line_errors(tmp_path):

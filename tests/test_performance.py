@@ -46,12 +46,14 @@ def test_benchmark_runs_in_a_tiny_configuration(tmp_path):
     assert [(r[0], r[1], r[2]) for r in rows] == [(m, 'off', v) for m in ('train', 'inference')
                                                   for v in ('reference', 'ours')]
     # seconds, peak MiB, MiB above the loaded libraries, the three ratios to the float32 reference, then the
-    # activation memory of a G step and its ratio (training only).
+    # activation memory of a G step and its ratio (training only), then an image's GFLOP (inference only).
     assert all(float(r[3]) > 0 and float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
-    assert rows[0][6:] == ['1.00', '1.00', '1.00', rows[0][9], '1.00'] and float(rows[0][9]) > 0
-    assert all(r[9:] == ['-', '-'] for r in rows if r[0] == 'inference')
+    assert rows[0][6:] == ['1.00', '1.00', '1.00', rows[0][9], '1.00', '-'] and float(rows[0][9]) > 0
+    assert all(r[9:11] == ['-', '-'] for r in rows if r[0] == 'inference')
     assert float(rows[1][10]) < 1  # ours keeps less for backward than the reference formulation
-    assert all(len(r) == 11 for r in rows)
+    inference = [float(r[11]) for r in rows if r[0] == 'inference']
+    assert inference[0] == inference[1] > 0  # the same model: the same operations, however they are implemented
+    assert all(len(r) == 12 for r in rows)
 
 
 def test_benchmark_rejects_an_unknown_variant(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import ROOT, random_state, released_layout, save_trained_looking_model, spade_layout
+from helpers import oasis_layout, ROOT, random_state, released_layout, save_trained_looking_model, spade_layout
 from data.classes import label_set
 from data.label_maps import read_label_map, render_label_map
 from models.inputs import seed_style
@@ -303,29 +303,31 @@ def test_non_finite_images_stop_with_the_checkpoint_named(checkpoints):
 # A full-size forward costs seconds; these released layouts are synthesized at full size by other tests
 # (test_readme: the COCO generator; scripts/test_ade.sh in test_pipeline; test_pretrained: SPADE's COCO
 # generator, converted), so here they are loaded (strictly) and sized only.
-SYNTHESIZED_ELSEWHERE = {'coco', 'ade20k', 'spade_coco'}
+SYNTHESIZED_ELSEWHERE = {'coco', 'ade20k', 'spade_coco', 'oasis_ade20k', 'oasis_coco'}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('preset', preset_names())
 def test_each_preset_loads_the_released_layout_and_synthesizes(preset, tmp_path, monkeypatch):
-    """checkpoints/<name>/ as released: <epoch>_net_{G,E}.pth and no opt.json."""
-    spade = preset.startswith('spade_')
-    layout = spade_layout()[preset[len('spade_'):]] if spade else released_layout()[preset]
+    """checkpoints/<name>/ as released: <epoch>_net_{G,E}.pth and no opt.json; OASIS's models/<epoch>_EMA.pth."""
+    family, _, dataset = preset.rpartition('_')
+    layout = {'spade': spade_layout, 'oasis': oasis_layout, '': released_layout}[family]()[dataset]
     folder = tmp_path / 'checkpoints' / 'released'
-    os.makedirs(folder)
+    files = {'G': 'models/100_EMA.pth'} if family == 'oasis' else \
+        {label: f'100_net_{label}.pth' for label in ('G' if family == 'spade' else 'GE')}
     torch.manual_seed(0)
-    for label in ('G',) if spade else 'GE':
-        torch.save(random_state(layout[f'net{label}']), folder / f'100_net_{label}.pth')
+    for label, name in files.items():
+        os.makedirs((folder / name).parent, exist_ok=True)
+        torch.save(random_state(layout[f'net{label}']), folder / name)
     synthesizer = Synthesizer.from_pretrained(str(tmp_path / 'checkpoints' / 'released'), '100', preset=preset)
-    assert synthesizer.uses_style != spade
+    assert synthesizer.uses_style != (family == 'spade') and synthesizer.encodes_photos == (family == '')
     width, height = synthesizer.size
     assert (width, height) == ((512, 256) if preset.endswith('cityscapes') else (256, 256))
     if preset in SYNTHESIZED_ELSEWHERE:
         return
     label = torch.zeros(1, 1, height, width)
     label[..., width // 2:] = 1
-    images = synthesizer.generate(synthesizer.semantics(label), None if spade else synthesizer.styles_from_seeds([0]))
+    images = synthesizer.generate(synthesizer.semantics(label), synthesizer.styles_from_seeds([0]) if synthesizer.uses_style else None)
     assert images.shape == (1, 3, height, width) and torch.isfinite(images).all()
 
 

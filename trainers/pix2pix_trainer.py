@@ -6,7 +6,7 @@ from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import torch
 
-from models.pix2pix_model import Pix2PixModel
+from models.base_model import TrainableModel
 from models.sources import load_weights, resolve
 from models.synthesizer import Synthesizer
 from trainers.ema import ExponentialMovingAverage
@@ -18,8 +18,9 @@ from util.training_state import capture_rng, restore_rng
 
 @dataclass(frozen=True)
 class OptimizationSettings:
-    """How the networks are optimized: Adam (--lr, --beta1, --beta2, or TTUR's), the linear decay over --niter_decay
-    epochs after --niter, mixed precision (--amp) and the generator's average (--ema_decay)."""
+    """How the networks are optimized: Adam (--lr, --beta1, --beta2, or TTUR's; OASIS: --lr_g and --lr_d with
+    --beta1/--beta2), the linear decay over --niter_decay epochs after --niter, mixed precision (--amp) and the
+    generator's average (--ema_decay)."""
     lr: float
     beta1: float
     beta2: float
@@ -28,6 +29,8 @@ class OptimizationSettings:
     niter_decay: int
     amp: str
     ema_decay: float
+    lr_g: Optional[float] = None   # a learning rate of each network's own (OASIS), instead of --lr and TTUR
+    lr_d: Optional[float] = None
 
 
 class NonFiniteLossError(UserError):
@@ -50,8 +53,9 @@ def frozen(net: torch.nn.Module) -> Iterator[None]:
 
 
 class Pix2PixTrainer:
-    def __init__(self, model: Pix2PixModel, settings: OptimizationSettings, dist_info: Optional[DistInfo] = None):
-        """Trains `model` (with D and the losses; weights as they are: fresh, or loaded to resume)."""
+    def __init__(self, model: TrainableModel, settings: OptimizationSettings, dist_info: Optional[DistInfo] = None):
+        """Trains `model` (with D and its method's losses; weights as they are: fresh, or loaded to resume): a G
+        step, then a D step, whatever the method."""
         self.settings = settings
         self.dist_info = dist_info or DistInfo()
         self.model = model
@@ -77,7 +81,8 @@ class Pix2PixTrainer:
         # float16 needs loss scaling against underflow; bfloat16 and float32 do not (the scalers stay off).
         device_type = self.model.device.type
         self.scalers = {name: torch.amp.GradScaler(device_type, enabled=settings.amp == 'fp16') for name in 'GD'}
-        self.ema = ExponentialMovingAverage(self.model.netG, settings.ema_decay) if settings.ema_decay > 0 else None
+        self.ema = ExponentialMovingAverage(self.model.netG, settings.ema_decay, self.model.ema_policy) \
+            if settings.ema_decay > 0 else None
         # Evaluation during training synthesizes as test.py does: one Synthesizer per generator, built once.
         self.synthesizers = [Synthesizer(net, self.model.netE, self.model.spec, self.model.device, settings.amp)
                              for net in [self.model.netG] + ([self.ema.net] if self.ema is not None else [])]
@@ -91,7 +96,12 @@ class Pix2PixTrainer:
         G_params = list(model.netG.parameters())
         if model.netE is not None:
             G_params += list(model.netE.parameters())
-        if settings.no_TTUR:
+        if settings.lr_g is not None:  # each network its own rate (OASIS)
+            if settings.niter_decay:
+                raise UserError(f'--niter_decay {settings.niter_decay}: --lr_g and --lr_d stay constant (OASIS trains '
+                                'without decay); drop it')
+            betas, G_lr, D_lr = (settings.beta1, settings.beta2), settings.lr_g, settings.lr_d
+        elif settings.no_TTUR:
             betas, G_lr, D_lr = (settings.beta1, settings.beta2), settings.lr, settings.lr
         else:  # two time-scale update rule, as the reference: fixed betas, G at lr/2, D at 2*lr
             betas, G_lr, D_lr = (0.0, 0.9), settings.lr / 2, settings.lr * 2
@@ -133,7 +143,7 @@ class Pix2PixTrainer:
         with frozen(self.model.netD):
             g_losses, generated = self.model_for['G'](data, mode='generator')
             self._step('G', g_losses)
-        if self.ema is not None:
+        if self.ema is not None and self.ema.policy.after == 'generator':
             self.ema.update(self.model.netG)
         self.g_losses = g_losses
         self.generated = generated
@@ -144,6 +154,8 @@ class Pix2PixTrainer:
         self._step('D', d_losses)
         self.d_losses = d_losses
         self.steps_run += 1
+        if self.ema is not None and self.ema.policy.after == 'discriminator':
+            self.ema.update(self.model.netG)
 
     def get_latest_losses(self) -> Dict[str, torch.Tensor]:
         return {**self.g_losses, **self.d_losses}

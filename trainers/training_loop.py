@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 import data
 from data.settings import DataSettings
-from models.pix2pix_model import ModelRecipe
+from models.methods import ModelRecipe
 from models.sources import load_weights, resolve
 from trainers.pix2pix_trainer import NonFiniteLossError, OptimizationSettings, Pix2PixTrainer
 from trainers.validation import ValidationMonitor, ValidationSettings
@@ -26,7 +26,6 @@ from util.iter_counter import IterationCounter
 from util.paths import check_output_apart
 from util.visualizer import SCORE_NAMES, Visualizer
 
-EMA_REFRESH_BATCHES = 4
 
 
 @dataclass(frozen=True)
@@ -93,10 +92,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def first_batches(dataset, batch_size: int, count: int = EMA_REFRESH_BATCHES) -> list:
-    """A few fixed training batches for re-estimating the averaged generator's BatchNorm statistics."""
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    return [batch for _, batch in zip(range(count), loader)]
+def first_batches(settings: DataSettings, batch_size: int, count: int) -> torch.utils.data.DataLoader:
+    """The first `count` training batches, in order, with the augmentation of the first epoch, read each time they
+    are iterated: fixed batches for re-estimating the averaged generator's BatchNorm statistics (OASIS's 51 batches
+    of 32 would take gigabytes held in memory)."""
+    dataset = data.create_dataset(settings)
+    items = torch.utils.data.Subset(dataset, range(min(len(dataset), count * batch_size)))
+    return torch.utils.data.DataLoader(items, batch_size=batch_size, shuffle=False)
 
 
 class TrainingLoop:
@@ -154,7 +156,10 @@ class TrainingLoop:
         self.counter = self.initial_counter()
         validating = loop.fid_freq > 0 or loop.eval_freq > 0
         self.validation = build_validation(self.settings, str(self.trainer.model.device)) if validating and self.is_main else None
-        self.refresh_batches = first_batches(self.dataloader.dataset, loop.batchSize) if self.trainer.ema is not None else []
+        ema = self.trainer.ema
+        self.refresh_batches = [] if ema is None else \
+            first_batches(self.settings.data, loop.batchSize, ema.policy.refresh_batches)
+        self.ema_refreshed_at = None
         if self.is_main:
             save_options()
         self.visualizer = Visualizer(self.store.folder, loop.name, self.trainer.model.spec.labels.colors,
@@ -263,6 +268,9 @@ class TrainingLoop:
         """When due: the progress bar's losses, loss_log.txt and the loss history; the training page."""
         counter = self.counter
         if counter.needs(self.loop.print_freq):
+            ema = self.trainer.ema
+            if ema is not None and ema.policy.refresh_when_printing:  # OASIS: whenever its images could be looked at
+                self.refresh_ema()
             # Read (a host synchronisation) only when printed, as the reference does.
             losses = {k: v.mean().item() for k, v in self.trainer.get_latest_losses().items()}
             batches.set_postfix({k: f'{v:.3f}' for k, v in losses.items()}, refresh=False)
@@ -277,15 +285,21 @@ class TrainingLoop:
                             ('synthesized_image', self.trainer.get_latest_generated()[0]),
                             ('real_image', batch['image'][0])])
 
-    def save(self, epoch_label, position: Dict[str, int]) -> None:
-        if self.trainer.ema is not None:
+    def refresh_ema(self) -> None:
+        """Re-estimate the average's BatchNorm statistics, once an iteration whatever asks for it (a print, saves,
+        a score): another pass would move OASIS's running statistics again, so that a run resumed from the first
+        save would go on from another state than the run that saved it."""
+        if self.trainer.ema is not None and self.ema_refreshed_at != self.counter.total_steps:
             self.trainer.refresh_ema(self.refresh_batches)
+            self.ema_refreshed_at = self.counter.total_steps
+
+    def save(self, epoch_label, position: Dict[str, int]) -> None:
+        self.refresh_ema()
         self.trainer.save(epoch_label, position)
 
     def evaluate(self, segmentation: bool) -> None:
         trainer, counter = self.trainer, self.counter
-        if trainer.ema is not None:
-            trainer.refresh_ema(self.refresh_batches)
+        self.refresh_ema()
         scores = self.validation.evaluate(lambda batch: trainer.synthesize(batch, use_ema=trainer.ema is not None),
                                           segmentation)
         self.visualizer.plot_scores(scores, counter.total_steps)

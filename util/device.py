@@ -3,18 +3,23 @@ import os
 
 import torch
 
+_announced = False  # the CPU note has been printed in this process
+
 
 def select_device(gpu_ids: str, announce: bool = False) -> torch.device:
     """The GPU if there is one (under torchrun, the one of LOCAL_RANK), the CPU otherwise or with --gpu_ids -1.
 
-    With `announce`, a GPU asked for but absent is said in one line, so that nobody waits on a CPU run unaware.
+    With `announce` (where a model is placed), a GPU asked for but absent is said in one line, once a process, so
+    that nobody waits on a CPU run unaware.
     """
+    global _announced
     ids = [int(i) for i in str(gpu_ids).split(',') if i.strip()]
     if not ids or ids[0] < 0:
         return torch.device('cpu')
     if not torch.cuda.is_available():
-        if announce:
+        if announce and not _announced:
             print(f'note: no GPU found, running on the CPU (--gpu_ids {gpu_ids}; pass --gpu_ids -1 to choose the CPU)')
+            _announced = True
         return torch.device('cpu')
     if 'LOCAL_RANK' in os.environ:
         return torch.device('cuda', int(os.environ['LOCAL_RANK']))

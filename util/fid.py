@@ -1,6 +1,7 @@
 """FID through pytorch-fid (the field's reference implementation, TF-Inception weights), with cached real statistics."""
 import contextlib
 import hashlib
+import io
 import json
 import os
 import pathlib
@@ -15,6 +16,7 @@ from util.atomic import atomic_open
 from util.distributed import DistInfo, all_true, gather_rows
 from util.errors import UserError
 from util.util import chunks
+from util.vision import require_torchvision
 
 # pytorch-fid's feature sizes (its --dims): 2048 is the pool3 layer every paper reports; the smaller ones come from
 # earlier layers and suit fewer images than 2048, whose covariance is otherwise singular (and slow to take the
@@ -25,6 +27,7 @@ PAPER_DIMS = 2048
 
 def image_files(folder: str) -> List[str]:
     """The files pytorch-fid reads from a folder, in its order."""
+    require_torchvision()  # pytorch-fid imports it
     from pytorch_fid.fid_score import IMAGE_EXTENSIONS
     if not os.path.isdir(folder):
         raise UserError(f'image folder {folder} does not exist')
@@ -50,6 +53,7 @@ def image_size(files: List[str], folder: str) -> Tuple[int, int]:
 @contextlib.contextmanager
 def _weights_from(path: str):
     """Make pytorch-fid read its Inception weights from a local file instead of downloading them."""
+    require_torchvision()
     import pytorch_fid.inception as inception
     original = inception.load_state_dict_from_url
     inception.load_state_dict_from_url = lambda *args, **kwargs: load_tensor_file(path, 'Inception weights file (--inception_weights)')
@@ -62,6 +66,7 @@ def _weights_from(path: str):
 def inception_model(weights_path: str = '', device: str = 'cpu', dims: int = PAPER_DIMS) -> torch.nn.Module:
     """pytorch-fid's InceptionV3 up to the layer of `dims` features (pool3 for 2048) with the TF-Inception weights:
     downloaded, or from a local file."""
+    require_torchvision()
     from pytorch_fid.inception import InceptionV3
     block = InceptionV3.BLOCK_INDEX_BY_DIM[dims]
     if weights_path:
@@ -100,7 +105,7 @@ def activations(files: List[str], model: torch.nn.Module, batch_size: int, devic
     """(len(files), dims) float64 Inception features, as pytorch-fid's get_activations makes them: the same batches
     of `batch_size` files in order, the same tensors, the same pooling. Under torchrun, batch k is computed by
     process k mod N and every process gets all rows back in file order, so the values equal one process's."""
-    from torchvision.transforms.functional import to_tensor
+    to_tensor = require_torchvision().transforms.functional.to_tensor
     from tqdm import tqdm
     batch_size = min(batch_size, len(files))
     batches = chunks(files, batch_size)
@@ -149,6 +154,7 @@ def fid_between(real: str, fake: str, weights_path: str = '', batch_size: int = 
                 cache_dir: Optional[str] = None, dims: int = PAPER_DIMS, dist: DistInfo = DistInfo()) -> float:
     """FID of the images in `fake` against those in `real` (a folder, or an .npz of its statistics of `dims`
     features); under torchrun every process computes its share of the features and gets the same value."""
+    require_torchvision()
     from pytorch_fid.fid_score import calculate_frechet_distance
     if not real.endswith('.npz'):
         real_size = image_size(image_files(real), real)
@@ -161,4 +167,12 @@ def fid_between(real: str, fake: str, weights_path: str = '', batch_size: int = 
     mu2, sigma2 = folder_statistics(fake, model, batch_size, device, weights_path, dims=dims, dist=dist)
     if mu1.shape != mu2.shape:
         raise UserError(f'--real_dir {real} holds statistics of {mu1.shape[0]} features, not {dims}: pass --dims {mu1.shape[0]}')
-    return float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
+    # pytorch-fid prints its own notice when the covariance product is singular; ours says why and what to do.
+    with contextlib.redirect_stdout(io.StringIO()):
+        value = float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
+    images = len(image_files(fake))
+    if images <= dims and dist.is_main:
+        print(f'note: {images} generated images for {dims}-d features: their covariance is singular, so this FID is '
+              f'far from what more images give; use a few thousand images, or a smaller --dims (64, 192, 768) for a '
+              'comparison among your own runs')
+    return value

@@ -38,3 +38,18 @@ def check_output_apart(output: str, option: str, inputs: Inputs, output_is_file:
                     ('is' if real_output == real_input else 'contains')
                 raise UserError(f'{option} {output} {what} {input_option} {path}, which this command reads: its '
                                 f'files could be overwritten; choose {option} outside the inputs (nothing was written)')
+
+
+# The repository's code packages: a model folder written into one would be taken for code (and committed with it).
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CODE_PACKAGES = ('models', 'data', 'options', 'trainers', 'util', 'scripts', 'tests', 'docs')
+
+
+def check_outside_code(output: str, option: str) -> None:
+    """Stop with one line if `output` lies inside one of this repository's code packages."""
+    real_output = os.path.realpath(output)
+    for package in CODE_PACKAGES:
+        folder = os.path.realpath(os.path.join(REPOSITORY, package))
+        if _within(real_output, folder):
+            raise UserError(f'{option} {output} is inside the code package {package}/: write models elsewhere, e.g. '
+                            f'{option} pretrained/{os.path.basename(os.path.normpath(output))} (ignored by git)')

@@ -29,8 +29,11 @@ Settings = TypeVar('Settings')
 def settings_from(cls: Type[Settings], values: Any, **changes: Any) -> Settings:
     """Dataclass `cls` whose fields are named as attributes of `values` (parsed options) filled from them; `changes`
     given explicitly."""
-    names = [field.name for field in dataclasses.fields(cls) if field.init and field.name not in changes]
-    return cls(**{name: getattr(values, name) for name in names}, **changes)
+    fields = [field for field in dataclasses.fields(cls) if field.init and field.name not in changes]
+    # A field with a default may have no such attribute (an option only some models declare): it keeps its default.
+    present = [f.name for f in fields if hasattr(values, f.name)
+               or f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    return cls(**{name: getattr(values, name) for name in present}, **changes)
 
 
 def chunks(items: Sequence, size: int) -> list:

@@ -19,13 +19,14 @@ from .base_network import RUNTIME_ARGUMENTS, BaseNetwork
 from .discriminator import FPSEDiscriminator, MultiscaleDiscriminator
 from .encoder import ConvEncoder
 from .generator import CondConvGenerator, SPADEGenerator
+from .oasis import OASISDiscriminator, OASISGenerator
 from . import registry
 from .limits import FLOAT_LIMITS, INT_LIMITS
 from .loss import GANLoss, KLDLoss, VGGLoss
 from util.errors import UserError
 
 __all__ = ['BaseNetwork', 'CondConvGenerator', 'ConvEncoder', 'FPSEDiscriminator', 'GANLoss', 'KLDLoss',
-           'MultiscaleDiscriminator', 'RUNTIME_ARGUMENTS', 'SPADEGenerator', 'VGGLoss', 'build_network',
+           'MultiscaleDiscriminator', 'OASISDiscriminator', 'OASISGenerator', 'RUNTIME_ARGUMENTS', 'SPADEGenerator', 'VGGLoss', 'build_network',
            'discriminator_names', 'generator_names']
 
 

@@ -10,6 +10,7 @@ from torch.nn.utils import spectral_norm
 
 from util.checkpoint import load_tensor_file
 from util.errors import UserError
+from util.vision import require_torchvision
 from .condconv import TAPS, DepthConv
 from .normalization import SPADE, spade_from_config
 from .predictor import PREDICTOR_NC, Predictor, fused_first_layers, predictor
@@ -127,7 +128,8 @@ class SPADEResnetBlock(nn.Module):
                  fout: int,             # output channels
                  semantic_nc: int,      # channels of the label map
                  norm_G: str,           # e.g. 'spectralspadesyncbatch3x3'
-                 sync_bn: bool = False):
+                 sync_bn: bool = False,
+                 spade_norm_name: str = 'param_free_norm'):  # checkpoint name of SPADE's norm (OASIS: 'first_norm')
         super().__init__()
         self.learned_shortcut = fin != fout
         fmiddle = min(fin, fout)
@@ -137,10 +139,10 @@ class SPADEResnetBlock(nn.Module):
         self.conv_1 = wrap(nn.Conv2d(fmiddle, fout, kernel_size=3, padding=1))
         if self.learned_shortcut:
             self.conv_s = wrap(nn.Conv2d(fin, fout, kernel_size=1, bias=False))
-        self.norm_0 = spade_from_config(config, fin, semantic_nc, sync_bn)
-        self.norm_1 = spade_from_config(config, fmiddle, semantic_nc, sync_bn)
+        self.norm_0 = spade_from_config(config, fin, semantic_nc, sync_bn, spade_norm_name)
+        self.norm_1 = spade_from_config(config, fmiddle, semantic_nc, sync_bn, spade_norm_name)
         if self.learned_shortcut:
-            self.norm_s = spade_from_config(config, fin, semantic_nc, sync_bn)
+            self.norm_s = spade_from_config(config, fin, semantic_nc, sync_bn, spade_norm_name)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         shortcut = self.conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x
@@ -158,7 +160,7 @@ def load_vgg19_features(weights_path: str = '') -> nn.Sequential:
 
     Only the conv part is built and loaded: the classifier (120 M of VGG19's 144 M parameters) is never used.
     """
-    import torchvision
+    torchvision = require_torchvision()
     features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs['E'])
     if weights_path:
         if not os.path.isfile(weights_path):

@@ -63,3 +63,49 @@ class VGGLoss(nn.Module):
 class KLDLoss(nn.Module):
     def forward(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+# OASIS's objective (Schönfeld, Sushko et al., ICLR 2021): the discriminator segments images into the N label
+# classes plus "fake" (channel 0); class-balanced cross-entropy and LabelMix, as boschresearch/OASIS computes them.
+
+def oasis_class_weights(label: torch.Tensor, ignore_first: bool) -> torch.Tensor:
+    """(N, H, W) weight of every pixel: the inverse frequency of its class in the batch's one-hot `label`
+    (N, C, H, W), scaled so that present classes weigh (N*H*W) / (K * count) for K present classes; the first
+    (unlabelled) class weighs 0 with `ignore_first`."""
+    counts = label.sum(dim=(0, 2, 3))
+    if ignore_first:
+        counts[0] = 0
+    present = (counts > 0).sum()
+    weights = torch.reciprocal(counts) * label.numel() / (present * label.shape[1])
+    if ignore_first:
+        weights[0] = 0
+    return weights[label.argmax(dim=1)]
+
+
+def oasis_adversarial_loss(logits: torch.Tensor, label: torch.Tensor, for_real: bool,
+                           ignore_first: bool) -> torch.Tensor:
+    """OASIS's (N+1)-class cross-entropy of discriminator `logits` (N, C + 1, H, W): as real, every pixel is its
+    class (channel class + 1), weighted by oasis_class_weights and averaged over all pixels; as fake, channel 0,
+    unweighted."""
+    if not for_real:
+        target = torch.zeros(logits.shape[0], *logits.shape[2:], dtype=torch.long, device=logits.device)
+        return F.cross_entropy(logits, target, reduction='none').mean()
+    target = label.argmax(dim=1) + 1
+    return (F.cross_entropy(logits, target, reduction='none') * oasis_class_weights(label, ignore_first)).mean()
+
+
+def labelmix_mask(label: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) LabelMix mask: one random bit per class present in the batch, shared by all its images, drawn in
+    the order of the class ids (torch.randint from the global generator, as the public code draws them). Public-code
+    quirk kept: the classes are relabelled in place one after another, so pixels of a class set to 1 take the bit
+    of class 1 when it is drawn later."""
+    mask = label.argmax(dim=1, keepdim=True)
+    for value in torch.unique(mask):
+        mask[mask == value] = torch.randint(0, 2, (1,), device=mask.device)
+    return mask.float()
+
+
+def labelmix_loss(mask: torch.Tensor, mixed: torch.Tensor, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between the discriminator's logits on the mixed image and the same mix of its
+    logits on the real and the fake image."""
+    return F.mse_loss(mixed, mask * real + (1 - mask) * fake)

@@ -58,9 +58,11 @@ class SPADE(nn.Module):
                  label_nc: int,                                        # channels of the label map
                  param_free_norm: Type[nn.Module] = nn.BatchNorm2d,    # BatchNorm2d, SyncBatchNorm or InstanceNorm2d
                  kernel_size: int = 3,                                 # of the three convolutions
-                 hidden: int = 128):                                   # width of the shared layer (SPADE: fixed)
+                 hidden: int = 128,                                    # width of the shared layer (SPADE: fixed)
+                 norm_name: str = 'param_free_norm'):                  # its checkpoint name (OASIS: 'first_norm')
         super().__init__()
-        self.param_free_norm = param_free_norm(norm_nc, affine=False)
+        self.norm_name = norm_name
+        self.add_module(norm_name, param_free_norm(norm_nc, affine=False))
         padding = kernel_size // 2
         self.mlp_shared = Predictor(nn.Conv2d(label_nc, hidden, kernel_size, padding=padding), nn.ReLU())
         self.mlp_gamma = nn.Conv2d(hidden, norm_nc, kernel_size, padding=padding)
@@ -71,10 +73,11 @@ class SPADE(nn.Module):
 
     def modulate(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """The normalised x, scaled and shifted by maps predicted from `features` (mlp_shared's output)."""
-        return self.param_free_norm(x) * (1 + self.mlp_gamma(features)) + self.mlp_beta(features)
+        return getattr(self, self.norm_name)(x) * (1 + self.mlp_gamma(features)) + self.mlp_beta(features)
 
 
-def spade_from_config(config: str, norm_nc: int, label_nc: int, sync_bn: bool) -> SPADE:
+def spade_from_config(config: str, norm_nc: int, label_nc: int, sync_bn: bool,
+                      norm_name: str = 'param_free_norm') -> SPADE:
     """A SPADE layer from SPADE's `--norm_G` text without 'spectral': 'spade' + instance|batch|syncbatch +
     kernel size, e.g. 'spadesyncbatch3x3'. ('syncbatch' is SyncBatchNorm only when training on several GPUs, as
     SPADE's own synchronised batch norm computes plain batch norm on one device.)"""
@@ -83,7 +86,7 @@ def spade_from_config(config: str, norm_nc: int, label_nc: int, sync_bn: bool) -
         raise UserError(f"--norm_G '{config}' is not a SPADE normalisation: use [spectral]spade followed by instance, "
                         "batch or syncbatch and the kernel size, e.g. spectralspadesyncbatch3x3")
     norms = {'instance': nn.InstanceNorm2d, 'batch': nn.BatchNorm2d, 'syncbatch': batch_norm_class(sync_bn)}
-    return SPADE(norm_nc, label_nc, norms[parsed.group(1)], kernel_size=int(parsed.group(2)))
+    return SPADE(norm_nc, label_nc, norms[parsed.group(1)], kernel_size=int(parsed.group(2)), norm_name=norm_name)
 
 
 def resize_nearest(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
