@@ -39,7 +39,10 @@ def check_item(item: Item) -> ItemReport:
     photo = _read(photo_path, 'photo', report)
     instance = _read(instance_path, 'instance map', report) if instance_path else None
     if label is not None:
-        if label.mode not in LABEL_MODES:
+        if label.format == 'JPEG':  # its ids are the compression's, not a class count to suggest
+            report.problems.append(f'label map {label_path} is a JPEG: its lossy compression changes class ids at '
+                                   'region edges; save label maps as PNG')
+        elif label.mode not in LABEL_MODES:
             report.problems.append(f'label map {label_path}: a {label.mode} image, not one channel of class ids')
         else:
             values, counts = np.unique(np.array(label), return_counts=True)

@@ -6,7 +6,8 @@ from typing import List, Optional
 from PIL import Image
 
 from util.atomic import atomic_write_text
-from util.util import pixel_limit_problem
+from util.errors import UserError
+from util.user_files import open_image as open_user_image
 
 from .errors import DatasetError
 
@@ -16,23 +17,12 @@ CACHE_HEADER = '# cc-fpse files.list 2: paths relative to this folder'
 
 
 def open_image(path: str, what: str, missing_hint: str = '', max_pixels: Optional[int] = None) -> Image.Image:
-    """The image at `path`, fully read, or a DatasetError of one line naming it as `what` ('label map', ...).
-    With `max_pixels`, a larger image is refused from its header, before its pixels are decoded (a small PNG can
-    hold gigabytes of pixels)."""
+    """The image at `path`, fully read (util.user_files.open_image), or a DatasetError of one line naming it as
+    `what` ('label map', ...)."""
     try:
-        img = Image.open(path)
-        too_large = max_pixels is not None and pixel_limit_problem(f'{what} {path}', img.size, max_pixels)
-        if too_large:
-            raise DatasetError(too_large)
-        img.load()
-    except DatasetError:
-        raise
-    except FileNotFoundError:
-        raise DatasetError(f'{what} {path} does not exist{missing_hint}') from None
-    except Exception as exc:
-        raise DatasetError(f'{what} {path} is truncated or not a readable image ({type(exc).__name__}): '
-                           'replace or remove it') from None
-    return img
+        return open_user_image(path, what, max_pixels, missing_hint)
+    except UserError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def stem(path: str) -> str:

@@ -26,8 +26,8 @@ def list_image_files(paths: Sequence[str], option: str) -> List[str]:
             if not found:
                 raise DatasetError(f'{option} {path}: the folder holds no images (.png, .jpg, ...)')
             files.extend(found)
-        elif os.path.isfile(path):
-            files.append(path)
+        elif os.path.exists(path):
+            files.append(path)  # a pipe or device is named when it is read (util.user_files), never opened
         else:
             raise DatasetError(f'{option} {path}: no such file or folder')
     return files
@@ -96,18 +96,31 @@ def lossy_values_note(values: np.ndarray, labels: LabelSet) -> str:
     return f'{len(found)} distinct ids'
 
 
+# Colours compared with the class colours at a time when snapping: bounds the distance table (chunk x classes).
+SNAP_CHUNK = 65536
+
+
 def snap_to_palette(rgb: np.ndarray, labels: LabelSet) -> np.ndarray:
     """(H, W, 3) colours -> (H, W) label-file values. For painted maps: a brush's anti-aliased edges blend two class
     colours, so every pixel goes to the nearest colour among the classes that appear unblended in the painting (the
-    nearest of all class colours could be a third class, which nobody painted); all classes if none appears."""
-    colors = labels.colors.astype(np.int64)
-    codes = rgb.reshape(-1, 3).astype(np.int64)
-    unique, inverse = np.unique(codes, axis=0, return_inverse=True)
-    painted = [c for c in range(len(colors)) if (unique == colors[c]).all(1).any()] or list(range(len(colors)))
-    distances = ((unique[:, None, :] - colors[painted][None]) ** 2).sum(-1)
-    nearest = np.array(painted)[distances.argmin(1)]
-    values = np.array([labels.file_value_of_channel(int(c)) for c in nearest], dtype=np.int64)
-    return values[inverse.reshape(-1)].reshape(rgb.shape[:2])
+    nearest of all class colours could be a third class, which nobody painted); all classes if none appears. Memory
+    is a few times the image's, whatever its colours: each distinct colour is compared with the classes' in chunks."""
+    codes = rgb.reshape(-1, 3).astype(np.int64) @ np.array([1 << 16, 1 << 8, 1], dtype=np.int64)
+    unique, inverse = np.unique(codes, return_inverse=True)
+    class_codes = labels.colors.astype(np.int64) @ np.array([1 << 16, 1 << 8, 1], dtype=np.int64)
+    painted = np.flatnonzero(np.isin(class_codes, unique))
+    painted = painted if painted.size else np.arange(len(class_codes))
+    palette = labels.colors.astype(np.float64)[painted]
+    # |c - p|^2 = |c|^2 - 2 c.p + |p|^2: the nearest p minimises |p|^2 - 2 c.p, a matrix product (exact in float64
+    # for 8-bit colours, so ties go to the lower class as before)
+    offsets = (palette ** 2).sum(1)
+    nearest = np.empty(unique.size, dtype=np.int64)
+    for start in range(0, unique.size, SNAP_CHUNK):
+        chunk = unique[start:start + SNAP_CHUNK]
+        colours = np.stack([chunk >> 16, (chunk >> 8) & 255, chunk & 255], axis=1).astype(np.float64)
+        nearest[start:start + SNAP_CHUNK] = painted[(offsets - 2 * colours @ palette.T).argmin(1)]
+    values = np.array([labels.file_value_of_channel(int(c)) for c in range(len(class_codes))], dtype=np.int64)
+    return values[nearest][inverse.reshape(-1)].reshape(rgb.shape[:2])
 
 
 def file_values_to_channels(values: np.ndarray, labels: LabelSet, size: Size, path: str) -> torch.Tensor:

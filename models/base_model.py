@@ -2,13 +2,13 @@
 forward(data, mode) for the generator's and the discriminator's losses (so that one DDP wrapper serves both), its
 state_dicts as the checkpoint files hold them, and how its generator is averaged (EMAPolicy)."""
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
 from util.checkpoint import CheckpointStore, cpu_state_dict
 from .inputs import autocast, model_input
-from .spec import ModelSpec
+from .spec import ModelSpec, build_networks
 
 
 @dataclass(frozen=True)
@@ -23,13 +23,29 @@ class EMAPolicy:
 
 
 class TrainableModel(torch.nn.Module):
-    """A model to train: netG, netD (for training) and netE (or None), built from `spec`, its files in `store`."""
+    """A model to train: netG, netD (for training) and netE (when the spec has one), built from the spec with fresh
+    weights (models.sources.load_weights reads a checkpoint into them), its files in `store`; a method's model adds
+    its losses in `build_losses`. models.methods.ModelRecipe.build makes one."""
     ema_policy: EMAPolicy
 
-    def __init__(self, spec: ModelSpec, store: CheckpointStore, device: torch.device, amp: str, losses: Any):
+    def __init__(self,
+                 spec: ModelSpec,                             # the model spec (models.spec)
+                 store: CheckpointStore,                      # the run folder its checkpoints are in
+                 device: torch.device = torch.device('cpu'),
+                 amp: str = 'off',                            # mixed precision: off, bf16, fp16
+                 losses: Optional[Any] = None,                # the method's loss settings; None: no D, no losses
+                 runtime: Optional[Dict[str, Any]] = None,    # how the networks compute (models.spec)
+                 init: Tuple[str, float] = ('xavier', 0.02)):  # weight initialisation: type and scale
         super().__init__()
         self.spec, self.store, self.device, self.amp, self.losses = spec, store, device, amp, losses
-        self.netG = self.netD = self.netE = None
+        nets = build_networks(spec, device, runtime, 'GDE' if losses is not None else 'GE', init=init,
+                              source=store.networks_path())
+        self.netG, self.netD, self.netE = nets['G'], nets.get('D'), nets['E']
+        if losses is not None:
+            self.build_losses(losses)
+
+    def build_losses(self, losses: Any) -> None:
+        """The criteria the method's losses need (modules, so that they move with the model)."""
 
     # One entry point, so that DataParallel / DistributedDataParallel wrap every use of the networks.
     def autocast(self):

@@ -29,6 +29,7 @@ from util.manifest import sha256
 from util.distributed import DistInfo, all_true, barrier, sum_across
 from util.errors import UserError
 from util.segmentation_metrics import DEFINITIONS, confusion_matrix, protocol_scores
+from util.user_files import image_header_size, read_json
 from util.util import chunks, save_image
 
 SEGMENTATION_DIR, PAGE_DIR = 'segmentation', 'evaluation'
@@ -146,8 +147,7 @@ class Evaluation:
         """(width, height) the segmenter sees a sample at: the images' size, or its label map's own."""
         if self.eval_size:
             return self.eval_size
-        with Image.open(sample.label_path) as label:
-            return label.size
+        return image_header_size(sample.label_path, 'label map')
 
     def protocol_record(self, weight_paths: List[str]) -> Dict[str, object]:
         files = weight_files(self.protocol.segmenter)
@@ -176,13 +176,16 @@ class Evaluation:
         record_path = os.path.join(folder, 'protocol.json')
         reusable = os.path.isfile(record_path) and all(os.path.isfile(os.path.join(folder, f'{s.stem}.png'))
                                                        for s in self.samples)
-        if reusable:
-            with open(record_path) as f:
-                reusable = json.load(f) == record
+        if reusable:  # our own file; one a user damaged is only not reused
+            try:
+                reusable = read_json(record_path, 'protocol record') == record
+            except UserError:
+                reusable = False
         mine = self.my_batches()
         if all_true(reusable, self.dist):
             for sample in (s for batch in mine for s in batch):
-                yield sample, np.array(Image.open(os.path.join(folder, f'{sample.stem}.png'))).astype(np.int64)
+                segmentation = open_image(os.path.join(folder, f'{sample.stem}.png'), 'segmentation', max_pixels=MAX_INPUT_PIXELS)
+                yield sample, np.array(segmentation).astype(np.int64)
             return
         if self.dist.is_main and os.path.isfile(record_path):
             os.remove(record_path)  # the maps below are being replaced
@@ -254,7 +257,8 @@ class Evaluation:
         shown = self.samples if page_images < 0 else self.samples[:page_images]
         for sample in shown:
             gt = ground_truth(sample, self.protocol, self.eval_size)
-            pred = np.array(Image.open(os.path.join(self.results_dir, SEGMENTATION_DIR, f'{sample.stem}.png')))
+            pred = np.array(open_image(os.path.join(self.results_dir, SEGMENTATION_DIR, f'{sample.stem}.png'),
+                                       'segmentation', max_pixels=MAX_INPUT_PIXELS))
             for kind, classes in (('prediction', pred), ('ground_truth', gt)):
                 save_image(self.color(classes), os.path.join(page.get_image_dir(), kind, f'{sample.stem}.png'))
             page.add_header(sample.stem)

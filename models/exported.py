@@ -105,7 +105,9 @@ class OnnxRuntimeNetwork:
         if device.type == 'cuda' and 'CUDAExecutionProvider' in onnxruntime.get_available_providers():
             providers.insert(0, ('CUDAExecutionProvider', {'device_id': device.index or 0}))
         options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3  # errors only: its graph optimiser's notes ("Could not find a CPU kernel ... constant fold") are not the user's business
+        # Errors only: its graph optimiser's notes ("Could not find a CPU kernel ... constant fold") are not the
+        # user's business.
+        options.log_severity_level = 3
         try:
             self.session = onnxruntime.InferenceSession(path, sess_options=options, providers=providers)
         except Exception as exc:

@@ -87,7 +87,7 @@ def model_recipe(opt: argparse.Namespace) -> ModelRecipe:
     """How to build the model the options describe (for training, with D and its method's losses)."""
     losses = settings_from(METHODS[method_of(opt)].losses, opt) if opt.isTrain else None
     return ModelRecipe(spec_from_options(opt), losses, runtime_from_options(opt), (opt.init_type, opt.init_variance),
-                       opt.amp, opt.gpu_ids, opt.cpu_allocator)
+                       opt.amp, opt.gpu_ids, opt.cpu_allocator, opt.memory_budget, opt.batchSize)
 
 
 def build_model(opt: argparse.Namespace) -> TrainableModel:

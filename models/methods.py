@@ -9,6 +9,7 @@ from util.device import configure_cpu_allocator, select_device
 from util.distributed import launched_rank
 from util.errors import UserError
 from .base_model import TrainableModel
+from .budget import check_memory
 from .oasis_model import OASISLossSettings, OASISModel, oasis_options
 from .pix2pix_model import LossSettings, Pix2PixModel
 from .spec import ModelSpec
@@ -41,6 +42,8 @@ class ModelRecipe:
     amp: str                         # mixed precision: off, bf16, fp16
     gpu_ids: str
     cpu_allocator: str               # the C library's allocator on the CPU (util.device)
+    memory_budget: float = 0.0       # GB a model beyond the published sizes may take (0: the machine's; models.budget)
+    batch_size: int = 1              # images per step, for that budget
 
     def build(self, store: CheckpointStore) -> TrainableModel:
         """The model with fresh weights on the recipe's device, its checkpoints in `store`."""
@@ -53,6 +56,8 @@ class ModelRecipe:
             raise UserError(f'--netD {discriminator.name} does not train with --model {self.spec.method}: choose '
                             f'--netD {" or ".join(method.discriminators)}')
         device = select_device(self.gpu_ids, announce=launched_rank() == 0)
+        check_memory(self.spec, device, self.memory_budget, 'the options', ''.join(self.spec.networks),
+                     self.batch_size, training=self.losses is not None)
         if device.type == 'cpu':
             configure_cpu_allocator(self.cpu_allocator)
         return method.model(self.spec, store, device, self.amp, self.losses, self.runtime, self.init)

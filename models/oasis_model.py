@@ -7,16 +7,13 @@ every pixel of generated ones "fake", with LabelMix (real and fake mixed along c
 the same mix of the two) as its regulariser; an optional VGG term. No encoder: the generator draws its noise code.
 """
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
 
 import torch
 
 from util.arguments import float_in
-from util.checkpoint import CheckpointStore
 from .base_model import EMAPolicy, TrainableModel
 from .networks import VGGLoss
 from .networks.loss import labelmix_loss, labelmix_mask, oasis_adversarial_loss
-from .spec import ModelSpec, build_networks
 
 
 @dataclass(frozen=True)
@@ -35,22 +32,12 @@ class OASISModel(TrainableModel):
     ema_policy = EMAPolicy(after='discriminator', average_buffers=True, refresh='running', refresh_batches=51,
                            refresh_when_printing=True)
 
-    def __init__(self,
-                 spec: ModelSpec,                                # the model spec (models.spec)
-                 store: CheckpointStore,                         # the run folder its checkpoints are in
-                 device: torch.device = torch.device('cpu'),
-                 amp: str = 'off',                               # mixed precision: off, bf16, fp16
-                 losses: Optional[OASISLossSettings] = None,     # training: D and the losses; None: G only
-                 runtime: Optional[Dict[str, Any]] = None,       # how the networks compute (models.spec)
-                 init: Tuple[str, float] = ('xavier', 0.02)):    # weight initialisation: type and scale
-        super().__init__(spec, store, device, amp, losses)
-        nets = build_networks(spec, device, runtime, 'GD' if losses is not None else 'G', init=init,
-                              source=store.networks_path())
-        self.netG, self.netD = nets['G'], nets.get('D')
+    def build_losses(self, losses: OASISLossSettings) -> None:
         # The unlabelled class (first in OASIS's label order) takes no part in the real images' loss.
-        self.ignore_first = spec.inputs.label_order == 'unlabeled_first' and spec.inputs.unlabeled_channel is not None
-        if losses is not None and losses.add_vgg_loss:
-            self.criterionVGG = VGGLoss(losses.vgg_weights).to(device)
+        self.ignore_first = self.spec.inputs.label_order == 'unlabeled_first' and \
+            self.spec.inputs.unlabeled_channel is not None
+        if losses.add_vgg_loss:
+            self.criterionVGG = VGGLoss(losses.vgg_weights).to(self.device)
 
     def compute_generator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor):
         fake = self.netG(input_semantics)

@@ -1,15 +1,13 @@
 """Pix2PixModel: the pix2pix family's objective (SPADE's and CC-FPSE's: hinge GAN, discriminator feature matching,
 VGG, KL with a VAE) on the generator, discriminator and encoder, behind one forward(data, mode)."""
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import List, Tuple
 
 import torch
 
 import models.networks as networks
-from util.checkpoint import CheckpointStore
 from .base_model import EMAPolicy, TrainableModel
 from .inputs import reparameterize
-from .spec import ModelSpec, build_networks
 
 
 @dataclass(frozen=True)
@@ -30,33 +28,18 @@ class Pix2PixModel(TrainableModel):
     ema_policy = EMAPolicy(after='generator', average_buffers=False, refresh='cumulative', refresh_batches=4,
                            refresh_when_printing=False)
 
-    def __init__(self,
-                 spec: ModelSpec,                            # the model spec (models.spec)
-                 store: CheckpointStore,                     # the run folder its checkpoints are in
-                 device: torch.device = torch.device('cpu'),
-                 amp: str = 'off',                           # mixed precision: off, bf16, fp16
-                 losses: Optional[LossSettings] = None,      # training: D and the losses; None: G and E only
-                 runtime: Optional[Dict[str, Any]] = None,   # how the networks compute (models.spec)
-                 init: Tuple[str, float] = ('xavier', 0.02)):  # weight initialisation: type and scale
-        """The networks of a spec with fresh weights (models.sources.load_weights reads a checkpoint into them)
-        and, for training, the losses. models.methods.ModelRecipe.build makes one."""
-        super().__init__(spec, store, device, amp, losses)
-        self.use_vae = spec.use_vae
-        nets = build_networks(spec, device, runtime, 'GDE' if losses is not None else 'GE', init=init,
-                              source=store.networks_path())
-        self.netG, self.netD, self.netE = nets['G'], nets.get('D'), nets['E']
-        if losses is not None:
-            self.criterionGAN = networks.GANLoss(losses.gan_mode)
-            self.criterionFeat = torch.nn.L1Loss()
-            if not losses.no_vgg_loss:
-                self.criterionVGG = networks.VGGLoss(losses.vgg_weights).to(device)
-            if self.use_vae:
-                self.KLDLoss = networks.KLDLoss()
+    def build_losses(self, losses: LossSettings) -> None:
+        self.criterionGAN = networks.GANLoss(losses.gan_mode)
+        self.criterionFeat = torch.nn.L1Loss()
+        if not losses.no_vgg_loss:
+            self.criterionVGG = networks.VGGLoss(losses.vgg_weights).to(self.device)
+        if self.spec.use_vae:
+            self.KLDLoss = networks.KLDLoss()
 
     def compute_generator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor):
         G_losses = {}
-        fake_image, KLD_loss = self.generate_fake(input_semantics, real_image, compute_kld_loss=self.use_vae)
-        if self.use_vae:
+        fake_image, KLD_loss = self.generate_fake(input_semantics, real_image, compute_kld_loss=self.spec.use_vae)
+        if self.spec.use_vae:
             G_losses['KLD'] = KLD_loss
         feat_fake, pred_fake, feat_real, _ = self.discriminate(input_semantics, fake_image, real_image)
         if not self.losses.no_ganFeat_loss:
@@ -82,7 +65,7 @@ class Pix2PixModel(TrainableModel):
 
     def generate_fake(self, input_semantics: torch.Tensor, real_image: torch.Tensor, compute_kld_loss: bool = False):
         z, KLD_loss = None, None
-        if self.use_vae:
+        if self.spec.use_vae:
             # As the reference, the style comes from the real image, at test time too.
             z, mu, logvar = self.encode_z(real_image)
             if compute_kld_loss:

@@ -20,6 +20,7 @@ import torch
 
 from util.checkpoint import NETWORKS_FILE, CheckpointStore, load_strictly
 from util.errors import UserError, exception_reason
+from util.user_files import read_json
 from .from_options import spec_from_saved_options
 from .spec import ModelSpec
 
@@ -69,16 +70,8 @@ def preset_names() -> List[str]:
 
 
 def read_spec_file(path: str) -> ModelSpec:
-    """A spec file (networks.json, config.json, a preset), read within a size limit and checked."""
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_SPEC_BYTES:
-            raise UserError(f'{path} is {size:,} bytes, not a model spec (a few kB): restore it')
-        with open(path, encoding='utf-8') as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f'{path} is not readable ({exception_reason(exc)}): restore it') from None
-    return ModelSpec.from_text(text, path)
+    """A spec file (networks.json, config.json, a preset), read within a size limit (util.user_files) and checked."""
+    return ModelSpec.from_json(read_json(path, 'model spec', MAX_SPEC_BYTES), path)
 
 
 def run_weight_files(store: CheckpointStore, epoch: str, use_ema: bool = False, labels: str = 'GDE') -> Dict[str, str]:
@@ -178,7 +171,7 @@ def load_weights(networks: Mapping[str, Optional[torch.nn.Module]], model: Resol
         if net is None:
             continue
         path = model.files[label]
-        if not os.path.isfile(path):
+        if not os.path.lexists(path):
             raise UserError(model.missing_file(label))
         load_strictly(net, path)
         read.append(path)

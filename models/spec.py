@@ -173,14 +173,6 @@ class ModelSpec:
                    style['use_vae'], style.get('z_dim'), provenance, method, noise, released)
 
     @classmethod
-    def from_text(cls, text: str, source: str) -> 'ModelSpec':
-        try:
-            raw = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            raise UserError(f'{source} is not readable JSON ({type(exc).__name__}): restore it') from None
-        return cls.from_json(raw, source)
-
-    @classmethod
     def describe(cls, inputs: ModelInputs, provenance: Optional[Mapping[str, Any]] = None, method: str = 'pix2pix',
                  **networks: Optional[BaseNetwork]) -> 'ModelSpec':
         """The spec of networks built in Python (G=..., E=..., D=...), from the description each carries since its

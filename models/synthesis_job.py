@@ -94,6 +94,7 @@ class SplitJob:
     display_winsize: int
     record: Dict[str, Any]         # what decides the images besides the model's files (manifest.json)
     options_table: str             # printed once the model and the data are found
+    memory_budget: float = 0.0     # GB a model beyond the published sizes may take (models.budget)
 
 
 def batch_seed(seed: int, index: int) -> int:
@@ -105,7 +106,8 @@ def synthesize_split(job: SplitJob) -> str:
     """test.py's job: every sample of the split synthesized into <results_dir>/<name>/<phase>_<which_epoch>/ with its
     index.html. Each batch draws its style noise from a seed of its own, so the images are the same, byte for byte,
     whatever the number of processes. Returns that folder."""
-    synthesizer = Synthesizer.from_pretrained(job.model, gpu_ids=job.gpu_ids, amp=job.amp, runtime=job.runtime)
+    synthesizer = Synthesizer.from_pretrained(job.model, gpu_ids=job.gpu_ids, amp=job.amp, runtime=job.runtime,
+                                              memory_budget=job.memory_budget)
     dist = init_distributed(synthesizer.device.type == 'cuda')
     dataset = data.create_dataset(job.data)
     total = int(min(len(dataset), job.how_many))

@@ -19,6 +19,7 @@ import torch
 from data.classes import LabelSet
 from util.device import select_device
 from util.errors import UserError
+from .budget import check_memory
 from .inputs import autocast, model_input, reparameterize, seed_style
 from .pretrained import model_card, write_model_folder
 from .sources import ResolvedModel, load_weights, resolve
@@ -47,13 +48,15 @@ class Synthesizer:
     def from_pretrained(cls, source: Union[str, ResolvedModel], which_epoch: str = 'latest', use_ema: bool = False,
                         preset: Optional[str] = None, spec: Optional[ModelSpec] = None, gpu_ids: str = '-1',
                         amp: str = 'off', revision: Optional[str] = None, runtime: Optional[Dict[str, Any]] = None,
-                        arguments: Optional[Dict[str, Any]] = None, backend: str = 'pytorch') -> 'Synthesizer':
+                        arguments: Optional[Dict[str, Any]] = None, backend: str = 'pytorch',
+                        memory_budget: Optional[float] = None) -> 'Synthesizer':
         """The generator (and encoder) of `source`, in eval mode: a run folder (checkpoints/<name>: `which_epoch`,
         `use_ema` choose its files; released files come without a spec: `preset` names theirs, models/presets, or
         `spec` gives one), a model folder (scripts/convert_checkpoint.py, `save_pretrained`), an exported folder
         (`backend='onnxruntime'`), a Hugging Face Hub id ('owner/name' at `revision`), or what models.sources.resolve
         found. `gpu_ids` '0' for the first GPU (the CPU when there is none); `runtime`: how the networks compute
-        (models.networks.RUNTIME_ARGUMENTS); `arguments`: other sizes of the architecture (ModelSpec.with_arguments)."""
+        (models.networks.RUNTIME_ARGUMENTS); `arguments`: other sizes of the architecture (ModelSpec.with_arguments);
+        `memory_budget`: GB a model beyond the published sizes may take (models.budget; None: the machine's)."""
         model = source if isinstance(source, ResolvedModel) else \
             resolve(source, which_epoch, use_ema, preset, spec, revision, arguments)
         if backend not in BACKENDS:
@@ -69,6 +72,7 @@ class Synthesizer:
                         'E': OnnxRuntimeEncoder(model.files['E'], device) if 'E' in spec.networks else None}
             files = [model.files[label] for label in spec.networks]
         else:
+            check_memory(spec, device, memory_budget, model.spec_file)
             networks = build_networks(spec, device, runtime, 'GE', source=model.spec_file)
             files = load_weights(networks, model)
             for net in networks.values():
@@ -141,7 +145,7 @@ class Synthesizer:
     def check_restyling(self) -> None:
         if not self.spec.noise:
             raise UserError(f'{self.checkpoint}: restyling a class needs a generator with a noise code per pixel '
-                            '(OASIS\'s); this one takes one code per image')
+                            '(OASIS\'s); this one has none')
 
     def region_codes(self, label: torch.Tensor, base: torch.Tensor, restyled: torch.Tensor,
                      channels: Sequence[int]) -> torch.Tensor:

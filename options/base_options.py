@@ -25,6 +25,9 @@ from .parser import OptionParser
 from .shared_arguments import add_device_arguments, add_run_arguments
 
 
+# Data-loading workers are processes: a few per CPU keep the loader ahead; thousands only exhaust the process table.
+WORKERS_PER_CPU = 4
+MAX_WORKERS = WORKERS_PER_CPU * (os.cpu_count() or 1)
 REFERENCE_MODEL = 'pix2pix'  # the reference's --model value (its one model; the pix2pix family's objective here)
 # How and where this process runs, not what the run is: a resumed run takes them from the command line (or their
 # defaults), never from its opt.json.
@@ -59,7 +62,7 @@ class BaseOptions:
         parser.add_argument('--batchSize', type=int_in(1), default=32, help='input batch size per process')
         parser.add_argument('--preprocess_mode', type=str, default='scale_width_and_crop', help='scaling and cropping of images at load time',
                             choices=('resize_and_crop', 'crop', 'scale_width', 'scale_width_and_crop', 'scale_shortside', 'scale_shortside_and_crop', 'fixed', 'none'))
-        parser.add_argument('--load_size', type=int_in(1), default=1024, help='scale images to this size, then crop to --crop_size')
+        parser.add_argument('--load_size', type=limited_int('load_size'), default=1024, help='scale images to this size, then crop to --crop_size')
         parser.add_argument('--crop_size', type=limited_int('crop_size'), default=512, architecture=True, help='crop to this width (after scaling to --load_size)')
         parser.add_argument('--aspect_ratio', type=float_in(0.1, 10.0), default=1.0, architecture=True, help='width / height of the generated image')
         parser.add_argument('--label_nc', type=limited_int('label_nc'), default=182, architecture=True, help='number of label classes, not counting the don\'t-care label')
@@ -71,7 +74,8 @@ class BaseOptions:
         parser.add_argument('--dataset_mode', type=str, default='coco', choices=data.dataset_names(), architecture=True)
         parser.add_argument('--serial_batches', action='store_true', help='take images in order instead of shuffling')
         parser.add_argument('--no_flip', action='store_true', help='do not flip images for augmentation')
-        parser.add_argument('--nThreads', default=0, type=int_in(0), help='data loading worker processes')
+        parser.add_argument('--nThreads', default=0, type=int_in(0, MAX_WORKERS),
+                            help=f'data loading worker processes (each a process: at most {WORKERS_PER_CPU} per CPU)')
         parser.add_argument('--max_dataset_size', type=int_in(1), default=sys.maxsize, help='use at most this many samples')
         parser.add_argument('--load_from_opt_file', action='store_true', help='take defaults from the options saved in the checkpoint folder')
         parser.add_argument('--cache_filelist_write', action='store_true', help='write the file list of each folder to files.list')
@@ -172,7 +176,7 @@ class BaseOptions:
             conflicts = [f'--{k} {given[k]} (trained with {v})' for k, v in differing.items()
                          if k in parser.architecture_options]
             if conflicts:
-                raise UserError(f'options differ from the training run saved in {os.path.join(opt.checkpoints_dir, opt.name)}: '
+                raise UserError(f'options differ from the model\'s saved in {self.saved_options_path}: '
                                 f'{", ".join(conflicts)}; drop them to use the saved values')
         opt.isTrain = self.isTrain
         finish_options(opt)

@@ -2,7 +2,7 @@
 from typing import Optional
 
 from models.inputs import AMP_DTYPES
-from util.arguments import gpu_list
+from util.arguments import float_in, gpu_list
 
 
 def add_run_arguments(parser, name_required: Optional[bool] = False) -> None:
@@ -30,3 +30,6 @@ def add_device_arguments(parser) -> None:
     parser.add_argument('--gpu_ids', type=gpu_list, default='0', help='GPU to use; -1 for the CPU. Falls back to the CPU (with a note) when no GPU is present. Under torchrun each process takes its LOCAL_RANK GPU')
     parser.add_argument('--amp', type=str, default='off', choices=list(AMP_DTYPES),
                         help='mixed precision for G, D, E and the losses (off = float32, the faithful numbers)')
+    parser.add_argument('--memory_budget', type=float_in(0), default=0.0,
+                        help='GB a model larger than the published ones may take (checked before it is built); '
+                             '0: the memory of the machine (of the GPU on CUDA)')

@@ -83,4 +83,5 @@ def model_of_arguments(args: argparse.Namespace) -> ResolvedModel:
 
 def synthesizer_from_arguments(args: argparse.Namespace, backend: str = 'pytorch') -> Synthesizer:
     """The model chosen by the options of add_model_arguments, loaded (Synthesizer.from_pretrained)."""
-    return Synthesizer.from_pretrained(model_of_arguments(args), gpu_ids=args.gpu_ids, amp=args.amp, backend=backend)
+    return Synthesizer.from_pretrained(model_of_arguments(args), gpu_ids=args.gpu_ids, amp=args.amp, backend=backend,
+                                       memory_budget=args.memory_budget)

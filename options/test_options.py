@@ -118,4 +118,4 @@ class TestOptions(BaseOptions):
                         opt.how_many, opt.results_dir, opt.name, opt.phase, opt.which_epoch, opt.display_winsize,
                         {'options': {name: getattr(opt, name) for name in DECISIVE_OPTIONS},
                          'dataroot': os.path.abspath(opt.dataroot)},
-                        self.format_options(opt))
+                        self.format_options(opt), opt.memory_budget)

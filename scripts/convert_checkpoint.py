@@ -9,7 +9,6 @@ The model card takes its scores from --metrics (default: results/<name>/test_<wh
 `scripts/evaluate.py all`, when there is one). The folder is written whole or not at all.
 """
 import argparse
-import json
 import os
 import sys
 from typing import Any, Dict, Optional
@@ -20,6 +19,7 @@ from options.parser import OneLineErrorParser  # noqa: E402
 from options.synthesis_options import add_model_arguments, synthesizer_from_arguments  # noqa: E402
 from util.errors import UserError, exception_reason, run_cli  # noqa: E402
 from util.paths import check_output_apart, check_outside_code  # noqa: E402
+from util.user_files import read_json  # noqa: E402
 
 
 def build_parser() -> OneLineErrorParser:
@@ -44,11 +44,10 @@ def read_metrics(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
         if args.metrics:
             raise UserError(f'--metrics {path}: no such file')
         return None
+    metrics = read_json(path, '--metrics file')
     try:
-        with open(path) as f:
-            metrics = json.load(f)
         float(metrics['miou']), float(metrics['accuracy'])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f'--metrics {path} is not a metrics.json of `evaluate.py all` ({type(exc).__name__}: {exc})') from None
     print(f'model card scores from {path}')
     return metrics

@@ -7,6 +7,7 @@ Maps already written are skipped (rerun to resume) unless --overwrite; every map
 that the annotations list but that is missing or unreadable is reported, the others are written, and the exit
 status is 1.
 """
+import math
 import multiprocessing
 import os
 import sys
@@ -23,6 +24,7 @@ from data.image_folder import open_image  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
 from util import util  # noqa: E402
 from util.atomic import check_writable_folder  # noqa: E402
+from util.user_files import MAX_ANNOTATION_BYTES, read_json  # noqa: E402
 from util.paths import check_output_apart  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 
@@ -46,32 +48,59 @@ def is_plain_file_name(name: str) -> bool:
     return bool(name) and os.path.basename(name) == name and name not in ('.', '..') and '\\' not in name
 
 
+def polygons_problem(segmentation) -> Optional[str]:
+    """Why an annotation's polygons cannot be drawn (None when they can, or when it is RLE, which is skipped)."""
+    if not isinstance(segmentation, list):
+        return None
+    for polygon in segmentation:
+        if not isinstance(polygon, list) or len(polygon) % 2:
+            return 'a polygon that is not a list of x, y pairs'
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in polygon):
+            return 'a polygon coordinate that is not a finite number'
+    return None
+
+
 def load_tasks(annotation_file: str, label_dir: str, output_dir: str) -> List[Task]:
-    """One task per image of the annotation file, in its order, with that image's annotations in theirs."""
-    if not os.path.isfile(annotation_file):
+    """One task per image of the annotation file, in its order, with that image's annotations in theirs; every
+    field it reads checked first (util.user_files reads the file)."""
+    if not os.path.lexists(annotation_file):
         raise UserError(f'--annotation_file {annotation_file}: no such file (instances_train2017.json or '
                         'instances_val2017.json from COCO\'s annotations_trainval2017.zip)')
+    dataset = read_json(annotation_file, '--annotation_file', MAX_ANNOTATION_BYTES)
+    images, annotations = dataset.get('images'), dataset.get('annotations', [])
+    if not isinstance(images, list) or not isinstance(annotations, list):
+        raise UserError(f'--annotation_file {annotation_file}: not a COCO annotation file (it needs an "images" list '
+                        'and an "annotations" list)')
+    for image in images:
+        if not isinstance(image, dict) or not isinstance(image.get('id'), int) or \
+                not isinstance(image.get('file_name'), str) or not is_plain_file_name(image['file_name']):
+            shown = image.get('file_name') if isinstance(image, dict) else image
+            raise UserError(f'--annotation_file {annotation_file}: image {image.get("id") if isinstance(image, dict) else "?"} '
+                            f'has file_name {shown!r}, which is not a plain file name (COCO\'s are like '
+                            '000000000139.jpg); nothing was written: fix the annotation file')
+    for annotation in annotations:
+        problem = 'not an object with image_id and segmentation' if not isinstance(annotation, dict) or \
+            'image_id' not in annotation or 'segmentation' not in annotation else polygons_problem(annotation['segmentation'])
+        if problem:
+            where = annotation.get('id', '?') if isinstance(annotation, dict) else '?'
+            raise UserError(f'--annotation_file {annotation_file}: annotation {where} has {problem}; nothing was '
+                            'written: fix the annotation file')
     from pycocotools.coco import COCO
-    try:
-        with open(os.devnull, 'w') as quiet:  # pycocotools prints its progress
-            stdout, sys.stdout = sys.stdout, quiet
-            try:
-                coco = COCO(annotation_file)
-            finally:
-                sys.stdout = stdout
-    except (ValueError, AssertionError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise UserError(f'--annotation_file {annotation_file}: not a COCO annotation file '
-                        f'({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ""})') from None
-    if not isinstance(coco.dataset.get('images'), list):
-        raise UserError(f'--annotation_file {annotation_file}: not a COCO annotation file (it has no "images" list)')
+    coco = COCO()
+    coco.dataset = dataset
+    with open(os.devnull, 'w') as quiet:  # pycocotools prints its progress
+        stdout, sys.stdout = sys.stdout, quiet
+        try:
+            coco.createIndex()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f'--annotation_file {annotation_file}: not a COCO annotation file '
+                            f'({type(exc).__name__}: {str(exc)[:120]})') from None
+        finally:
+            sys.stdout = stdout
     tasks = []
     for image_id in coco.getImgIds():  # every image, in the file's order (as SPADE's category filter does)
         # As SPADE: every "jpg" in the name becomes "png".
         filename = coco.loadImgs(image_id)[0]['file_name'].replace('jpg', 'png')
-        if not isinstance(filename, str) or not is_plain_file_name(filename):
-            raise UserError(f'--annotation_file {annotation_file}: image {image_id} has file_name {filename!r}, which '
-                            'is not a plain file name (COCO\'s are like 000000000139.jpg); nothing was written: fix '
-                            'the annotation file')
         segmentations = [ann['segmentation'] for ann in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=None))]
         tasks.append((os.path.join(label_dir, filename), os.path.join(output_dir, filename), segmentations))
     return tasks

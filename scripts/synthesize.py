@@ -168,12 +168,12 @@ def main() -> None:
         raise UserError(f'--batchSize {args.batchSize}: give at least 1')
     dist = init_distributed(synthesizer.device.type == 'cuda')
     items = list_inputs(args)
-    image_styles = styles(args, synthesizer)
     restyled = restyled_channels(args, synthesizer)
-    if restyled and (args.style_image or image_styles[0][1] is None):
-        raise UserError('--restyle: give the seeds of the classes\' new noise with --seeds (a model with a noise code)')
     if restyled:
         synthesizer.check_restyling()
+    image_styles = styles(args, synthesizer)
+    if restyled and (args.style_image or args.seeds is None):
+        raise UserError('--restyle: give the seeds of the classes\' new noise with --seeds')
     base = synthesizer.styles_from_seeds([args.base_seed])
     out = args.out or os.path.join('results', model_name(args), f'synthesized_{args.which_epoch}')
     job = SynthesisJob(

@@ -282,7 +282,7 @@ def test_prepare_coco_stuff_never_writes_outside_its_folder(tmp_path):
                         str(tmp_path / 'instances.json'), '--input_label_dir', str(tmp_path / 'labels'),
                         '--output_instance_dir', str(tmp_path / 'out' / 'inst'))
     line = one_error_line(result)
-    assert "'../../escape.png'" in line and 'not a plain file name' in line
+    assert "'../../escape.jpg'" in line and 'not a plain file name' in line
     assert not (tmp_path / 'out').exists() and sorted(os.listdir(tmp_path)) == ['escape.png', 'instances.json', 'labels']
 
 
@@ -441,3 +441,162 @@ def test_test_py_train_py_and_the_converters_keep_outputs_apart(plain_model, tmp
     result = evaluate('fid', '--real_dir', image_dir, '--fake_dir', image_dir, '--stats_cache', image_dir)
     assert '--real_dir' in one_error_line(result)
     assert files_and_bytes(tmp_path / 'custom') == before
+
+
+# --- Second round: totals, JSON, pipes, evaluation files, annotations, the demo's canvas ------------------------------
+
+def write_config(folder, edit) -> str:
+    """A copy of a model folder whose config.json `edit` changes (a function of the JSON text)."""
+    path = os.path.join(folder, 'config.json')
+    with open(path) as f:
+        text = f.read()
+    with open(path, 'w') as f:
+        f.write(edit(text))
+    return path
+
+
+@pytest.fixture(scope='module')
+def model_folder(model, tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp('folder') / 'vae')
+    result = run_script(os.path.join('scripts', 'convert_checkpoint.py'), '--name', 'vae', '--checkpoints_dir', model,
+                        '--out', folder)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def synthesize_folder(folder, tmp_path, *args):
+    return run_script(os.path.join('scripts', 'synthesize.py'), '--model', folder, '--gpu_ids', '-1', '--out',
+                      str(tmp_path / 'out'), '--labels', label_file(tmp_path), *args)
+
+
+def test_sizes_each_in_range_but_too_large_together_are_one_line(model_folder, tmp_path):
+    """ngf 256, crop_size 2048, z_dim 1024 with a VAE: a 68 GB layer (a raw allocation error before)."""
+    import json
+    folder = tmp_path / 'big'
+    shutil.copytree(model_folder, folder)
+    config = json.loads((folder / 'config.json').read_text())
+    for network in config['networks'].values():
+        network['arguments'].update({k: v for k, v in {'ngf': 256, 'crop_size': 2048, 'z_dim': 1024}.items()
+                                     if k in network['arguments']})
+    config['inputs']['crop_size'], config['style']['z_dim'] = 2048, 1024
+    (folder / 'config.json').write_text(json.dumps(config))
+    line = one_error_line(synthesize_folder(str(folder), tmp_path))
+    assert 'needs about' in line and 'GB' in line and '--memory_budget' in line and str(folder) in line
+    assert not (tmp_path / 'out').exists()
+    result = run_script('train.py', '--dataset_mode', 'synthetic', '--ngf', '256', '--crop_size', '2048', '--z_dim',
+                        '1024', '--use_vae', '--checkpoints_dir', str(tmp_path / 'ck'), '--gpu_ids', '-1')
+    assert 'needs about' in one_error_line(result) and not (tmp_path / 'ck' / 'CC-FPSE_coco').exists()
+
+
+@pytest.mark.parametrize('option, value', [('--load_size', '1000000'), ('--nThreads', '100000')])
+def test_load_size_and_worker_counts_have_upper_limits(option, value, tmp_path):
+    result = run_script('train.py', option, value, '--checkpoints_dir', str(tmp_path))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and f'argument {option}' in lines[0] and 'from' in lines[0]
+
+
+@pytest.mark.parametrize('case, says', [
+    ('deep', 'nested too deeply'),
+    ('sparse', 'bytes, far more than such a file holds'),
+    ('no_style', '"style" must give use_vae'),
+])
+def test_json_the_model_loaders_did_not_survive_is_one_line(model_folder, tmp_path, case, says):
+    folder = tmp_path / 'model'
+    shutil.copytree(model_folder, folder)
+    path = folder / 'config.json'
+    if case == 'deep':
+        path.write_text('[' * 100000 + ']' * 100000)
+    elif case == 'sparse':
+        with open(path, 'wb') as f:
+            f.truncate(10 << 30)  # 10 GB, no disk used
+    else:
+        import json
+        config = json.loads(path.read_text())
+        del config['style']
+        path.write_text(json.dumps(config))
+    for backend in ('pytorch', 'onnxruntime'):
+        line = one_error_line(synthesize_folder(str(folder), tmp_path, '--backend', backend))
+        assert says in line and str(path) in line, (backend, line)
+
+
+def test_a_named_pipe_among_the_label_maps_is_refused_without_blocking(model, tmp_path):
+    maps = tmp_path / 'maps'
+    maps.mkdir()
+    label_file(maps, name='a.png')
+    os.mkfifo(maps / 'x.png')  # reading it would wait for a writer for ever
+    line = one_error_line(synthesize(model, tmp_path, '--labels', str(maps)))
+    assert str(maps / 'x.png') in line and 'named pipe' in line and not (tmp_path / 'out').exists()
+
+
+def test_evaluate_fid_names_empty_huge_and_pickled_files(tmp_path):
+    real, fake = tmp_path / 'real', tmp_path / 'fake'
+    real.mkdir(), fake.mkdir()
+    for folder in (real, fake):
+        Image.new('RGB', (8, 8)).save(folder / 'a.png')
+    (fake / 'b.png').write_bytes(b'')
+    line = one_error_line(evaluate('fid', '--real_dir', str(real), '--fake_dir', str(fake), '--stats_cache', ''))
+    assert str(fake / 'b.png') in line and 'empty' in line
+    (fake / 'b.png').unlink()
+    Image.new('1', (20000, 20000)).save(fake / 'b.png')  # 400 megapixels in a small file: past Pillow's own guard
+    line = one_error_line(evaluate('fid', '--real_dir', str(real), '--fake_dir', str(fake), '--stats_cache', ''))
+    assert str(fake / 'b.png') in line and '20000x20000' in line and 'above the limit' in line
+    np.savez(tmp_path / 'stats.npz', mu=np.array([object()], dtype=object), sigma=np.zeros((1, 1)))
+    line = one_error_line(evaluate('fid', '--real_dir', str(tmp_path / 'stats.npz'), '--fake_dir', str(real),
+                                   '--stats_cache', ''))
+    assert 'stats.npz' in line and 'Python objects' in line
+
+
+@pytest.mark.parametrize('edit, says', [
+    (lambda a: a['images'][0].update(file_name=139), 'file_name 139'),
+    (lambda a: a['annotations'][0]['segmentation'][0].__setitem__(0, float('inf')), 'not a finite number'),
+])
+def test_prepare_coco_stuff_names_a_malformed_annotation_file(tmp_path, edit, says):
+    import json
+    (tmp_path / 'labels').mkdir()
+    Image.new('L', (8, 8)).save(tmp_path / 'labels' / 'a.png')
+    annotations = {'images': [{'id': 1, 'file_name': 'a.jpg', 'width': 8, 'height': 8}],
+                   'annotations': [{'id': 7, 'image_id': 1, 'segmentation': [[1, 1, 5, 1, 5, 5]], 'iscrowd': 0,
+                                    'category_id': 1}],
+                   'categories': [{'id': 1, 'name': 'person', 'supercategory': 'person'}]}
+    edit(annotations)
+    (tmp_path / 'a.json').write_text(json.dumps(annotations))  # Infinity is what json writes for inf
+    result = run_script(os.path.join('scripts', 'prepare_coco_stuff.py'), '--annotation_file', str(tmp_path / 'a.json'),
+                        '--input_label_dir', str(tmp_path / 'labels'), '--output_instance_dir', str(tmp_path / 'inst'),
+                        '--workers', '1')
+    line = one_error_line(result)
+    assert says in line and 'a.json' in line and not (tmp_path / 'inst').exists()
+
+
+@pytest.mark.slow(seconds=20)
+def test_the_demos_colour_snapping_memory_follows_the_canvas_not_the_classes():
+    """A canvas at the pixel limit (4096x4096) with a colour per pixel, for COCO's 183 classes: the snapping took
+    pixels x classes x 3 numbers (about 70 GB); now a few times the canvas's own size."""
+    import tracemalloc
+    from data.classes import label_set
+    from data.label_maps import snap_to_palette
+    from util.util import MAX_INPUT_PIXELS
+    side = int(MAX_INPUT_PIXELS ** 0.5)
+    canvas = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    labels = label_set('coco', 182, True)
+    tracemalloc.start()
+    try:
+        values = snap_to_palette(canvas, labels)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert values.shape == (side, side) and peak < 64 * side * side, peak / 2 ** 20  # bytes per pixel
+
+
+def test_check_dataset_names_a_jpeg_label_map_and_a_huge_png_is_called_too_large(model, tmp_path):
+    from dataset_writers import write_custom
+    label_dir, image_dir = write_custom(str(tmp_path / 'custom'), count=2)
+    first = sorted(os.listdir(label_dir))[0]
+    Image.open(os.path.join(label_dir, first)).convert('L').save(os.path.join(label_dir, first[:-4] + '.jpg'), quality=60)
+    os.remove(os.path.join(label_dir, first))
+    result = check_dataset('--dataset_mode', 'custom', '--label_dir', label_dir, '--image_dir', image_dir,
+                           '--no_instance', '--batchSize', '1')
+    assert result.returncode == 1 and 'is a JPEG' in result.stdout and 'use --label_nc' not in result.stdout
+    huge = tmp_path / 'huge.png'
+    Image.new('1', (20000, 20000)).save(huge)
+    line = one_error_line(synthesize(model, tmp_path, '--labels', str(huge)))
+    assert '20000x20000' in line and 'above the limit' in line and 'truncated' not in line

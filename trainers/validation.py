@@ -17,6 +17,7 @@ from util.checkpoint import CheckpointStore
 from util.atomic import atomic_write_text
 from util.errors import UserError
 from util.fid import fid_between, inception_model
+from util.user_files import read_json
 from util.util import image_size
 
 LOWER_IS_BETTER = {'fid': True, 'miou': False, 'accuracy': False}
@@ -68,9 +69,12 @@ class ValidationMonitor:
         self.metric = settings.best_metric
         self.best_path = store.path(f'best_{self.metric}.json')
         self.best: Optional[float] = None
-        if os.path.isfile(self.best_path):
-            with open(self.best_path) as f:
-                self.best = json.load(f)[self.metric]
+        if os.path.lexists(self.best_path):
+            best = read_json(self.best_path, 'best score file').get(self.metric)
+            if not isinstance(best, (int, float)) or isinstance(best, bool):
+                raise UserError(f'{self.best_path} gives no number for {self.metric}: restore it, or remove it to '
+                                'start the comparison anew')
+            self.best = best
         self.loader = loader
         self.limit = min(settings.fid_num_images or len(loader.dataset), len(loader.dataset))
         self.device = device

@@ -11,6 +11,7 @@ import torch
 from util.atomic import TEMPORARY_PREFIX, TEMPORARY_SUFFIX, atomic_save_group, atomic_write_group, atomic_write_text, \
     check_writable_folder
 from util.errors import UserError, exception_reason
+from util.user_files import check_regular_file, read_json
 
 try:
     import fcntl
@@ -155,16 +156,9 @@ class CheckpointStore:
     def read_options(self) -> Dict[str, Any]:
         """The options of the run saved in opt.json ({} when there is none)."""
         path = self.path('opt.json')
-        if not os.path.isfile(path):
+        if not os.path.lexists(path):
             return {}
-        try:
-            with open(path) as f:
-                options = json.load(f)
-        except (OSError, ValueError) as exc:
-            raise UserError(f'{path} is not readable JSON ({exc}): restore it or remove the folder') from None
-        if not isinstance(options, dict):
-            raise UserError(f'{path} is not an options file (a JSON object of option values): restore it')
-        return options
+        return read_json(path, 'options file')
 
     def networks_path(self) -> str:
         return self.path(NETWORKS_FILE)
@@ -193,10 +187,11 @@ def load_error_reason(exc: BaseException) -> str:
 def load_tensor_file(path: str, what: str = 'checkpoint', mmap: bool = False) -> Any:
     """torch.load(weights_only=True) on the CPU, or one line naming the file (`what` says what it should be,
     e.g. 'VGG19 weights file (--vgg_weights)') and why it cannot be read."""
+    if not os.path.lexists(path):
+        raise UserError(f'{path}: no such file ({what})')
+    check_regular_file(path, what)  # a named pipe would block the read for ever
     try:
         return torch.load(path, map_location='cpu', weights_only=True, mmap=mmap)
-    except FileNotFoundError:
-        raise UserError(f'{path}: no such file ({what})') from None
     except Exception as exc:
         raise UserError(f'{path} is not a readable {what} ({load_error_reason(exc)}): replace the file') from None
 
@@ -212,10 +207,11 @@ def atomic_save_safetensors(files: Dict[str, Dict[str, torch.Tensor]], metadata:
 def load_safetensors_file(path: str, what: str = 'checkpoint') -> Dict[str, torch.Tensor]:
     """The tensors of a .safetensors file, or one line naming it and why it cannot be read."""
     from safetensors.torch import load_file
+    if not os.path.lexists(path):
+        raise UserError(f'{path}: no such file ({what})')
+    check_regular_file(path, what)
     try:
         return load_file(path, device='cpu')
-    except FileNotFoundError:
-        raise UserError(f'{path}: no such file ({what})') from None
     except Exception as exc:
         raise UserError(f'{path} is not a readable safetensors {what} ({exception_reason(exc)}): replace the file') from None
 

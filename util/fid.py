@@ -9,13 +9,13 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
-from PIL import Image
 
 from util.checkpoint import load_tensor_file
 from util.atomic import atomic_open
 from util.distributed import DistInfo, all_true, gather_rows
 from util.errors import UserError
-from util.util import chunks
+from util.user_files import image_header_size, open_image, read_npz
+from util.util import MAX_INPUT_PIXELS, chunks, pixel_limit_problem
 from util.vision import require_torchvision
 
 # pytorch-fid's feature sizes (its --dims): 2048 is the pool3 layer every paper reports; the smaller ones come from
@@ -41,8 +41,11 @@ def image_files(folder: str) -> List[str]:
 def image_size(files: List[str], folder: str) -> Tuple[int, int]:
     sizes = {}
     for f in files:
-        with Image.open(f) as img:
-            sizes.setdefault(img.size, f)
+        size = image_header_size(f, 'image')
+        too_large = pixel_limit_problem(f'image {f}', size, MAX_INPUT_PIXELS)
+        if too_large:  # before any is decoded
+            raise UserError(too_large)
+        sizes.setdefault(size, f)
     if len(sizes) > 1:
         (a, fa), (b, fb) = list(sizes.items())[:2]
         raise UserError(f'images in {folder} differ in size ({os.path.basename(fa)} is {a[0]}x{a[1]}, '
@@ -113,7 +116,8 @@ def activations(files: List[str], model: torch.nn.Module, batch_size: int, devic
     rows = []
     model.eval()
     for batch in tqdm(mine, desc='Inception features', unit='batch', leave=False, disable=not dist.is_main):
-        images = torch.stack([to_tensor(Image.open(path).convert('RGB')) for path in batch]).to(device)
+        images = torch.stack([to_tensor(open_image(path, 'image', MAX_INPUT_PIXELS).convert('RGB'))
+                              for path in batch]).to(device)
         with torch.no_grad():
             features = model(images)[0]
         if features.shape[2:] != (1, 1):  # the smaller --dims come from spatial layers: pytorch-fid averages them
@@ -130,17 +134,14 @@ def activations(files: List[str], model: torch.nn.Module, batch_size: int, devic
 def folder_statistics(folder: str, model: torch.nn.Module, batch_size: int, device: str, weights_path: str = '',
                       cache_dir: Optional[str] = None, dims: int = PAPER_DIMS,
                       dist: DistInfo = DistInfo()) -> Tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of the `dims` Inception features (the model's) of a folder's images (or an .npz of
-    them), cached when asked (rank 0 writes the cache)."""
-    if folder.endswith('.npz'):
-        with np.load(folder) as stats:
-            return stats['mu'], stats['sigma']
+    """Mean and covariance of the `dims` Inception features (the model's) of a folder's images, cached when asked
+    (rank 0 writes the cache)."""
     files = image_files(folder)
     image_size(files, folder)
     cache = statistics_cache_path(files, folder, weights_path, cache_dir, dims) if cache_dir else None
     if cache and all_true(os.path.isfile(cache), dist):
-        with np.load(cache) as stats:
-            return stats['mu'], stats['sigma']
+        stats = read_npz(cache, 'statistics cache file (--stats_cache)', {'mu': 1, 'sigma': 2})
+        return stats['mu'], stats['sigma']
     features = activations(files, model, batch_size, device, dims, dist)
     mu, sigma = np.mean(features, axis=0), np.cov(features, rowvar=False)  # pytorch-fid's statistics
     if cache and dist.is_main:
@@ -162,8 +163,11 @@ def fid_between(real: str, fake: str, weights_path: str = '', batch_size: int = 
         if real_size != fake_size:
             raise UserError(f'real images are {real_size[0]}x{real_size[1]} but generated ones {fake_size[0]}x{fake_size[1]}: '
                             'compare at the generator\'s resolution')
+    given = real.endswith('.npz')  # read first: a bad file is named before Inception is loaded
+    stats = read_npz(real, 'statistics file', {'mu': 1, 'sigma': 2}) if given else None
     model = inception_model(weights_path, device, dims)
-    mu1, sigma1 = folder_statistics(real, model, batch_size, device, weights_path, cache_dir, dims, dist)
+    mu1, sigma1 = (stats['mu'], stats['sigma']) if given else \
+        folder_statistics(real, model, batch_size, device, weights_path, cache_dir, dims, dist)
     mu2, sigma2 = folder_statistics(fake, model, batch_size, device, weights_path, dims=dims, dist=dist)
     if mu1.shape != mu2.shape:
         raise UserError(f'--real_dir {real} holds statistics of {mu1.shape[0]} features, not {dims}: pass --dims {mu1.shape[0]}')

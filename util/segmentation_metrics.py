@@ -3,10 +3,10 @@ import os
 from typing import Dict, List, Tuple
 
 import numpy as np
-from PIL import Image
 
 from util.errors import UserError
-from util.util import MAX_INPUT_PIXELS, pixel_limit_problem
+from util.user_files import open_image
+from util.util import MAX_INPUT_PIXELS
 
 
 def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int, ignore_index: int = 255) -> np.ndarray:
@@ -41,20 +41,11 @@ def paired_maps(pred_dir: str, label_dir: str) -> List[Tuple[str, str]]:
 
 def read_id_map(path: str, option: str, max_pixels: int = MAX_INPUT_PIXELS) -> np.ndarray:
     """(H, W) class ids of a one-channel PNG, or one line naming the file: unreadable, colour, or too large."""
-    try:
-        with Image.open(path) as img:
-            too_large = pixel_limit_problem(f'{option}: {path}', img.size, max_pixels)
-            if too_large:
-                raise UserError(too_large)
-            if img.mode not in ('L', 'P', 'I', 'I;16'):
-                raise UserError(f'{option}: {path} is a {img.mode} image; label maps are one channel of class ids '
-                                '(8-bit grey or palette PNG)')
-            return np.array(img)
-    except UserError:
-        raise
-    except Exception as exc:
-        raise UserError(f'{option}: {path} is empty, truncated or not an image ({type(exc).__name__}): replace '
-                        'or remove it') from None
+    img = open_image(path, f'{option}:', max_pixels)
+    if img.mode not in ('L', 'P', 'I', 'I;16'):
+        raise UserError(f'{option}: {path} is a {img.mode} image; label maps are one channel of class ids '
+                        '(8-bit grey or palette PNG)')
+    return np.array(img)
 
 
 def evaluate_folders(pred_dir: str, label_dir: str, num_classes: int, ignore_index: int = 255) -> Dict[str, object]:

@@ -26,8 +26,8 @@ from .loss import GANLoss, KLDLoss, VGGLoss
 from util.errors import UserError
 
 __all__ = ['BaseNetwork', 'CondConvGenerator', 'ConvEncoder', 'FPSEDiscriminator', 'GANLoss', 'KLDLoss',
-           'MultiscaleDiscriminator', 'OASISDiscriminator', 'OASISGenerator', 'RUNTIME_ARGUMENTS', 'SPADEGenerator', 'VGGLoss', 'build_network',
-           'discriminator_names', 'generator_names']
+           'MultiscaleDiscriminator', 'OASISDiscriminator', 'OASISGenerator', 'RUNTIME_ARGUMENTS', 'SPADEGenerator',
+           'VGGLoss', 'build_network', 'discriminator_names', 'generator_names']
 
 
 

@@ -12,6 +12,7 @@ INT_LIMITS: Dict[str, Tuple[int, int]] = {
     'z_dim': (1, 1024),
     'predictor_nc': (1, 512),
     'crop_size': (1, 2048),
+    'load_size': (1, 4096),      # images are scaled to it before the crop: 16 megapixels
     'label_nc': (1, 2048),
     'semantic_nc': (1, 2050),    # label_nc + don't-care + instance edges
     'output_nc': (1, 3),
