@@ -61,8 +61,7 @@ def measure(config: dict) -> dict:
     from options.train_options import TrainOptions
     from train import training_run
     from trainers.training_loop import build_trainer
-    from models.from_options import runtime_from_options, spec_from_options
-    from models.spec import build_networks
+    from models.from_options import runtime_from_options
     from models.synthesizer import Synthesizer
     from util.util import image_size
     runtime_bytes = rss_bytes()
@@ -72,14 +71,9 @@ def measure(config: dict) -> dict:
         trainer = build_trainer(training_run(opt))
         model = trainer.model
         device = model.device
-    else:  # the networks test.py loads: G, and E with --use_vae, random weights saved and loaded as a model folder
-        spec = spec_from_options(opt).with_networks('GE')
-        networks = build_networks(spec, init=(opt.init_type, opt.init_variance))
-        folder = os.path.join(config['workdir'], 'model')
-        Synthesizer(networks['G'], networks['E'], spec).save_pretrained(folder, overwrite=True)
-        del networks
-        synthesizer = Synthesizer.from_pretrained(folder, gpu_ids=opt.gpu_ids, amp=opt.amp,
-                                                  runtime=runtime_from_options(opt))
+    else:  # the networks test.py loads: G, and E with --use_vae, from the model folder the parent wrote
+        synthesizer = Synthesizer.from_pretrained(os.path.join(config['workdir'], 'model'), gpu_ids=opt.gpu_ids,
+                                                  amp=opt.amp, runtime=runtime_from_options(opt))
         synthesizer = with_backend(synthesizer, BACKENDS.get(config['variant'], 'eager'), config['workdir'])
         device = synthesizer.device
         if device.type == 'cpu':
@@ -133,6 +127,21 @@ def measure(config: dict) -> dict:
             _, activations = saved_tensor_bytes(lambda: model(batch, mode='generator'), model.parameters())
     return {'seconds': statistics.median(times), 'peak_bytes': peak, 'above_runtime_bytes': above_runtime,
             'activation_bytes': activations, 'gflop': gflop}
+
+
+def write_model_folder(options: list, workdir: str) -> None:
+    """The set-up's G (and E) with random weights as a model folder, which every inference child loads as test.py
+    would (written here, so that no child's peak memory holds its serialisation)."""
+    import torch
+    from models.from_options import spec_from_options
+    from models.spec import build_networks
+    from models.synthesizer import Synthesizer
+    from options.train_options import TrainOptions
+    opt = TrainOptions().parse(options, quiet=True)
+    torch.manual_seed(0)
+    spec = spec_from_options(opt).with_networks('GE')
+    networks = build_networks(spec, init=(opt.init_type, opt.init_variance))
+    Synthesizer(networks['G'], networks['E'], spec).save_pretrained(os.path.join(workdir, 'model'), overwrite=True)
 
 
 def with_backend(synthesizer, backend: str, workdir: str):
@@ -245,6 +254,8 @@ def main() -> None:
         import torch
         import torchvision
         torch.save(torchvision.models.vgg19().state_dict(), os.path.join(args.workdir, 'vgg19.pth'))
+    if 'inference' in args.modes.split(','):
+        write_model_folder(model_args(args) + ['--gpu_ids', '-1'], args.workdir)
     results = {}
     for mode in args.modes.split(','):
         for amp in args.amps.split(','):

@@ -600,3 +600,16 @@ def test_check_dataset_names_a_jpeg_label_map_and_a_huge_png_is_called_too_large
     Image.new('1', (20000, 20000)).save(huge)
     line = one_error_line(synthesize(model, tmp_path, '--labels', str(huge)))
     assert '20000x20000' in line and 'above the limit' in line and 'truncated' not in line
+
+
+def test_a_run_whose_lock_file_was_removed_under_it_ends_cleanly(tmp_path):
+    """Releasing a lock whose file another hand removed (or replaced with another run's) neither fails nor removes
+    the other run's lock."""
+    from util.checkpoint import RunLock
+    first = RunLock(str(tmp_path / '.lock'))
+    os.remove(tmp_path / '.lock')
+    second = RunLock(str(tmp_path / '.lock'))
+    first.release()
+    assert (tmp_path / '.lock').read_text() == str(os.getpid())  # the second run's lock stays
+    second.release()
+    assert not (tmp_path / '.lock').exists()

@@ -55,6 +55,20 @@ def test_benchmark_runs_in_a_tiny_configuration(tmp_path):
     assert all(len(r) == 12 for r in rows)
 
 
+@pytest.mark.slow(seconds=20)
+def test_benchmark_times_oasis_and_refuses_cc_fpses_variants_for_it(tmp_path):
+    common = [sys.executable, 'scripts/benchmark.py', '--method', 'oasis', '--dataset_mode', 'synthetic', '--crop_size',
+              '64', '--ngf', '4', '--ndf', '4', '--gpu_ids', '-1', '--repeats', '1', '--warmup', '0', '--no_vgg',
+              '--amps', 'off', '--workdir', str(tmp_path)]
+    result = subprocess.run(common + ['--modes', 'train,inference', '--variants', 'ours'], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.strip().splitlines()[1:]]
+    assert [r[0] for r in rows] == ['train', 'inference'] and float(rows[0][9]) > 0 and float(rows[1][11]) > 0
+    result = subprocess.run(common + ['--variants', 'reference,ours'], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and "--variants reference choose CC-FPSE's implementations" in result.stderr
+
+
 def test_benchmark_rejects_an_unknown_variant(tmp_path):
     result = run_script('scripts/benchmark.py', '--variants', 'reference,fastest', '--no_vgg', '--workdir', str(tmp_path))
     assert result.returncode == 1

@@ -62,9 +62,16 @@ class RunLock:
         self.file.flush()
 
     def release(self) -> None:
-        if not self.file.closed:
-            os.remove(self.path)
-            self.file.close()
+        """Remove the lock file if it is still this lock's (the folder may have been removed or reused meanwhile,
+        and another run's lock must stay), then let go of it."""
+        if self.file.closed:
+            return
+        try:
+            if os.path.samestat(os.stat(self.path), os.fstat(self.file.fileno())):
+                os.remove(self.path)
+        except FileNotFoundError:
+            pass
+        self.file.close()
 
 
 class CheckpointStore:
