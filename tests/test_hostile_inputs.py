@@ -317,7 +317,7 @@ def test_evaluate_seg_names_empty_truncated_colour_and_huge_maps(tmp_path):
         write(pred / 'a.png')
         line = one_error_line(evaluate('seg', '--pred_dir', str(pred), '--label_dir', str(label), '--num_classes', '3'))
         assert str(pred / 'a.png') in line, (kind, line)
-        assert {'empty': 'truncated', 'truncated': 'truncated', 'colour': 'RGB image', 'huge': '5000x4000'}[kind] in line
+        assert {'empty': 'an empty file', 'truncated': 'truncated', 'colour': 'RGB image', 'huge': '5000x4000'}[kind] in line
     result = evaluate('seg', '--pred_dir', str(pred), '--label_dir', str(label), '--num_classes', '-3')
     assert result.returncode == 2 and '--num_classes' in result.stderr
 
