@@ -114,7 +114,7 @@ def test_the_pix2pix_objective_is_its_formula_to_the_last_bit(tmp_path):
     assert torch.equal(fake, expected_fake)
     features, logits = model.netD(torch.cat([fake, real]), torch.cat([semantics, semantics]))
     hinge = GANLoss('hinge')
-    fake_logits, real_logits = [l.chunk(2)[0] for l in logits], [l.chunk(2)[1] for l in logits]
+    fake_logits = [l.chunk(2)[0] for l in logits]
     matching = sum(torch.nn.functional.l1_loss(f.chunk(2)[0], f.chunk(2)[1]) * 10.0 / len(features) for f in features)
     expected = {'KLD': KLDLoss()(mu, logvar) * 0.05, 'GAN_Feat': matching,
                 'GAN': hinge(fake_logits, True, for_discriminator=False)}

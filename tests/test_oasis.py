@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import (ROOT, oasis_layout, random_batch, run_script, save_trained_looking_model, strict_load_on_meta,
+from helpers import (oasis_layout, random_batch, run_script, save_trained_looking_model, strict_load_on_meta,
                      train_opt)
 from models.networks import OASISDiscriminator, OASISGenerator
 from models.networks.loss import labelmix_loss, labelmix_mask, oasis_adversarial_loss, oasis_class_weights
@@ -160,10 +160,15 @@ def labels_folder(tmp_path):
 
 
 @pytest.mark.slow(seconds=40)
-def test_a_tiny_oasis_trains_resumes_exactly_and_serves_every_command(tmp_path):
+def test_a_tiny_oasis_trains_resumes_exactly_and_serves_every_command(tmp_path, inception_weights):
     ck = str(tmp_path / 'ck')
-    once = run_script('train.py', *TINY, '--name', 'once', '--checkpoints_dir', ck, '--niter', '2')
+    # FID of the average during training (picking best_*): at print iterations, whose re-estimation it shares, so
+    # the run stays bit-identical to the one below that does not score
+    once = run_script('train.py', *TINY, '--name', 'once', '--checkpoints_dir', ck, '--niter', '2', '--fid_freq', '4',
+                      '--fid_dims', '64', '--fid_num_images', '4', '--inception_weights', inception_weights)
     assert once.returncode == 0, once.stderr[-3000:]
+    assert os.path.isfile(os.path.join(ck, 'once', 'best_net_G_ema.pth'))
+    assert len(open(os.path.join(ck, 'once', 'validation_log.txt')).read().splitlines()) == 2
     first = run_script('train.py', *TINY, '--name', 'twice', '--checkpoints_dir', ck, '--niter', '1')
     assert first.returncode == 0, first.stderr[-3000:]
     resumed = run_script('train.py', *TINY, '--name', 'twice', '--checkpoints_dir', ck, '--niter', '2',
@@ -236,3 +241,23 @@ def test_the_oasis_batch_through_the_trainer_matches_the_objective(tmp_path):
     # synthetic data has no unlabelled class: every class counts
     assert torch.equal(g_losses['G_adv'], oasis_adversarial_loss(model.netD(fake), semantics, True, False))
     assert set(model(batch, mode='discriminator')) == {'D_fake', 'D_real', 'LabelMix'}
+
+
+@pytest.mark.slow(seconds=25)
+def test_an_oasis_model_is_scored_as_the_paper_did_through_evaluate_all(tmp_path, capsys, monkeypatch, inception_weights):
+    """`evaluate.py all --model` synthesizes the validation split with an OASIS model (COCO-Stuff's classes, its
+    don't-care first where the networks are fed) and scores it with the dataset's segmenter and FID."""
+    from segmenter_files import write_published_files
+    from test_evaluate_protocol import run_evaluate, write_case
+    root, _ = write_case(tmp_path, 'coco')
+    save_trained_looking_model(str(tmp_path / 'ck'), 'coco_oasis', ['--model', 'oasis', '--dataset_mode', 'coco',
+                                                                   '--crop_size', '64', '--param_free_norm', 'batch'])
+    weights = write_published_files('deeplabv2_cocostuff', str(tmp_path / 'weights'), 7)
+    code, out, err = run_evaluate(capsys, monkeypatch, 'all', '--dataset_mode', 'coco', '--dataroot', root,
+                                  '--segmenter_weights', weights, '--inception_weights', inception_weights, '--gpu_ids',
+                                  '-1', '--stats_cache', '', '--dims', '64', '--model', str(tmp_path / 'ck' / 'coco_oasis'),
+                                  '--results_dir', str(tmp_path / 'results'))
+    assert code == 0, err
+    metrics = json.loads((tmp_path / 'results' / 'coco_oasis' / 'test_latest' / 'metrics.json').read_text())
+    assert metrics['protocol']['image_count'] == 3 and math.isfinite(metrics['fid'])
+    assert [line.split()[0] for line in out.strip().splitlines()[-3:]] == ['fid', 'miou', 'accuracy']

@@ -4,7 +4,6 @@ import os
 import pytest
 import torch
 
-import models.networks as networks
 from helpers import (load_model, define, networks_on_meta, random_batch, run_script, save_model, small_predictors, spade_layout, strict_load_on_meta,
                      train_opt)
 from models.from_options import build_model

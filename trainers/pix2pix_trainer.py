@@ -167,14 +167,15 @@ class Pix2PixTrainer:
         synthesizer = next(s for s in self.synthesizers if s.netG is generator)
         return synthesizer.synthesize_batch(batch, check_finite=False)
 
-    def _forked_rng(self):
-        """Evaluation draws VAE noise without moving the training RNG, so resumed runs stay exact."""
+    def forked_rng(self):
+        """Evaluation draws noise (and builds its networks) without moving the training RNG, so that resumed runs and
+        runs that score stay exact."""
         device = self.model.device
         return torch.random.fork_rng(devices=[device] if device.type == 'cuda' else [])
 
     def refresh_ema(self, batches: Iterable[Dict]) -> None:
         """Re-estimate the averaged generator's BatchNorm statistics on `batches`."""
-        with self._forked_rng():
+        with self.forked_rng():
             self.ema.refresh_batch_norm(self._generate, batches)
 
     def synthesize(self, batch: Dict, use_ema: bool) -> torch.Tensor:
@@ -182,7 +183,7 @@ class Pix2PixTrainer:
         generator = self.ema.net if use_ema else self.model.netG
         was_training = generator.training
         generator.eval()
-        with self._forked_rng():
+        with self.forked_rng():
             fake = self._generate(generator, batch)
         generator.train(was_training)
         return fake

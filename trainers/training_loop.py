@@ -155,7 +155,10 @@ class TrainingLoop:
         self.trainer = build_trainer(self.settings, self.dist)
         self.counter = self.initial_counter()
         validating = loop.fid_freq > 0 or loop.eval_freq > 0
-        self.validation = build_validation(self.settings, str(self.trainer.model.device)) if validating and self.is_main else None
+        self.validation = None
+        if validating and self.is_main:
+            with self.trainer.forked_rng():  # building Inception draws random weights: not from the training RNG
+                self.validation = build_validation(self.settings, str(self.trainer.model.device))
         ema = self.trainer.ema
         self.refresh_batches = [] if ema is None else \
             first_batches(self.settings.data, loop.batchSize, ema.policy.refresh_batches)
@@ -300,8 +303,9 @@ class TrainingLoop:
     def evaluate(self, segmentation: bool) -> None:
         trainer, counter = self.trainer, self.counter
         self.refresh_ema()
-        scores = self.validation.evaluate(lambda batch: trainer.synthesize(batch, use_ema=trainer.ema is not None),
-                                          segmentation)
+        with trainer.forked_rng():  # scoring (Inception's and the segmenter's set-up too) leaves the training RNG as it was
+            scores = self.validation.evaluate(lambda batch: trainer.synthesize(batch, use_ema=trainer.ema is not None),
+                                              segmentation)
         self.visualizer.plot_scores(scores, counter.total_steps)
         print(f'\nat epoch {counter.epoch}, iteration {counter.total_steps}: '
               + ', '.join(f'{SCORE_NAMES[k]} {v:.3f}' for k, v in scores.items()))
