@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import (oasis_layout, random_batch, run_script, save_trained_looking_model, strict_load_on_meta,
+from helpers import (ROOT, oasis_layout, random_batch, run_script, save_trained_looking_model, strict_load_on_meta,
                      train_opt)
 from models.networks import OASISDiscriminator, OASISGenerator
 from models.networks.loss import labelmix_loss, labelmix_mask, oasis_adversarial_loss, oasis_class_weights
@@ -261,3 +261,23 @@ def test_an_oasis_model_is_scored_as_the_paper_did_through_evaluate_all(tmp_path
     metrics = json.loads((tmp_path / 'results' / 'coco_oasis' / 'test_latest' / 'metrics.json').read_text())
     assert metrics['protocol']['image_count'] == 3 and math.isfinite(metrics['fid'])
     assert [line.split()[0] for line in out.strip().splitlines()[-3:]] == ['fid', 'miou', 'accuracy']
+
+
+def test_the_demos_new_style_for_one_class(tmp_path):
+    """The demo's "New style for this class": the chosen class takes a new seed's noise, the rest keeps the seed's,
+    as synthesize.py --restyle CLASS --seeds NEW --base_seed SEED makes it."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('demo_script', os.path.join(ROOT, 'scripts', 'demo.py'))
+    demo_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo_script)
+    synthesizer = toy_synthesizer(tmp_path)
+    demo = demo_script.Demo(synthesizer, '--model toy')
+    channels = torch.zeros(1, 64, 64)
+    channels[..., 32:] = 1
+    plain = np.array(demo.synthesize_channels(channels, 4, None))
+    restyled = np.array(demo.synthesize_channels(channels, 4, None, (0, 9)))
+    base, new = synthesizer.styles_from_seeds([4]), synthesizer.styles_from_seeds([9])
+    z = synthesizer.region_codes(channels, base, new, [0])
+    from util.util import tensor2im
+    expected = tensor2im(synthesizer.generate(synthesizer.semantics(channels), z)[0])
+    assert np.array_equal(restyled, expected) and not np.array_equal(restyled, plain)
