@@ -136,7 +136,9 @@ def test_a_hub_id_is_read_from_the_cache_offline(run, tmp_path):
     shutil.copytree(run / 'maps', tmp_path / 'maps')
     write_hub_cache(tmp_path / 'hf', 'someone/ccfpse-toy', run / 'model')
     env = {**ENV, 'HF_HOME': str(tmp_path / 'hf'), 'HF_HUB_OFFLINE': '1'}
-    expected = synthesize(tmp_path / 'local', '--model', str(run / 'model'))
+    # both in processes of their own: one thread each, so the same summation order (in this process, the test
+    # session's thread count decides it)
+    expected = synthesize(tmp_path / 'local', '--model', str(run / 'model'), env=ENV)
     assert synthesize(tmp_path / 'hub', '--model', 'someone/ccfpse-toy', env=env) == expected
     missing = subprocess.run([sys.executable, 'scripts/synthesize.py', '--model', 'someone/absent', '--labels',
                               str(tmp_path / 'maps'), '--out', str(tmp_path / 'none'), '--gpu_ids', '-1'],
