@@ -62,8 +62,10 @@ class Synthesizer:
         if backend not in BACKENDS:
             raise UserError(f'backend {backend!r}: choose one of {", ".join(BACKENDS)}')
         if (backend == 'onnxruntime') != (model.kind == 'exported'):
-            raise UserError(f'--backend onnxruntime runs an exported folder (scripts/export.py), and {model.folder} '
-                            + ('is one: add --backend onnxruntime' if model.kind == 'exported' else 'is not'))
+            raise UserError(f'{model.folder} is an exported folder (ONNX files): synthesize.py --backend onnxruntime '
+                            'runs it; elsewhere give the model folder it was exported from' if model.kind == 'exported'
+                            else f'--backend onnxruntime runs an exported folder (scripts/export.py); {model.folder} '
+                                 'is not one')
         device = select_device(gpu_ids, announce=True)
         spec = model.spec.with_networks('GE')
         if backend == 'onnxruntime':
