@@ -2,10 +2,11 @@
 and .npz statistics. Each reads regular files only (a named pipe, socket or device is refused before it is opened:
 reading a pipe blocks for ever), checks the size before reading, and reports anything wrong as one line that names
 the file and the way out (util.errors.UserError)."""
+import contextlib
 import json
 import os
 import stat
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -64,11 +65,8 @@ def open_image(path: str, what: str, max_pixels: Optional[int] = None, missing_h
         if max_pixels is None:
             img = Image.open(path)
         else:  # our limit, below Pillow's, decides: its guard is lifted for the header only
-            guard, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
+            with pillow_guard_lifted():
                 img = Image.open(path)
-            finally:
-                Image.MAX_IMAGE_PIXELS = guard
             too_large = pixel_limit_problem(f'{what} {path}', img.size, max_pixels)
             if too_large:
                 raise UserError(too_large)
@@ -79,26 +77,34 @@ def open_image(path: str, what: str, max_pixels: Optional[int] = None, missing_h
         raise UserError(f'{what} {path} has more pixels than Pillow decodes ({Image.MAX_IMAGE_PIXELS * 2:,}): '
                         'downscale it') from None
     except Exception as exc:
-        raise UserError(f'{what} {path} is {unreadable_image(path)} ({type(exc).__name__}): replace or remove it') from None
+        raise unreadable_image(path, what, exc) from None
     return img
 
 
-def unreadable_image(path: str) -> str:
-    """What an image file that cannot be decoded is, for the message."""
-    return 'an empty file' if os.path.getsize(path) == 0 else 'truncated or not a readable image'
+@contextlib.contextmanager
+def pillow_guard_lifted() -> Iterator[None]:
+    """Pillow's decompression-bomb guard off for a header read (nothing is decoded), and back on after."""
+    guard, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = guard
+
+
+def unreadable_image(path: str, what: str, exc: Exception) -> UserError:
+    """The line for an image file that cannot be decoded."""
+    kind = 'an empty file' if os.path.getsize(path) == 0 else 'truncated or not a readable image'
+    return UserError(f'{what} {path} is {kind} ({type(exc).__name__}): replace or remove it')
 
 
 def image_header_size(path: str, what: str) -> Tuple[int, int]:
     """(width, height) from the header alone (nothing decoded), or one line."""
     check_regular_file(path, what)
-    guard, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        with Image.open(path) as img:
+        with pillow_guard_lifted(), Image.open(path) as img:
             return img.size
     except Exception as exc:
-        raise UserError(f'{what} {path} is {unreadable_image(path)} ({type(exc).__name__}): replace or remove it') from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = guard
+        raise unreadable_image(path, what, exc) from None
 
 
 def read_npz(path: str, what: str, arrays: Dict[str, int]) -> Dict[str, np.ndarray]:
