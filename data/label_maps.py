@@ -98,6 +98,7 @@ def lossy_values_note(values: np.ndarray, labels: LabelSet) -> str:
 
 # Colours compared with the class colours at a time when snapping: bounds the distance table (chunk x classes).
 SNAP_CHUNK = 65536
+RGB_WEIGHTS = np.array([1 << 16, 1 << 8, 1], dtype=np.int64)  # an 8-bit colour as one integer, 0xRRGGBB
 
 
 def snap_to_palette(rgb: np.ndarray, labels: LabelSet) -> np.ndarray:
@@ -105,9 +106,9 @@ def snap_to_palette(rgb: np.ndarray, labels: LabelSet) -> np.ndarray:
     colours, so every pixel goes to the nearest colour among the classes that appear unblended in the painting (the
     nearest of all class colours could be a third class, which nobody painted); all classes if none appears. Memory
     is a few times the image's, whatever its colours: each distinct colour is compared with the classes' in chunks."""
-    codes = rgb.reshape(-1, 3).astype(np.int64) @ np.array([1 << 16, 1 << 8, 1], dtype=np.int64)
+    codes = rgb.reshape(-1, 3).astype(np.int64) @ RGB_WEIGHTS
     unique, inverse = np.unique(codes, return_inverse=True)
-    class_codes = labels.colors.astype(np.int64) @ np.array([1 << 16, 1 << 8, 1], dtype=np.int64)
+    class_codes = labels.colors.astype(np.int64) @ RGB_WEIGHTS
     painted = np.flatnonzero(np.isin(class_codes, unique))
     painted = painted if painted.size else np.arange(len(class_codes))
     palette = labels.colors.astype(np.float64)[painted]

@@ -93,7 +93,8 @@ def resolve(source: str, which_epoch: str = 'latest', use_ema: bool = False, pre
     always with HF_HUB_OFFLINE=1). Released files come without a spec: `preset` names theirs (models/presets), or
     `spec` gives one (test.py builds it from its options). `arguments` give other sizes of the same architecture
     (ModelSpec.with_arguments)."""
-    described = (read_spec_file(preset_file(preset)), preset_file(preset)) if preset else \
+    preset_path = preset_file(preset) if preset else None
+    described = (read_spec_file(preset_path), preset_path) if preset_path else \
         (spec, 'the command line\'s options') if spec is not None else None
     if os.path.isdir(source) or described is not None:  # released files: the folder is named in any error on loading
         found = _resolve_folder(source, which_epoch, use_ema, described)

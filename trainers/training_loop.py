@@ -27,7 +27,6 @@ from util.paths import check_output_apart
 from util.visualizer import SCORE_NAMES, Visualizer
 
 
-
 @dataclass(frozen=True)
 class LoopSettings:
     """The training loop's own options: the run folder, resuming, how long, and what happens every N images."""
