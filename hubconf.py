@@ -6,17 +6,21 @@
 
 The released files come from the authors' Google Drive folder (README, "Testing and released checkpoints"), which
 has no direct download link: `weights` is the G file, the encoder (`<epoch>_net_E.pth`) is read from beside it; the
-architecture is the preset's (models/presets/<name>.json). Every entry point is Synthesizer.from_pretrained.
+architecture is the preset's (models/methods/<method>/presets/<name>.json). The entries of released checkpoints
+are those the methods declare (models.method_registry: Method.hub_entries); every entry point is
+Synthesizer.from_pretrained.
 """
 import os
 import re
 from typing import Any, Optional
 
+from models import method_registry
 from models.sources import preset_file, read_spec_file
 from models.synthesizer import Synthesizer
 from util.errors import UserError
 
 dependencies = ['torch', 'torchvision', 'numpy', 'PIL']
+
 
 def released_file(preset: str) -> str:
     """How the released generator's file is named, below its folder: `{epoch}_net_G.pth`, or the preset's own."""
@@ -49,15 +53,9 @@ def _entry(preset: str, description: str):
     return load
 
 
-ccfpse_coco = _entry('coco', 'CC-FPSE trained on COCO-Stuff (the authors\' test_coco.sh)')
-ccfpse_ade20k = _entry('ade20k', 'CC-FPSE trained on ADE20K (the authors\' test_ade.sh)')
-ccfpse_cityscapes = _entry('cityscapes', 'CC-FPSE trained on Cityscapes (the authors\' test_cityscapes.sh)')
-spade_coco = _entry('spade_coco', "SPADE's coco_pretrained (NVlabs/SPADE)")
-spade_ade20k = _entry('spade_ade20k', "SPADE's ade20k_pretrained (NVlabs/SPADE)")
-spade_cityscapes = _entry('spade_cityscapes', "SPADE's cityscapes_pretrained (NVlabs/SPADE)")
-oasis_ade20k = _entry('oasis_ade20k', "OASIS's oasis_ade20k_pretrained (boschresearch/OASIS)")
-oasis_cityscapes = _entry('oasis_cityscapes', "OASIS's oasis_cityscapes_pretrained (boschresearch/OASIS)")
-oasis_coco = _entry('oasis_coco', "OASIS's oasis_coco_pretrained (boschresearch/OASIS)")
+for _method in method_registry.names():
+    for _name, (_preset, _description) in method_registry.method(_method).hub_entries.items():
+        globals()[_name] = _entry(_preset, _description)
 
 
 def from_pretrained(source: str, gpu_ids: str = '-1', **kwargs) -> Synthesizer:

@@ -1,10 +1,11 @@
-"""Train CC-FPSE: `python train.py ...` in one process, `torchrun --nproc_per_node=N train.py ...` with DDP."""
+"""Train a model of any method (--model pix2pix: CC-FPSE or SPADE; oasis; models/methods/<name>/): `python train.py
+...` in one process, `torchrun --nproc_per_node=N train.py ...` with DDP."""
 import argparse
 
 from models.from_options import model_recipe
 from options.data_settings import data_settings
 from options.train_options import TrainOptions
-from trainers.pix2pix_trainer import OptimizationSettings
+from trainers.trainer import OptimizationSettings
 from trainers.training_loop import LoopSettings, TrainingRun, train
 from trainers.validation import ValidationSettings
 from util.distributed import launched_rank

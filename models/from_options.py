@@ -2,20 +2,20 @@
 computes, what it is trained with), so that everything else is built from a spec and explicit arguments."""
 import argparse
 import inspect
-from typing import Any, Dict, Mapping, Type
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Type
 
 from util.checkpoint import CheckpointStore
 from util.errors import UserError, exception_reason
 from util.util import settings_from
+from .method_registry import REFERENCE_METHOD, method
 from .networks import RUNTIME_ARGUMENTS, BaseNetwork, registry
-from .base_model import TrainableModel
-from .methods import METHODS, ModelRecipe
+from .recipe import ModelRecipe
 from .spec import INPUT_FIELDS, ModelInputs, ModelSpec, NetworkSpec
 
-# Each network of a model, by its label in the checkpoint file names: its kind (registry.KINDS names the option
-# that chooses it; the encoder has one kind only).
-ROLES = {'G': 'generator', 'D': 'discriminator', 'E': 'encoder'}
-ENCODER = 'conv'
+if TYPE_CHECKING:
+    from .base_model import TrainableModel
+
+ENCODER = 'conv'  # the one registered encoder (a kind without an option)
 
 
 def network_arguments(cls: Type[BaseNetwork], opt: Any) -> Dict[str, Any]:
@@ -38,8 +38,8 @@ def network_arguments(cls: Type[BaseNetwork], opt: Any) -> Dict[str, Any]:
 
 def network_spec(label: str, opt: Any) -> NetworkSpec:
     """The description of network `label` ('G', 'D', 'E') of the options."""
-    kind = ROLES[label]
-    option = registry.KINDS[kind]
+    kind = registry.KIND_OF_LABEL[label]
+    option = registry.KINDS[kind].option
     name = getattr(opt, option.lstrip('-')) if option else ENCODER
     cls = registry.entry(kind, name).cls
     arguments = {k: v for k, v in network_arguments(cls, opt).items() if k not in RUNTIME_ARGUMENTS}
@@ -47,22 +47,21 @@ def network_spec(label: str, opt: Any) -> NetworkSpec:
 
 
 def method_of(opt: Any) -> str:
-    """The training objective of the options: train.py's --model (test options' --model names a model instead)."""
-    return opt.model if opt.isTrain else 'pix2pix'
+    """The method of the options: train.py's --model (test options' --model names a model instead)."""
+    return opt.model if opt.isTrain else REFERENCE_METHOD
 
 
 def spec_from_options(opt: argparse.Namespace) -> ModelSpec:
     """The spec of the model the options describe: G, E with --use_vae, D when training."""
-    method = method_of(opt)
-    if method != 'pix2pix' and opt.use_vae:
-        raise UserError(f'--use_vae: --model {method} has no style encoder (its generator draws a noise code); drop it')
+    trained = method(method_of(opt))
+    if opt.use_vae and not trained.style_encoder:
+        raise UserError(f'--use_vae: --model {trained.name} has no style encoder; drop it')
     labels = ['G'] + (['E'] if opt.use_vae else []) + (['D'] if opt.isTrain else [])
     networks = {label: network_spec(label, opt) for label in labels}
-    inputs = ModelInputs(**{name: getattr(opt, name) for name in INPUT_FIELDS}, label_order=METHODS[method].label_order)
-    # A generator with a no_3dnoise argument (OASIS's) draws a noise code unless it is set.
-    noise = not networks['G'].arguments.get('no_3dnoise', True)
+    inputs = ModelInputs(**{name: getattr(opt, name) for name in INPUT_FIELDS}, label_order=trained.label_order.name)
     return ModelSpec(networks, inputs, opt.use_vae, opt.z_dim,
-                     {'dataset_mode': opt.dataset_mode, 'dataroot': opt.dataroot, 'name': opt.name}, method, noise)
+                     {'dataset_mode': opt.dataset_mode, 'dataroot': opt.dataroot, 'name': opt.name}, trained.name,
+                     trained.draws_noise(networks['G'].arguments))
 
 
 def spec_from_saved_options(saved: Mapping[str, Any], source: str) -> ModelSpec:
@@ -85,11 +84,12 @@ def runtime_from_options(opt: argparse.Namespace) -> Dict[str, Any]:
 
 def model_recipe(opt: argparse.Namespace) -> ModelRecipe:
     """How to build the model the options describe (for training, with D and its method's losses)."""
-    losses = settings_from(METHODS[method_of(opt)].losses, opt) if opt.isTrain else None
-    return ModelRecipe(spec_from_options(opt), losses, runtime_from_options(opt), (opt.init_type, opt.init_variance),
-                       opt.amp, opt.gpu_ids, opt.cpu_allocator, opt.memory_budget, opt.batchSize)
+    settings = settings_from(method(method_of(opt)).trainable_model().settings_class, opt) if opt.isTrain else None
+    return ModelRecipe(spec=spec_from_options(opt), settings=settings, runtime=runtime_from_options(opt),
+                       init=(opt.init_type, opt.init_variance), amp=opt.amp, gpu_ids=opt.gpu_ids,
+                       cpu_allocator=opt.cpu_allocator, memory_budget=opt.memory_budget, batch_size=opt.batchSize)
 
 
-def build_model(opt: argparse.Namespace) -> TrainableModel:
+def build_model(opt: argparse.Namespace) -> 'TrainableModel':
     """The model the options describe, on their device, with fresh weights; for training, with D and the losses."""
     return model_recipe(opt).build(CheckpointStore(opt.checkpoints_dir, opt.name))

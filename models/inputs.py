@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Optional
 import torch
 
 from util.errors import UserError
+from .method_registry import label_orders
 
 if TYPE_CHECKING:
     from .spec import ModelSpec
@@ -53,19 +54,12 @@ def model_input(spec: 'ModelSpec', label: torch.Tensor, instance: Optional[torch
     training and synthesis. A model that reads instance edges takes them from `instance`, or from the label map
     itself when there is none (region boundaries)."""
     label = label.to(device)
-    if spec.inputs.label_order == 'unlabeled_first':
-        label = unlabeled_first(label.long(), spec.inputs.unlabeled_channel)
+    reorder = label_orders()[spec.inputs.label_order].reorder  # the method's order of the channels
+    if reorder is not None:
+        label = reorder(label, spec.inputs.unlabeled_channel)
     if not spec.reads_instances:
         return one_hot_semantics(label, None, spec.inputs.num_labels)
     return one_hot_semantics(label, (label if instance is None else instance).to(device), spec.inputs.num_labels)
-
-
-def unlabeled_first(label: torch.Tensor, unlabeled: Optional[int]) -> torch.Tensor:
-    """Channel ids with the unlabelled pixels' channel moved to 0 and the classes before it one up (OASIS's order:
-    COCO-Stuff's don't-care 182 becomes 0 and class c becomes c + 1; ADE20K and Cityscapes already start with it)."""
-    if not unlabeled:  # None (no such channel) or 0 (already first)
-        return label
-    return torch.where(label == unlabeled, torch.zeros_like(label), label + (label < unlabeled).long())
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch
 
 from util.atomic import atomic_folder, atomic_write_text
 from util.checkpoint import atomic_save_safetensors
+from .method_registry import method
 from .sources import CONFIG_FILE, WEIGHT_FILES
 from .spec import ModelSpec
 
@@ -40,12 +41,18 @@ def model_card(spec: ModelSpec, networks: Dict[str, Optional[torch.nn.Module]], 
     labels = spec.labels
     generator = spec.generator
     width, height = networks['G'].output_size
-    lines = ['---', 'library_name: pytorch', 'tags:', '- semantic-image-synthesis', '- cc-fpse', '- image-generation',
-             'license: other', '---', '',
+    trained = method(spec.method, str(CONFIG_FILE))
+    if spec.use_vae:
+        style = f'a VAE style code of {spec.z_dim} dimensions (E.safetensors encodes photos; a seed draws one)'
+    elif spec.noise:
+        style = f'{spec.z_dim} dimensions, {trained.code_note or "a noise code: each seed gives another image"}'
+    else:
+        style = 'none (the label map alone decides the image)'
+    lines = ['---', 'library_name: pytorch', 'tags:', '- semantic-image-synthesis', f'- {trained.name}',
+             f'- {generator.name}', '- image-generation', 'license: other', '---', '',
              f'# {generator.cls} ({generator.name}) trained on {inputs.dataset_mode}', '',
-             'A semantic image synthesis generator of the CC-FPSE code base ("Learning to Predict Layout-to-image '
-             'Conditional Convolutions for Semantic Image Synthesis", Liu et al., NeurIPS 2019): a label map in, '
-             f'a {width}x{height} image out.', '',
+             f'A semantic image synthesis generator (method `{trained.name}`) of {trained.paper(generator.name)}, '
+             f'as this code base implements it: a label map in, a {width}x{height} image out.', '',
              '## Architecture', '',
              '| network | registered name | class | parameters |', '|---|---|---|---|']
     for label, net in networks.items():
@@ -55,8 +62,7 @@ def model_card(spec: ModelSpec, networks: Dict[str, Optional[torch.nn.Module]], 
                          f'{sum(p.numel() for p in net.parameters()):,} |')
     lines += ['', 'Constructor arguments (config.json holds them all):', '']
     lines += [f'- `{name}`: `{value}`' for name, value in sorted(generator.arguments.items())]
-    lines += ['', f'Style: {"a VAE style code of " + str(spec.z_dim) + " dimensions (E.safetensors encodes photos)" if spec.use_vae else "none (the label map alone decides the image)"}.',
-              '', '## Training data', '',
+    lines += ['', f'Code z: {style}.', '', '## Training data', '',
               f'- dataset: `{inputs.dataset_mode}`' + (f' (run `{provenance["name"]}`, epoch {provenance.get("epoch")})'
                                                          if provenance.get('name') else ''),
               f'- generator weights: `{provenance.get("generator_weights", "G")}`',

@@ -22,6 +22,7 @@ from util.checkpoint import NETWORKS_FILE, CheckpointStore, load_strictly
 from util.errors import UserError, exception_reason
 from util.user_files import read_json
 from .from_options import spec_from_saved_options
+from .method_registry import presets
 from .spec import ModelSpec
 
 CONFIG_FILE = 'config.json'
@@ -29,7 +30,6 @@ WEIGHT_FILES = {'G': 'G.safetensors', 'E': 'E.safetensors'}      # a model folde
 EXPORTED_FILES = {'G': 'generator.onnx', 'E': 'encoder.onnx'}    # an exported folder's (scripts/export.py)
 HUB_FILES = [CONFIG_FILE, '*.safetensors', 'README.md']
 HUB_ID = re.compile(r'^[A-Za-z0-9][\w.-]*/[\w.-]+$')  # owner/name
-PRESET_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'presets')
 # The largest spec file read: a spec is a few kB; a huge file is a mistake or an attack, not a model.
 MAX_SPEC_BYTES = 1 << 20
 
@@ -65,8 +65,8 @@ class ResolvedModel:
 
 
 def preset_names() -> List[str]:
-    """The released checkpoints' presets (models/presets/<name>.json)."""
-    return sorted(name[:-len('.json')] for name in os.listdir(PRESET_FOLDER) if name.endswith('.json'))
+    """The released checkpoints' presets (models/methods/<method>/presets/<name>.json)."""
+    return sorted(presets())
 
 
 def read_spec_file(path: str) -> ModelSpec:
@@ -82,7 +82,7 @@ def run_weight_files(store: CheckpointStore, epoch: str, use_ema: bool = False, 
 def preset_file(name: str) -> str:
     if name not in preset_names():
         raise UserError(f'--preset {name}: choose one of {", ".join(preset_names())}')
-    return os.path.join(PRESET_FOLDER, f'{name}.json')
+    return presets()[name]
 
 
 def resolve(source: str, which_epoch: str = 'latest', use_ema: bool = False, preset: Optional[str] = None,
@@ -90,7 +90,7 @@ def resolve(source: str, which_epoch: str = 'latest', use_ema: bool = False, pre
             arguments: Optional[Dict[str, Any]] = None) -> ResolvedModel:
     """The model at `source`: a run folder (`which_epoch`, `use_ema` choose its files), a model folder, an exported
     folder, or a Hub repository id ('owner/name', at `revision`; read from the Hugging Face cache when it is there,
-    always with HF_HUB_OFFLINE=1). Released files come without a spec: `preset` names theirs (models/presets), or
+    always with HF_HUB_OFFLINE=1). Released files come without a spec: `preset` names theirs (a method's presets/), or
     `spec` gives one (test.py builds it from its options). `arguments` give other sizes of the same architecture
     (ModelSpec.with_arguments)."""
     preset_path = preset_file(preset) if preset else None

@@ -23,11 +23,13 @@ import torch
 from data import dataset_names
 from data.classes import LabelSet, label_channels, label_set, unlabeled_channel
 from util.errors import UserError
+from . import method_registry
+from .method_registry import REFERENCE_METHOD, label_orders, names as method_names
 from .networks import BaseNetwork, build_network, registry
 from .networks.limits import FLOAT_LIMITS, INT_LIMITS
+from .networks.registry import LABELS
 
 SPEC_FORMAT, LEGACY_FORMAT = 'cc-fpse model 2', 'cc-fpse networks 1'
-LABELS = ('G', 'D', 'E')  # the networks of a model, as the checkpoint files name them
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,6 @@ class NetworkSpec:
         return {'name': self.name, 'class': self.cls, 'arguments': copy.deepcopy(dict(self.arguments))}
 
 
-# How the label channels are ordered for the networks: as the dataset numbers its classes (SPADE's, CC-FPSE's), or
-# with the unlabelled pixels' channel first (OASIS's; data.classes.unlabeled_channel).
-LABEL_ORDERS = ('dataset', 'unlabeled_first')
-
-
 @dataclass(frozen=True)
 class ModelInputs:
     """What the networks read: the dataset's label set, whether instance edges are an input, the image size, the
@@ -56,7 +53,7 @@ class ModelInputs:
     no_instance: bool
     crop_size: Optional[int] = None       # None only in specs upgraded from format 1 without a size
     aspect_ratio: Optional[float] = None
-    label_order: str = 'dataset'          # a value of LABEL_ORDERS
+    label_order: str = 'dataset'          # how the method orders the channels (models.method_registry.LabelOrder)
 
     @property
     def unlabeled_channel(self) -> Optional[int]:
@@ -74,10 +71,6 @@ class ModelInputs:
         return self.num_labels + (0 if self.no_instance else 1)
 
 
-# The training objectives (train.py --model): the pix2pix family's (SPADE, CC-FPSE) and OASIS's.
-METHODS = ('pix2pix', 'oasis')
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     networks: Mapping[str, NetworkSpec]   # by label: 'G', and 'E' (with a VAE), 'D' (for training)
@@ -85,7 +78,7 @@ class ModelSpec:
     use_vae: bool                         # a style encoder E gives z from a photo
     z_dim: Optional[int]
     provenance: Mapping[str, Any] = field(default_factory=dict)  # where it comes from: dataset, run, epoch, ...
-    method: str = 'pix2pix'               # the objective it is trained with (METHODS)
+    method: str = REFERENCE_METHOD        # the method it is trained with (models.method_registry)
     noise: bool = False                   # the generator draws a noise code z (OASIS's 3D noise) when given none
     released_files: Mapping[str, str] = field(default_factory=dict)  # a preset's: {label: 'models/{epoch}_EMA.pth'}
 
@@ -120,7 +113,7 @@ class ModelSpec:
         if self.inputs.label_order != 'dataset':
             inputs['label_order'] = self.inputs.label_order
         style = {'use_vae': self.use_vae, 'z_dim': self.z_dim, **({'noise': True} if self.noise else {})}
-        return {'format': SPEC_FORMAT, **({'method': self.method} if self.method != 'pix2pix' else {}),
+        return {'format': SPEC_FORMAT, **({'method': self.method} if self.method != REFERENCE_METHOD else {}),
                 'networks': {label: network.to_json() for label, network in self.networks.items()},
                 'inputs': inputs, 'style': style,
                 'provenance': copy.deepcopy(dict(self.provenance)),
@@ -144,7 +137,7 @@ class ModelSpec:
         if not isinstance(inputs, dict) or set(REQUIRED_INPUTS) - set(inputs):
             raise UserError(f'{source}: "inputs" must give {", ".join(REQUIRED_INPUTS)}: restore the file')
         for name, value in inputs.items():
-            problem = None if name == 'label_order' and value in LABEL_ORDERS else _input_problem(name, value)
+            problem = None if name == 'label_order' and value in label_orders() else _input_problem(name, value)
             if problem:
                 raise UserError(f'{source}: inputs.{name} {value!r} {problem}: restore the file')
         if not isinstance(networks, dict) or 'G' not in networks:
@@ -159,9 +152,10 @@ class ModelSpec:
                                 '"arguments": {...}}: restore the file')
             described[label] = NetworkSpec(str(description.get('name', '')), description['class'],
                                            dict(description['arguments']))
-        method, noise = raw.get('method', 'pix2pix'), style.get('noise', False)
-        if method not in METHODS:
-            raise UserError(f'{source}: method {method!r} is not one of {", ".join(METHODS)}: restore the file')
+        method_name, noise = raw.get('method', REFERENCE_METHOD), style.get('noise', False)
+        if method_name not in method_names():
+            raise UserError(f'{source}: method {method_name!r} is not one of {", ".join(method_names())}: restore '
+                            'the file')
         if not isinstance(noise, bool) or (noise or style['use_vae']) and _input_problem('z_dim', style.get('z_dim')):
             raise UserError(f'{source}: "style" must give noise (true or false) and, with a code, z_dim: restore the file')
         released = raw.get('released_files', {})
@@ -170,14 +164,14 @@ class ModelSpec:
         provenance = raw.get('provenance') if isinstance(raw.get('provenance'), dict) else {}
         return cls(described, ModelInputs(**{name: inputs.get(name) for name in INPUT_FIELDS},
                                           label_order=inputs.get('label_order', 'dataset')),
-                   style['use_vae'], style.get('z_dim'), provenance, method, noise, released)
+                   style['use_vae'], style.get('z_dim'), provenance, method_name, noise, released)
 
     @classmethod
-    def describe(cls, inputs: ModelInputs, provenance: Optional[Mapping[str, Any]] = None, method: str = 'pix2pix',
-                 **networks: Optional[BaseNetwork]) -> 'ModelSpec':
-        """The spec of networks built in Python (G=..., E=..., D=...), from the description each carries since its
-        constructor ran. `inputs` says what the generator reads; the style comes from the generator (an encoder E:
-        a VAE style; else a generator with `draws_noise`: a noise code)."""
+    def describe(cls, inputs: ModelInputs, provenance: Optional[Mapping[str, Any]] = None,
+                 method: str = REFERENCE_METHOD, **networks: Optional[BaseNetwork]) -> 'ModelSpec':
+        """The spec of networks built in Python (G=..., E=..., D=...) for `method`, from the description
+        each carries since its constructor ran. `inputs` says what the generator reads; the code z comes from the
+        networks (an encoder E: a VAE style; else the method says whether the generator draws a noise code)."""
         networks = {label: net for label, net in networks.items() if net is not None}
         described = {}
         for label, net in networks.items():
@@ -192,7 +186,7 @@ class ModelSpec:
             inputs = replace(inputs, crop_size=width, aspect_ratio=width / height)
         z_dim = generator.z_dim or None
         return cls(described, inputs, 'E' in networks, z_dim, dict(provenance or {}), method,
-                   bool(getattr(generator, 'draws_noise', False)))
+                   method_registry.method(method).draws_noise(described['G'].arguments))
 
     def with_networks(self, labels: Iterable[str]) -> 'ModelSpec':
         """The spec of some of its networks (e.g. 'GE' for synthesis: a model folder has no discriminator)."""

@@ -51,7 +51,7 @@ class Synthesizer:
                         arguments: Optional[Dict[str, Any]] = None, backend: str = 'pytorch',
                         memory_budget: Optional[float] = None) -> 'Synthesizer':
         """The generator (and encoder) of `source`, in eval mode: a run folder (checkpoints/<name>: `which_epoch`,
-        `use_ema` choose its files; released files come without a spec: `preset` names theirs, models/presets, or
+        `use_ema` choose its files; released files come without a spec: `preset` names theirs (a method's presets/), or
         `spec` gives one), a model folder (scripts/convert_checkpoint.py, `save_pretrained`), an exported folder
         (`backend='onnxruntime'`), a Hugging Face Hub id ('owner/name' at `revision`), or what models.sources.resolve
         found. `gpu_ids` '0' for the first GPU (the CPU when there is none); `runtime`: how the networks compute

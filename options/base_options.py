@@ -28,7 +28,6 @@ from .shared_arguments import add_device_arguments, add_run_arguments
 # Data-loading workers are processes: a few per CPU keep the loader ahead; thousands only exhaust the process table.
 WORKERS_PER_CPU = 4
 MAX_WORKERS = WORKERS_PER_CPU * (os.cpu_count() or 1)
-REFERENCE_MODEL = 'pix2pix'  # the reference's --model value (its one model; the pix2pix family's objective here)
 # How and where this process runs, not what the run is: a resumed run takes them from the command line (or their
 # defaults), never from its opt.json.
 PROCESS_OPTIONS = frozenset({'continue_train', 'which_epoch', 'load_from_opt_file', 'overwrite', 'name',

@@ -9,13 +9,14 @@ from models.sources import ResolvedModel, preset_names, resolve, source_name
 from models.synthesis_job import SplitJob
 from util.checkpoint import NETWORKS_FILE, CheckpointStore
 from util.errors import UserError
-from .base_options import REFERENCE_MODEL, BaseOptions, OptionParser
+from models.method_registry import REFERENCE_METHOD
+from .base_options import BaseOptions, OptionParser
 from util.arguments import int_in
 from .data_settings import data_settings
 from .shared_arguments import add_ema_argument, add_epoch_argument
 
 PRESET_HELP = "the architecture of the authors' released checkpoints in --name's folder (they come without " \
-              "networks.json or opt.json): models/presets/<name>.json"
+              "networks.json or opt.json): models/methods/<method>/presets/<name>.json"
 
 
 # The options that change pixels or which samples are made: a rerun with other values starts over.
@@ -39,8 +40,8 @@ class TestOptions(BaseOptions):
     model: Optional[ResolvedModel] = None
 
     def add_model_option(self, parser: OptionParser) -> None:
-        parser.add_argument('--model', type=str, default=REFERENCE_MODEL, metavar='SOURCE',
-                            help=f'the model to test: {REFERENCE_MODEL} (the reference\'s value) for the run of --name '
+        parser.add_argument('--model', type=str, default=REFERENCE_METHOD, metavar='SOURCE',
+                            help=f'the model to test: {REFERENCE_METHOD} (the reference\'s value) for the run of --name '
                                  'in --checkpoints_dir; or a model folder of scripts/convert_checkpoint.py, a run '
                                  'folder, or a Hugging Face Hub id owner/name')
 
@@ -79,21 +80,21 @@ class TestOptions(BaseOptions):
 
     def find_model(self, args: List[str]) -> List[str]:
         scan = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-        for flag, default in (('--model', REFERENCE_MODEL), ('--name', None), ('--checkpoints_dir', './checkpoints'),
+        for flag, default in (('--model', REFERENCE_METHOD), ('--name', None), ('--checkpoints_dir', './checkpoints'),
                               ('--which_epoch', 'latest'), ('--preset', None)):
             scan.add_argument(flag, default=default)
         scan.add_argument('--use_ema', action='store_true')
         known = scan.parse_known_args(args)[0]
         preset = known.preset if known.preset in preset_names() else None  # another is argparse's to reject
         self.model = None
-        if known.model != REFERENCE_MODEL:
+        if known.model != REFERENCE_METHOD:
             if known.preset:
                 raise UserError(f'--model {known.model} names the model: drop --preset (a preset describes released '
                                 'files in the folder of --name)')
             self.model = resolve(known.model, known.which_epoch, known.use_ema)
             if self.model.kind == 'run':
                 folder = os.path.normpath(self.model.folder)
-                return args + ['--model', REFERENCE_MODEL, '--checkpoints_dir', os.path.dirname(folder) or '.',
+                return args + ['--model', REFERENCE_METHOD, '--checkpoints_dir', os.path.dirname(folder) or '.',
                                '--name', os.path.basename(folder)]
             return args if known.name else args + ['--name', source_name(known.model)]
         folder = os.path.join(known.checkpoints_dir, known.name or 'CC-FPSE_coco')

@@ -7,8 +7,9 @@ import models.networks
 from util import fid
 from util.checkpoint import CheckpointStore
 from util.distributed import elastic_restart_count, launched_rank
-from models.methods import METHODS
-from .base_options import REFERENCE_MODEL, BaseOptions, OptionParser
+from models import method_registry
+from models.networks.loss import GAN_MODES
+from .base_options import BaseOptions, OptionParser
 from models.networks.limits import limited_int
 from util.arguments import float_in, int_in
 from .shared_arguments import add_epoch_argument
@@ -18,11 +19,10 @@ class TrainOptions(BaseOptions):
     isTrain = True
 
     def add_model_option(self, parser: OptionParser) -> None:
-        parser.add_argument('--model', type=str, default=REFERENCE_MODEL, choices=sorted(METHODS), architecture=True,
-                            help=f'the training objective: {REFERENCE_MODEL} (the reference\'s value: the hinge GAN, '
-                                 'feature-matching, VGG and KL losses of SPADE and CC-FPSE) or oasis (OASIS: a '
-                                 'segmentation discriminator, LabelMix, a noise code; its networks and per-dataset '
-                                 'settings by default)')
+        methods = method_registry.names()
+        parser.add_argument('--model', type=str, default=method_registry.REFERENCE_METHOD, choices=methods,
+                            architecture=True, help='the method (models/methods/<name>/): ' + '; '.join(
+                                f'{name} ({method_registry.method(name).summary})' for name in methods))
 
     def initialize(self, parser: OptionParser) -> OptionParser:
         BaseOptions.initialize(self, parser)
@@ -54,7 +54,7 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--no_ganFeat_loss', action='store_true', help='no discriminator feature matching loss')
         parser.add_argument('--no_vgg_loss', action='store_true', help='no VGG perceptual loss')
         parser.add_argument('--vgg_weights', type=str, default='', help="VGG19 state_dict (torchvision layout) for the VGG loss; default: torchvision's ImageNet weights")
-        parser.add_argument('--gan_mode', type=str, default='hinge', choices=['hinge', 'ls', 'original', 'w'])
+        parser.add_argument('--gan_mode', type=str, default='hinge', choices=GAN_MODES)
         parser.add_argument('--netD', type=str, default='fpse', choices=models.networks.discriminator_names(), architecture=True)
         parser.add_argument('--netD_subarch', type=str, default='n_layer', choices=['n_layer'], architecture=True,
                             help='architecture of each --netD multiscale discriminator (the FPSE discriminator has none)')

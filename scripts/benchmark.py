@@ -1,6 +1,6 @@
 """Time and memory of a training step and of inference, for the reference formulation and ours, side by side.
 
-python scripts/benchmark.py [--method pix2pix|oasis] [--netG spade] [--dataset_mode coco] [--crop_size 256]
+python scripts/benchmark.py [--method NAME] [--netG spade] [--dataset_mode coco] [--crop_size 256]
                             [--batchSize 1] [--ngf 64] [--ndf 64]
                             [--no_vae] [--no_vgg] [--amps off,bf16] [--modes train,inference]
                             [--variants reference,ours] [--classes_per_image 12 | --labels DIR] [--repeats 3] [--warmup 1]
@@ -17,7 +17,8 @@ maps (--labels DIR; their class boundaries serve as instance edges). Medians ove
 'act MiB' is the activation memory of one G step: the bytes autograd keeps for backward (distinct storages,
 parameters left out; util/memory.py), which is the same on CPU and GPU and does not depend on the allocator. For
 inference, 'GFLOP' is one image's floating-point operations in G (and E) as torch.utils.flop_counter counts them
-(two per multiply-add). --method oasis times OASIS's training step and image; --netG spade SPADE's generator.
+(two per multiply-add). --method NAME times that method's training step and image (train.py --model NAME: pix2pix, oasis, ...); --netG
+spade SPADE's generator.
 """
 import argparse
 import json
@@ -29,6 +30,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from models import method_registry  # noqa: E402
 
 # The released code's formulation, ours (the defaults), and ours with one choice fixed.
 VARIANT_OPTIONS = {'reference': ['--depthconv_impl', 'unfold', '--predictor_impl', 'reference', '--cpu_allocator', 'system'],
@@ -49,7 +52,7 @@ def model_args(args: argparse.Namespace) -> list:
                '--dataset_mode', args.dataset_mode, '--crop_size', str(args.crop_size),
                '--batchSize', str(args.batchSize), '--ngf', str(args.ngf), '--ndf', str(args.ndf), '--gpu_ids',
                args.gpu_ids, '--name', 'benchmark', '--checkpoints_dir', args.workdir]
-    if not args.no_vae and args.method == 'pix2pix':
+    if not args.no_vae and method_registry.method(args.method).style_encoder:
         options.append('--use_vae')
     options += ['--no_vgg_loss'] if args.no_vgg else ['--vgg_weights', os.path.join(args.workdir, 'vgg19.pth')]
     return options
@@ -96,8 +99,7 @@ def measure(config: dict) -> dict:
     gflop = None
     if config['mode'] == 'train':
         def step():
-            trainer.run_generator_one_step(batch)
-            trainer.run_discriminator_one_step(batch)
+            trainer.run_iteration(batch)
     else:
         def step():
             synthesizer.synthesize_batch(batch, check_finite=False)
@@ -121,7 +123,7 @@ def measure(config: dict) -> dict:
         above_runtime = peak - runtime_bytes
     activations = None
     if config['mode'] == 'train':  # what one G step keeps for backward (after the peak is read)
-        from trainers.pix2pix_trainer import frozen
+        from trainers.trainer import frozen
         from util.memory import saved_tensor_bytes
         with frozen(model.netD):
             _, activations = saved_tensor_bytes(lambda: model(batch, mode='generator'), model.parameters())
@@ -209,9 +211,9 @@ def rss_bytes(field: str = 'VmRSS') -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
-    parser.add_argument('--method', default='pix2pix', choices=['pix2pix', 'oasis'],
-                        help="train.py's --model: pix2pix (CC-FPSE's networks, or SPADE's) or oasis (OASIS's networks; "
-                             'its variants are ours, ours_compile and ours_onnxruntime)')
+    parser.add_argument('--method', default=method_registry.REFERENCE_METHOD, choices=method_registry.names(),
+                        help="train.py's --model, with its default networks (pix2pix: CC-FPSE's); the variants other "
+                             "than ours, ours_compile and ours_onnxruntime are CC-FPSE's generator's")
     parser.add_argument('--netG', default='', help='a generator of the method other than its default (e.g. spade: '
                                                    "SPADE's; its variants are ours and the backends)")
     parser.add_argument('--dataset_mode', default='coco')
@@ -241,7 +243,7 @@ def main() -> None:
     if unknown:
         sys.exit(f'error: --variants: unknown {", ".join(unknown)}; choose from {", ".join(VARIANT_OPTIONS)}')
     condconv_only = set(variants) - {'ours', *BACKENDS}
-    if (args.method == 'oasis' or args.netG not in ('', 'condconv')) and condconv_only:
+    if (args.netG or method_registry.method(args.method).default_generator) != 'condconv' and condconv_only:
         sys.exit(f'error: --variants {", ".join(sorted(condconv_only))} choose CC-FPSE\'s implementations: with '
                  'another generator use ours, ours_compile, ours_onnxruntime')
     if 'train' in args.modes.split(',') and set(variants) & set(BACKENDS):

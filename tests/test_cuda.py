@@ -61,8 +61,7 @@ def test_training_step_on_cuda_has_finite_losses(amp):
     assert trainer.model.device.type == 'cuda'
     batch = random_batch(opt)
     for _ in range(3):
-        trainer.run_generator_one_step(batch)
-        trainer.run_discriminator_one_step(batch)
+        trainer.run_iteration(batch)
         assert all(torch.isfinite(v.float()).all() for v in trainer.get_latest_losses().values())
 
 

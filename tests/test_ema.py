@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from helpers import SMALL_PREDICTORS, run_script
-from models.oasis_model import OASISModel
-from models.pix2pix_model import Pix2PixModel
+from models.methods.oasis.objective import OASISModel
+from models.methods.pix2pix.objective import Pix2PixModel
 from trainers.ema import ExponentialMovingAverage
 
 

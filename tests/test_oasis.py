@@ -12,8 +12,8 @@ from PIL import Image
 
 from helpers import (ROOT, oasis_layout, random_batch, run_script, save_trained_looking_model, strict_load_on_meta,
                      train_opt)
-from models.networks import OASISDiscriminator, OASISGenerator
-from models.networks.loss import labelmix_loss, labelmix_mask, oasis_adversarial_loss, oasis_class_weights
+from models.methods.oasis.networks import OASISDiscriminator, OASISGenerator
+from models.methods.oasis.objective import labelmix_loss, labelmix_mask, oasis_adversarial_loss, oasis_class_weights
 from models.synthesizer import Synthesizer
 
 # The public code's parameter counts (Conv2d parameters, as its print_parameter_count gives them).

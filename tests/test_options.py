@@ -143,8 +143,8 @@ def test_no_gpu_is_said_in_one_line(monkeypatch, capsys):
 
 
 def test_a_preset_stands_for_the_released_architecture_and_the_scripts_use_one():
-    """A preset is a spec file (models/presets/<name>.json) read like any config.json; its inputs are the test
-    options' defaults, and an architecture option that contradicts it is one line."""
+    """A preset is a spec file (models/methods/<method>/presets/<name>.json) read like any config.json; its inputs
+    are the test options' defaults, and an architecture option that contradicts it is one line."""
     import re
     from helpers import ROOT
     from models.sources import preset_names
@@ -153,7 +153,7 @@ def test_a_preset_stands_for_the_released_architecture_and_the_scripts_use_one()
     opt = options.parse(['--preset', 'ade20k', '--batchSize', '4'], quiet=True)
     assert (opt.dataset_mode, opt.netG, opt.use_vae, opt.label_nc, opt.preset, opt.batchSize) == \
         ('ade20k', 'condconv', True, 150, 'ade20k', 4)
-    assert options.model.spec_file.endswith(os.path.join('models', 'presets', 'ade20k.json'))
+    assert options.model.spec_file.endswith(os.path.join('models', 'methods', 'pix2pix', 'presets', 'ade20k.json'))
     assert options.model.spec.generator.arguments['semantic_nc'] == 151
     spade = TestOptions()
     spade.parse(['--preset', 'spade_cityscapes'], quiet=True)

@@ -24,8 +24,7 @@ def test_amp_runs_a_full_generator_and_discriminator_step(amp):
     after = list(trainer.model.netG.parameters())
     # float16 loss scaling starts high and skips the steps whose gradients overflow, lowering the scale.
     for _ in range(20):
-        trainer.run_generator_one_step(data)
-        trainer.run_discriminator_one_step(data)
+        trainer.run_iteration(data)
         losses = trainer.get_latest_losses()
         assert set(losses) == {'KLD', 'GAN', 'GAN_Feat', 'D_Fake', 'D_real'}
         assert all(torch.isfinite(v.float()).all() for v in losses.values())
@@ -113,7 +112,7 @@ def test_activation_memory_of_a_generator_step_is_below_the_reference_formulatio
     channels-last maps). The kernel predictors' reordered weights are not kept (they were: 2.4x at this size)."""
     from models.networks.condconv import DepthConv
     from models.from_options import build_model
-    from trainers.pix2pix_trainer import frozen
+    from trainers.trainer import frozen
     from util.memory import saved_tensor_bytes
     kept, unfold_excess = {}, 0
     for variant, extra in (('reference', ['--depthconv_impl', 'unfold', '--predictor_impl', 'reference']), ('ours', [])):

@@ -199,8 +199,7 @@ trainer = build_trainer(training_run(opt), info)
 seen = []
 loader.sampler.set_epoch(1)
 for batch in loader:
-    trainer.run_generator_one_step(batch)
-    trainer.run_discriminator_one_step(batch)
+    trainer.run_iteration(batch)
     seen += batch['path']
 model = trainer.model
 checksum = sum(p.double().sum().item() for p in list(model.netG.parameters()) + list(model.netD.parameters()))

@@ -156,10 +156,10 @@ def test_generator_step_leaves_the_discriminator_without_gradients():
     opt = train_opt('--dataset_mode', 'coco', '--label_nc', '4', '--crop_size', '64')
     trainer = build_trainer(training_run(opt))
     model = trainer.model
-    trainer.run_generator_one_step(random_batch(opt))
+    trainer.run_step('G', random_batch(opt))
     assert all(p.grad is None and p.requires_grad for p in model.netD.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.netG.parameters())
-    trainer.run_discriminator_one_step(random_batch(opt))
+    trainer.run_step('D', random_batch(opt))
     assert all(p.grad is not None for p in model.netD.parameters())
 
 

@@ -40,7 +40,7 @@ def tiny_forward(kind, net, opt):
     semantics = torch.rand(2, opt.semantic_nc, h, w)
     if kind == 'generator':
         return net(semantics, z=torch.randn(2, opt.z_dim))
-    if kind == 'discriminator' and isinstance(net, networks.OASISDiscriminator):
+    if kind == 'discriminator' and type(net).__name__ == 'OASISDiscriminator':
         return net(torch.rand(2, 3, h, w))  # the image alone: segmentation logits
     if kind == 'discriminator':
         return net(torch.rand(2, 3, h, w), semantics)[1][0]

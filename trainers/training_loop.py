@@ -1,5 +1,5 @@
-"""The training loop: set-up, then for every batch a G step and a D step, and the periodic logging, pages,
-checkpoints and FID evaluation. One process, or one of several under torchrun (DDP); only rank 0 writes."""
+"""The training loop: set-up, then for every batch the steps of the model's method (a G step and a D step), and the
+periodic logging, pages, checkpoints and FID evaluation. One process, or one of several under torchrun (DDP); only rank 0 writes."""
 import os
 import random
 import signal
@@ -14,9 +14,9 @@ from tqdm import tqdm
 
 import data
 from data.settings import DataSettings
-from models.methods import ModelRecipe
+from models.recipe import ModelRecipe
 from models.sources import load_weights, resolve
-from trainers.pix2pix_trainer import NonFiniteLossError, OptimizationSettings, Pix2PixTrainer
+from trainers.trainer import NonFiniteLossError, OptimizationSettings, Trainer
 from trainers.validation import ValidationMonitor, ValidationSettings
 from util.checkpoint import CheckpointStore
 from util.device import select_device
@@ -249,8 +249,7 @@ class TrainingLoop:
         counter.end_epoch()
 
     def step(self, batch: Dict) -> None:
-        self.trainer.run_generator_one_step(batch)
-        self.trainer.run_discriminator_one_step(batch)
+        self.trainer.run_iteration(batch)
 
     def check_finite(self) -> None:
         """Stop, naming the iteration, if a loss has not been finite since the last check."""
@@ -312,13 +311,13 @@ class TrainingLoop:
             trainer.save('best')
 
 
-def build_trainer(run: TrainingRun, dist_info: Optional[DistInfo] = None) -> Pix2PixTrainer:
+def build_trainer(run: TrainingRun, dist_info: Optional[DistInfo] = None) -> Trainer:
     """The trainer of a training run: its model (with --continue_train, the --which_epoch weights)."""
     store = CheckpointStore(run.loop.checkpoints_dir, run.loop.name)
     model = run.model.build(store)
     if run.loop.continue_train:
         load_weights(model.networks_by_label(), resolve(store.folder, run.loop.which_epoch, spec=model.spec))
-    return Pix2PixTrainer(model, run.optimization, dist_info)
+    return Trainer(model, run.optimization, dist_info)
 
 
 def build_validation(run: TrainingRun, device: str) -> ValidationMonitor:

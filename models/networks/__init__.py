@@ -1,5 +1,5 @@
-"""The networks, by name (`--netG condconv`, `--netD fpse`, the VAE encoder), and building one from its
-description.
+"""The shared networks, by name (`--netG condconv | spade`, `--netD fpse | multiscale`, the VAE encoder; a method's
+own networks are in its folder, models/methods/<name>/), and building one from its description.
 
 Every network takes explicit keyword arguments, named as the options they come from, so it is built in a notebook
 without the option system:
@@ -19,16 +19,22 @@ from .base_network import RUNTIME_ARGUMENTS, BaseNetwork
 from .discriminator import FPSEDiscriminator, MultiscaleDiscriminator
 from .encoder import ConvEncoder
 from .generator import CondConvGenerator, SPADEGenerator
-from .oasis import OASISDiscriminator, OASISGenerator
 from . import registry
 from .limits import FLOAT_LIMITS, INT_LIMITS
-from .loss import GANLoss, KLDLoss, VGGLoss
 from util.errors import UserError
 
 __all__ = ['BaseNetwork', 'CondConvGenerator', 'ConvEncoder', 'FPSEDiscriminator', 'GANLoss', 'KLDLoss',
-           'MultiscaleDiscriminator', 'OASISDiscriminator', 'OASISGenerator', 'RUNTIME_ARGUMENTS', 'SPADEGenerator',
-           'VGGLoss', 'build_network', 'discriminator_names', 'generator_names']
+           'MultiscaleDiscriminator', 'RUNTIME_ARGUMENTS', 'SPADEGenerator', 'VGGLoss', 'build_network',
+           'discriminator_names', 'generator_names']
+LOSSES = ('GANLoss', 'KLDLoss', 'VGGLoss')
 
+
+def __getattr__(name: str):
+    """The losses (SPADE's `networks.GANLoss`, ...) are imported when first asked for: synthesis never needs them."""
+    if name in LOSSES:
+        from . import loss
+        return getattr(loss, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def generator_names() -> List[str]:

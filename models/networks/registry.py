@@ -1,8 +1,8 @@
 """Networks by name: each generator, discriminator and encoder registers itself beside its class, with the options
 only it takes and the parameter names only it has (which tell a checkpoint of another network).
 
-A new generator is one file with its class and one decorator, plus the line in models/networks/__init__.py that
-imports the file:
+A new generator is one file with its class and one decorator, imported by models/networks/__init__.py (a shared
+network) or by a method's folder (models/methods/<name>/__init__.py, a network of that method):
 
     @register('generator', 'toy', checkpoint_keys=r'^toy_')
     class ToyGenerator(BaseNetwork):
@@ -13,7 +13,17 @@ after which `--netG toy` trains, saves, resumes and synthesizes it like the othe
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple, Type
 
-KINDS = {'generator': '--netG', 'discriminator': '--netD', 'encoder': None}  # kind: the option that chooses it
+
+@dataclass(frozen=True)
+class Kind:
+    label: str              # a model's network of this kind in the checkpoint files: <epoch>_net_<label>.pth
+    option: Optional[str]   # the option that chooses it (None: the kind has one network)
+
+
+# The one table of the networks of a model; everything that names them (the spec, the options) derives from it.
+KINDS = {'generator': Kind('G', '--netG'), 'discriminator': Kind('D', '--netD'), 'encoder': Kind('E', None)}
+LABELS = tuple(kind.label for kind in KINDS.values())
+KIND_OF_LABEL = {kind.label: name for name, kind in KINDS.items()}
 
 
 @dataclass
@@ -57,8 +67,8 @@ def checkpoint_hints(cls: Type) -> List[Tuple[str, str]]:
     """(pattern, hint) for a mismatch report: parameter names that only another network of the same kind has say
     that the checkpoint is of that network."""
     own = entry_of_class(cls.__name__)
-    if own is None or KINDS[own.kind] is None:
+    option = None if own is None else KINDS[own.kind].option
+    if option is None:
         return []
     others = [e for e in REGISTRY[own.kind].values() if e.cls is not cls and e.checkpoint_keys]
-    return [(e.checkpoint_keys, f'{KINDS[own.kind]} (the checkpoint looks like one of {KINDS[own.kind]} {e.name})')
-            for e in others]
+    return [(e.checkpoint_keys, f'{option} (the checkpoint looks like one of {option} {e.name})') for e in others]

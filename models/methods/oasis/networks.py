@@ -4,7 +4,7 @@ Supervision for Semantic Image Synthesis", ICLR 2021), equal to boschresearch/OA
 - the generator: SPADE residual blocks (those of SPADE's generator) reading the label map together with a 64-d
   noise code replicated over the image ("3D noise"), starting from the label map (and noise) downsampled, no VAE;
 - the discriminator: a U-Net that segments the image alone into the N classes plus "fake" (N + 1 outputs per
-  pixel); the label map conditions it through the loss (models.networks.loss.oasis_*).
+  pixel); the label map conditions it through the loss (models.methods.oasis.objective).
 """
 from typing import List, Optional
 
@@ -15,9 +15,9 @@ from torch.nn.utils import spectral_norm
 
 from util.errors import UserError
 from util.util import image_size
-from .architecture import SPADEResnetBlock
-from .base_network import BaseNetwork
-from .registry import register
+from models.networks.architecture import SPADEResnetBlock
+from models.networks.base_network import BaseNetwork
+from models.networks.registry import register
 
 # Widths of the generator's image branch in multiples of --ngf (OASIS's channels_G), from the first block's input.
 GENERATOR_WIDTHS = (16, 16, 16, 8, 4, 2, 1)
