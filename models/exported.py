@@ -32,12 +32,12 @@ TOLERANCE = 1e-3
 class GeneratorGraph(torch.nn.Module):
     """The generator with its inputs as positional tensors (what an exported graph takes)."""
 
-    def __init__(self, netG: torch.nn.Module, uses_style: bool):
+    def __init__(self, netG: torch.nn.Module, takes_code: bool):
         super().__init__()
-        self.netG, self.uses_style = netG, uses_style
+        self.netG, self.takes_code = netG, takes_code
 
     def forward(self, semantics: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.netG(semantics, z=z if self.uses_style else None)
+        return self.netG(semantics, z=z if self.takes_code else None)
 
 
 def frozen_copy(module: torch.nn.Module) -> torch.nn.Module:
@@ -58,7 +58,7 @@ def example_inputs(synthesizer, batch: int = 2) -> Dict[str, Tuple[torch.Tensor,
     label = torch.arange(width * height).reshape(1, 1, height, width) // max(1, width * height // len(synthesizer.labels))
     label = label.clamp(max=len(synthesizer.labels) - 1).expand(batch, 1, height, width)
     semantics = synthesizer.semantics(label).cpu()
-    inputs = {'G': (semantics, torch.randn(batch, synthesizer.netG.z_dim)) if synthesizer.uses_style else (semantics,)}
+    inputs = {'G': (semantics, torch.randn(batch, synthesizer.netG.z_dim)) if synthesizer.takes_code else (semantics,)}
     if synthesizer.encodes_photos:
         inputs['E'] = (torch.rand(batch, synthesizer.output_nc, height, width) * 2 - 1,)
     return inputs
@@ -74,7 +74,7 @@ def output_names(label: str) -> List[str]:
 
 def export(synthesizer, folder: str) -> List[str]:
     """Write the synthesizer's networks into `folder` as ONNX files; returns the files."""
-    modules = {'G': frozen_copy(GeneratorGraph(synthesizer.netG, synthesizer.uses_style))}
+    modules = {'G': frozen_copy(GeneratorGraph(synthesizer.netG, synthesizer.takes_code))}
     if synthesizer.netE is not None:
         modules['E'] = frozen_copy(synthesizer.netE)
     inputs = example_inputs(synthesizer)

@@ -7,6 +7,11 @@ model folder.
      'style': {'use_vae', 'z_dim'},
      'provenance': {'dataset_mode', 'dataroot', 'name', 'epoch', ...}}
 
+The code z, in one vocabulary: a generator takes a code of `code_dim` (its z_dim) numbers when it has one, either
+a style (`use_vae`: the encoder E gives it from a photo) or noise (`noise`: the generator draws it when given none);
+a seed gives either (models.inputs.seed_style). Whether a method's generator draws noise is the method's to say
+(models.method_registry.Method.draws_noise).
+
 `ModelSpec.from_json` reads and checks such a dict once (files of format 1, written before the spec, are upgraded);
 everything after it reads typed fields. `build_networks` is the one way networks are built from a spec. How the
 networks compute (the runtime arguments) is never part of a spec. A network built in Python from its constructor

@@ -106,7 +106,7 @@ class Synthesizer:
         return self.spec.output_nc
 
     @property
-    def uses_style(self) -> bool:
+    def takes_code(self) -> bool:
         """Whether the generator takes a code z: a VAE style (seeds or a photo) or a noise code (OASIS: seeds)."""
         return self.spec.code_dim > 0
 

@@ -19,6 +19,7 @@ from util.checkpoint import CheckpointStore
 from util.device import distributed_on_gpus
 from util.errors import UserError
 from .network_options import add_model_options, option_owners
+from models.networks.base_network import WEIGHT_INITS
 from models.networks.limits import limited_int
 from util.arguments import float_in, int_in
 from .parser import OptionParser
@@ -86,7 +87,7 @@ class BaseOptions:
         # Networks shared by training and testing (each generator adds its own options).
         parser.add_argument('--netG', type=str, default='condconv', choices=models.networks.generator_names(), architecture=True)
         parser.add_argument('--ngf', type=limited_int('ngf'), default=64, architecture=True, help='generator width')
-        parser.add_argument('--init_type', type=str, default='xavier', choices=['normal', 'xavier', 'xavier_uniform', 'kaiming', 'orthogonal', 'none'])
+        parser.add_argument('--init_type', type=str, default='xavier', choices=list(WEIGHT_INITS))
         parser.add_argument('--init_variance', type=float_in(0), default=0.02, help='scale of the initialisation')
         parser.add_argument('--z_dim', type=limited_int('z_dim'), default=256, architecture=True, help='dimension of the latent z vector')
 

@@ -2,7 +2,11 @@
 from typing import Optional
 
 from models.inputs import AMP_DTYPES
+from models.sources import preset_names
 from util.arguments import float_in, gpu_list
+
+DEFAULT_NAME = 'CC-FPSE_coco'  # the reference's default --name
+DEFAULT_CHECKPOINTS_DIR = './checkpoints'
 
 
 def add_run_arguments(parser, name_required: Optional[bool] = False) -> None:
@@ -13,8 +17,14 @@ def add_run_arguments(parser, name_required: Optional[bool] = False) -> None:
     elif name_required is None:
         parser.add_argument('--name', type=str, default=None, help='a run in --checkpoints_dir (or the released files\' folder with --preset)')
     else:
-        parser.add_argument('--name', type=str, default='CC-FPSE_coco', help='name of the experiment: where checkpoints and results go')
-    parser.add_argument('--checkpoints_dir', type=str, default='./checkpoints', help='models are saved here')
+        parser.add_argument('--name', type=str, default=DEFAULT_NAME, help='name of the experiment: where checkpoints and results go')
+    parser.add_argument('--checkpoints_dir', type=str, default=DEFAULT_CHECKPOINTS_DIR, help='models are saved here')
+
+
+def add_preset_argument(parser) -> None:
+    parser.add_argument('--preset', type=str, default=None, choices=preset_names(),
+                        help="the architecture of the authors' released checkpoints in --name's folder (they come "
+                             "without networks.json or opt.json): models/methods/<method>/presets/<name>.json")
 
 
 def add_epoch_argument(parser) -> None:

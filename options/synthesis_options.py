@@ -2,15 +2,15 @@
 checkpoints) and reading seeds, for scripts/synthesize.py and scripts/demo.py."""
 import argparse
 import os
-from typing import List
+from typing import List, Optional
 
 from data.label_maps import MAX_INPUT_PIXELS
 from models.sources import ResolvedModel, preset_names, resolve, source_name
 from models.synthesizer import Synthesizer
 from util.errors import UserError
 from util.arguments import int_in
-from .shared_arguments import add_device_arguments, add_ema_argument, add_epoch_argument, add_run_arguments
-from .test_options import PRESET_HELP
+from .shared_arguments import (add_device_arguments, add_ema_argument, add_epoch_argument, add_preset_argument,
+                               add_run_arguments)
 
 
 # The most images one --seeds may ask for (each is a file): a typo such as 0-100000000 stops at once instead of
@@ -55,7 +55,7 @@ def add_model_arguments(parser, sources: bool = True) -> None:
     if sources:
         parser.add_argument('--model', default=None, metavar='SOURCE', help=MODEL_HELP)
     add_epoch_argument(parser)
-    parser.add_argument('--preset', choices=preset_names(), default=None, help=PRESET_HELP)
+    add_preset_argument(parser)
     add_ema_argument(parser)
     add_device_arguments(parser)
 
@@ -65,20 +65,33 @@ def model_name(args: argparse.Namespace) -> str:
     return args.name or source_name(args.model)
 
 
-def model_of_arguments(args: argparse.Namespace) -> ResolvedModel:
-    """The model chosen by the options of add_model_arguments (models.sources.resolve)."""
-    model = getattr(args, 'model', None)
-    if model is not None and (args.preset or args.name):
-        raise UserError(f'--model {model} names the model: drop --{"preset" if args.preset else "name"}')
-    if model is None and not args.name:
+def chosen_model(model: Optional[str], name: Optional[str], checkpoints_dir: str, which_epoch: str, use_ema: bool,
+                 preset: Optional[str]) -> ResolvedModel:
+    """The model the command line chooses: --model SOURCE (a model folder, a run folder or a Hub id), or the run
+    --name in --checkpoints_dir, whose released files --preset describes. The one way from a command line to a
+    model (test.py, the synthesis scripts, evaluate.py all --model)."""
+    if model is not None and preset:
+        raise UserError(f'--model {model} names the model: drop --preset (a preset describes released files in the '
+                        'folder of --name)')
+    if model is not None:
+        return resolve(model, which_epoch, use_ema)
+    if not name:
         raise UserError('no model given: pass --model SOURCE (a model folder, a run folder or a Hub id), or --name '
                         'NAME of a run in --checkpoints_dir')
-    source = model or os.path.join(args.checkpoints_dir, args.name)
-    if model is None and not os.path.isdir(source):
+    source = os.path.join(checkpoints_dir, name)
+    if not os.path.isdir(source) and not preset:  # released files: their missing files are named on loading
         raise UserError(f'{os.path.join(source, "networks.json")} does not exist: give --name of a model trained here '
                         f'(and its --checkpoints_dir), or --preset {"|".join(preset_names())} with the folder of the '
                         'released checkpoints')
-    return resolve(source, args.which_epoch, args.use_ema, args.preset)
+    return resolve(source, which_epoch, use_ema, preset)
+
+
+def model_of_arguments(args: argparse.Namespace) -> ResolvedModel:
+    """The model chosen by the options of add_model_arguments: --model and --name are two ways to name it."""
+    model = getattr(args, 'model', None)
+    if model is not None and args.name:
+        raise UserError(f'--model {model} names the model: drop --name')
+    return chosen_model(model, args.name, args.checkpoints_dir, args.which_epoch, args.use_ema, args.preset)
 
 
 def synthesizer_from_arguments(args: argparse.Namespace, backend: str = 'pytorch') -> Synthesizer:

@@ -5,18 +5,17 @@ import sys
 from typing import Any, Dict, List, Optional
 
 from models.from_options import runtime_from_options, spec_from_options
+from models.method_registry import REFERENCE_METHOD
 from models.sources import ResolvedModel, preset_names, resolve, source_name
 from models.synthesis_job import SplitJob
+from util.arguments import int_in
 from util.checkpoint import NETWORKS_FILE, CheckpointStore
 from util.errors import UserError
-from models.method_registry import REFERENCE_METHOD
 from .base_options import BaseOptions, OptionParser
-from util.arguments import int_in
 from .data_settings import data_settings
-from .shared_arguments import add_ema_argument, add_epoch_argument
-
-PRESET_HELP = "the architecture of the authors' released checkpoints in --name's folder (they come without " \
-              "networks.json or opt.json): models/methods/<method>/presets/<name>.json"
+from .shared_arguments import (DEFAULT_CHECKPOINTS_DIR, DEFAULT_NAME, add_ema_argument, add_epoch_argument,
+                               add_preset_argument)
+from .synthesis_options import chosen_model
 
 
 # The options that change pixels or which samples are made: a rerun with other values starts over.
@@ -51,7 +50,7 @@ class TestOptions(BaseOptions):
         add_epoch_argument(parser)
         parser.add_argument('--how_many', type=int_in(1), default=float('inf'), help='how many test images to run')
         add_ema_argument(parser)
-        parser.add_argument('--preset', type=str, default=None, choices=preset_names(), help=PRESET_HELP)
+        add_preset_argument(parser)
         parser.set_defaults(preprocess_mode='scale_width_and_crop', crop_size=256, load_size=256, display_winsize=256)
         parser.set_defaults(serial_batches=True, no_flip=True, phase='test')
         return parser
@@ -79,28 +78,32 @@ class TestOptions(BaseOptions):
         return opt
 
     def find_model(self, args: List[str]) -> List[str]:
+        """Find the model of `args` (options.synthesis_options.chosen_model) before the options are parsed, since its
+        spec gives the architecture options' values; returns `args` with the run folder of a --model SOURCE as
+        --checkpoints_dir and --name (or the source's name for the results folder)."""
+        # Plain strings: the values are checked when the options are parsed.
         scan = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-        for flag, default in (('--model', REFERENCE_METHOD), ('--name', None), ('--checkpoints_dir', './checkpoints'),
-                              ('--which_epoch', 'latest'), ('--preset', None)):
+        for flag, default in (('--model', REFERENCE_METHOD), ('--name', None), ('--which_epoch', 'latest'),
+                              ('--checkpoints_dir', DEFAULT_CHECKPOINTS_DIR), ('--preset', None)):
             scan.add_argument(flag, default=default)
         scan.add_argument('--use_ema', action='store_true')
         known = scan.parse_known_args(args)[0]
+        model = None if known.model == REFERENCE_METHOD else known.model
+        folder = os.path.join(known.checkpoints_dir, known.name or DEFAULT_NAME)
         preset = known.preset if known.preset in preset_names() else None  # another is argparse's to reject
         self.model = None
-        if known.model != REFERENCE_METHOD:
-            if known.preset:
-                raise UserError(f'--model {known.model} names the model: drop --preset (a preset describes released '
-                                'files in the folder of --name)')
-            self.model = resolve(known.model, known.which_epoch, known.use_ema)
-            if self.model.kind == 'run':
-                folder = os.path.normpath(self.model.folder)
-                return args + ['--model', REFERENCE_METHOD, '--checkpoints_dir', os.path.dirname(folder) or '.',
-                               '--name', os.path.basename(folder)]
-            return args if known.name else args + ['--name', source_name(known.model)]
-        folder = os.path.join(known.checkpoints_dir, known.name or 'CC-FPSE_coco')
-        if preset is not None or any(os.path.isfile(os.path.join(folder, f)) for f in (NETWORKS_FILE, 'opt.json')):
-            self.model = resolve(folder, known.which_epoch, known.use_ema, preset)
-        return args
+        if model is None and preset is None and \
+                not any(os.path.isfile(os.path.join(folder, f)) for f in (NETWORKS_FILE, 'opt.json')):
+            return args  # released files described by the command line's options (model_of)
+        self.model = chosen_model(model, known.name or DEFAULT_NAME, known.checkpoints_dir, known.which_epoch,
+                                  known.use_ema, preset)
+        if model is None:
+            return args
+        if self.model.kind == 'run':
+            folder = os.path.normpath(self.model.folder)
+            return args + ['--model', REFERENCE_METHOD, '--checkpoints_dir', os.path.dirname(folder) or '.',
+                           '--name', os.path.basename(folder)]
+        return args if known.name else args + ['--name', source_name(model)]
 
     def model_of(self, opt: argparse.Namespace) -> ResolvedModel:
         """The model to test: the one found while parsing, or released files in --name's folder described by the

@@ -30,6 +30,7 @@ from data.label_maps import (MAX_INPUT_PIXELS, file_values_to_channels, read_lab
                              render_label_map, snap_to_palette)
 from models.synthesizer import Synthesizer  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
+from options.shared_arguments import DEFAULT_CHECKPOINTS_DIR  # noqa: E402
 from options.synthesis_options import add_input_limit_argument, add_model_arguments, synthesizer_from_arguments  # noqa: E402
 from util import util  # noqa: E402
 from util.util import pixel_limit_problem  # noqa: E402
@@ -146,7 +147,7 @@ class Demo:
     def style(self, seed: Optional[float], style_photo: Optional[str]) -> Optional[torch.Tensor]:
         """The code of a seed or a photo; for a model that takes none, a seed other than 0 or a photo is refused,
         as synthesize.py refuses --seeds and --style_image (it would silently give seed 0's image)."""
-        if not self.synthesizer.uses_style:
+        if not self.synthesizer.takes_code:
             if style_photo or (seed or 0) != 0:
                 given = 'a style photo' if style_photo else f'seed {int(seed)}'
                 raise UserError(f'{given}: this model makes one image per label map and takes no style; use seed 0 '
@@ -221,7 +222,7 @@ def build_app(demo: Demo):
 
     def synthesize(editor, seed, style_photo):
         image = reported(demo.synthesize_painting)(painting_of(editor), seed, style_photo)
-        note = ('' if not synthesizer.uses_style or style_photo else
+        note = ('' if not synthesizer.takes_code or style_photo else
                 f'Seed {int(seed or 0)}: reproduce with `python scripts/synthesize.py {model} --labels MAP.png '
                 f'--seeds {int(seed or 0)}` on this label map (download it from the canvas).')
         return image, note
@@ -260,7 +261,7 @@ def build_app(demo: Demo):
                     blank = gr.Button(f'Blank canvas ({labels.names[background_channel]})')
                     upload = gr.UploadButton('Open a label map', file_types=['image'])
             with gr.Column():
-                with gr.Row(visible=synthesizer.uses_style):
+                with gr.Row(visible=synthesizer.takes_code):
                     seed = gr.Number(value=0, precision=0, label='seed', minimum=0)
                     new_seed = gr.Button('New random style')
                 restyle = gr.Button('New style for this class', visible=synthesizer.spec.noise, elem_id='restyle')
@@ -324,7 +325,7 @@ def main() -> None:
     check_port_free(args.host, args.port)
     synthesizer = synthesizer_from_arguments(args)
     model = ' '.join(f'--{key} {getattr(args, key)}' for key in ('model', 'preset', 'name', 'checkpoints_dir', 'which_epoch')
-                     if getattr(args, key) not in (None, './checkpoints'))
+                     if getattr(args, key) not in (None, DEFAULT_CHECKPOINTS_DIR))
     app, theme = build_app(Demo(synthesizer, model + (' --use_ema' if args.use_ema else ''), args.max_input_pixels))
     print(f'Serving on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
     app.launch(**launch_settings(args), theme=theme, css=PAGE_CSS, ssr_mode=False, quiet=True, footer_links=['api'])

@@ -38,7 +38,7 @@ def build_parser() -> OneLineErrorParser:
 def largest_difference(synthesizer, folder: str) -> float:
     """max |exported - PyTorch| over the outputs of every exported network, on a batch of 3 (not the traced 2)."""
     inputs = example_inputs(synthesizer, batch=3)
-    eager = {'G': GeneratorGraph(synthesizer.netG, synthesizer.uses_style).eval(), 'E': synthesizer.netE}
+    eager = {'G': GeneratorGraph(synthesizer.netG, synthesizer.takes_code).eval(), 'E': synthesizer.netE}
     worst = 0.0
     for label, tensors in inputs.items():
         with torch.no_grad():

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from data.image_folder import stem  # noqa: E402
 from data.label_maps import list_image_files, read_instance_map, read_label_map, read_photo, render_label_map  # noqa: E402
 from models.synthesis_job import SynthesisJob, model_record, run_synthesis_job  # noqa: E402
-from models.synthesizer import Synthesizer  # noqa: E402
+from models.synthesizer import BACKENDS, Synthesizer  # noqa: E402
 from options.parser import OptionParser  # noqa: E402
 from options.synthesis_options import (add_input_limit_argument, add_model_arguments, model_name,  # noqa: E402
                                        model_of_arguments, parse_seeds, synthesizer_from_arguments)
@@ -39,7 +39,7 @@ def build_parser() -> OptionParser:
     parser.add_argument('-h', '--help', action='help', help='show this help message and exit')
     model = parser.add_argument_group('model')
     add_model_arguments(model)
-    model.add_argument('--backend', default='pytorch', choices=['pytorch', 'onnxruntime'],
+    model.add_argument('--backend', default=BACKENDS[0], choices=BACKENDS,
                        help='onnxruntime: run the ONNX files of an exported folder (--model, scripts/export.py)')
     inputs = parser.add_argument_group('inputs')
     inputs.add_argument('--labels', nargs='+', default=[], help='label maps (grey/palette PNGs of class ids, or colour '
@@ -66,7 +66,7 @@ def build_parser() -> OptionParser:
 
 def styles(args: argparse.Namespace, synthesizer: Synthesizer) -> List[Tuple[str, torch.Tensor]]:
     """(file-name suffix, style code or None) of every image to make per label map."""
-    if not synthesizer.uses_style:
+    if not synthesizer.takes_code:
         if args.seeds is not None or args.style_image:
             given = '--seeds' if args.seeds is not None else '--style_image'
             raise UserError(f'{given}: {synthesizer.checkpoint} was trained without --use_vae, so it makes one image '

@@ -114,7 +114,7 @@ def test_converted_and_original_give_byte_identical_images_in_every_command(run,
     assert {k.replace('vae/', 'model/') for k in images['name']} == set(images['model'])
     assert sorted(images['name'].values()) == sorted(images['model'].values()) and len(images['model']) == 12
     from_api = Synthesizer.from_pretrained(str(run / 'model'))
-    assert from_api.model_files[0].endswith('G.safetensors') and from_api.uses_style
+    assert from_api.model_files[0].endswith('G.safetensors') and from_api.takes_code
 
 
 def write_hub_cache(hf_home, repo_id, folder) -> None:
@@ -179,7 +179,7 @@ def test_torch_hub_entry_points(tmp_path):
     label = torch.randint(0, 183, (1, 1, 64, 64))
     images = [s.generate(s.semantics(label), s.styles_from_seeds([3])) for s in (hub, direct)]
     assert torch.equal(images[0], images[1])
-    assert torch.hub.load(ROOT, 'from_pretrained', str(tmp_path / 'ck' / 'coco_released'), source='local').uses_style
+    assert torch.hub.load(ROOT, 'from_pretrained', str(tmp_path / 'ck' / 'coco_released'), source='local').takes_code
     with pytest.raises(UserError, match='pass weights=PATH'):
         torch.hub.load(ROOT, 'ccfpse_coco', source='local')
 

@@ -266,7 +266,7 @@ def test_a_run_folder_rebuilds_its_networks_from_networks_json_alone(checkpoints
     import options.test_options
     monkeypatch.setattr(options.test_options.TestOptions, 'parse', lambda *a, **k: pytest.fail('options parsed'))
     synthesizer = Synthesizer.from_pretrained(os.path.join(checkpoints, 'vae'))
-    assert synthesizer.size == (64, 64) and synthesizer.labels.names[0] == 'sky' and synthesizer.uses_style
+    assert synthesizer.size == (64, 64) and synthesizer.labels.names[0] == 'sky' and synthesizer.takes_code
     label = torch.from_numpy(blocks(range(12))).long()[None, None]
     z = synthesizer.styles_from_seeds([3])
     assert torch.equal(synthesizer.generate(synthesizer.semantics(label), z),
@@ -320,14 +320,14 @@ def test_each_preset_loads_the_released_layout_and_synthesizes(preset, tmp_path,
         os.makedirs((folder / name).parent, exist_ok=True)
         torch.save(random_state(layout[f'net{label}']), folder / name)
     synthesizer = Synthesizer.from_pretrained(str(tmp_path / 'checkpoints' / 'released'), '100', preset=preset)
-    assert synthesizer.uses_style != (family == 'spade') and synthesizer.encodes_photos == (family == '')
+    assert synthesizer.takes_code != (family == 'spade') and synthesizer.encodes_photos == (family == '')
     width, height = synthesizer.size
     assert (width, height) == ((512, 256) if preset.endswith('cityscapes') else (256, 256))
     if preset in SYNTHESIZED_ELSEWHERE:
         return
     label = torch.zeros(1, 1, height, width)
     label[..., width // 2:] = 1
-    images = synthesizer.generate(synthesizer.semantics(label), synthesizer.styles_from_seeds([0]) if synthesizer.uses_style else None)
+    images = synthesizer.generate(synthesizer.semantics(label), synthesizer.styles_from_seeds([0]) if synthesizer.takes_code else None)
     assert images.shape == (1, 3, height, width) and torch.isfinite(images).all()
 
 

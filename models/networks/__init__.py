@@ -23,18 +23,9 @@ from . import registry
 from .limits import FLOAT_LIMITS, INT_LIMITS
 from util.errors import UserError
 
-__all__ = ['BaseNetwork', 'CondConvGenerator', 'ConvEncoder', 'FPSEDiscriminator', 'GANLoss', 'KLDLoss',
-           'MultiscaleDiscriminator', 'RUNTIME_ARGUMENTS', 'SPADEGenerator', 'VGGLoss', 'build_network',
-           'discriminator_names', 'generator_names']
-LOSSES = ('GANLoss', 'KLDLoss', 'VGGLoss')
-
-
-def __getattr__(name: str):
-    """The losses (SPADE's `networks.GANLoss`, ...) are imported when first asked for: synthesis never needs them."""
-    if name in LOSSES:
-        from . import loss
-        return getattr(loss, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+# The losses are in models.networks.loss (the reference's module), imported by training only.
+__all__ = ['BaseNetwork', 'CondConvGenerator', 'ConvEncoder', 'FPSEDiscriminator', 'MultiscaleDiscriminator',
+           'RUNTIME_ARGUMENTS', 'SPADEGenerator', 'build_network', 'discriminator_names', 'generator_names']
 
 
 def generator_names() -> List[str]:
