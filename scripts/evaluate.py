@@ -111,29 +111,27 @@ def add_dims_argument(parser: argparse.ArgumentParser) -> None:
                              "the smaller sizes suit fewer than 2048 images and give values not comparable with it")
 
 
-def validation_labels(dataset_mode: str, dataroot: str) -> Callable[[str], Optional[str]]:
+def test_options(args: argparse.Namespace):
+    """test.py's options for the validation split of --dataroot (with --model, the model's), parsed once for both
+    synthesizing it and pairing its label maps with the images."""
+    from options.test_options import TestOptions
+    options = TestOptions()
+    model = ['--model', args.model, '--which_epoch', args.which_epoch, '--results_dir', args.results_dir,
+             '--batchSize', str(args.batch_size), '--gpu_ids', args.gpu_ids, *(['--use_ema'] if args.use_ema else [])] \
+        if args.model is not None else ['--no_instance', '--gpu_ids', '-1']
+    opt = options.parse(['--dataset_mode', args.dataset_mode, '--dataroot', args.dataroot, '--phase', 'test', *model],
+                        quiet=True)
+    return options, opt
+
+
+def validation_labels(opt: argparse.Namespace) -> Callable[[str], Optional[str]]:
     """Synthesized image stem -> the validation label map it was made from, as test.py's loader pairs them."""
     import data
     from options.data_settings import data_settings
-    from options.test_options import TestOptions
-    opt = TestOptions().parse(['--dataset_mode', dataset_mode, '--dataroot', dataroot, '--phase', 'test',
-                               '--no_instance', '--gpu_ids', '-1'], quiet=True)
     # read the folder as it is, write nothing into it
     dataset = data.create_dataset(data_settings(opt, cache_filelist_read=False, cache_filelist_write=False))
     by_key = {dataset.pair_key(path): path for path in dataset.label_paths}
     return lambda stem: by_key.get(dataset.pair_key(stem + '.png'))
-
-
-def synthesize_validation_split(args: argparse.Namespace) -> str:
-    """test.py --model SOURCE on the validation split of --dataroot; returns the results folder."""
-    from models.synthesis_job import synthesize_split
-    from options.test_options import TestOptions
-    options = TestOptions()
-    opt = options.parse(['--model', args.model, '--dataset_mode', args.dataset_mode, '--dataroot', args.dataroot,
-                         '--phase', 'test', '--which_epoch', args.which_epoch, '--results_dir', args.results_dir,
-                         '--batchSize', str(args.batch_size), '--gpu_ids', args.gpu_ids,
-                         *(['--use_ema'] if args.use_ema else [])], quiet=True)
-    return synthesize_split(options.split_job(opt))
 
 
 def evaluate_all(args: argparse.Namespace) -> None:
@@ -151,8 +149,10 @@ def evaluate_all(args: argparse.Namespace) -> None:
         raise UserError(f'--dataroot {args.dataroot} does not exist')
     if (args.model is None) == (args.results is None):
         raise UserError('give --results (a folder test.py wrote) or --model SOURCE (synthesize it now), one of them')
-    if args.model is not None:
-        args.results = synthesize_validation_split(args)
+    options, opt = test_options(args)
+    if args.model is not None:  # test.py --model SOURCE on the validation split
+        from models.synthesis_job import synthesize_split
+        args.results = synthesize_split(options.split_job(opt))
     # Where the results go, before the long work: the results folder and the FID statistics cache.
     if not os.path.isdir(args.results):
         raise UserError(f'--results {args.results} does not exist: pass the folder test.py wrote')
@@ -161,7 +161,7 @@ def evaluate_all(args: argparse.Namespace) -> None:
         check_output_apart(args.stats_cache, '--stats_cache', {'--dataroot': [args.dataroot]})
         check_writable_folder(args.stats_cache, '--stats_cache')
     protocol = dataset_protocol(args.dataset_mode)
-    samples = pair_samples(synthesized_images(args.results), validation_labels(args.dataset_mode, args.dataroot),
+    samples = pair_samples(synthesized_images(args.results), validation_labels(opt),
                            args.dataroot)
     device = select_device(args.gpu_ids, announce=True)
     dist = init_distributed(device.type == 'cuda')

@@ -253,11 +253,16 @@ def test_an_oasis_model_is_scored_as_the_paper_did_through_evaluate_all(tmp_path
     save_trained_looking_model(str(tmp_path / 'ck'), 'coco_oasis', ['--model', 'oasis', '--dataset_mode', 'coco',
                                                                    '--crop_size', '64', '--param_free_norm', 'batch'])
     weights = write_published_files('deeplabv2_cocostuff', str(tmp_path / 'weights'), 7)
+    from options.test_options import TestOptions
+    parses = []
+    parse = TestOptions.parse
+    monkeypatch.setattr(TestOptions, 'parse', lambda self, *args, **kwargs: parses.append(1) or parse(self, *args, **kwargs))
     code, out, err = run_evaluate(capsys, monkeypatch, 'all', '--dataset_mode', 'coco', '--dataroot', root,
                                   '--segmenter_weights', weights, '--inception_weights', inception_weights, '--gpu_ids',
                                   '-1', '--stats_cache', '', '--dims', '64', '--model', str(tmp_path / 'ck' / 'coco_oasis'),
                                   '--results_dir', str(tmp_path / 'results'))
     assert code == 0, err
+    assert len(parses) == 1  # the options are parsed once, for synthesis and for pairing the label maps
     metrics = json.loads((tmp_path / 'results' / 'coco_oasis' / 'test_latest' / 'metrics.json').read_text())
     assert metrics['protocol']['image_count'] == 3 and math.isfinite(metrics['fid'])
     assert [line.split()[0] for line in out.strip().splitlines()[-3:]] == ['fid', 'miou', 'accuracy']
