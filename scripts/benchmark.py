@@ -29,9 +29,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from models import method_registry  # noqa: E402
+from models import method_registry
 
 # The released code's formulation, ours (the defaults), and ours with one choice fixed.
 VARIANT_OPTIONS = {'reference': ['--depthconv_impl', 'unfold', '--predictor_impl', 'reference', '--cpu_allocator', 'system'],

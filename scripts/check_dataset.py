@@ -12,13 +12,12 @@ import sys
 
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from data.dataset_check import DatasetReport, check_item, list_dataset  # noqa: E402
-from options.data_settings import data_settings  # noqa: E402
-from options.parser import OptionParser  # noqa: E402
-from options.train_options import TrainOptions  # noqa: E402
-from util.errors import UserError, run_cli  # noqa: E402
+from data.dataset_check import DatasetReport, check_item, list_dataset
+from options.data_settings import data_settings
+from options.parser import OptionParser
+from options.train_options import TrainOptions
+from util.errors import UserError, run_cli
 
 
 def main() -> None:

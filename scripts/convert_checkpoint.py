@@ -10,16 +10,14 @@ The model card takes its scores from --metrics (default: results/<name>/test_<wh
 """
 import argparse
 import os
-import sys
 from typing import Any, Dict, Optional
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from options.parser import OneLineErrorParser  # noqa: E402
-from options.synthesis_options import add_model_arguments, synthesizer_from_arguments  # noqa: E402
-from util.errors import UserError, exception_reason, run_cli  # noqa: E402
-from util.paths import check_output_apart, check_outside_code  # noqa: E402
-from util.user_files import read_json  # noqa: E402
+from options.parser import OneLineErrorParser
+from options.synthesis_options import add_model_arguments, synthesizer_from_arguments
+from util.errors import UserError, exception_reason, run_cli
+from util.paths import check_output_apart, check_outside_code
+from util.user_files import read_json
 
 
 def build_parser() -> OneLineErrorParser:

@@ -14,27 +14,25 @@ import importlib.util
 import os
 import random
 import socket
-import sys
 from typing import List, Optional, Tuple
 
 os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import torch
+from PIL import Image
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from data.classes import LabelSet  # noqa: E402
-from data.label_maps import (MAX_INPUT_PIXELS, file_values_to_channels, read_label_map, read_photo,  # noqa: E402
+from data.classes import LabelSet
+from data.label_maps import (MAX_INPUT_PIXELS, file_values_to_channels, read_label_map, read_photo,
                              render_label_map, snap_to_palette)
-from models.synthesizer import Synthesizer  # noqa: E402
-from options.parser import OptionParser  # noqa: E402
-from options.shared_arguments import DEFAULT_CHECKPOINTS_DIR  # noqa: E402
-from options.synthesis_options import add_input_limit_argument, add_model_arguments, synthesizer_from_arguments  # noqa: E402
-from util import util  # noqa: E402
-from util.util import pixel_limit_problem  # noqa: E402
-from util.errors import UserError, run_cli  # noqa: E402
+from models.synthesizer import Synthesizer
+from options.parser import OptionParser
+from options.shared_arguments import DEFAULT_CHECKPOINTS_DIR
+from options.synthesis_options import add_input_limit_argument, add_model_arguments, synthesizer_from_arguments
+from util import util
+from util.util import pixel_limit_problem
+from util.errors import UserError, run_cli
 
 # Scene layouts built from named classes. A role names the classes that can play it, the first the model has
 # (COCO-Stuff, ADE20K, Cityscapes and the synthetic set name them differently); a scene is offered when the model
@@ -321,7 +319,7 @@ def main() -> None:
     args = build_parser().parse_args()
     # Looked for, not imported: a port in use is reported before gradio's import (seconds) and the model's load.
     if importlib.util.find_spec('gradio') is None:
-        raise UserError('the demo needs gradio: pip install -r requirements-demo.txt')
+        raise UserError('the demo needs gradio: pip install -e ".[demo]" (or -r requirements-demo.txt)')
     check_port_free(args.host, args.port)
     synthesizer = synthesizer_from_arguments(args)
     model = ' '.join(f'--{key} {getattr(args, key)}' for key in ('model', 'preset', 'name', 'checkpoints_dir', 'which_epoch')

@@ -15,14 +15,12 @@ scores equal one process's; rank 0 prints and writes.
 import argparse
 import json
 import os
-import sys
 from typing import Callable, Optional
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from options.parser import OneLineErrorParser  # noqa: E402
-from util.arguments import int_in  # noqa: E402
-from util.errors import run_cli  # noqa: E402
+from options.parser import OneLineErrorParser
+from util.arguments import int_in
+from util.errors import run_cli
 
 
 def main() -> None:

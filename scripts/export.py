@@ -9,19 +9,17 @@ classes and compared with PyTorch: a difference above models.exported.TOLERANCE 
 """
 import argparse
 import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from models.exported import TOLERANCE, GeneratorGraph, OnnxRuntimeNetwork, example_inputs, export  # noqa: E402
-from models.sources import CONFIG_FILE, EXPORTED_FILES  # noqa: E402
-from options.parser import OneLineErrorParser  # noqa: E402
-from options.synthesis_options import add_model_arguments, model_name, synthesizer_from_arguments  # noqa: E402
-from util.atomic import atomic_folder, atomic_write_text  # noqa: E402
-from util.errors import UserError, run_cli  # noqa: E402
-from util.paths import check_output_apart, check_outside_code  # noqa: E402
+from models.exported import TOLERANCE, GeneratorGraph, OnnxRuntimeNetwork, example_inputs, export
+from models.sources import CONFIG_FILE, EXPORTED_FILES
+from options.parser import OneLineErrorParser
+from options.synthesis_options import add_model_arguments, model_name, synthesizer_from_arguments
+from util.atomic import atomic_folder, atomic_write_text
+from util.errors import UserError, run_cli
+from util.paths import check_output_apart, check_outside_code
 
 
 def build_parser() -> OneLineErrorParser:

@@ -4,21 +4,18 @@ python scripts/layout_fidelity.py --name NAME [--checkpoints_dir DIR] [--how_man
 Prints the per-class mean colour error (0..1) of the trained model, of the same model untrained, and of a
 layout-blind image (each photo's mean colour everywhere); a model that follows the layouts beats both.
 """
-import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import data  # noqa: E402
-from models.from_options import runtime_from_options  # noqa: E402
-from models.spec import build_networks  # noqa: E402
-from models.synthesizer import Synthesizer  # noqa: E402
-from options.data_settings import data_settings  # noqa: E402
-from options.test_options import TestOptions  # noqa: E402
-from util.errors import UserError, run_cli  # noqa: E402
-from util.layout_fidelity import layout_blind_baseline, per_class_color_error  # noqa: E402
+import data
+from models.from_options import runtime_from_options
+from models.spec import build_networks
+from models.synthesizer import Synthesizer
+from options.data_settings import data_settings
+from options.test_options import TestOptions
+from util.errors import UserError, run_cli
+from util.layout_fidelity import layout_blind_baseline, per_class_color_error
 
 
 def measure(synthesize, dataloader, how_many: float) -> float:

@@ -16,17 +16,16 @@ from typing import List, Optional, Tuple
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from data.coco_instances import instance_map  # noqa: E402
-from data.errors import DatasetError  # noqa: E402
-from data.image_folder import open_image  # noqa: E402
-from options.parser import OptionParser  # noqa: E402
-from util import util  # noqa: E402
-from util.atomic import check_writable_folder  # noqa: E402
-from util.user_files import MAX_ANNOTATION_BYTES, read_json  # noqa: E402
-from util.paths import check_output_apart  # noqa: E402
-from util.errors import UserError, run_cli  # noqa: E402
+from data.coco_instances import instance_map
+from data.errors import DatasetError
+from data.image_folder import open_image
+from options.parser import OptionParser
+from util import util
+from util.atomic import check_writable_folder
+from util.user_files import MAX_ANNOTATION_BYTES, read_json
+from util.paths import check_output_apart
+from util.errors import UserError, run_cli
 
 Task = Tuple[str, str, list]  # label map path, instance map path, each annotation's segmentation in order
 

@@ -13,25 +13,23 @@ labels/<stem>.png (the label map in the model's palette; it reads back as the sa
 """
 import argparse
 import os
-import sys
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from data.image_folder import stem  # noqa: E402
-from data.label_maps import list_image_files, read_instance_map, read_label_map, read_photo, render_label_map  # noqa: E402
-from models.synthesis_job import SynthesisJob, model_record, run_synthesis_job  # noqa: E402
-from models.synthesizer import BACKENDS, Synthesizer  # noqa: E402
-from options.parser import OptionParser  # noqa: E402
-from options.synthesis_options import (add_input_limit_argument, add_model_arguments, model_name,  # noqa: E402
+from data.image_folder import stem
+from data.label_maps import list_image_files, read_instance_map, read_label_map, read_photo, render_label_map
+from models.synthesis_job import SynthesisJob, model_record, run_synthesis_job
+from models.synthesizer import BACKENDS, Synthesizer
+from options.parser import OptionParser
+from options.synthesis_options import (add_input_limit_argument, add_model_arguments, model_name,
                                        model_of_arguments, parse_seeds, synthesizer_from_arguments)
-from util import html, util  # noqa: E402
-from util.distributed import init_distributed  # noqa: E402
-from util.manifest import sha256  # noqa: E402
-from util.arguments import int_in  # noqa: E402
-from util.errors import UserError, run_cli  # noqa: E402
+from util import html, util
+from util.distributed import init_distributed
+from util.manifest import sha256
+from util.arguments import int_in
+from util.errors import UserError, run_cli
 
 
 def build_parser() -> OptionParser:

@@ -7,6 +7,10 @@ import pytest
 import torch
 
 torch.set_num_threads(1 if os.environ.get('PYTEST_XDIST_WORKER') else 2)
+# The commands the tests start (python scripts/x.py) import this tree's packages, whichever checkout an editable
+# install (pip install -e .) points to.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ['PYTHONPATH'] = os.pathsep.join([ROOT] + [p for p in [os.environ.get('PYTHONPATH')] if p])
 
 
 @pytest.fixture(scope='session')

@@ -166,7 +166,7 @@ def test_without_gradio_the_demo_says_how_to_install_it():
             "runpy.run_path('scripts/demo.py', run_name='__main__')")
     result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert result.stderr.strip() == 'error: the demo needs gradio: pip install -r requirements-demo.txt'
+    assert result.stderr.strip() == 'error: the demo needs gradio: pip install -e ".[demo]" (or -r requirements-demo.txt)'
 
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')

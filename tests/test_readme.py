@@ -16,7 +16,7 @@ def readme_commands():
 
 def test_readme_has_exactly_two_setup_commands():
     assert readme_commands() == ['bash scripts/quickstart.sh',
-                                 'python -m pip install -q -r requirements.txt pytest pytest-xdist && python -m pytest -q -n 2']
+                                 'python -m pip install -q -e ".[test]" && python -m pytest -q -n 2']
 
 
 def test_ci_runs_the_readme_test_command():
