@@ -61,8 +61,10 @@ def create_dataloader(settings: DataSettings, world_size: Optional[int] = None,
         per_process = len(dataset) // world_size
         if per_process < settings.batchSize:
             processes = f' for each of {world_size} processes' if world_size > 1 else ''
-            raise DatasetError(f'the dataset has {len(dataset)} items ({per_process}{processes}), fewer than --batchSize '
-                               f'{settings.batchSize}: training would run no iteration; use --batchSize {max(1, per_process)} '
+            raise DatasetError(f'the dataset has {len(dataset)} items ({per_process}{processes}), fewer than '
+                               f'--batchSize '
+                               f'{settings.batchSize}: training would run no iteration; use --batchSize '
+                               f'{max(1, per_process)} '
                                'or more data')
         sampler = ResumableSampler(
             dataset, num_replicas=world_size, rank=rank or 0, shuffle=not settings.serial_batches, seed=settings.seed)

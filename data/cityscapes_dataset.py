@@ -31,4 +31,5 @@ class CityscapesDataset(Pix2pixDataset):
 
     def expected_photo(self, label_path: str) -> str:
         split, city = label_path.split(os.sep)[-3:-1]
-        return os.path.join(self.settings.dataroot, 'leftImg8bit', split, city, f'{self.pair_key(label_path)}_leftImg8bit.png')
+        return os.path.join(self.settings.dataroot, 'leftImg8bit', split, city,
+                            f'{self.pair_key(label_path)}_leftImg8bit.png')

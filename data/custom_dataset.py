@@ -37,5 +37,6 @@ class CustomDataset(Pix2pixDataset):
             raise DatasetError('--dataset_mode custom without --instance_dir needs --no_instance')
         label_paths = self.list_images(settings.label_dir, '--label_dir')
         image_paths = self.list_images(settings.image_dir, '--image_dir')
-        instance_paths = self.list_images(settings.instance_dir, '--instance_dir') if settings.instance_dir and not settings.no_instance else []
+        reads_instances = settings.instance_dir and not settings.no_instance
+        instance_paths = self.list_images(settings.instance_dir, '--instance_dir') if reads_instances else []
         return label_paths, image_paths, instance_paths

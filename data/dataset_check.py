@@ -67,7 +67,8 @@ class DatasetReport:
     def problems(self) -> List[str]:
         lines = list(self.unpaired) + [p for r in self.item_reports for p in r.problems] + self.label_problems()
         if len(self.items) < self.settings.batchSize:
-            lines.append(f'{len(self.items)} usable items, fewer than --batchSize {self.settings.batchSize} (the default '
+            lines.append(f'{len(self.items)} usable items, fewer than --batchSize {self.settings.batchSize} (the '
+                         f'default '
                          f'is 32): train and check with --batchSize {max(1, len(self.items))} or less')
         return lines
 
@@ -79,7 +80,8 @@ class DatasetReport:
         """A line for every label map holding ids beyond the options' classes: the ids and their pixel counts."""
         lines = []
         for (label_path, _, _), report in zip(self.items, self.item_reports):
-            extra = {v: n for v, n in report.label_pixels.items() if v != DONTCARE_VALUE and v >= self.settings.num_labels}
+            extra = {v: n for v,
+                     n in report.label_pixels.items() if v != DONTCARE_VALUE and v >= self.settings.num_labels}
             if extra:
                 ids = ', '.join(f'{v} ({n} px)' for v, n in sorted(extra.items()))
                 lines.append(f'label map {label_path}: ids {ids} outside 0..{self.settings.num_labels - 1}')
@@ -94,7 +96,8 @@ class DatasetReport:
             files = self.files_out_of_range()
             lines += files[:MAX_FILES_LISTED]
             if len(files) > MAX_FILES_LISTED:
-                lines.append(f'{len(files) - MAX_FILES_LISTED} more label maps hold ids outside 0..{settings.num_labels - 1}')
+                lines.append(f'{len(files) - MAX_FILES_LISTED} more label maps hold ids outside '
+                             f'0..{settings.num_labels - 1}')
         elif ids and ids[-1] >= settings.num_labels:
             lines.append(f'label ids up to {ids[-1]} are found, but '
                          f'{label_nc_way_out(ids[-1], settings.label_nc, settings.contain_dontcare_label)}')
@@ -107,14 +110,17 @@ class DatasetReport:
         ids = sorted(v for v in found if v != DONTCARE_VALUE)
         sizes = sorted(r.photo_size for r in self.item_reports if r.photo_size)
         by_area = sorted(sizes, key=lambda s: (s[0] * s[1], s))
-        rows = [('dataset', f'--dataset_mode {settings.dataset_mode} --dataroot {settings.dataroot} --phase {settings.phase}'),
+        rows = [('dataset',
+                 f'--dataset_mode {settings.dataset_mode} --dataroot {settings.dataroot} --phase {settings.phase}'),
                 ('items', f'{len(self.items)} complete, {len(self.unpaired)} files without their partner'),
                 ('label ids', (f'{ids[0]}..{ids[-1]} ({len(ids)} distinct)' if ids else 'none')
                  + (', and 255 (don\'t care)' if DONTCARE_VALUE in found else '')
-                 + f'; options: --label_nc {settings.label_nc}{" --contain_dontcare_label" if settings.contain_dontcare_label else ""}'),
+                 + f'; options: --label_nc '
+                   f'{settings.label_nc}{" --contain_dontcare_label" if settings.contain_dontcare_label else ""}'),
                 ('photo sizes', (f'smallest {by_area[0][0]}x{by_area[0][1]}, largest {by_area[-1][0]}x{by_area[-1][1]}'
                                  if sizes else 'none read')
-                 + f'; options: --preprocess_mode {settings.preprocess_mode} --load_size {settings.load_size} --crop_size {settings.crop_size}'),
+                 + f'; options: --preprocess_mode {settings.preprocess_mode} --load_size {settings.load_size} '
+                   f'--crop_size {settings.crop_size}'),
                 ('problems', str(len(self.problems)) if self.problems else 'none: training would run')]
         return rows
 
@@ -124,7 +130,8 @@ class DatasetReport:
         rows = []
         for value, count in sorted(self.values_found().items()):
             channel = labels.channel_of_file_value(value)
-            rows.append((value, labels.names[channel] if channel is not None else '(not a class of these options)', count))
+            rows.append((value, labels.names[channel] if channel is not None else '(not a class of these options)',
+                         count))
         return rows
 
 

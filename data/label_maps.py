@@ -133,7 +133,8 @@ def file_values_to_channels(values: np.ndarray, labels: LabelSet, size: Size, pa
             count = len(labels) - (1 if labels.dontcare_channel is not None else 0)
             dontcare = ", 255 = don't care" if labels.dontcare_channel is not None else ''
             raise DatasetError(f'label map {path} has class id {int(value)}, but the model knows {count} classes '
-                               f'(ids 0..{count - 1}{dontcare}): relabel those pixels (--list_classes lists the classes)')
+                               f'(ids 0..{count - 1}{dontcare}): relabel those pixels (--list_classes lists the '
+                               f'classes)')
         channels[values == value] = channel
     resized = Image.fromarray(channels.astype(np.uint8)).resize(size, Image.NEAREST)
     return torch.from_numpy(np.array(resized).astype(np.float32))[None]

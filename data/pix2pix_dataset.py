@@ -54,14 +54,16 @@ class Pix2pixDataset(BaseDataset):
         for paths in (label_paths, image_paths, instance_paths):
             natural_sort(paths)
         if not label_paths:
-            raise DatasetError(f'no label maps found for --dataset_mode {settings.dataset_mode} under {self.root_hint()}: '
+            raise DatasetError(f'no label maps found for --dataset_mode {settings.dataset_mode} under '
+                               f'{self.root_hint()}: '
                                'check --dataroot and --phase')
         if len(label_paths) != len(image_paths):
             photos = {self.pair_key(path) for path in image_paths}
             unpaired = [path for path in label_paths if self.pair_key(path) not in photos]
             first = f'label map {unpaired[0]} has no photo {self.expected_photo(unpaired[0])}; ' if unpaired else ''
             raise DatasetError(f'{first}{len(label_paths)} label maps but {len(image_paths)} photos under '
-                               f'{self.root_hint()}: every label map needs its photo (scripts/check_dataset.py lists them all)')
+                               f'{self.root_hint()}: every label map needs its photo (scripts/check_dataset.py lists '
+                               f'them all)')
         if not settings.no_instance and len(instance_paths) != len(label_paths):
             raise DatasetError(f'{len(label_paths)} label maps but {len(instance_paths)} instance maps under '
                                f'{self.root_hint()}: provide them all or pass --no_instance')
@@ -103,7 +105,8 @@ class Pix2pixDataset(BaseDataset):
         if largest >= self.num_labels:
             raise DatasetError(
                 f'label map {path} has id {largest}, but '
-                f'{label_nc_way_out(largest, self.settings.label_nc, self.settings.contain_dontcare_label)} (ids 0..{largest}), '
+                f'{label_nc_way_out(largest, self.settings.label_nc, self.settings.contain_dontcare_label)} (ids '
+                f'0..{largest}), '
                 'or map the id to 255 (don\'t care) and add --contain_dontcare_label')
         return label_tensor
 

@@ -56,7 +56,8 @@ class SyntheticDataset(BaseDataset):
         self.settings = settings
         if settings.label_nc < FIRST_GROUND + NUM_GROUNDS + 2:
             from .errors import DatasetError
-            raise DatasetError(f'--dataset_mode synthetic needs --label_nc of at least {FIRST_GROUND + NUM_GROUNDS + 2}')
+            raise DatasetError('--dataset_mode synthetic needs --label_nc of at least '
+                               f'{FIRST_GROUND + NUM_GROUNDS + 2}')
         self.part = 'train' if self.split() == 'train' else 'test'  # the procedural train and test items
         # Procedural, so any size: --max_dataset_size sets it, else a default per split.
         self.size = DEFAULT_SIZES[self.part] if settings.max_dataset_size == sys.maxsize else settings.max_dataset_size
@@ -75,7 +76,8 @@ class SyntheticDataset(BaseDataset):
     def render_layout(self, rng: np.random.Generator):
         h, w = self.height, self.width
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-        horizon = h * rng.uniform(0.3, 0.6) + h * 0.05 * np.sin(xs[0] / w * 2 * np.pi * rng.uniform(0.5, 2) + rng.uniform(0, 6.3))
+        level = h * rng.uniform(0.3, 0.6)  # drawn before the wave's frequency and phase
+        horizon = level + h * 0.05 * np.sin(xs[0] / w * 2 * np.pi * rng.uniform(0.5, 2) + rng.uniform(0, 6.3))
         label = np.where(ys < horizon[None, :], SKY, FIRST_GROUND + rng.integers(NUM_GROUNDS)).astype(np.int64)
         instance = label.copy()
         for k in range(rng.integers(3, 7)):

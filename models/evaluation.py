@@ -61,8 +61,10 @@ class Sample:
 def synthesized_images(results_dir: str) -> List[str]:
     folder = os.path.join(results_dir, 'images', 'synthesized_image')
     if not os.path.isdir(results_dir):
-        raise UserError(f'--results {results_dir} does not exist: pass the folder test.py wrote (results/<name>/test_<epoch>)')
-    files = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith('.png')) if os.path.isdir(folder) else []
+        raise UserError(f'--results {results_dir} does not exist: pass the folder test.py wrote '
+                        f'(results/<name>/test_<epoch>)')
+    files = sorted(os.path.join(folder,
+                                f) for f in os.listdir(folder) if f.endswith('.png')) if os.path.isdir(folder) else []
     if not files:
         raise UserError(f'--results {results_dir} has no images/synthesized_image/*.png: pass the folder test.py wrote')
     return files
@@ -103,8 +105,10 @@ def ground_truth(sample: Sample, protocol: DatasetProtocol, size: Optional[Tuple
     classes = protocol.value_to_class[np.array(label)]
     if (classes < 0).any():
         values = sorted(set(np.array(label)[classes < 0].tolist()))
-        raise UserError(f'label map {sample.label_path} holds value {values[0]}{" and more" if len(values) > 1 else ""}, '
-                        f'which no {protocol.dataset_mode} class has: is --dataroot (or --dataset_mode) of another dataset?')
+        raise UserError(f'label map {sample.label_path} holds value '
+                        f'{values[0]}{" and more" if len(values) > 1 else ""}, '
+                        f'which no {protocol.dataset_mode} class has: is --dataroot (or --dataset_mode) of another '
+                        f'dataset?')
     return classes
 
 
@@ -136,7 +140,8 @@ class Evaluation:
         """Every label map readable and of this dataset, every size usable, before anything is written (the
         scoring pass reads them again rather than holding thousands of maps in memory)."""
         multiple = self.spec.input_multiple
-        for sample in tqdm(self.samples, desc='checking label maps', unit='map', leave=False, disable=not self.dist.is_main):
+        for sample in tqdm(self.samples, desc='checking label maps', unit='map', leave=False,
+                           disable=not self.dist.is_main):
             gt = ground_truth(sample, self.protocol, self.eval_size)
             if gt.shape[0] % multiple or gt.shape[1] % multiple:
                 raise UserError(f'{self.protocol.segmenter} needs sizes that are multiples of {multiple}, but '
@@ -184,7 +189,8 @@ class Evaluation:
         mine = self.my_batches()
         if all_true(reusable, self.dist):
             for sample in (s for batch in mine for s in batch):
-                segmentation = open_image(os.path.join(folder, f'{sample.stem}.png'), 'segmentation', max_pixels=MAX_INPUT_PIXELS)
+                segmentation = open_image(os.path.join(folder, f'{sample.stem}.png'), 'segmentation',
+                                          max_pixels=MAX_INPUT_PIXELS)
                 yield sample, np.array(segmentation).astype(np.int64)
             return
         if self.dist.is_main and os.path.isfile(record_path):
@@ -229,7 +235,8 @@ class Evaluation:
                    'protocol': record, 'confusion_matrix': confusion.tolist()}
         if 'accuracy_scored_pixels' in scores:
             metrics['accuracy_scored_pixels'] = scores['accuracy_scored_pixels'] * 100
-        metrics['paper'] = {name: dict(zip(('fid', 'miou', 'accuracy'), row)) for name, row in self.protocol.paper.items()}
+        metrics['paper'] = {name: dict(zip(('fid', 'miou', 'accuracy'), row)) for name,
+                            row in self.protocol.paper.items()}
         return metrics
 
     def color(self, classes: np.ndarray) -> np.ndarray:
@@ -247,7 +254,8 @@ class Evaluation:
         rows = [(name, row['fid'], row['miou'], row['accuracy']) for name, row in metrics['paper'].items()]
         rows.append(('this run', metrics.get('fid', float('nan')), metrics['miou'], metrics['accuracy']))
         page.add_raw('<table border=1><tr><th></th><th>FID</th><th>mIoU</th><th>accuracy</th></tr>' + ''.join(
-            f'<tr><td>{name}</td><td>{fid:.2f}</td><td>{miou:.2f}</td><td>{acc:.2f}</td></tr>' for name, fid, miou, acc in rows)
+            f'<tr><td>{name}</td><td>{fid:.2f}</td><td>{miou:.2f}</td><td>{acc:.2f}</td></tr>'
+            for name, fid, miou, acc in rows)
             + '</table><p>Paper rows: CC-FPSE\'s Table 1. Protocol and definitions: metrics.json.</p>')
         worst = sorted(metrics['per_class_iou'], key=lambda c: (c['iou'] is None, c['iou'] or 0))
         page.add_raw('<h3>IoU per class, worst first</h3><table border=1><tr><th>class</th><th>name</th><th>IoU</th>'
@@ -263,7 +271,8 @@ class Evaluation:
                 save_image(self.color(classes), os.path.join(page.get_image_dir(), kind, f'{sample.stem}.png'))
             page.add_header(sample.stem)
             shown_files = [os.path.join('..', 'images', 'synthesized_image', f'{sample.stem}.png'),
-                           os.path.join('prediction', f'{sample.stem}.png'), os.path.join('ground_truth', f'{sample.stem}.png')]
+                           os.path.join('prediction', f'{sample.stem}.png'),
+                           os.path.join('ground_truth', f'{sample.stem}.png')]
             page.add_images(shown_files, ['synthesized', f'{self.protocol.segmenter} prediction',
                                           'ground truth (black: not scored)'], shown_files,
                             width=min(self.image_size[0], 512))

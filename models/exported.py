@@ -55,7 +55,8 @@ def frozen_copy(module: torch.nn.Module) -> torch.nn.Module:
 def example_inputs(synthesizer, batch: int = 2) -> Dict[str, Tuple[torch.Tensor, ...]]:
     """Inputs of the right sizes for tracing (a batch of 2, so that the batch dimension is not specialised)."""
     width, height = synthesizer.size
-    label = torch.arange(width * height).reshape(1, 1, height, width) // max(1, width * height // len(synthesizer.labels))
+    label = torch.arange(width * height).reshape(1, 1, height,
+                                                 width) // max(1, width * height // len(synthesizer.labels))
     label = label.clamp(max=len(synthesizer.labels) - 1).expand(batch, 1, height, width)
     semantics = synthesizer.semantics(label).cpu()
     inputs = {'G': (semantics, torch.randn(batch, synthesizer.netG.z_dim)) if synthesizer.takes_code else (semantics,)}
@@ -84,7 +85,8 @@ def export(synthesizer, folder: str) -> List[str]:
         shapes = tuple({0: batch} for _ in inputs[label])
         path = os.path.join(folder, EXPORTED_FILES[label])
         with torch.no_grad(), warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='# The axis name')  # the encoder's and generator's batch axes share a name
+            warnings.filterwarnings('ignore',
+                                    message='# The axis name')  # the encoder's and generator's batch axes share a name
             # optimize=False: onnxscript's rewrite passes took about half the export time, and onnxruntime
             # optimizes the graph itself when a session starts (measured: the same time per image, a file 1 % larger).
             torch.onnx.export(module, inputs[label], path, input_names=input_names(label, len(inputs[label])),
@@ -121,7 +123,8 @@ class OnnxRuntimeNetwork:
 
 
 class OnnxRuntimeGenerator(OnnxRuntimeNetwork):
-    """generator.onnx with the generator's contract (models.networks): `output_size`, `z_dim`, (semantics, z) -> image."""
+    """generator.onnx with the generator's contract (models.networks): `output_size`, `z_dim`,
+    (semantics, z) -> image."""
 
     def __init__(self, path: str, device: torch.device, spec: ModelSpec):
         super().__init__(path, device)

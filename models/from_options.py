@@ -74,7 +74,8 @@ def spec_from_saved_options(saved: Mapping[str, Any], source: str) -> ModelSpec:
     try:
         return spec_from_options(options)
     except (KeyError, AttributeError) as exc:
-        raise UserError(f'{source} does not describe a model this code builds ({exception_reason(exc)}): restore it') from None
+        raise UserError(f'{source} does not describe a model this code builds ({exception_reason(exc)}): '
+                        'restore it') from None
 
 
 def runtime_from_options(opt: argparse.Namespace) -> Dict[str, Any]:

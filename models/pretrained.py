@@ -66,7 +66,8 @@ def model_card(spec: ModelSpec, networks: Dict[str, Optional[torch.nn.Module]], 
               f'- dataset: `{inputs.dataset_mode}`' + (f' (run `{provenance["name"]}`, epoch {provenance.get("epoch")})'
                                                          if provenance.get('name') else ''),
               f'- generator weights: `{provenance.get("generator_weights", "G")}`',
-              f'- inputs: {len(labels)} label channels' + ('' if inputs.no_instance else ' and an instance-edge channel'),
+              f'- inputs: {len(labels)} label channels'
+              + ('' if inputs.no_instance else ' and an instance-edge channel'),
               '', '<details><summary>classes (label channel: name)</summary>', '',
               ', '.join(f'{i}: {name}' for i, name in enumerate(labels.names)), '', '</details>', '']
     lines += ['## Scores', '']
@@ -75,7 +76,8 @@ def model_card(spec: ModelSpec, networks: Dict[str, Optional[torch.nn.Module]], 
         lines += ['| | FID | mIoU | accuracy |', '|---|---|---|---|']
         for name, row in (metrics.get('paper') or {}).items():
             lines.append(f'| {name} (paper) | {row["fid"]:.2f} | {row["miou"]:.2f} | {row["accuracy"]:.2f} |')
-        lines.append(f'| this model | {metrics.get("fid", float("nan")):.2f} | {metrics["miou"]:.2f} | {metrics["accuracy"]:.2f} |')
+        lines.append(f'| this model | {metrics.get("fid", float("nan")):.2f} | {metrics["miou"]:.2f} | '
+                     f'{metrics["accuracy"]:.2f} |')
         lines += ['', f'Protocol (`scripts/evaluate.py all`): segmenter `{protocol.get("segmenter")}` '
                       f'({protocol.get("segmenter_code")}), {protocol.get("image_count")} images at '
                       f'{protocol.get("evaluation_size")}; FID: {protocol.get("fid", "pytorch-fid")}.']

@@ -121,9 +121,11 @@ def _resolve_folder(folder: str, which_epoch: str, use_ema: bool,
         exported = not os.path.isfile(os.path.join(folder, WEIGHT_FILES['G'])) and \
             os.path.isfile(os.path.join(folder, EXPORTED_FILES['G']))
         files = EXPORTED_FILES if exported else WEIGHT_FILES
-        return ResolvedModel(spec, {label: os.path.join(folder, files[label]) for label in spec.networks if label in files},
+        return ResolvedModel(spec,
+                             {label: os.path.join(folder, files[label]) for label in spec.networks if label in files},
                              'exported' if exported else 'folder', folder, name, config)
-    store = CheckpointStore(os.path.dirname(os.path.normpath(folder)) or '.', os.path.basename(os.path.normpath(folder)))
+    store = CheckpointStore(os.path.dirname(os.path.normpath(folder)) or '.',
+                            os.path.basename(os.path.normpath(folder)))
     if described is not None:
         spec, spec_file = described
     elif os.path.isfile(store.networks_path()):

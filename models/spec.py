@@ -162,7 +162,8 @@ class ModelSpec:
             raise UserError(f'{source}: method {method_name!r} is not one of {", ".join(method_names())}: restore '
                             'the file')
         if not isinstance(noise, bool) or (noise or style['use_vae']) and _input_problem('z_dim', style.get('z_dim')):
-            raise UserError(f'{source}: "style" must give noise (true or false) and, with a code, z_dim: restore the file')
+            raise UserError(f'{source}: "style" must give noise (true or false) and, with a code, z_dim: restore the '
+                            f'file')
         released = raw.get('released_files', {})
         if not isinstance(released, dict) or not all(isinstance(v, str) and '..' not in v for v in released.values()):
             raise UserError(f'{source}: "released_files" must map network labels to file patterns: restore the file')
@@ -203,7 +204,8 @@ class ModelSpec:
     def with_arguments(self, **values: Any) -> 'ModelSpec':
         """Other sizes of the same architecture: each value replaces the constructor argument of that name in every
         network that has one, and the input of that name (crop_size, aspect_ratio)."""
-        networks = {label: replace(n, arguments={**n.arguments, **{k: v for k, v in values.items() if k in n.arguments}})
+        networks = {label: replace(n,
+                                   arguments={**n.arguments, **{k: v for k, v in values.items() if k in n.arguments}})
                     for label, n in self.networks.items()}
         unknown = sorted(set(values) - {k for n in networks.values() for k in n.arguments} - set(INPUT_FIELDS))
         if unknown:

@@ -117,7 +117,8 @@ def synthesize_split(job: SplitJob) -> str:
     names = [test_image_name(dataset.item_path(index)) for index in range(total)]
     work = SynthesisJob(
         web_dir, '--results_dir',
-        {'format': 'cc-fpse test 1', 'model': model_record(synthesizer), **job.record, 'samples': total} if dist.is_main else {},
+        {'format': 'cc-fpse test 1', 'model': model_record(synthesizer), **job.record,
+         'samples': total} if dist.is_main else {},
         range(len(batches)),
         lambda k: [os.path.join(image_dir, folder, f'{names[index]}.png') for index in batches[k]
                    for folder in TEST_IMAGE_FOLDERS],

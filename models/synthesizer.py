@@ -35,7 +35,8 @@ class Synthesizer:
     def __init__(self,
                  netG: torch.nn.Module,             # a generator of models.networks (or one exported, models.exported)
                  netE: Optional[torch.nn.Module],   # its style encoder (models trained with --use_vae), else None
-                 spec: ModelSpec,                   # the model's spec (models.spec; ModelSpec.describe for new networks)
+                 spec: ModelSpec,
+                 # the model's spec (models.spec; ModelSpec.describe for new networks)
                  device: torch.device = torch.device('cpu'),
                  amp: str = 'off',                  # mixed precision: off, bf16, fp16
                  model_files: Sequence[str] = ()):  # the files its weights came from (G or G_ema, E)

@@ -50,24 +50,36 @@ class BaseOptions:
                             help='[spectral]{instance,batch,sync_batch,none} for the VAE encoder')
         parser.add_argument('--phase', type=str, default='train', help='train, val, test')
         add_device_arguments(parser)
-        parser.add_argument('--seed', type=int_in(0, 2 ** 32 - 1), default=0, help='seed for weights, shuffling, augmentation and noise')
+        parser.add_argument('--seed', type=int_in(0, 2 ** 32 - 1), default=0,
+                            help='seed for weights, shuffling, augmentation and noise')
         # The reference's own launcher flags (its train.sh passes them); torchrun's environment decides now.
-        parser.add_ignored_argument('--mpdist', 'start with torchrun to train on several processes', action='store_true')
-        parser.add_ignored_argument('--dist_url', 'torchrun provides the rendezvous (--rdzv_endpoint)', type=str, default='env://')
+        parser.add_ignored_argument('--mpdist', 'start with torchrun to train on several processes',
+                                    action='store_true')
+        parser.add_ignored_argument('--dist_url', 'torchrun provides the rendezvous (--rdzv_endpoint)', type=str,
+                                    default='env://')
         parser.add_ignored_argument('--num_servers', 'use torchrun --nnodes', type=int, default=1)
         parser.add_ignored_argument('--idx_server', 'use torchrun --node_rank', type=int, default=0)
         parser.add_ignored_argument('--ngpus_per_node', 'use torchrun --nproc_per_node', type=int, default=8)
 
         # Input and output sizes.
         parser.add_argument('--batchSize', type=int_in(1), default=32, help='input batch size per process')
-        parser.add_argument('--preprocess_mode', type=str, default='scale_width_and_crop', help='scaling and cropping of images at load time',
-                            choices=('resize_and_crop', 'crop', 'scale_width', 'scale_width_and_crop', 'scale_shortside', 'scale_shortside_and_crop', 'fixed', 'none'))
-        parser.add_argument('--load_size', type=limited_int('load_size'), default=1024, help='scale images to this size, then crop to --crop_size')
-        parser.add_argument('--crop_size', type=limited_int('crop_size'), default=512, architecture=True, help='crop to this width (after scaling to --load_size)')
-        parser.add_argument('--aspect_ratio', type=float_in(0.1, 10.0), default=1.0, architecture=True, help='width / height of the generated image')
-        parser.add_argument('--label_nc', type=limited_int('label_nc'), default=182, architecture=True, help='number of label classes, not counting the don\'t-care label')
-        parser.add_argument('--contain_dontcare_label', action='store_true', architecture=True, help='the label maps contain a don\'t-care label (255)')
-        parser.add_argument('--output_nc', type=limited_int('output_nc'), default=3, architecture=True, help='number of channels of the generated image (the discriminator and encoder read as many)')
+        parser.add_argument('--preprocess_mode', type=str, default='scale_width_and_crop',
+                            help='scaling and cropping of images at load time',
+                            choices=('resize_and_crop', 'crop', 'scale_width', 'scale_width_and_crop',
+                                     'scale_shortside', 'scale_shortside_and_crop', 'fixed', 'none'))
+        parser.add_argument('--load_size', type=limited_int('load_size'), default=1024,
+                            help='scale images to this size, then crop to --crop_size')
+        parser.add_argument('--crop_size', type=limited_int('crop_size'), default=512, architecture=True,
+                            help='crop to this width (after scaling to --load_size)')
+        parser.add_argument('--aspect_ratio', type=float_in(0.1, 10.0), default=1.0, architecture=True,
+                            help='width / height of the generated image')
+        parser.add_argument('--label_nc', type=limited_int('label_nc'), default=182, architecture=True,
+                            help='number of label classes, not counting the don\'t-care label')
+        parser.add_argument('--contain_dontcare_label', action='store_true', architecture=True,
+                            help='the label maps contain a don\'t-care label (255)')
+        parser.add_argument('--output_nc', type=limited_int('output_nc'), default=3, architecture=True,
+                            help='number of channels of the generated image (the discriminator and encoder read as '
+                                 'many)')
 
         # Data.
         parser.add_argument('--dataroot', type=str, default=REFERENCE_DATAROOT)
@@ -76,25 +88,33 @@ class BaseOptions:
         parser.add_argument('--no_flip', action='store_true', help='do not flip images for augmentation')
         parser.add_argument('--nThreads', default=0, type=int_in(0, MAX_WORKERS),
                             help=f'data loading worker processes (each a process: at most {WORKERS_PER_CPU} per CPU)')
-        parser.add_argument('--max_dataset_size', type=int_in(1), default=sys.maxsize, help='use at most this many samples')
-        parser.add_argument('--load_from_opt_file', action='store_true', help='take defaults from the options saved in the checkpoint folder')
-        parser.add_argument('--cache_filelist_write', action='store_true', help='write the file list of each folder to files.list')
-        parser.add_argument('--cache_filelist_read', action='store_true', help='read the file list of each folder from files.list')
+        parser.add_argument('--max_dataset_size', type=int_in(1), default=sys.maxsize,
+                            help='use at most this many samples')
+        parser.add_argument('--load_from_opt_file', action='store_true',
+                            help='take defaults from the options saved in the checkpoint folder')
+        parser.add_argument('--cache_filelist_write', action='store_true',
+                            help='write the file list of each folder to files.list')
+        parser.add_argument('--cache_filelist_read', action='store_true',
+                            help='read the file list of each folder from files.list')
 
         # Display.
         parser.add_argument('--display_winsize', type=int_in(1), default=400, help='width of images on the HTML pages')
 
         # Networks shared by training and testing (each generator adds its own options).
-        parser.add_argument('--netG', type=str, default='condconv', choices=models.networks.generator_names(), architecture=True)
+        parser.add_argument('--netG', type=str, default='condconv', choices=models.networks.generator_names(),
+                            architecture=True)
         parser.add_argument('--ngf', type=limited_int('ngf'), default=64, architecture=True, help='generator width')
         parser.add_argument('--init_type', type=str, default='xavier', choices=list(WEIGHT_INITS))
         parser.add_argument('--init_variance', type=float_in(0), default=0.02, help='scale of the initialisation')
-        parser.add_argument('--z_dim', type=limited_int('z_dim'), default=256, architecture=True, help='dimension of the latent z vector')
+        parser.add_argument('--z_dim', type=limited_int('z_dim'), default=256, architecture=True,
+                            help='dimension of the latent z vector')
 
         # Instance maps and VAE.
-        parser.add_argument('--no_instance', action='store_true', architecture=True, help='do not add the instance edge map as input')
+        parser.add_argument('--no_instance', action='store_true', architecture=True,
+                            help='do not add the instance edge map as input')
         parser.add_ignored_argument('--nef', "the reference's encoder is as wide as --ngf", type=int, default=16)
-        parser.add_argument('--use_vae', action='store_true', architecture=True, help='train with the VAE style encoder')
+        parser.add_argument('--use_vae', action='store_true', architecture=True,
+                            help='train with the VAE style encoder')
         return parser
 
     def add_model_option(self, parser: OptionParser) -> None:
@@ -111,13 +131,15 @@ class BaseOptions:
         """
         parser = self.initialize(OptionParser())
         given, _ = parser.parse_given(args)
-        run = {k: given.get(k, parser.get_default(k)) for k in ('checkpoints_dir', 'name', 'continue_train', 'load_from_opt_file')}
+        run = {k: given.get(k, parser.get_default(k)) for k in ('checkpoints_dir', 'name', 'continue_train',
+                                                                'load_from_opt_file')}
         store = CheckpointStore(run['checkpoints_dir'], run['name'])
         self.saved_options, self.saved_options_path = self.saved_run_options(store, run)
         parser.selection = {**self.saved_defaults(parser, run), **given}
         add_model_options(parser, self.isTrain)
         data.get_option_setter(parser.selected('dataset_mode'))(parser, self.isTrain)
-        parser.add_argument('-h', '--help', action='help', default=argparse.SUPPRESS, help='show this help message and exit')
+        parser.add_argument('-h', '--help', action='help', default=argparse.SUPPRESS,
+                            help='show this help message and exit')
         return parser
 
     def saved_run_options(self, store: CheckpointStore, run: dict) -> Tuple[dict, str]:
@@ -139,7 +161,8 @@ class BaseOptions:
                 folder = os.path.join(run_opt['checkpoints_dir'], run_opt['name'])
                 raise UserError(f'no saved options at {os.path.join(folder, "opt.json")}: train the experiment first '
                                 'or drop --load_from_opt_file')
-            return self.checked({k: v for k, v in self.saved_options.items() if k in parser.declared and v is not None}, parser)
+            return self.checked({k: v for k, v in self.saved_options.items() if k in parser.declared and v is not None},
+                                parser)
         if self.resumes(run_opt):
             return self.checked({k: v for k, v in self.saved_options.items()
                                  if k in parser.declared and v is not None and k not in PROCESS_OPTIONS}, parser)
@@ -184,7 +207,8 @@ class BaseOptions:
             for dest in sorted(set(given) & set(parser.ignored_options)):
                 print(f'note: --{dest} is ignored: {parser.ignored_options[dest]}')
             if self.changed_options:
-                changes = ', '.join(f'--{k} {given[k]} (the run had {v})' for k, v in sorted(self.changed_options.items()))
+                changes = ', '.join(f'--{k} {given[k]} (the run had {v})' for k,
+                                    v in sorted(self.changed_options.items()))
                 print(f'note: resuming with options that differ from the run\'s opt.json: {changes}')
         return opt
 
@@ -224,7 +248,8 @@ def finish_options(opt: argparse.Namespace) -> None:
     # SyncBatchNorm has no CPU kernel: on CPU every process normalises with its own batch statistics.
     opt.sync_bn = opt.isTrain and distributed_on_gpus(opt.gpu_ids)
     if opt.isTrain and opt.niter + opt.niter_decay < 1 and not opt.debug:
-        raise UserError(f'--niter {opt.niter} --niter_decay {opt.niter_decay}: nothing to train; give at least one epoch')
+        raise UserError(f'--niter {opt.niter} --niter_decay {opt.niter_decay}: nothing to train; give at least one '
+                        f'epoch')
 
 
 def options_to_dict(opt: argparse.Namespace) -> dict:

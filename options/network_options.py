@@ -11,7 +11,8 @@ def add_model_options(parser: OptionParser, is_train: bool) -> None:
     """The model's options (--amp is with --gpu_ids in shared_arguments); for training, the chosen method's: its
     networks by default, and its own options; then the chosen generator's and (training) discriminator's."""
     parser.add_argument('--cpu_allocator', type=str, default='retain', choices=['retain', 'system'],
-                        help='on the CPU: retain (keep freed memory for reuse, faster) or system (the C library default)')
+                        help='on the CPU: retain (keep freed memory for reuse, faster) or system (the C library '
+                             'default)')
     if is_train and parser.selected('model') in method_registry.names():  # another is argparse's to reject
         method = method_registry.method(parser.selected('model'))
         parser.set_defaults(netG=method.default_generator, netD=method.discriminators[0])

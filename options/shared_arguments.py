@@ -13,11 +13,14 @@ def add_run_arguments(parser, name_required: Optional[bool] = False) -> None:
     """--name and --checkpoints_dir: the run folder checkpoints/<name>/. `name_required` None: no default (another
     option may name the model instead)."""
     if name_required:
-        parser.add_argument('--name', type=str, required=True, help='name of the experiment: where checkpoints and results go')
+        parser.add_argument('--name', type=str, required=True,
+                            help='name of the experiment: where checkpoints and results go')
     elif name_required is None:
-        parser.add_argument('--name', type=str, default=None, help='a run in --checkpoints_dir (or the released files\' folder with --preset)')
+        parser.add_argument('--name', type=str, default=None,
+                            help='a run in --checkpoints_dir (or the released files\' folder with --preset)')
     else:
-        parser.add_argument('--name', type=str, default=DEFAULT_NAME, help='name of the experiment: where checkpoints and results go')
+        parser.add_argument('--name', type=str, default=DEFAULT_NAME,
+                            help='name of the experiment: where checkpoints and results go')
     parser.add_argument('--checkpoints_dir', type=str, default=DEFAULT_CHECKPOINTS_DIR, help='models are saved here')
 
 
@@ -32,12 +35,15 @@ def add_epoch_argument(parser) -> None:
 
 
 def add_ema_argument(parser) -> None:
-    parser.add_argument('--use_ema', action='store_true', help='synthesise with the moving-average generator (<epoch>_net_G_ema.pth)')
+    parser.add_argument('--use_ema', action='store_true',
+                        help='synthesise with the moving-average generator (<epoch>_net_G_ema.pth)')
 
 
 def add_device_arguments(parser) -> None:
     """--gpu_ids and --amp."""
-    parser.add_argument('--gpu_ids', type=gpu_list, default='0', help='GPU to use; -1 for the CPU. Falls back to the CPU (with a note) when no GPU is present. Under torchrun each process takes its LOCAL_RANK GPU')
+    parser.add_argument('--gpu_ids', type=gpu_list, default='0',
+                        help='GPU to use; -1 for the CPU. Falls back to the CPU (with a note) when no GPU is present. '
+                             'Under torchrun each process takes its LOCAL_RANK GPU')
     parser.add_argument('--amp', type=str, default='off', choices=list(AMP_DTYPES),
                         help='mixed precision for G, D, E and the losses (off = float32, the faithful numbers)')
     parser.add_argument('--memory_budget', type=float_in(0), default=0.0,

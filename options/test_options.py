@@ -40,7 +40,8 @@ class TestOptions(BaseOptions):
 
     def add_model_option(self, parser: OptionParser) -> None:
         parser.add_argument('--model', type=str, default=REFERENCE_METHOD, metavar='SOURCE',
-                            help=f'the model to test: {REFERENCE_METHOD} (the reference\'s value) for the run of --name '
+                            help=f'the model to test: {REFERENCE_METHOD} (the reference\'s value) for the run of '
+                                 f'--name '
                                  'in --checkpoints_dir; or a model folder of scripts/convert_checkpoint.py, a run '
                                  'folder, or a Hugging Face Hub id owner/name')
 

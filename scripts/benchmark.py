@@ -3,22 +3,23 @@
 python scripts/benchmark.py [--method NAME] [--netG spade] [--dataset_mode coco] [--crop_size 256]
                             [--batchSize 1] [--ngf 64] [--ndf 64]
                             [--no_vae] [--no_vgg] [--amps off,bf16] [--modes train,inference]
-                            [--variants reference,ours] [--classes_per_image 12 | --labels DIR] [--repeats 3] [--warmup 1]
+                            [--variants reference,ours] [--classes_per_image 12 | --labels DIR]
+                            [--repeats 3] [--warmup 1]
 Each configuration runs in its own process, so peak memory (RSS on CPU, max allocated on GPU) is its own; on the
 CPU the peak is also given above the RSS of the loaded libraries (torch alone holds ~0.6 GB), which is what the
 model can change. Variants: 'reference' is the released formulation (unfolded depthwise convolution, one
 convolution per predictor, the C library's allocator); 'ours' is the default options; 'ours_recompute' adds
 --checkpoint_predictors; 'ours_channels_last' and 'ours_contiguous' fix --memory_format (what decides the default
 of a device); 'ours_compile' and 'ours_onnxruntime' (inference only) run ours through torch.compile and through
-onnxruntime on its ONNX export (scripts/export.py). Ratios are to the first variant in the first precision of --amps. The label maps hold
---classes_per_image classes each, in 16x16 blocks (what the fused predictors gain depends on it; use the number of
-classes of the data set for the worst case), or are the first --batchSize maps of a folder of the dataset's label
-maps (--labels DIR; their class boundaries serve as instance edges). Medians over --repeats runs after --warmup runs. For training,
-'act MiB' is the activation memory of one G step: the bytes autograd keeps for backward (distinct storages,
-parameters left out; util/memory.py), which is the same on CPU and GPU and does not depend on the allocator. For
-inference, 'GFLOP' is one image's floating-point operations in G (and E) as torch.utils.flop_counter counts them
-(two per multiply-add). --method NAME times that method's training step and image (train.py --model NAME: pix2pix, oasis, ...); --netG
-spade SPADE's generator.
+onnxruntime on its ONNX export (scripts/export.py). Ratios are to the first variant in the first precision of
+--amps. The label maps hold --classes_per_image classes each, in 16x16 blocks (what the fused predictors gain
+depends on it; use the number of classes of the data set for the worst case), or are the first --batchSize maps of
+a folder of the dataset's label maps (--labels DIR; their class boundaries serve as instance edges). Medians over
+--repeats runs after --warmup runs. For training, 'act MiB' is the activation memory of one G step: the bytes
+autograd keeps for backward (distinct storages, parameters left out; util/memory.py), which is the same on CPU and
+GPU and does not depend on the allocator. For inference, 'GFLOP' is one image's floating-point operations in G (and
+E) as torch.utils.flop_counter counts them (two per multiply-add). --method NAME times that method's training step
+and image (train.py --model NAME: pix2pix, oasis, ...); --netG spade SPADE's generator.
 """
 import argparse
 import json
@@ -33,7 +34,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from models import method_registry
 
 # The released code's formulation, ours (the defaults), and ours with one choice fixed.
-VARIANT_OPTIONS = {'reference': ['--depthconv_impl', 'unfold', '--predictor_impl', 'reference', '--cpu_allocator', 'system'],
+VARIANT_OPTIONS = {'reference': ['--depthconv_impl', 'unfold', '--predictor_impl', 'reference', '--cpu_allocator',
+                                 'system'],
                    'ours': [],
                    'ours_recompute': ['--checkpoint_predictors'],
                    'ours_channels_last': ['--memory_format', 'channels_last'],
@@ -228,7 +230,8 @@ def main() -> None:
     parser.add_argument('--classes_per_image', type=int, default=12)
     parser.add_argument('--labels', default='', help="a folder of the dataset's label maps to use instead of random "
                                                     'blocks (the first --batchSize, resized with nearest)')
-    parser.add_argument('--variants', default='reference,ours', help=f'comma-separated, of {", ".join(VARIANT_OPTIONS)}')
+    parser.add_argument('--variants', default='reference,ours',
+                        help=f'comma-separated, of {", ".join(VARIANT_OPTIONS)}')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--workdir', default=os.path.join(ROOT, 'checkpoints', 'benchmark_work'))
@@ -246,7 +249,8 @@ def main() -> None:
         sys.exit(f'error: --variants {", ".join(sorted(condconv_only))} choose CC-FPSE\'s implementations: with '
                  'another generator use ours, ours_compile, ours_onnxruntime')
     if 'train' in args.modes.split(',') and set(variants) & set(BACKENDS):
-        sys.exit(f'error: --variants {", ".join(sorted(set(variants) & set(BACKENDS)))} time inference only: pass --modes inference')
+        sys.exit(f'error: --variants {", ".join(sorted(set(variants) & set(BACKENDS)))} time inference only: pass '
+                 f'--modes inference')
 
     if args.labels:
         check_label_folder(args.labels, args.batchSize)
@@ -264,7 +268,8 @@ def main() -> None:
                 options = model_args(args) + ['--amp', amp] + VARIANT_OPTIONS[variant]
                 config = {'options': options, 'mode': mode, 'repeats': args.repeats, 'warmup': args.warmup,
                           'variant': variant, 'workdir': os.path.abspath(args.workdir),
-                          'classes_per_image': args.classes_per_image, 'labels': os.path.abspath(args.labels) if args.labels else ''}
+                          'classes_per_image': args.classes_per_image,
+                          'labels': os.path.abspath(args.labels) if args.labels else ''}
                 child = subprocess.run([sys.executable, os.path.abspath(__file__), '--child', json.dumps(config)],
                                        capture_output=True, text=True)
                 if child.returncode != 0:
@@ -280,7 +285,8 @@ def main() -> None:
         gflop = f'{r["gflop"]:>8.1f}' if r.get('gflop') is not None else f'{"-":>8}'
         print(f'{mode:<10}{amp:<6}{variant:<{width}}{r["seconds"]:>9.3f}{r["peak_bytes"] / 2**20:>10.0f}'
               f'{r["above_runtime_bytes"] / 2**20:>10.0f}{r["seconds"] / base["seconds"]:>8.2f}'
-              f'{r["peak_bytes"] / base["peak_bytes"]:>7.2f}{r["above_runtime_bytes"] / base["above_runtime_bytes"]:>11.2f}'
+              f'{r["peak_bytes"] / base["peak_bytes"]:>7.2f}'
+              f'{r["above_runtime_bytes"] / base["above_runtime_bytes"]:>11.2f}'
               f'{activations}{gflop}')
 
 

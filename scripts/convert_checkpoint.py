@@ -46,7 +46,8 @@ def read_metrics(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
     try:
         float(metrics['miou']), float(metrics['accuracy'])
     except (ValueError, KeyError, TypeError) as exc:
-        raise UserError(f'--metrics {path} is not a metrics.json of `evaluate.py all` ({type(exc).__name__}: {exc})') from None
+        raise UserError(f'--metrics {path} is not a metrics.json of `evaluate.py all` '
+                        f'({type(exc).__name__}: {exc})') from None
     print(f'model card scores from {path}')
     return metrics
 

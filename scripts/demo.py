@@ -41,14 +41,18 @@ SKY = ('sky-other', 'sky')
 SCENES = [
     ('beach', [(SKY, lambda y, x: y >= 0), (('sea', 'water'), lambda y, x: y > 0.45),
                (('sand',), lambda y, x: y > 0.66 + 0.04 * np.sin(x * 7))]),
-    ('landscape', [(SKY, lambda y, x: y >= 0), (('mountain', 'hill'), lambda y, x: y > 0.62 - 0.3 * (1 - abs(2 * x - 0.9))),
+    ('landscape',
+     [(SKY, lambda y, x: y >= 0), (('mountain', 'hill'), lambda y, x: y > 0.62 - 0.3 * (1 - abs(2 * x - 0.9))),
                    (('grass', 'terrain', 'field'), lambda y, x: y > 0.66),
                    (('tree', 'vegetation'), lambda y, x: ((y - 0.62) / 0.16) ** 2 + ((x - 0.8) / 0.1) ** 2 < 1)]),
-    ('street', [(SKY, lambda y, x: y >= 0), (('building-other', 'building', 'house', 'brown object'), lambda y, x: (abs(x - 0.5) > 0.22) & (y > 0.12)),
+    ('street',
+     [(SKY, lambda y, x: y >= 0),
+      (('building-other', 'building', 'house', 'brown object'), lambda y, x: (abs(x - 0.5) > 0.22) & (y > 0.12)),
                 (('road', 'asphalt', 'pavement'), lambda y, x: y > 0.68),
                 (('car', 'cyan object'), lambda y, x: (y > 0.6) & (y < 0.8) & (x > 0.36) & (x < 0.64))]),
     ('field', [(SKY, lambda y, x: y >= 0), (('grass', 'terrain', 'field'), lambda y, x: y > 0.5 + 0.05 * np.sin(x * 9)),
-               (('sand', 'dirt', 'road', 'asphalt'), lambda y, x: (y > 0.55) & (abs(x - 0.5) < 0.05 + 0.4 * (y - 0.55)))]),
+               (('sand', 'dirt', 'road', 'asphalt'), lambda y,
+                x: (y > 0.55) & (abs(x - 0.5) < 0.05 + 0.4 * (y - 0.55)))]),
 ]
 
 # Uploads (label maps, style photos) are deleted from gradio's cache every 10 minutes once an hour old.
@@ -114,7 +118,8 @@ class Demo:
         self.max_input_pixels = max_input_pixels  # uploads above it are refused before they are decoded
         self.labels = synthesizer.labels
         self.model_arguments = model_arguments  # how synthesize.py names the model, e.g. '--name x --which_epoch 5'
-        self.scenes = [(title, self.render(channels)) for title, channels in scene_layouts(self.labels, synthesizer.size)]
+        self.scenes = [(title, self.render(channels)) for title,
+                       channels in scene_layouts(self.labels, synthesizer.size)]
 
     def render(self, channels: np.ndarray) -> Image.Image:
         return render_label_map(torch.from_numpy(channels)[None], self.labels).convert('RGB')
@@ -263,9 +268,11 @@ def build_app(demo: Demo):
                     seed = gr.Number(value=0, precision=0, label='seed', minimum=0)
                     new_seed = gr.Button('New random style')
                 restyle = gr.Button('New style for this class', visible=synthesizer.spec.noise, elem_id='restyle')
-                style_photo = gr.Image(type='filepath', label='style photo (instead of the seed)', visible=synthesizer.encodes_photos)
+                style_photo = gr.Image(type='filepath', label='style photo (instead of the seed)',
+                                       visible=synthesizer.encodes_photos)
                 run = gr.Button('Synthesize', variant='primary', elem_id='synthesize')
-                output = gr.Image(type='pil', format='png', label='synthesized image', elem_id='output', buttons=['download'],
+                output = gr.Image(type='pil', format='png', label='synthesized image', elem_id='output',
+                                  buttons=['download'],
                                   height=360)
                 note = gr.Markdown()
 
@@ -312,7 +319,8 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise UserError(f'--port {port}: cannot serve on {host}:{port} ({exc.strerror}); choose another --port') from None
+            raise UserError(f'--port {port}: cannot serve on {host}:{port} ({exc.strerror}); choose another '
+                            '--port') from None
 
 
 def main() -> None:
@@ -322,7 +330,8 @@ def main() -> None:
         raise UserError('the demo needs gradio: pip install -e ".[demo]" (or -r requirements-demo.txt)')
     check_port_free(args.host, args.port)
     synthesizer = synthesizer_from_arguments(args)
-    model = ' '.join(f'--{key} {getattr(args, key)}' for key in ('model', 'preset', 'name', 'checkpoints_dir', 'which_epoch')
+    model = ' '.join(f'--{key} {getattr(args, key)}'
+                     for key in ('model', 'preset', 'name', 'checkpoints_dir', 'which_epoch')
                      if getattr(args, key) not in (None, DEFAULT_CHECKPOINTS_DIR))
     app, theme = build_app(Demo(synthesizer, model + (' --use_ema' if args.use_ema else ''), args.max_input_pixels))
     print(f'Serving on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)

@@ -30,7 +30,8 @@ def main() -> None:
     fid = commands.add_parser('fid', help='Frechet Inception Distance between two image folders')
     fid.add_argument('--real_dir', required=True, help='real images (or an .npz of their statistics)')
     fid.add_argument('--fake_dir', required=True, help='generated images, same resolution as the real ones')
-    fid.add_argument('--inception_weights', default='', help="pytorch-fid's pt_inception-2015-12-05 weights file; default: download")
+    fid.add_argument('--inception_weights', default='',
+                     help="pytorch-fid's pt_inception-2015-12-05 weights file; default: download")
     fid.add_argument('--batch_size', type=int_in(1), default=50)
     fid.add_argument('--stats_cache', default=os.path.join('checkpoints', 'fid_stats'),
                      help='folder for the real images\' statistics, reused until the folder changes ("" to disable)')
@@ -54,10 +55,12 @@ def main() -> None:
         from util.paths import check_output_apart
         if args.stats_cache:
             # A --real_dir .npz is read, not cached: it may lie in the cache (a cached file given back).
-            check_output_apart(args.stats_cache, '--stats_cache', {'--real_dir': [args.real_dir] * os.path.isdir(args.real_dir),
+            check_output_apart(args.stats_cache, '--stats_cache',
+                               {'--real_dir': [args.real_dir] * os.path.isdir(args.real_dir),
                                                                    '--fake_dir': [args.fake_dir]})
             check_writable_folder(args.stats_cache, '--stats_cache')
-        device = f'cuda:{os.environ["LOCAL_RANK"]}' if args.device == 'cuda' and 'LOCAL_RANK' in os.environ else args.device
+        under_torchrun = args.device == 'cuda' and 'LOCAL_RANK' in os.environ
+        device = f'cuda:{os.environ["LOCAL_RANK"]}' if under_torchrun else args.device
         dist = init_distributed(device.startswith('cuda'))
         value = fid_between(args.real_dir, args.fake_dir, args.inception_weights, args.batch_size, device,
                             args.stats_cache or None, args.dims, dist)
@@ -87,7 +90,8 @@ def add_all_command(commands) -> None:
     run.add_argument('--segmenter_weights', default=None,
                      help='the published segmenter file (UPerNet: the folder with encoder_epoch_50.pth and '
                           'decoder_epoch_50.pth); default: downloaded once into the torch hub cache')
-    run.add_argument('--inception_weights', default='', help="pytorch-fid's pt_inception-2015-12-05 weights; default: download")
+    run.add_argument('--inception_weights', default='',
+                     help="pytorch-fid's pt_inception-2015-12-05 weights; default: download")
     run.add_argument('--gpu_ids', default='0' if _cuda() else '-1', help='one GPU id, or -1 for the CPU')
     run.add_argument('--batch_size', type=int_in(1), default=8)
     run.add_argument('--stats_cache', default=os.path.join('checkpoints', 'fid_stats'),

@@ -4,8 +4,9 @@ python scripts/export.py --model SOURCE [--format onnx] [--out exported/NAME-onn
 python scripts/export.py --name NAME [--which_epoch latest] [--use_ema]
 python scripts/synthesize.py --model exported/NAME-onnx --backend onnxruntime --labels maps/
 
-Writes config.json (the model spec) and generator.onnx (+ encoder.onnx), with a dynamic batch size. Before the folder is put in place, the exported graphs are run on a label map of the model's
-classes and compared with PyTorch: a difference above models.exported.TOLERANCE stops with nothing written.
+Writes config.json (the model spec) and generator.onnx (+ encoder.onnx), with a dynamic batch size. Before the
+folder is put in place, the exported graphs are run on a label map of the model's classes and compared with
+PyTorch: a difference above models.exported.TOLERANCE stops with nothing written.
 """
 import argparse
 import os

@@ -40,8 +40,10 @@ def main() -> None:
     torch.manual_seed(opt.seed)
     # The same networks with fresh weights. Untrained batch norms have no running statistics yet, so the fresh
     # model runs on batch statistics.
-    fresh = build_networks(trained.spec, trained.device, runtime_from_options(opt), init=(opt.init_type, opt.init_variance))
-    untrained = Synthesizer(fresh['G'].train(), fresh['E'] and fresh['E'].train(), trained.spec, trained.device, opt.amp)
+    fresh = build_networks(trained.spec, trained.device, runtime_from_options(opt),
+                           init=(opt.init_type, opt.init_variance))
+    untrained = Synthesizer(fresh['G'].train(), fresh['E'] and fresh['E'].train(), trained.spec, trained.device,
+                            opt.amp)
     print('How well the images follow their layouts: the mean per-class colour error against the real photos '
           '(0..1, lower is better)')
     rows = [('trained', trained.synthesize_batch, 'the model just trained'),

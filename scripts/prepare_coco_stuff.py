@@ -74,12 +74,14 @@ def load_tasks(annotation_file: str, label_dir: str, output_dir: str) -> List[Ta
         if not isinstance(image, dict) or not isinstance(image.get('id'), int) or \
                 not isinstance(image.get('file_name'), str) or not is_plain_file_name(image['file_name']):
             shown = image.get('file_name') if isinstance(image, dict) else image
-            raise UserError(f'--annotation_file {annotation_file}: image {image.get("id") if isinstance(image, dict) else "?"} '
+            raise UserError(f'--annotation_file {annotation_file}: image '
+                            f'{image.get("id") if isinstance(image, dict) else "?"} '
                             f'has file_name {shown!r}, which is not a plain file name (COCO\'s are like '
                             '000000000139.jpg); nothing was written: fix the annotation file')
     for annotation in annotations:
-        problem = 'not an object with image_id and segmentation' if not isinstance(annotation, dict) or \
-            'image_id' not in annotation or 'segmentation' not in annotation else polygons_problem(annotation['segmentation'])
+        shaped = isinstance(annotation, dict) and 'image_id' in annotation and 'segmentation' in annotation
+        problem = polygons_problem(annotation['segmentation']) if shaped else \
+            'not an object with image_id and segmentation'
         if problem:
             where = annotation.get('id', '?') if isinstance(annotation, dict) else '?'
             raise UserError(f'--annotation_file {annotation_file}: annotation {where} has {problem}; nothing was '
@@ -139,7 +141,8 @@ def main() -> None:
     check_writable_folder(output, '--output_instance_dir')
     todo = tasks if args.overwrite else [task for task in tasks if not os.path.isfile(task[1])]
     if len(todo) < len(tasks):
-        print(f'{len(tasks) - len(todo)} of {len(tasks)} instance maps exist already: skipped (--overwrite to redo them)')
+        print(f'{len(tasks) - len(todo)} of {len(tasks)} instance maps exist already: skipped (--overwrite to redo '
+              f'them)')
     problems = []
     with multiprocessing.get_context('fork').Pool(args.workers) if args.workers > 1 else _InProcess() as pool:
         for problem in tqdm(pool.imap(write_instance_map, todo, chunksize=8), total=len(todo), desc='instance maps',

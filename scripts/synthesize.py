@@ -47,18 +47,21 @@ def build_parser() -> OptionParser:
     add_input_limit_argument(inputs)
     inputs.add_argument('--seeds', default=None, help='styles from seeds, e.g. 0-3,7 (default 0); models with a VAE, '
                         'OASIS models (their noise code)')
-    inputs.add_argument('--style_image', default=None, help='the style of this photo (the encoder\'s mean); models with a VAE')
+    inputs.add_argument('--style_image', default=None,
+                        help='the style of this photo (the encoder\'s mean); models with a VAE')
     inputs.add_argument('--restyle', nargs='+', default=[], metavar='CLASS',
                         help='OASIS models: only these classes (names or ids, see --list_classes) take each seed\'s '
                              'noise; the rest of the image keeps --base_seed\'s')
     inputs.add_argument('--base_seed', type=int_in(0), default=0, help='with --restyle: the noise of the other classes')
     outputs = parser.add_argument_group('outputs')
-    outputs.add_argument('--out', default=None, help='output folder (default results/<name>/synthesized_<which_epoch>/)')
+    outputs.add_argument('--out', default=None,
+                         help='output folder (default results/<name>/synthesized_<which_epoch>/)')
     outputs.add_argument('--batchSize', type=int, default=1,
                          help='styles per forward pass; above 1 (faster on a GPU) an image can differ from the one '
                               'made alone by float rounding')
     outputs.add_argument('--display_winsize', type=int, default=256, help='width of the images on index.html')
-    outputs.add_argument('--list_classes', action='store_true', help='print id, name and colour of the model\'s classes and exit')
+    outputs.add_argument('--list_classes', action='store_true',
+                         help='print id, name and colour of the model\'s classes and exit')
     return parser
 
 
@@ -200,11 +203,13 @@ def main() -> None:
                 util.save_image(util.tensor2im(image), os.path.join(out, f'{name}{suffix}.png'))
 
     def write_page() -> str:
-        webpage = html.HTML(out, f'{model_name(args)}, epoch {args.which_epoch}: synthesized from label maps', image_subdir='')
+        webpage = html.HTML(out, f'{model_name(args)}, epoch {args.which_epoch}: synthesized from label maps',
+                            image_subdir='')
         for name, _, _ in items:
             files = [f'{name}{suffix}.png' for suffix, _ in image_styles]
             webpage.add_header(name)
-            webpage.add_images([f'labels/{name}.png'] + files, ['label map'] + [f[len(name) + 1:-4] or 'image' for f in files],
+            webpage.add_images([f'labels/{name}.png'] + files,
+                               ['label map'] + [f[len(name) + 1:-4] or 'image' for f in files],
                                [f'labels/{name}.png'] + files, width=args.display_winsize)
         return webpage.save()
 

@@ -26,7 +26,8 @@ def _instances(label: np.ndarray, dtype) -> np.ndarray:
     return inst.astype(dtype)
 
 
-def write_coco(root: str, phase: str = 'train', count: int = 3, size=(37, 29), label_nc: int = 182, seed: int = 0) -> str:
+def write_coco(root: str, phase: str = 'train', count: int = 3, size=(37, 29), label_nc: int = 182,
+               seed: int = 0) -> str:
     rng = np.random.default_rng(seed)
     for kind in ('img', 'label', 'inst'):
         os.makedirs(os.path.join(root, f'{phase}_{kind}'), exist_ok=True)
@@ -47,7 +48,8 @@ def write_ade20k(root: str, phase: str = 'train', count: int = 3, size=(41, 33),
     for i in range(count):
         name = f'ADE_{tag}_{i + 1:08d}'
         Image.fromarray(_photo(rng, size)).save(os.path.join(root, 'images', folder, name + '.jpg'), quality=95)
-        Image.fromarray(_label_map(rng, size, 151, dontcare=False)).save(os.path.join(root, 'annotations', folder, name + '.png'))
+        Image.fromarray(_label_map(rng, size, 151,
+                                   dontcare=False)).save(os.path.join(root, 'annotations', folder, name + '.png'))
     return root
 
 

@@ -120,7 +120,8 @@ def random_batch(opt, batch_size: int = 2) -> dict:
     w, h = image_size(opt.crop_size, opt.aspect_ratio)
     label = torch.randint(0, opt.num_labels, (batch_size, 1, h, w)).float()
     instance = torch.randint(0, 3, (batch_size, 1, h, w))
-    return {'label': label, 'instance': instance, 'image': torch.rand(batch_size, 3, h, w) * 2 - 1, 'path': ['a'] * batch_size}
+    return {'label': label, 'instance': instance, 'image': torch.rand(batch_size, 3, h, w) * 2 - 1,
+            'path': ['a'] * batch_size}
 
 
 def write_random_inception_weights(path: str) -> str:
@@ -145,7 +146,8 @@ def write_random_inception_weights(path: str) -> str:
 
 
 # Gain 1 (instead of 0.02) so that random weights give images with visible structure.
-TRAINED_LOOKING = ['--ngf', '4', '--ndf', '4', '--no_vgg_loss', '--gpu_ids', '-1', '--init_variance', '1', '--cpu_allocator', 'system']
+TRAINED_LOOKING = ['--ngf', '4', '--ndf', '4', '--no_vgg_loss', '--gpu_ids', '-1', '--init_variance', '1',
+                   '--cpu_allocator', 'system']
 
 
 def save_trained_looking_model(checkpoints_dir: str, name: str, args) -> None:
@@ -188,5 +190,6 @@ def run_in_own_process(script, *args):
 
 
 def torchrun(*args, timeout=300):
-    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', *args],
+    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+                           *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=ENV)

@@ -24,7 +24,8 @@ def constant_state(layout: Dict[str, list], predicted_class: int, bias_key: str)
     state = {}
     for key, shape in layout.items():
         ones = key.endswith(('running_var', '_tmp_running_var', '_running_iter'))
-        state[key] = torch.ones(shape) if ones else torch.zeros(shape, dtype=torch.long if key.endswith('num_batches_tracked') else torch.float32)
+        dtype = torch.long if key.endswith('num_batches_tracked') else torch.float32
+        state[key] = torch.ones(shape) if ones else torch.zeros(shape, dtype=dtype)
     if bias_key in state:
         state[bias_key][predicted_class] = 5.0
     if 'up.weight' in state:  # DRN's fixed bilinear upsampling comes with the file

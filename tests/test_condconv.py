@@ -127,9 +127,11 @@ def test_each_memory_format_gives_the_reference_formulations_values_and_gradient
         (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
         with torch.no_grad():
             inference = generator.eval()(semantics)
-        results.append((out.detach(), inference, {n: p.grad for n, p in generator.named_parameters() if p.grad is not None}))
+        results.append((out.detach(), inference,
+                        {n: p.grad for n, p in generator.named_parameters() if p.grad is not None}))
     (out, inference, grads), (ours, ours_inference, our_grads) = results
-    assert torch.allclose(ours, out, rtol=0, atol=1e-12) and torch.allclose(ours_inference, inference, rtol=0, atol=1e-12)
+    assert torch.allclose(ours, out, rtol=0,
+                          atol=1e-12) and torch.allclose(ours_inference, inference, rtol=0, atol=1e-12)
     # atol: a bias followed by batch norm (fc's) has an exact gradient of zero, here ~1e-11 of rounding.
     assert our_grads.keys() == grads.keys()
     assert all(torch.allclose(our_grads[name], grads[name], rtol=1e-9, atol=1e-10) for name in grads)
@@ -183,7 +185,8 @@ def test_tap_major_conv_equals_the_reordered_weight_convolution(bias):
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
         tap_major_conv2d(x, weight, b, 1)
     assert any(t.untyped_storage().data_ptr() == weight.untyped_storage().data_ptr() for t in saved)
-    assert all(t.shape != weight.shape or t.untyped_storage().data_ptr() == weight.untyped_storage().data_ptr() for t in saved)
+    shared = weight.untyped_storage().data_ptr()
+    assert all(t.shape != weight.shape or t.untyped_storage().data_ptr() == shared for t in saved)
 
 
 def test_tap_major_conv_under_bfloat16_autocast_matches_autocast_conv():

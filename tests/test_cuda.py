@@ -81,11 +81,13 @@ def test_two_process_torchrun_with_nccl_and_sync_batchnorm(tmp_path):
 
 def test_benchmark_on_the_gpu_prints_time_memory_and_activations(tmp_path):
     result = subprocess.run([sys.executable, 'scripts/benchmark.py', '--crop_size', '64', '--ngf', '8', '--ndf', '8',
-                             '--gpu_ids', '0', '--repeats', '1', '--warmup', '1', '--no_vgg', '--variants', GPU_VARIANTS,
+                             '--gpu_ids', '0', '--repeats', '1', '--warmup', '1', '--no_vgg', '--variants',
+                             GPU_VARIANTS,
                              '--workdir', str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.strip().splitlines()[1:]]
-    assert [r[2] for r in rows] == GPU_VARIANTS.split(',') * 4 and all(float(r[3]) > 0 and float(r[4]) > 0 for r in rows)
+    assert [r[2] for r in rows] == GPU_VARIANTS.split(',') * 4
+    assert all(float(r[3]) > 0 and float(r[4]) > 0 for r in rows)
     assert all(float(r[9]) > 0 for r in rows if r[0] == 'train')
     assert os.path.isdir(tmp_path)
 
@@ -99,7 +101,8 @@ def test_torchrun_evaluation_with_nccl_equals_one_gpu(tmp_path, inception_weight
     root, results = write_case(tmp_path, 'coco', count=4)
     shutil.copytree(results, tmp_path / 'two')
     weights = write_published_files('deeplabv2_cocostuff', str(tmp_path / 'weights'), 7)
-    common = ['scripts/evaluate.py', 'all', '--dataset_mode', 'coco', '--dataroot', root, '--segmenter_weights', weights,
+    common = ['scripts/evaluate.py', 'all', '--dataset_mode', 'coco', '--dataroot', root, '--segmenter_weights',
+              weights,
               '--inception_weights', inception_weights, '--gpu_ids', '0', '--stats_cache', '', '--dims', '64',
               '--batch_size', '1']
     one = subprocess.run([sys.executable, *common, '--results', results], cwd=ROOT, capture_output=True, text=True,

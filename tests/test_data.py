@@ -149,12 +149,14 @@ def test_synthetic_is_deterministic_and_splits_differ():
     assert not torch.equal(a[3]['label'], a[4]['label'])
     test_set = data.create_dataset(data_settings(make_test_opt('--dataset_mode', 'synthetic')))
     assert len(test_set) == 64 and not torch.equal(test_set[3]['label'], a[3]['label'])
-    other_seed = data.create_dataset(data_settings(train_opt('--dataset_mode', 'synthetic', '--no_flip', '--seed', '1')))
+    other_seed = data.create_dataset(data_settings(train_opt('--dataset_mode', 'synthetic', '--no_flip', '--seed',
+                                                             '1')))
     assert not torch.equal(other_seed[3]['label'], a[3]['label'])
 
 
 def test_synthetic_sizes_classes_and_instances():
-    opt = train_opt('--dataset_mode', 'synthetic', '--crop_size', '96', '--aspect_ratio', '2', '--max_dataset_size', '10')
+    opt = train_opt('--dataset_mode', 'synthetic', '--crop_size', '96', '--aspect_ratio', '2', '--max_dataset_size',
+                    '10')
     dataset = data.create_dataset(data_settings(opt))
     assert len(dataset) == 10
     classes, things = set(), 0

@@ -65,7 +65,8 @@ def test_api_equals_synthesize_py(served, tmp_path, monkeypatch):
     client = gradio_client.Client(url, verbose=False)
     result = client.predict(gradio_client.handle_file(label), 5, None, api_name='/synthesize')
     from util.errors import run_cli
-    monkeypatch.setattr(sys, 'argv', ['synthesize.py', '--name', 'vae', '--checkpoints_dir', checkpoints, '--gpu_ids', '-1',
+    monkeypatch.setattr(sys, 'argv',
+                        ['synthesize.py', '--name', 'vae', '--checkpoints_dir', checkpoints, '--gpu_ids', '-1',
                                       '--labels', label, '--seeds', '5', '--out', str(tmp_path / 'out')])
     run_cli(load_script('synthesize').main)
     expected = np.array(Image.open(tmp_path / 'out' / 'scene_seed5.png'))
@@ -156,7 +157,8 @@ def test_port_in_use_is_one_line(served):
     checkpoints, _, url = served
     port = int(url.rstrip('/').rsplit(':', 1)[1])
     result = subprocess.run([sys.executable, 'scripts/demo.py', '--name', 'vae', '--checkpoints_dir', checkpoints,
-                             '--gpu_ids', '-1', '--port', str(port)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                             '--gpu_ids', '-1', '--port', str(port)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and f'--port {port}' in lines[0] and 'in use' in lines[0]
 
@@ -166,7 +168,8 @@ def test_without_gradio_the_demo_says_how_to_install_it():
             "runpy.run_path('scripts/demo.py', run_name='__main__')")
     result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert result.stderr.strip() == 'error: the demo needs gradio: pip install -e ".[demo]" (or -r requirements-demo.txt)'
+    assert result.stderr.strip() == \
+        'error: the demo needs gradio: pip install -e ".[demo]" (or -r requirements-demo.txt)'
 
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')

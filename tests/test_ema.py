@@ -50,8 +50,10 @@ def test_oasis_averages_every_state_entry_and_refreshes_with_the_running_momentu
 
 @pytest.mark.slow
 def test_training_with_fid_and_ema_then_testing_with_ema(tmp_path, inception_weights):
-    common = ['--dataset_mode', 'synthetic', '--name', 'fe', '--checkpoints_dir', str(tmp_path / 'ck'), '--gpu_ids', '-1']
-    train = run_script('train.py', *common, '--max_dataset_size', '8', '--niter', '1', '--ngf', '4', '--ndf', '4', *SMALL_PREDICTORS,
+    common = ['--dataset_mode', 'synthetic', '--name', 'fe', '--checkpoints_dir', str(tmp_path / 'ck'), '--gpu_ids',
+              '-1']
+    train = run_script('train.py', *common, '--max_dataset_size', '8', '--niter', '1', '--ngf', '4', '--ndf', '4',
+                       *SMALL_PREDICTORS,
                        '--no_vgg_loss', '--batchSize', '2', '--ema_decay', '0.9', '--fid_freq', '8', '--fid_num_images',
                        '4', '--fid_dims', '64', '--inception_weights', inception_weights)
     assert train.returncode == 0, train.stderr[-2000:]

@@ -26,13 +26,15 @@ CASES = {
 
 
 def label_files(root, dataset_mode):
-    patterns = {'coco': 'val_label/*.png', 'ade20k': 'annotations/validation/*.png', 'cityscapes': 'gtFine/val/*/*_labelIds.png'}
+    patterns = {'coco': 'val_label/*.png', 'ade20k': 'annotations/validation/*.png',
+                'cityscapes': 'gtFine/val/*/*_labelIds.png'}
     return sorted(glob.glob(os.path.join(root, patterns[dataset_mode])))
 
 
 def photo_stems(root, dataset_mode):
     patterns = {'coco': 'val_img/*.jpg', 'ade20k': 'images/validation/*.jpg', 'cityscapes': 'leftImg8bit/val/*/*.png'}
-    return [os.path.splitext(os.path.basename(p))[0] for p in sorted(glob.glob(os.path.join(root, patterns[dataset_mode])))]
+    paths = sorted(glob.glob(os.path.join(root, patterns[dataset_mode])))
+    return [os.path.splitext(os.path.basename(p))[0] for p in paths]
 
 
 def write_case(tmp_path, dataset_mode, count=3):
@@ -134,7 +136,8 @@ def test_cityscapes_variants_are_recorded(tmp_path, capsys, monkeypatch, incepti
     with open(os.path.join(results, 'metrics.json')) as f:
         metrics = json.load(f)
     protocol = metrics['protocol']
-    assert protocol['variants'] == {'cityscapes_full_resolution': True, 'drn_multi_scale': True, 'ade20k_test_scales': False}
+    assert protocol['variants'] == {'cityscapes_full_resolution': True, 'drn_multi_scale': True,
+                                    'ade20k_test_scales': False}
     # Scored at the label maps' own 64x32: all 28 rows of each half, 4 rows unscored.
     assert np.array(metrics['confusion_matrix']).sum() == 2 * 28 * 64
     assert metrics['accuracy'] == pytest.approx(28 * 32 / (32 * 64) * 100)
@@ -159,7 +162,8 @@ def test_bad_inputs_stop_with_one_line_and_write_nothing(tmp_path, capsys, monke
     # A results folder of another dataset: its images have no COCO label map.
     ade_root = str(tmp_path / 'ade')
     write_ade20k(ade_root, phase='val', count=2, size=(32, 32))
-    _assert_fails(capsys, monkeypatch, results, r'synthesized_image/000000000001\.png has no label map .*another dataset',
+    _assert_fails(capsys, monkeypatch, results,
+                  r'synthesized_image/000000000001\.png has no label map .*another dataset',
                   '--dataset_mode', 'ade20k', '--dataroot', ade_root, *common)
     # A label map with a value no COCO-Stuff class has.
     first_label = label_files(root, 'coco')[0]
@@ -180,7 +184,8 @@ def test_bad_inputs_stop_with_one_line_and_write_nothing(tmp_path, capsys, monke
 def test_weights_of_another_segmenter_stop_before_anything_is_written(tmp_path, capsys, monkeypatch, inception_weights):
     root, results = write_case(tmp_path, 'coco', count=2)
     wrong = write_published_files('drn_d_105_cityscapes', str(tmp_path / 'weights'))
-    _assert_fails(capsys, monkeypatch, results, r'drn-d-105_ms_cityscapes\.pth is not deeplabv2_resnet101_msc-cocostuff164k-100000\.pth',
+    _assert_fails(capsys, monkeypatch, results,
+                  r'drn-d-105_ms_cityscapes\.pth is not deeplabv2_resnet101_msc-cocostuff164k-100000\.pth',
                   '--dataset_mode', 'coco', '--dataroot', root, '--results', results, '--segmenter_weights', wrong,
                   '--inception_weights', inception_weights, '--gpu_ids', '-1')
 
@@ -216,7 +221,8 @@ def test_torchrun_all_equals_one_process(tmp_path, inception_weights):
     from pytorch_fid.fid_score import calculate_fid_given_paths
     with mock.patch.object(inception, 'load_state_dict_from_url',
                            lambda *a, **k: torch.load(inception_weights, weights_only=True)):
-        expected = calculate_fid_given_paths([os.path.join(two, 'images', kind) for kind in ('real_image', 'synthesized_image')],
+        expected = calculate_fid_given_paths([os.path.join(two, 'images',
+                                                           kind) for kind in ('real_image', 'synthesized_image')],
                                              1, 'cpu', 64, num_workers=0)
     # This process sums with more threads than the runs' one: equal to float32 rounding, not bit for bit.
     assert metrics[1]['fid'] == pytest.approx(expected, rel=1e-6)
@@ -260,7 +266,8 @@ def test_all_with_model_synthesizes_then_scores_as_test_py_then_all(tmp_path, ca
     """`all --model SOURCE` is test.py --model on the validation split followed by `all --results`."""
     from helpers import run_script, save_trained_looking_model
     root, _ = write_case(tmp_path, 'coco')
-    save_trained_looking_model(str(tmp_path / 'ck'), 'coco_toy', ['--dataset_mode', 'coco', '--use_vae', '--crop_size', '64'])
+    save_trained_looking_model(str(tmp_path / 'ck'), 'coco_toy',
+                               ['--dataset_mode', 'coco', '--use_vae', '--crop_size', '64'])
     model = str(tmp_path / 'ck' / 'coco_toy')
     weights = write_published_files('deeplabv2_cocostuff', str(tmp_path / 'weights'), 7)
     common = ['--dataset_mode', 'coco', '--dataroot', root, '--segmenter_weights', weights, '--inception_weights',

@@ -18,7 +18,8 @@ def write_images(folder, count, seed, size=(48, 48)):
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(seed)
     for i in range(count):
-        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(os.path.join(folder, f'{i}.png'))
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3),
+                                     dtype=np.uint8)).save(os.path.join(folder, f'{i}.png'))
     return str(folder)
 
 
@@ -31,7 +32,8 @@ def test_fid_equals_pytorch_fid(tmp_path, inception_weights):
     fake = write_images(tmp_path / 'fake', 5, 1)
     cache = str(tmp_path / 'cache')
     result = run_script('scripts/evaluate.py', 'fid', '--real_dir', real, '--fake_dir', fake, '--inception_weights',
-                        inception_weights, '--batch_size', '4', '--stats_cache', cache, '--device', 'cpu', '--dims', '64')
+                        inception_weights, '--batch_size', '4', '--stats_cache', cache, '--device', 'cpu', '--dims',
+                        '64')
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1].split()
     assert last[0] == 'fid'
@@ -41,7 +43,8 @@ def test_fid_equals_pytorch_fid(tmp_path, inception_weights):
                            lambda *a, **k: torch.load(inception_weights, weights_only=True)):
         expected = calculate_fid_given_paths([real, fake], 4, 'cpu', 64, num_workers=0)
         pool3 = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
-        expected_mu, expected_sigma = calculate_activation_statistics(fid.image_files(real), pool3, 4, 2048, 'cpu', num_workers=0)
+        expected_mu, expected_sigma = calculate_activation_statistics(fid.image_files(real), pool3, 4, 2048, 'cpu',
+                                                                      num_workers=0)
     assert float(last[1]) == pytest.approx(expected, rel=1e-6, abs=1e-6)
     assert float(last[1]) > 0
     mu, sigma = fid.folder_statistics(real, fid.inception_model(inception_weights), 4, 'cpu', inception_weights, cache)
@@ -124,16 +127,19 @@ def test_best_score_is_recorded_only_on_improvement(tmp_path, inception_weights)
     from helpers import train_opt
     from train import training_run
     from trainers.training_loop import build_validation
-    opt = train_opt('--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path), '--name', 'f', '--fid_dims', '64',
+    opt = train_opt('--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path), '--name', 'f', '--fid_dims',
+                    '64',
                     '--inception_weights', inception_weights)
     os.makedirs(tmp_path / 'f')
     monitor = build_validation(training_run(opt), 'cpu')
-    assert [monitor.record({'fid': v}, 1, step) for step, v in enumerate([50.0, 60.0, 40.0, 40.0])] == [True, False, True, False]
+    assert [monitor.record({'fid': v}, 1, step) for step,
+            v in enumerate([50.0, 60.0, 40.0, 40.0])] == [True, False, True, False]
     assert '"fid": 40.0' in (tmp_path / 'f' / 'best_fid.json').read_text()
     assert len((tmp_path / 'f' / 'validation_log.txt').read_text().splitlines()) == 4
     assert build_validation(training_run(opt), 'cpu').best == 40.0  # a resumed run remembers the best
     # A metric where higher is better: mIoU picks the highest.
     opt.best_metric = 'miou'
     monitor = build_validation(training_run(opt), 'cpu')
-    assert [monitor.record({'fid': 1.0, 'miou': v}, 1, step) for step, v in enumerate([20.0, 10.0, 30.0])] == [True, False, True]
+    assert [monitor.record({'fid': 1.0, 'miou': v}, 1, step) for step,
+            v in enumerate([20.0, 10.0, 30.0])] == [True, False, True]
     assert json.loads((tmp_path / 'f' / 'best_miou.json').read_text())['miou'] == 30.0

@@ -217,7 +217,8 @@ def test_huge_label_maps_are_refused_before_they_are_decoded(model, tmp_path):
     assert huge in line and '5000x4000' in line and '--max_input_pixels' in line
     assert not (tmp_path / 'out').exists()
     larger = label_file(tmp_path, size=(300, 200), name='larger.png')
-    assert 'above the limit' in one_error_line(synthesize(model, tmp_path, '--labels', larger, '--max_input_pixels', '50000'))
+    assert 'above the limit' in one_error_line(synthesize(model, tmp_path, '--labels', larger, '--max_input_pixels',
+                                                          '50000'))
     assert synthesize(model, tmp_path, '--labels', larger, '--max_input_pixels', '60000').returncode == 0
 
 
@@ -258,7 +259,8 @@ def test_the_demo_refuses_huge_uploads_and_canvases(model, tmp_path):
     spec = importlib.util.spec_from_file_location('demo_script', os.path.join(ROOT, 'scripts', 'demo.py'))
     demo_script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo_script)
-    demo = demo_script.Demo(Synthesizer.from_pretrained(os.path.join(model, 'vae')), '--name vae', max_input_pixels=100 * 100)
+    demo = demo_script.Demo(Synthesizer.from_pretrained(os.path.join(model, 'vae')), '--name vae',
+                            max_input_pixels=100 * 100)
     with pytest.raises(UserError, match='above the limit'):
         demo.synthesize_file(label_file(tmp_path, size=(200, 100)), 0, None)
     with pytest.raises(UserError, match='above the limit'):
@@ -283,7 +285,8 @@ def test_prepare_coco_stuff_never_writes_outside_its_folder(tmp_path):
                         '--output_instance_dir', str(tmp_path / 'out' / 'inst'))
     line = one_error_line(result)
     assert "'../../escape.jpg'" in line and 'not a plain file name' in line
-    assert not (tmp_path / 'out').exists() and sorted(os.listdir(tmp_path)) == ['escape.png', 'instances.json', 'labels']
+    assert not (tmp_path / 'out').exists()
+    assert sorted(os.listdir(tmp_path)) == ['escape.png', 'instances.json', 'labels']
 
 
 def test_check_dataset_explains_the_default_dataroot_and_names_the_batch_size_option(tmp_path, monkeypatch):
@@ -317,7 +320,8 @@ def test_evaluate_seg_names_empty_truncated_colour_and_huge_maps(tmp_path):
         write(pred / 'a.png')
         line = one_error_line(evaluate('seg', '--pred_dir', str(pred), '--label_dir', str(label), '--num_classes', '3'))
         assert str(pred / 'a.png') in line, (kind, line)
-        assert {'empty': 'an empty file', 'truncated': 'truncated', 'colour': 'RGB image', 'huge': '5000x4000'}[kind] in line
+        assert {'empty': 'an empty file', 'truncated': 'truncated', 'colour': 'RGB image',
+                'huge': '5000x4000'}[kind] in line
     result = evaluate('seg', '--pred_dir', str(pred), '--label_dir', str(label), '--num_classes', '-3')
     assert result.returncode == 2 and '--num_classes' in result.stderr
 
@@ -405,7 +409,8 @@ def test_other_inputs_of_synthesize_are_kept_apart_too(plain_model, model, tmp_p
     photo = label_file(tmp_path / 'photos', name='p.png')
     (tmp_path / 'inst').mkdir()
     label_file(tmp_path / 'inst', name='a.png')
-    cases = [(['--name', 'plain', '--checkpoints_dir', plain_model, '--out', os.path.join(plain_model, 'plain')], 'the model folder'),
+    cases = [(['--name', 'plain', '--checkpoints_dir', plain_model, '--out', os.path.join(plain_model, 'plain')],
+              'the model folder'),
              (['--name', 'vae', '--checkpoints_dir', model, '--style_image', photo,
                '--out', str(tmp_path / 'photos')], '--style_image'),
              (['--name', 'plain', '--checkpoints_dir', plain_model, '--instances', str(tmp_path / 'inst'),
@@ -591,7 +596,8 @@ def test_check_dataset_names_a_jpeg_label_map_and_a_huge_png_is_called_too_large
     from dataset_writers import write_custom
     label_dir, image_dir = write_custom(str(tmp_path / 'custom'), count=2)
     first = sorted(os.listdir(label_dir))[0]
-    Image.open(os.path.join(label_dir, first)).convert('L').save(os.path.join(label_dir, first[:-4] + '.jpg'), quality=60)
+    Image.open(os.path.join(label_dir,
+                            first)).convert('L').save(os.path.join(label_dir, first[:-4] + '.jpg'), quality=60)
     os.remove(os.path.join(label_dir, first))
     result = check_dataset('--dataset_mode', 'custom', '--label_dir', label_dir, '--image_dir', image_dir,
                            '--no_instance', '--batchSize', '1')

@@ -1,6 +1,7 @@
 """The package layering is a checked contract (.importlinter): train.py, test.py and scripts/ on top, then trainers,
-options, models, data, util; a lower package never imports a higher one, and no package has an import cycle. Options
-are read only where the layout says, and the commands start without torchvision."""
+options, models, data, util; a lower package never imports a higher one, no package has an import cycle, and
+synthesis imports no training code. Options are read only where the layout says, the commands start without
+torchvision, and no line of code is over 120 characters."""
 import os
 import subprocess
 import sys
@@ -100,3 +101,15 @@ print(sorted(name for name in sys.modules if name in training or name.split('.')
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == '[]'
     assert sorted(os.listdir(tmp_path / 'oasis_coco_out')) == ['index.html', 'labels', 'manifest.json', 'map_seed0.png']
+
+
+LINE_LIMIT = 120
+
+
+def test_no_line_of_code_is_longer_than_the_limit():
+    listed = subprocess.run(['git', 'ls-files', '--cached', '--others', '--exclude-standard', '*.py'], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split()
+    long = [f'{path}:{number}' for path in listed if os.path.isfile(os.path.join(ROOT, path))
+            for number, line in enumerate(open(os.path.join(ROOT, path), encoding='utf-8'), 1)
+            if len(line.rstrip('\n')) > LINE_LIMIT]
+    assert long == []

@@ -28,8 +28,10 @@ def test_least_squares_cross_entropy_and_wasserstein_values():
     assert GANLoss('ls')(LOGITS, True).item() == pytest.approx((9 + 2.25 + 0.25 + 4) / 4)
     assert GANLoss('ls')(LOGITS, False).item() == pytest.approx((4 + 0.25 + 0.25 + 9) / 4)
     softplus = lambda x: math.log1p(math.exp(x))
-    assert GANLoss('original')(LOGITS, True).item() == pytest.approx(sum(softplus(-x) for x in LOGITS.flatten().tolist()) / 4)
-    assert GANLoss('original')(LOGITS, False).item() == pytest.approx(sum(softplus(x) for x in LOGITS.flatten().tolist()) / 4)
+    assert GANLoss('original')(LOGITS,
+                               True).item() == pytest.approx(sum(softplus(-x) for x in LOGITS.flatten().tolist()) / 4)
+    assert GANLoss('original')(LOGITS,
+                               False).item() == pytest.approx(sum(softplus(x) for x in LOGITS.flatten().tolist()) / 4)
     assert GANLoss('w')(LOGITS, True).item() == pytest.approx(-0.25)
     assert GANLoss('w')(LOGITS, False).item() == pytest.approx(0.25)
 

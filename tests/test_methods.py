@@ -86,8 +86,8 @@ report['resumed_equal'] = {
     for label in ('G', 'D', 'G_ema')}
 report['spec'] = json.load(open(os.path.join(ck, 'once', 'networks.json')))
 maps = os.path.join(work, 'maps')
-run('scripts/synthesize.py', '--model', os.path.join(ck, 'once'), '--labels', maps, '--out', os.path.join(work, 'run_out'),
-    '--gpu_ids', '-1')
+run('scripts/synthesize.py', '--model', os.path.join(ck, 'once'), '--labels', maps,
+    '--out', os.path.join(work, 'run_out'), '--gpu_ids', '-1')
 folder = os.path.join(work, 'folder')
 run('scripts/convert_checkpoint.py', '--name', 'once', '--checkpoints_dir', ck, '--out', folder)
 run('scripts/synthesize.py', '--model', folder, '--labels', maps, '--out', os.path.join(work, 'folder_out'),
@@ -124,7 +124,8 @@ def test_a_new_method_is_its_folder_alone(tmp_path):
     from PIL import Image
     import numpy as np
     os.makedirs(tmp_path / 'work' / 'maps')
-    Image.fromarray((np.indices((64, 64)).sum(0) // 16 % 12).astype(np.uint8)).save(tmp_path / 'work' / 'maps' / 'a.png')
+    Image.fromarray((np.indices((64,
+                                 64)).sum(0) // 16 % 12).astype(np.uint8)).save(tmp_path / 'work' / 'maps' / 'a.png')
     env = {**os.environ, 'PYTHONPATH': repo, 'OMP_NUM_THREADS': '1'}
     result = subprocess.run([sys.executable, '-c', DRIVER, str(tmp_path / 'work')], cwd=repo, capture_output=True,
                             text=True, timeout=600, env=env)

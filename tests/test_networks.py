@@ -4,7 +4,8 @@ import os
 import pytest
 import torch
 
-from helpers import load_model, define, networks_on_meta, random_batch, released_layout, save_model, strict_load_on_meta, train_opt
+from helpers import (load_model, define, networks_on_meta, random_batch, released_layout, save_model,
+                     strict_load_on_meta, train_opt)
 from models.inputs import instance_edges
 from models.from_options import build_model
 from models.synthesizer import Synthesizer
@@ -135,16 +136,19 @@ def test_gradients_reach_every_trained_parameter():
 
 
 def test_mismatching_checkpoint_gives_one_readable_message(tmp_path):
-    saved = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--checkpoints_dir', str(tmp_path), '--name', 'x')
+    saved = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--checkpoints_dir',
+                      str(tmp_path), '--name', 'x')
     save_model(build_model(saved), 'latest')
-    other = train_opt('--dataset_mode', 'coco', '--label_nc', '9', '--crop_size', '64', '--checkpoints_dir', str(tmp_path),
+    other = train_opt('--dataset_mode', 'coco', '--label_nc', '9', '--crop_size', '64', '--checkpoints_dir',
+                      str(tmp_path),
                       '--name', 'x', '--continue_train')
     with pytest.raises(UserError) as info:
         load_model(build_model(other), 'latest')
     message = str(info.value)
     assert '\n' not in message and len(message) < 1200
     assert 'latest_net_G.pth' in message and 'labelenc1.0.0.weight_orig' in message and '--label_nc' in message
-    vae = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--checkpoints_dir', str(tmp_path),
+    vae = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--checkpoints_dir',
+                    str(tmp_path),
                     '--name', 'x', '--continue_train', '--use_vae')
     with pytest.raises(UserError, match='--use_vae'):
         load_model(build_model(vae), 'latest')

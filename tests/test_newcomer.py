@@ -131,7 +131,8 @@ def test_fid_of_few_images_says_why_it_is_large(tmp_path, inception_weights):
         for k in range(3):
             Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f'{k}.png')
     result = run_script('scripts/evaluate.py', 'fid', '--real_dir', str(real), '--fake_dir', str(fake),
-                        '--inception_weights', inception_weights, '--stats_cache', '', '--dims', '64', '--device', 'cpu')
+                        '--inception_weights', inception_weights, '--stats_cache', '', '--dims', '64', '--device',
+                        'cpu')
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'note: 3 generated images for 64-d features' in result.stdout and 'singular product' not in result.stdout
     assert result.stdout.strip().splitlines()[-1].startswith('fid ')

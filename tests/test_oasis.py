@@ -32,7 +32,8 @@ def test_the_networks_have_the_public_codes_names_shapes_and_sizes(dataset):
     with torch.device('meta'):
         netG = OASISGenerator(**spec.generator.arguments)
         netD = OASISDiscriminator(opt.semantic_nc)
-    assert opt.semantic_nc == layout['semantic_nc'] and (opt.netG, opt.netD, opt.no_instance) == ('oasis', 'oasis', True)
+    assert opt.semantic_nc == layout['semantic_nc'] and (opt.netG, opt.netD,
+                                                         opt.no_instance) == ('oasis', 'oasis', True)
     strict_load_on_meta(netG, layout['netG'])
     strict_load_on_meta(netD, layout['netD'])
     assert list(netG.state_dict()) == list(layout['netG']) and list(netD.state_dict()) == list(layout['netD'])
@@ -60,7 +61,8 @@ def test_class_weights_and_the_n_plus_1_loss_by_hand():
     # The unlabelled class ignored: 2 classes present, weight = (4 pixels) / (2 * count): 1 for class 1, 2 for class 2.
     assert oasis_class_weights(label, ignore_first=True).tolist() == [[[0.0, 1.0], [1.0, 2.0]]]
     # Counted: 3 present, weight = 4 / (3 * count).
-    assert torch.allclose(oasis_class_weights(label, ignore_first=False), torch.tensor([[[4 / 3, 2 / 3], [2 / 3, 4 / 3]]]))
+    assert torch.allclose(oasis_class_weights(label, ignore_first=False),
+                          torch.tensor([[[4 / 3, 2 / 3], [2 / 3, 4 / 3]]]))
     # Logits: "fake" (channel 0) at 1, every class at 0. As real, each pixel's target is its class + 1, whose
     # cross-entropy is log(e + 3); the weighted mean is log(e + 3) * (0 + 1 + 1 + 2) / 4.
     logits = torch.zeros(1, 4, 2, 2)
@@ -186,12 +188,15 @@ def test_a_tiny_oasis_trains_resumes_exactly_and_serves_every_command(tmp_path, 
     made = run_script('scripts/synthesize.py', '--model', run, '--use_ema', '--labels', str(maps), '--seeds', '3-4',
                       '--out', str(tmp_path / 'out'), '--gpu_ids', '-1')
     assert made.returncode == 0, made.stderr[-2000:]
-    assert sorted(os.listdir(tmp_path / 'out')) == ['a_seed3.png', 'a_seed4.png', 'index.html', 'labels', 'manifest.json']
+    assert sorted(os.listdir(tmp_path / 'out')) == ['a_seed3.png', 'a_seed4.png', 'index.html', 'labels',
+                                                    'manifest.json']
     assert not np.array_equal(*(np.array(Image.open(tmp_path / 'out' / f'a_seed{s}.png')) for s in (3, 4)))
     restyled = run_script('scripts/synthesize.py', '--model', run, '--use_ema', '--labels', str(maps), '--seeds', '3',
-                          '--restyle', 'sky', '--base_seed', '4', '--out', str(tmp_path / 'restyled'), '--gpu_ids', '-1')
+                          '--restyle', 'sky', '--base_seed', '4', '--out', str(tmp_path / 'restyled'), '--gpu_ids',
+                          '-1')
     assert restyled.returncode == 0, restyled.stderr[-2000:]
-    tested = run_script('test.py', '--model', run, '--use_ema', '--results_dir', str(tmp_path / 'results'), '--how_many', '2',
+    tested = run_script('test.py', '--model', run, '--use_ema', '--results_dir', str(tmp_path / 'results'),
+                        '--how_many', '2',
                         '--gpu_ids', '-1')
     assert tested.returncode == 0, tested.stderr[-2000:]
     converted = run_script('scripts/convert_checkpoint.py', '--name', 'once', '--checkpoints_dir', ck, '--use_ema',
@@ -206,23 +211,27 @@ def test_a_tiny_oasis_trains_resumes_exactly_and_serves_every_command(tmp_path, 
     exported = run_script('scripts/export.py', '--model', str(tmp_path / 'folder'), '--out', str(tmp_path / 'onnx'))
     assert exported.returncode == 0, exported.stderr[-2000:]
     from models.exported import OnnxRuntimeNetwork
-    assert OnnxRuntimeNetwork(str(tmp_path / 'onnx' / 'generator.onnx'), torch.device('cpu')).inputs == ['semantics', 'z']
+    assert OnnxRuntimeNetwork(str(tmp_path / 'onnx' / 'generator.onnx'),
+                              torch.device('cpu')).inputs == ['semantics', 'z']
 
 
 def test_bad_combinations_are_one_line(tmp_path):
     for args, says in ((['--use_vae'], 'has no style encoder'), (['--netD', 'fpse'], '--netD fpse does not train with'),
                        (['--niter_decay', '5'], 'stay constant')):
-        result = run_script('train.py', *TINY, '--name', 'bad', '--checkpoints_dir', str(tmp_path), '--niter', '1', *args)
+        result = run_script('train.py', *TINY, '--name', 'bad', '--checkpoints_dir', str(tmp_path), '--niter', '1',
+                            *args)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 1 and len(lines) == 1 and says in lines[0], (args, result.stderr[-500:])
-    result = run_script('train.py', '--dataset_mode', 'synthetic', '--netD', 'oasis', '--checkpoints_dir', str(tmp_path),
+    result = run_script('train.py', '--dataset_mode', 'synthetic', '--netD', 'oasis', '--checkpoints_dir',
+                        str(tmp_path),
                         '--gpu_ids', '-1')
     assert result.returncode == 1 and '--netD oasis does not train with --model pix2pix' in result.stderr
     save_trained_looking_model(str(tmp_path / 'ck'), 'ccfpse', ['--dataset_mode', 'synthetic'])
     os.makedirs(tmp_path / 'released' / 'models')
     os.replace(tmp_path / 'ck' / 'ccfpse' / 'latest_net_G.pth', tmp_path / 'released' / 'models' / 'best_EMA.pth')
     result = run_script('scripts/synthesize.py', '--preset', 'oasis_ade20k', '--name', 'released', '--checkpoints_dir',
-                        str(tmp_path), '--which_epoch', 'best', '--labels', str(labels_folder(tmp_path)), '--gpu_ids', '-1')
+                        str(tmp_path), '--which_epoch', 'best', '--labels', str(labels_folder(tmp_path)), '--gpu_ids',
+                        '-1')
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and 'best_EMA.pth was built with other options' in lines[0]
 
@@ -244,7 +253,8 @@ def test_the_oasis_batch_through_the_trainer_matches_the_objective(tmp_path):
 
 
 @pytest.mark.slow(seconds=25)
-def test_an_oasis_model_is_scored_as_the_paper_did_through_evaluate_all(tmp_path, capsys, monkeypatch, inception_weights):
+def test_an_oasis_model_is_scored_as_the_paper_did_through_evaluate_all(tmp_path, capsys, monkeypatch,
+                                                                        inception_weights):
     """`evaluate.py all --model` synthesizes the validation split with an OASIS model (COCO-Stuff's classes, its
     don't-care first where the networks are fed) and scores it with the dataset's segmenter and FID."""
     from segmenter_files import write_published_files
@@ -256,10 +266,12 @@ def test_an_oasis_model_is_scored_as_the_paper_did_through_evaluate_all(tmp_path
     from options.test_options import TestOptions
     parses = []
     parse = TestOptions.parse
-    monkeypatch.setattr(TestOptions, 'parse', lambda self, *args, **kwargs: parses.append(1) or parse(self, *args, **kwargs))
+    monkeypatch.setattr(TestOptions, 'parse', lambda self, *args,
+                        **kwargs: parses.append(1) or parse(self, *args, **kwargs))
     code, out, err = run_evaluate(capsys, monkeypatch, 'all', '--dataset_mode', 'coco', '--dataroot', root,
                                   '--segmenter_weights', weights, '--inception_weights', inception_weights, '--gpu_ids',
-                                  '-1', '--stats_cache', '', '--dims', '64', '--model', str(tmp_path / 'ck' / 'coco_oasis'),
+                                  '-1', '--stats_cache', '', '--dims', '64', '--model',
+                                  str(tmp_path / 'ck' / 'coco_oasis'),
                                   '--results_dir', str(tmp_path / 'results'))
     assert code == 0, err
     assert len(parses) == 1  # the options are parsed once, for synthesis and for pairing the label maps

@@ -27,9 +27,12 @@ REFERENCE_TRAIN_DEFAULTS = {
 }
 
 PER_DATASET = {
-    'ade20k': {'label_nc': 150, 'contain_dontcare_label': True, 'no_instance': True, 'preprocess_mode': 'resize_and_crop', 'load_size': 286, 'crop_size': 256},
-    'cityscapes': {'label_nc': 35, 'contain_dontcare_label': False, 'no_instance': False, 'preprocess_mode': 'fixed', 'load_size': 512, 'crop_size': 512, 'aspect_ratio': 2.0},
-    'custom': {'label_nc': 13, 'contain_dontcare_label': False, 'preprocess_mode': 'resize_and_crop', 'load_size': 286, 'crop_size': 256},
+    'ade20k': {'label_nc': 150, 'contain_dontcare_label': True, 'no_instance': True,
+               'preprocess_mode': 'resize_and_crop', 'load_size': 286, 'crop_size': 256},
+    'cityscapes': {'label_nc': 35, 'contain_dontcare_label': False, 'no_instance': False, 'preprocess_mode': 'fixed',
+                   'load_size': 512, 'crop_size': 512, 'aspect_ratio': 2.0},
+    'custom': {'label_nc': 13, 'contain_dontcare_label': False, 'preprocess_mode': 'resize_and_crop', 'load_size': 286,
+               'crop_size': 256},
 }
 
 
@@ -111,13 +114,15 @@ def test_ignored_reference_options_are_accepted_with_a_note(capsys):
     opt = TrainOptions().parse(['--nef', '32', '--mpdist', '--num_servers', '2'])
     assert (opt.nef, opt.mpdist, opt.num_servers) == (32, True, 2)
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith('note:')]
-    assert [line.split()[1] for line in notes] == ['--mpdist', '--nef', '--num_servers'] and all('ignored' in n for n in notes)
+    assert [line.split()[1] for line in notes] == ['--mpdist', '--nef',
+                                                   '--num_servers'] and all('ignored' in n for n in notes)
 
 
 def test_architecture_options_are_declared_where_they_are_defined():
     from options.parser import OptionParser
     parser = TrainOptions().initialize(OptionParser())
-    assert {'dataset_mode', 'netG', 'ngf', 'label_nc', 'use_vae', 'crop_size', 'netD', 'ndf', 'output_nc'} <= parser.architecture_options
+    assert {'dataset_mode', 'netG', 'ngf', 'label_nc', 'use_vae', 'crop_size', 'netD', 'ndf',
+            'output_nc'} <= parser.architecture_options
     assert not {'lr', 'batchSize', 'name', 'gpu_ids'} & parser.architecture_options
 
 
@@ -183,7 +188,8 @@ def test_unknown_preset_and_phase_are_one_line_errors(tmp_path):
     assert not (tmp_path / 'ck' / 'CC-FPSE_coco').exists()  # no run folder
 
 
-@pytest.mark.parametrize('option, value', [('--predictor_nc', '0'), ('--ngf', '-4'), ('--ndf', 'wide'), ('--z_dim', '0')])
+@pytest.mark.parametrize('option, value',
+                         [('--predictor_nc', '0'), ('--ngf', '-4'), ('--ndf', 'wide'), ('--z_dim', '0')])
 def test_widths_must_be_positive_whole_numbers(option, value, tmp_path):
     result = run_script('train.py', option, value, '--checkpoints_dir', str(tmp_path))
     lines = result.stderr.strip().splitlines()

@@ -37,7 +37,8 @@ def test_amp_runs_a_full_generator_and_discriminator_step(amp):
 @pytest.mark.slow(seconds=30)
 def test_benchmark_runs_in_a_tiny_configuration(tmp_path):
     result = subprocess.run([sys.executable, 'scripts/benchmark.py', '--crop_size', '64', '--ngf', '4', '--ndf', '4',
-                             '--gpu_ids', '-1', '--repeats', '1', '--warmup', '0', '--no_vgg', '--modes', 'train,inference',
+                             '--gpu_ids', '-1', '--repeats', '1', '--warmup', '0', '--no_vgg', '--modes',
+                             'train,inference',
                              '--amps', 'off', '--variants', 'reference,ours', '--workdir', str(tmp_path)],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -59,7 +60,8 @@ def test_benchmark_times_oasis_and_refuses_cc_fpses_variants_for_it(tmp_path):
     common = [sys.executable, 'scripts/benchmark.py', '--method', 'oasis', '--dataset_mode', 'synthetic', '--crop_size',
               '64', '--ngf', '4', '--ndf', '4', '--gpu_ids', '-1', '--repeats', '1', '--warmup', '0', '--no_vgg',
               '--amps', 'off', '--workdir', str(tmp_path)]
-    result = subprocess.run(common + ['--modes', 'train,inference', '--variants', 'ours'], cwd=ROOT, capture_output=True,
+    result = subprocess.run(common + ['--modes', 'train,inference', '--variants', 'ours'], cwd=ROOT,
+                            capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.strip().splitlines()[1:]]
@@ -69,12 +71,14 @@ def test_benchmark_times_oasis_and_refuses_cc_fpses_variants_for_it(tmp_path):
 
 
 def test_benchmark_rejects_an_unknown_variant(tmp_path):
-    result = run_script('scripts/benchmark.py', '--variants', 'reference,fastest', '--no_vgg', '--workdir', str(tmp_path))
+    result = run_script('scripts/benchmark.py', '--variants', 'reference,fastest', '--no_vgg', '--workdir',
+                        str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip() == ('error: --variants: unknown fastest; choose from reference, ours, ours_recompute, '
                                      'ours_channels_last, ours_contiguous, ours_compile, ours_onnxruntime')
     assert os.listdir(tmp_path) == []
-    result = run_script('scripts/benchmark.py', '--variants', 'ours,ours_onnxruntime', '--no_vgg', '--workdir', str(tmp_path))
+    result = run_script('scripts/benchmark.py', '--variants', 'ours,ours_onnxruntime', '--no_vgg', '--workdir',
+                        str(tmp_path))
     assert result.returncode == 1 and 'time inference only: pass --modes inference' in result.stderr
     assert os.listdir(tmp_path) == []
 
@@ -115,16 +119,19 @@ def test_activation_memory_of_a_generator_step_is_below_the_reference_formulatio
     from trainers.trainer import frozen
     from util.memory import saved_tensor_bytes
     kept, unfold_excess = {}, 0
-    for variant, extra in (('reference', ['--depthconv_impl', 'unfold', '--predictor_impl', 'reference']), ('ours', [])):
+    for variant, extra in (('reference', ['--depthconv_impl', 'unfold', '--predictor_impl', 'reference']),
+                           ('ours', [])):
         opt = train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '128', *extra)
         torch.manual_seed(0)
         model = build_model(opt)
         inputs = []
         for module in model.netG.modules():
             if isinstance(module, DepthConv):
-                module.register_forward_hook(lambda mod, args, out: inputs.append(args[0].numel() * args[0].element_size()))
+                module.register_forward_hook(lambda mod, args,
+                                             out: inputs.append(args[0].numel() * args[0].element_size()))
         with frozen(model.netD):
-            _, kept[variant] = saved_tensor_bytes(lambda: model(random_batch(opt), mode='generator'), model.parameters())
+            _, kept[variant] = saved_tensor_bytes(lambda: model(random_batch(opt), mode='generator'),
+                                                  model.parameters())
         unfold_excess = (TAPS - 1) * sum(inputs)
     assert kept['reference'] - kept['ours'] >= 0.75 * unfold_excess, (kept, unfold_excess)
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import ENV, ROOT, SMALL_PREDICTORS, make_test_opt, random_state, released_layout, run_in_own_process, run_script, torchrun, train_opt
+from helpers import (ENV, ROOT, SMALL_PREDICTORS, make_test_opt, random_state, released_layout, run_in_own_process,
+                     run_script, torchrun, train_opt)
 from dataset_writers import write_coco
 from options.train_options import TrainOptions
 from util.errors import UserError
@@ -160,7 +161,8 @@ def test_bad_resume_and_output_folder_errors(tmp_path):
     (tmp_path / 'file').write_text('x')
     result = run('train.py', '--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path / 'file' / 'ck'), *TINY,
                  check=False)
-    assert result.returncode == 1 and 'cannot write to' in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.returncode == 1 and 'cannot write to' in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     result = run('test.py', '--dataset_mode', 'synthetic', '--name', 'r', '--checkpoints_dir', str(tmp_path / 'ck'),
                  '--which_epoch', '5', '--gpu_ids', '-1', check=False)
     assert result.returncode == 1 and 'available epochs: 1, latest' in result.stderr and result.stdout == ''
@@ -266,7 +268,8 @@ def test_failed_start_leaves_the_run_folder_as_it_was_and_stale_temporaries_are_
     synthetic_train(tmp_path, 'run', '--niter', '1')
     folder = tmp_path / 'ck' / 'run'
     before = {name: (folder / name).read_bytes() for name in os.listdir(folder) if (folder / name).is_file()}
-    result = synthetic_train(tmp_path, 'run', '--niter', '2', '--continue_train', '--max_dataset_size', '1', check=False)
+    result = synthetic_train(tmp_path, 'run', '--niter', '2', '--continue_train', '--max_dataset_size', '1',
+                             check=False)
     assert result.returncode == 1 and 'fewer than --batchSize' in result.stderr
     after = {name: (folder / name).read_bytes() for name in os.listdir(folder) if (folder / name).is_file()}
     assert after == before
@@ -285,8 +288,9 @@ def test_non_finite_images_stop_test_py_with_the_checkpoint_named(tmp_path):
     result = run('test.py', '--dataset_mode', 'synthetic', '--name', 'nan', '--checkpoints_dir', str(tmp_path / 'ck'),
                  '--results_dir', str(tmp_path / 'res'), '--how_many', '2', '--gpu_ids', '-1', check=False)
     lines = result.stderr.strip().splitlines()
-    assert result.returncode == 1 and lines[-1] == f'error: {path} generates non-finite pixels: the checkpoint is broken ' \
-                                                   '(a diverged run?); use another --which_epoch'
+    assert result.returncode == 1
+    assert lines[-1] == f'error: {path} generates non-finite pixels: the checkpoint is broken (a diverged run?); ' \
+                        'use another --which_epoch'
     assert not list((tmp_path / 'res').rglob('*.png'))
 
 
@@ -387,7 +391,8 @@ def test_an_elastic_restart_after_a_lost_worker_resumes_from_latest_and_ends_bit
     assert straight.stdout.count('Training finished') == 1
     assert (tmp_path / 'ck' / 'straight' / 'loss_log.txt').read_text().count('Training Loss') == 1
     assert sorted(f for f in os.listdir(tmp_path / 'ck' / 'straight') if f.endswith('.pth')) == \
-        ['3_net_D.pth', '3_net_G.pth', '3_train_state.pth', 'latest_net_D.pth', 'latest_net_G.pth', 'latest_train_state.pth']
+        ['3_net_D.pth', '3_net_G.pth', '3_train_state.pth', 'latest_net_D.pth', 'latest_net_G.pth',
+         'latest_train_state.pth']
     script = tmp_path / 'lose_a_worker.py'
     script.write_text(ELASTIC_SCRIPT.format(root=ROOT, args=[*args, '--name', 'elastic']))
     elastic = torchrun('--max-restarts', '1', str(script))

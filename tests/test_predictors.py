@@ -69,7 +69,8 @@ def test_without_autograd_the_generator_goes_tap_by_tap_channels_last_with_the_s
     generators = []
     for impl in ('fused', 'reference'):
         torch.manual_seed(0)
-        generators.append(define('G', train_opt(*args, '--predictor_impl', impl, '--memory_format', 'channels_last')).eval())
+        generators.append(define('G',
+                                 train_opt(*args, '--predictor_impl', impl, '--memory_format', 'channels_last')).eval())
     with torch.no_grad():  # biases start at zero: make them tell the taps apart
         for name, param in generators[0].named_parameters():
             if name.endswith('bias'):
@@ -115,10 +116,12 @@ def test_with_autograd_channels_last_generators_predict_tap_major_kernel_maps(mo
         with torch.autocast('cpu', dtype=autocast or torch.bfloat16, enabled=autocast is not None):
             generator(_semantics('two_classes', opt)).float().sum().backward()
         assert len(calls) == 2 * len(generator.schedule)
-        if memory_format == 'contiguous' or predictor_impl == 'reference' or autocast is None and memory_format == 'auto':
+        if memory_format == 'contiguous' or predictor_impl == 'reference' or \
+                autocast is None and memory_format == 'auto':
             assert all(nchw == [True, True] and not tap_major for _, nchw, tap_major in calls), memory_format
         else:
-            assert all(channels_last == [True, True] and tap_major for channels_last, _, tap_major in calls), memory_format
+            assert all(channels_last == [True, True] and tap_major for channels_last, _,
+                       tap_major in calls), memory_format
             # (maps of one pixel are in both layouts)
             assert sum(nchw == [False, False] for _, nchw, _ in calls) >= len(calls) - 2
 

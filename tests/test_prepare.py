@@ -29,10 +29,12 @@ def hand_made_coco(root):
         'images': [{'id': 7, 'file_name': 'b_jpg_name.jpg', 'width': 5, 'height': 4},   # no objects
                    {'id': 3, 'file_name': 'a.jpg', 'width': 8, 'height': 6}],
         'annotations': [
-            {'id': 40, 'image_id': 3, 'category_id': 1, 'iscrowd': 0, 'segmentation': [square(1, 1, 4, 3)]},                      # 0
-            {'id': 30, 'image_id': 3, 'category_id': 1, 'iscrowd': 1, 'segmentation': {'counts': [0, 48], 'size': [6, 8]}},      # skipped
-            {'id': 20, 'image_id': 3, 'category_id': 1, 'iscrowd': 0, 'segmentation': [square(3, 2, 6, 5), square(6, 4, 8, 6)]},  # 1
-            {'id': 10, 'image_id': 3, 'category_id': 1, 'iscrowd': 0, 'segmentation': [square(0, 0, 2, 2)]},                      # 2
+            {'id': 40, 'image_id': 3, 'category_id': 1, 'iscrowd': 0, 'segmentation': [square(1, 1, 4, 3)]},  # 0
+            {'id': 30, 'image_id': 3, 'category_id': 1, 'iscrowd': 1,
+             'segmentation': {'counts': [0, 48], 'size': [6, 8]}},      # skipped
+            {'id': 20, 'image_id': 3, 'category_id': 1, 'iscrowd': 0,
+             'segmentation': [square(3, 2, 6, 5), square(6, 4, 8, 6)]},  # 1
+            {'id': 10, 'image_id': 3, 'category_id': 1, 'iscrowd': 0, 'segmentation': [square(0, 0, 2, 2)]},  # 2
         ],
         'categories': [{'id': 1, 'name': 'person', 'supercategory': 'person'}],
     }
@@ -75,7 +77,8 @@ def scalar_rule(xs, ys, shape):
         for c in range(shape[1]):
             inside, j = False, len(xs) - 1
             for i in range(len(xs)):
-                if ((ys[i] <= r < ys[j]) or (ys[j] <= r < ys[i])) and c < (xs[j] - xs[i]) * (r - ys[i]) / (ys[j] - ys[i]) + xs[i]:
+                crosses = (ys[i] <= r < ys[j]) or (ys[j] <= r < ys[i])
+                if crosses and c < (xs[j] - xs[i]) * (r - ys[i]) / (ys[j] - ys[i]) + xs[i]:
                     inside = not inside
                 j = i
             mask[r, c] = inside
@@ -140,14 +143,16 @@ def test_preparation_bad_input(tmp_path):
     result = run('prepare_coco_stuff.py', '--annotation_file', f'{root}/instances.json', '--input_label_dir',
                         f'{root}/labels', '--output_instance_dir', str(tmp_path / 'file' / 'inst'))
     lines = result.stderr.strip().splitlines()
-    assert result.returncode == 1 and len(lines) == 1 and 'cannot write to' in lines[0] and '--output_instance_dir' in lines[0]
+    assert result.returncode == 1 and len(lines) == 1
+    assert 'cannot write to' in lines[0] and '--output_instance_dir' in lines[0]
 
 
 GOOD_DATASETS = {
     'coco': lambda root: (write_coco(root, 'train', count=4), ['--dataset_mode', 'coco']),
     'ade20k': lambda root: (write_ade20k(root, 'train', count=4), ['--dataset_mode', 'ade20k']),
     'cityscapes': lambda root: (write_cityscapes(root, 'train', count=4), ['--dataset_mode', 'cityscapes']),
-    'custom': lambda root: (None, ['--dataset_mode', 'custom', '--no_instance', '--label_dir', write_custom(root, count=4)[0],
+    'custom': lambda root: (None,
+                            ['--dataset_mode', 'custom', '--no_instance', '--label_dir', write_custom(root, count=4)[0],
                                    '--image_dir', os.path.join(root, 'photos')]),
 }
 

@@ -171,8 +171,10 @@ def test_push_to_hub_uploads_the_written_folder(run, tmp_path, monkeypatch):
 def test_torch_hub_entry_points(tmp_path):
     """The released COCO preset through torch.hub (with small widths, so that random weights are quick to write)."""
     small = {'ngf': 4, 'predictor_nc': 16, 'crop_size': 64}
-    save_trained_looking_model(str(tmp_path / 'ck'), 'coco_released', ['--dataset_mode', 'coco', '--use_vae', '--crop_size', '64'])
-    hub = torch.hub.load(ROOT, 'ccfpse_coco', source='local', weights=str(tmp_path / 'ck' / 'coco_released' / 'latest_net_G.pth'),
+    save_trained_looking_model(str(tmp_path / 'ck'), 'coco_released',
+                               ['--dataset_mode', 'coco', '--use_vae', '--crop_size', '64'])
+    hub = torch.hub.load(ROOT, 'ccfpse_coco', source='local',
+                         weights=str(tmp_path / 'ck' / 'coco_released' / 'latest_net_G.pth'),
                          **small)
     direct = Synthesizer.from_pretrained(str(tmp_path / 'ck' / 'coco_released'))
     assert len(hub.labels) == 183 and hub.size == (64, 64)

@@ -67,7 +67,8 @@ def test_every_registered_network_builds_runs_saves_and_is_rebuilt_from_its_desc
 
 def test_a_description_never_holds_runtime_arguments(tmp_path):
     opt = tiny_opt('generator', 'condconv', tmp_path)
-    opt.depthconv_impl, opt.predictor_impl, opt.memory_format, opt.checkpoint_predictors = 'unfold', 'reference', 'channels_last', True
+    opt.depthconv_impl, opt.predictor_impl, opt.memory_format = 'unfold', 'reference', 'channels_last'
+    opt.checkpoint_predictors = True
     net = define('G', opt)
     assert not set(networks.RUNTIME_ARGUMENTS) & set(net.description['arguments'])
     # A description written before they were left out still builds; the process chooses how it computes.

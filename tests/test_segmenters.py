@@ -80,9 +80,11 @@ def test_offline_download_names_the_url_the_file_and_the_option(tmp_path, monkey
     with pytest.raises(UserError) as error:
         load_segmenter('deeplabv2_cocostuff')
     message = str(error.value)
-    assert 'https://github.com/kazuto1011/deeplab-pytorch/releases/download/v1.0/deeplabv2_resnet101_msc-cocostuff164k-100000.pth' in message
+    assert ('https://github.com/kazuto1011/deeplab-pytorch/releases/download/v1.0/'
+            'deeplabv2_resnet101_msc-cocostuff164k-100000.pth') in message
     assert '--segmenter_weights' in message and '\n' not in message
-    with pytest.raises(UserError, match=r'drn-d-105_ms_cityscapes.pth .*no direct download link.*go.yf.io.*--segmenter_weights'):
+    with pytest.raises(UserError,
+                       match=r'drn-d-105_ms_cityscapes.pth .*no direct download link.*go.yf.io.*--segmenter_weights'):
         load_segmenter('drn_d_105_cityscapes')
     # A file already in the hub cache is used without a download.
     write_published_files('drn_d_105_cityscapes', str(tmp_path / 'hub' / 'checkpoints'))
@@ -112,11 +114,13 @@ def test_each_repository_preprocessing():
     assert torch.allclose(x[0, :, 0, 0], expected, atol=1e-5)
     drn = build_segmenter('drn_d_105_cityscapes').eval()
     x = _first_conv_input(drn, drn.base[0][0], images)
-    expected = torch.tensor([(1 - 0.29010095) / 0.18295405, (0 - 0.32808145) / 0.18656561, (0.2 - 0.28696394) / 0.18447509])
+    expected = torch.tensor([(1 - 0.29010095) / 0.18295405, (0 - 0.32808145) / 0.18656561,
+                             (0.2 - 0.28696394) / 0.18447509])
     assert torch.allclose(x[0, :, 0, 0], expected, atol=1e-5)
 
 
-@pytest.mark.parametrize('name,classes,size', [('deeplabv2_cocostuff', 182, (40, 24)), ('upernet101_ade20k', 150, (40, 24)),
+@pytest.mark.parametrize('name,classes,size',
+                         [('deeplabv2_cocostuff', 182, (40, 24)), ('upernet101_ade20k', 150, (40, 24)),
                                                ('drn_d_105_cityscapes', 19, (48, 24))])
 def test_output_is_probabilities_at_the_input_size(name, classes, size):
     torch.manual_seed(0)

@@ -4,7 +4,8 @@ import os
 import pytest
 import torch
 
-from helpers import (load_model, define, networks_on_meta, random_batch, run_script, save_model, small_predictors, spade_layout, strict_load_on_meta,
+from helpers import (load_model, define, networks_on_meta, random_batch, run_script, save_model, small_predictors,
+                     spade_layout, strict_load_on_meta,
                      train_opt)
 from models.from_options import build_model
 from util.checkpoint import CheckpointStore
@@ -65,7 +66,8 @@ def test_spade_checkpoint_with_netG_condconv_names_netG(tmp_path):
     with pytest.raises(UserError) as info:
         load_model(build_model(other), 'latest')
     message = str(info.value)
-    assert 'latest_net_G.pth was built with other options' in message and 'Options that likely differ: --netG' in message
+    assert 'latest_net_G.pth was built with other options' in message
+    assert 'Options that likely differ: --netG' in message
 
 
 @pytest.mark.parametrize('netG, netD', [('spade', 'multiscale'), ('condconv', 'multiscale'), ('spade', 'fpse')])
@@ -105,7 +107,8 @@ def test_feature_matching_averages_over_the_discriminators_scales():
 def test_a_networks_options_are_rejected_with_another_network():
     for args, option, owner in ((['--netD', 'fpse', '--num_D', '3'], '--num_D', '--netD multiscale'),
                                 (['--netD', 'fpse', '--n_layers_D', '3'], '--n_layers_D', '--netD multiscale'),
-                                (['--netG', 'spade', '--depthconv_impl', 'unfold'], '--depthconv_impl', '--netG condconv')):
+                                (['--netG', 'spade', '--depthconv_impl', 'unfold'], '--depthconv_impl',
+                                 '--netG condconv')):
         result = run_script('train.py', *args)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and f'{option} is an option of {owner}' in lines[0]
@@ -115,8 +118,10 @@ def test_a_networks_options_are_rejected_with_another_network():
 @pytest.mark.parametrize('netG, netD', PAIRS)
 def test_short_training_run_of_each_pair(netG, netD, tmp_path):
     result = run_script('train.py', '--dataset_mode', 'synthetic', '--netG', netG, '--netD', netD, '--name', 'pair',
-                        '--checkpoints_dir', str(tmp_path), '--max_dataset_size', '4', '--batchSize', '2', '--niter', '1',
-                        '--ngf', '4', '--ndf', '4', '--crop_size', '64', '--no_vgg_loss', '--gpu_ids', '-1', '--use_vae',
+                        '--checkpoints_dir', str(tmp_path), '--max_dataset_size', '4', '--batchSize', '2', '--niter',
+                        '1',
+                        '--ngf', '4', '--ndf', '4', '--crop_size', '64', '--no_vgg_loss', '--gpu_ids', '-1',
+                        '--use_vae',
                         *small_predictors(['--netG', netG]))
     assert result.returncode == 0, result.stderr[-2000:]
     saved = CheckpointStore(str(tmp_path), 'pair').read_options()

@@ -74,15 +74,18 @@ def test_a_seed_reproduces_its_image_alone_and_seeds_differ(monkeypatch, checkpo
     original = Synthesizer.generate
     monkeypatch.setattr(Synthesizer, 'generate', lambda self, semantics, z=None, **kwargs: (
         batch_sizes.append(semantics.size(0)), original(self, semantics, z, **kwargs))[1])
-    synthesize(monkeypatch, checkpoints, '--name', 'vae', '--labels', label, '--seeds', '0-2,7', '--out', str(tmp_path / 'many'))
+    synthesize(monkeypatch, checkpoints, '--name', 'vae', '--labels', label, '--seeds', '0-2,7', '--out',
+               str(tmp_path / 'many'))
     # One style per forward pass by default: batch sizes change float rounding, so a batch of one is what makes
     # an image independent of the others.
     assert batch_sizes == [1, 1, 1, 1]
-    synthesize(monkeypatch, checkpoints, '--name', 'vae', '--labels', label, '--seeds', '1', '--out', str(tmp_path / 'one'))
+    synthesize(monkeypatch, checkpoints, '--name', 'vae', '--labels', label, '--seeds', '1', '--out',
+               str(tmp_path / 'one'))
     names = sorted(f for f in os.listdir(tmp_path / 'many') if f.endswith('.png'))
     assert names == ['scene_seed0.png', 'scene_seed1.png', 'scene_seed2.png', 'scene_seed7.png']
     assert np.array_equal(pixels(tmp_path / 'many' / 'scene_seed1.png'), pixels(tmp_path / 'one' / 'scene_seed1.png'))
-    assert not np.array_equal(pixels(tmp_path / 'many' / 'scene_seed0.png'), pixels(tmp_path / 'many' / 'scene_seed1.png'))
+    assert not np.array_equal(pixels(tmp_path / 'many' / 'scene_seed0.png'),
+                              pixels(tmp_path / 'many' / 'scene_seed1.png'))
     assert pixels(tmp_path / 'many' / 'scene_seed0.png').shape == (64, 64, 3)
     page = (tmp_path / 'many' / 'index.html').read_text()
     assert 'labels/scene.png' in page and 'scene_seed7.png' in page
@@ -102,14 +105,17 @@ def test_grey_map_and_its_colour_rendering_give_the_same_images(monkeypatch, che
     labels = label_set('coco', 182, True)
     ids = blocks([0, 5, 90, 181, 255])
     grey = write(tmp_path / 'grey' / 'scene.png', ids)
-    synthesize(monkeypatch, checkpoints, '--name', 'coco', '--labels', grey, '--seeds', '3', '--out', str(tmp_path / 'a'))
+    synthesize(monkeypatch, checkpoints, '--name', 'coco', '--labels', grey, '--seeds', '3', '--out',
+               str(tmp_path / 'a'))
     # The rendered map (palette mode) read back, and the same map as an RGB colour image.
     rendered = tmp_path / 'a' / 'labels' / 'scene.png'
     assert Image.open(rendered).mode == 'P' and np.array_equal(pixels(rendered), ids)
     colour = write(tmp_path / 'colour' / 'scene.png', Image.open(rendered).convert('RGB'))
     assert np.array_equal(pixels(colour)[0, 0], labels.file_palette()[ids[0, 0]])
-    synthesize(monkeypatch, checkpoints, '--name', 'coco', '--labels', colour, '--seeds', '3', '--out', str(tmp_path / 'b'))
-    synthesize(monkeypatch, checkpoints, '--name', 'coco', '--labels', str(rendered), '--seeds', '3', '--out', str(tmp_path / 'c'))
+    synthesize(monkeypatch, checkpoints, '--name', 'coco', '--labels', colour, '--seeds', '3', '--out',
+               str(tmp_path / 'b'))
+    synthesize(monkeypatch, checkpoints, '--name', 'coco', '--labels', str(rendered), '--seeds', '3', '--out',
+               str(tmp_path / 'c'))
     for other in ('b', 'c'):
         assert np.array_equal(pixels(tmp_path / 'a' / 'scene_seed3.png'), pixels(tmp_path / other / 'scene_seed3.png'))
 
@@ -117,7 +123,8 @@ def test_grey_map_and_its_colour_rendering_give_the_same_images(monkeypatch, che
 def test_style_photo_is_deterministic_and_changes_the_image(monkeypatch, checkpoints, tmp_path):
     label = write(tmp_path / 'maps' / 'scene.png', blocks(range(12)))
     rng = np.random.default_rng(0)
-    photos = [write(tmp_path / f'photo{i}.jpg', rng.integers(0, 256, (80 + 10 * i, 50, 3), dtype=np.uint8)) for i in (0, 1)]
+    photos = [write(tmp_path / f'photo{i}.jpg',
+                    rng.integers(0, 256, (80 + 10 * i, 50, 3), dtype=np.uint8)) for i in (0, 1)]
     for run, photo in (('a', photos[0]), ('b', photos[0]), ('c', photos[1])):
         synthesize(monkeypatch, checkpoints, '--name', 'vae', '--labels', label, '--style_image', photo,
                    '--out', str(tmp_path / run))
@@ -131,7 +138,8 @@ def test_no_instance_map_is_the_label_map_as_its_own_instance_map(monkeypatch, c
     label = write(tmp_path / 'maps' / 'scene.png', ids)
     instance = write(tmp_path / 'inst' / 'scene.png', ids)
     synthesize(monkeypatch, checkpoints, '--name', 'vae', '--labels', label, '--out', str(tmp_path / 'a'))
-    synthesize(monkeypatch, checkpoints, '--name', 'vae', '--labels', label, '--instances', instance, '--out', str(tmp_path / 'b'))
+    synthesize(monkeypatch, checkpoints, '--name', 'vae', '--labels', label, '--instances', instance, '--out',
+               str(tmp_path / 'b'))
     assert np.array_equal(pixels(tmp_path / 'a' / 'scene_seed0.png'), pixels(tmp_path / 'b' / 'scene_seed0.png'))
     # A different instance map (one object split in two) changes the image.
     split = ids.astype(np.uint16) * 10
@@ -160,7 +168,8 @@ def test_model_without_vae_makes_one_image_and_refuses_a_style(monkeypatch, chec
     capsys.readouterr()
     for option in (['--seeds', '1'], ['--style_image', label]):
         with pytest.raises(SystemExit) as info:
-            synthesize(monkeypatch, checkpoints, '--name', 'plain', '--labels', label, *option, '--out', str(tmp_path / 'x'))
+            synthesize(monkeypatch, checkpoints, '--name', 'plain', '--labels', label, *option, '--out',
+                       str(tmp_path / 'x'))
         assert info.value.code == 1
         message = capsys.readouterr().err.strip().splitlines()
         assert len(message) == 1 and option[0] in message[0] and '--use_vae' in message[0]
@@ -212,7 +221,8 @@ def test_bad_inputs_give_one_line_and_write_nothing(monkeypatch, checkpoints, tm
     # instance maps for some label maps only
     second = write(tmp_path / 'good' / 'b.png', blocks(range(12), seed=1))
     instance = write(tmp_path / 'inst' / 'a.png', blocks(range(12)))
-    fail('--name', 'vae', '--labels', good, second, '--instances', instance, expect=('--instances', 'b', 'give one for every'))
+    fail('--name', 'vae', '--labels', good, second, '--instances', instance,
+         expect=('--instances', 'b', 'give one for every'))
     # a folder without images, and a path that does not exist
     (tmp_path / 'empty').mkdir()
     fail('--name', 'vae', '--labels', str(tmp_path / 'empty'), expect=('holds no images',))
@@ -222,12 +232,15 @@ def test_bad_inputs_give_one_line_and_write_nothing(monkeypatch, checkpoints, tm
     # a preset whose architecture the checkpoint does not have: the mismatch message
     os.makedirs(os.path.join(checkpoints, 'wrong'), exist_ok=True)
     for label in 'GE':
-        os.replace(os.path.join(checkpoints, 'vae', f'latest_net_{label}.pth'), os.path.join(checkpoints, 'wrong', f'latest_net_{label}.pth'))
+        os.replace(os.path.join(checkpoints, 'vae', f'latest_net_{label}.pth'),
+                   os.path.join(checkpoints, 'wrong', f'latest_net_{label}.pth'))
     try:
-        fail('--name', 'wrong', '--preset', 'cityscapes', '--labels', good, expect=('built with other options', 'latest_net_G.pth'))
+        fail('--name', 'wrong', '--preset', 'cityscapes', '--labels', good,
+             expect=('built with other options', 'latest_net_G.pth'))
     finally:
         for label in 'GE':
-            os.replace(os.path.join(checkpoints, 'wrong', f'latest_net_{label}.pth'), os.path.join(checkpoints, 'vae', f'latest_net_{label}.pth'))
+            os.replace(os.path.join(checkpoints, 'wrong', f'latest_net_{label}.pth'),
+                       os.path.join(checkpoints, 'vae', f'latest_net_{label}.pth'))
 
 
 def render_path(tmp_path, labels) -> str:
@@ -285,7 +298,8 @@ def test_a_run_folder_of_the_first_networks_json_format_still_loads(checkpoints,
                                                               'depthconv_impl': 'lean', 'memory_format': 'auto'}}
     legacy = {'format': 'cc-fpse networks 1', 'inputs': inputs, 'G': legacy_g, 'E': spec['networks']['E']}
     (folder / 'vae' / 'networks.json').write_text(json.dumps(legacy))
-    old, new = Synthesizer.from_pretrained(str(folder / 'vae')), Synthesizer.from_pretrained(os.path.join(checkpoints, 'vae'))
+    old = Synthesizer.from_pretrained(str(folder / 'vae'))
+    new = Synthesizer.from_pretrained(os.path.join(checkpoints, 'vae'))
     label = torch.from_numpy(blocks(range(12))).long()[None, None]
     z = new.styles_from_seeds([1])
     assert torch.equal(old.generate(old.semantics(label), z), new.generate(new.semantics(label), z))
@@ -327,7 +341,8 @@ def test_each_preset_loads_the_released_layout_and_synthesizes(preset, tmp_path,
         return
     label = torch.zeros(1, 1, height, width)
     label[..., width // 2:] = 1
-    images = synthesizer.generate(synthesizer.semantics(label), synthesizer.styles_from_seeds([0]) if synthesizer.takes_code else None)
+    images = synthesizer.generate(synthesizer.semantics(label),
+                                  synthesizer.styles_from_seeds([0]) if synthesizer.takes_code else None)
     assert images.shape == (1, 3, height, width) and torch.isfinite(images).all()
 
 
@@ -357,7 +372,8 @@ def test_a_rerun_skips_what_is_written_and_a_changed_job_starts_over(checkpoints
     other = tmp_path / 'ck'
     shutil.copytree(checkpoints, other)
     state = torch.load(other / 'vae' / 'latest_net_G.pth', weights_only=True)
-    torch.save({k: v * 1.01 if v.is_floating_point() else v for k, v in state.items()}, other / 'vae' / 'latest_net_G.pth')
+    torch.save({k: v * 1.01 if v.is_floating_point() else v for k, v in state.items()},
+               other / 'vae' / 'latest_net_G.pth')
     calls.clear()
     synthesize(monkeypatch, str(other), *job[:-4], '--seeds', '0-2', '--out', str(out))
     assert len(calls) == 9  # another model: everything again

@@ -98,7 +98,8 @@ class Trainer:
 
     def others(self, label: str) -> List[torch.nn.Module]:
         """The model's networks that step `label` does not train."""
-        return [net for net in self.model.networks_by_label().values() if all(net is not n for n in self.trained[label])]
+        trained = self.trained[label]
+        return [net for net in self.model.networks_by_label().values() if all(net is not n for n in trained)]
 
     def _note_nonfinite(self, net: str, losses: Dict[str, torch.Tensor]) -> None:
         """Keep the step and the losses of the first step whose losses are not finite (no host synchronisation)."""
@@ -205,7 +206,8 @@ class Trainer:
         model.store.save(epoch, networks, state, model.spec_at(epoch).to_text())
 
     def load_training_state(self, epoch: str) -> Optional[Dict[str, int]]:
-        """Restore optimizers, learning rate and RNG states; returns the saved position, or None without a state file."""
+        """Restore optimizers, learning rate and RNG states; returns the saved position, or None without a state
+        file."""
         store = self.model.store
         state = store.load_training_state(epoch)
         if state is None:

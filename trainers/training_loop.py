@@ -1,5 +1,6 @@
 """The training loop: set-up, then for every batch the steps of the model's method (a G step and a D step), and the
-periodic logging, pages, checkpoints and FID evaluation. One process, or one of several under torchrun (DDP); only rank 0 writes."""
+periodic logging, pages, checkpoints and FID evaluation. One process, or one of several under torchrun (DDP); only
+rank 0 writes."""
 import os
 import random
 import signal
@@ -140,14 +141,16 @@ class TrainingLoop:
         if loop.continue_train and loop.which_epoch not in self.store.epochs():
             available = self.store.epochs()
             raise UserError(f'--continue_train: no checkpoint {loop.which_epoch}_net_G.pth in {self.store.folder}; '
-                            + (f'available epochs: {", ".join(available)}' if available else 'check --name and --checkpoints_dir'))
+                            + (f'available epochs: {", ".join(available)}' if available else 'check --name and '
+                                                                                             '--checkpoints_dir'))
         if self.is_main:
             self.store.check_writable()
             self.check_not_overwriting()
             self.run_lock = self.store.lock()
             stale = self.store.remove_stale_temporaries()
             if stale:
-                print(f'note: removed {len(stale)} temporary file(s) that an interrupted save left in {self.store.folder}')
+                print(f'note: removed {len(stale)} temporary file(s) that an interrupted save left in '
+                      f'{self.store.folder}')
         seed_everything(loop.seed)
 
         self.dataloader = data.create_dataloader(self.settings.data, self.dist.world_size, self.dist.rank)
@@ -179,7 +182,8 @@ class TrainingLoop:
             position = self.trainer.load_training_state(loop.which_epoch)
             if position is None:
                 if self.is_main:
-                    print(f'note: no training state beside {loop.which_epoch}_net_G.pth: weights loaded, optimizers start fresh')
+                    print(f'note: no training state beside {loop.which_epoch}_net_G.pth: weights loaded, optimizers '
+                          f'start fresh')
             else:
                 first_epoch, batches_done = position['epoch'], position['epoch_iter'] // samples_per_step
         total_epochs = first_epoch if loop.debug else loop.niter + loop.niter_decay
@@ -204,7 +208,8 @@ class TrainingLoop:
                     self.save(epoch, self.counter.position(epoch_finished=True))
             barrier(self.dist)
         if self.is_main:
-            print(f'Training finished: checkpoints in {self.store.folder}, training page {self.store.path("web/index.html")}')
+            print(f'Training finished: checkpoints in {self.store.folder}, training page '
+                  f'{self.store.path("web/index.html")}')
 
     def run_epoch(self) -> None:
         counter, loader = self.counter, self.dataloader
@@ -223,7 +228,8 @@ class TrainingLoop:
             # Host synchronisations only where the reference has them (printing losses) and before writing: the
             # losses' finiteness and, distributed, whether any process was interrupted, so that all stop together.
             due = any(counter.needs(freq) for freq in (self.loop.print_freq, self.loop.display_freq,
-                                                       self.loop.save_latest_freq, self.loop.fid_freq, self.loop.eval_freq))
+                                                       self.loop.save_latest_freq, self.loop.fid_freq,
+                                                       self.loop.eval_freq))
             stop = self.interrupt.raised if not self.dist.enabled else \
                 due and not all_true(not self.interrupt.raised, self.dist)
             if due or stop:
@@ -301,7 +307,8 @@ class TrainingLoop:
     def evaluate(self, segmentation: bool) -> None:
         trainer, counter = self.trainer, self.counter
         self.refresh_ema()
-        with trainer.forked_rng():  # scoring (Inception's and the segmenter's set-up too) leaves the training RNG as it was
+        # Scoring (Inception's and the segmenter's set-up too) leaves the training RNG as it was.
+        with trainer.forked_rng():
             scores = self.validation.evaluate(lambda batch: trainer.synthesize(batch, use_ema=trainer.ema is not None),
                                               segmentation)
         self.visualizer.plot_scores(scores, counter.total_steps)

@@ -43,7 +43,8 @@ class ValidationSettings:
         if self.eval_freq > 0:
             if self.dataset_mode not in PROTOCOLS:
                 raise UserError(f'--eval_freq scores with the paper\'s protocol, which exists for --dataset_mode '
-                                f'{", ".join(sorted(PROTOCOLS))}, not {self.dataset_mode}: use --fid_freq for FID alone')
+                                f'{", ".join(sorted(PROTOCOLS))}, not {self.dataset_mode}: use --fid_freq for FID '
+                                'alone')
             multiple = SEGMENTERS[dataset_protocol(self.dataset_mode).segmenter].input_multiple
             width, height = image_size(self.crop_size, self.aspect_ratio)
             if width % multiple or height % multiple:
@@ -129,6 +130,7 @@ class ValidationMonitor:
         if self.best is not None and (value >= self.best if LOWER_IS_BETTER[self.metric] else value <= self.best):
             return False
         self.best = value
-        atomic_write_text(self.best_path, json.dumps({**scores, 'metric': self.metric, 'epoch': epoch, 'iteration': step}))
+        atomic_write_text(self.best_path,
+                          json.dumps({**scores, 'metric': self.metric, 'epoch': epoch, 'iteration': step}))
         return True
 

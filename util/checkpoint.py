@@ -21,12 +21,14 @@ except ImportError:  # Windows: runs are not locked
 # Parameter-name patterns and the options that decide their shapes, for a readable mismatch message. (Names that
 # only another network has come with the network: its `checkpoint_hints`, see models.networks.registry.)
 OPTION_HINTS = [
-    (r'^(fc|labelenc1\.|embedding\.|.*(gen_weights|gen_se_weights)\d\.0\.|.*mlp_shared)', '--label_nc, --contain_dontcare_label, --no_instance'),
+    (r'^(fc|labelenc1\.|embedding\.|.*(gen_weights|gen_se_weights)\d\.0\.|.*mlp_shared)',
+     '--label_nc, --contain_dontcare_label, --no_instance'),
     (r'^fc\.', '--use_vae, --crop_size, --aspect_ratio, --z_dim'),
     (r'^(labelenc7|labellat6|labeldec6|up_4)', '--num_upsampling_layers (cityscapes uses one more level by default)'),
     (r'^layer6', '--crop_size (the encoder has a sixth layer from 256 up)'),
     (r'^fc_(mu|var)', '--z_dim, --ngf'),
-    (r'(running_mean|running_var|num_batches_tracked|weight_u|weight_v|weight_orig|\.bias)$', '--norm_G / --norm_D / --norm_E'),
+    (r'(running_mean|running_var|num_batches_tracked|weight_u|weight_v|weight_orig|\.bias)$',
+     '--norm_G / --norm_D / --norm_E'),
     (r'.', '--ngf / --ndf (network widths)'),
 ]
 
@@ -116,7 +118,8 @@ class CheckpointStore:
         """Delete the temporary files that a killed save left behind; returns their names."""
         if not os.path.isdir(self.folder):
             return []
-        stale = sorted(f for f in os.listdir(self.folder) if f.startswith(TEMPORARY_PREFIX) and f.endswith(TEMPORARY_SUFFIX))
+        stale = sorted(f for f in os.listdir(self.folder)
+                       if f.startswith(TEMPORARY_PREFIX) and f.endswith(TEMPORARY_SUFFIX))
         for name in stale:
             os.remove(self.path(name))
         return stale
@@ -220,7 +223,8 @@ def load_safetensors_file(path: str, what: str = 'checkpoint') -> Dict[str, torc
     try:
         return load_file(path, device='cpu')
     except Exception as exc:
-        raise UserError(f'{path} is not a readable safetensors {what} ({exception_reason(exc)}): replace the file') from None
+        raise UserError(f'{path} is not a readable safetensors {what} ({exception_reason(exc)}): replace the '
+                        'file') from None
 
 
 def load_state_dict_file(path: str, what: str = 'checkpoint') -> Dict[str, torch.Tensor]:
@@ -229,7 +233,8 @@ def load_state_dict_file(path: str, what: str = 'checkpoint') -> Dict[str, torch
         return load_safetensors_file(path, what)
     state = load_tensor_file(path, what)
     if not isinstance(state, dict):
-        raise UserError(f'{path} is not a state_dict (a dict of tensors) but a {type(state).__name__}: replace the file')
+        raise UserError(f'{path} is not a state_dict (a dict of tensors) but a {type(state).__name__}: replace '
+                        'the file')
     return state
 
 
@@ -238,13 +243,15 @@ def load_strictly(net: torch.nn.Module, path: str) -> torch.nn.Module:
     differs and which options likely explain it."""
     state = load_state_dict_file(path)
     expected = net.state_dict()
-    if set(state) != set(expected) or any(tuple(getattr(state[k], 'shape', ())) != tuple(v.shape) for k, v in expected.items()):
+    if set(state) != set(expected) or any(tuple(getattr(state[k], 'shape', ())) != tuple(v.shape) for k,
+                                          v in expected.items()):
         raise UserError(mismatch_report(net, state, path))
     net.load_state_dict(state, strict=True)
     return net
 
 
-def layout_differences(net: torch.nn.Module, state: Dict[str, torch.Tensor]) -> Tuple[str, List[str], List[str], List[str]]:
+def layout_differences(net: torch.nn.Module,
+                       state: Dict[str, torch.Tensor]) -> Tuple[str, List[str], List[str], List[str]]:
     """How a state_dict differs from a module's: a readable summary, and the resized, missing and unexpected names."""
     expected = net.state_dict()
     missing = [k for k in expected if k not in state]
@@ -253,9 +260,8 @@ def layout_differences(net: torch.nn.Module, state: Dict[str, torch.Tensor]) -> 
     parts = []
     for title, keys in (('shape differs', resized), ('missing in file', missing), ('not in model', unexpected)):
         if keys:
-            shown = ', '.join(
-                f'{k} (file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)})' if title == 'shape differs' else k
-                for k in keys[:4])
+            shown = ', '.join(f'{k} (file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)})'
+                              if title == 'shape differs' else k for k in keys[:4])
             parts.append(f'{title}: {len(keys)} [{shown}{", ..." if len(keys) > 4 else ""}]')
     return '; '.join(parts), resized, missing, unexpected
 

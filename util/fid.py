@@ -59,7 +59,8 @@ def _weights_from(path: str):
     require_torchvision()
     import pytorch_fid.inception as inception
     original = inception.load_state_dict_from_url
-    inception.load_state_dict_from_url = lambda *args, **kwargs: load_tensor_file(path, 'Inception weights file (--inception_weights)')
+    inception.load_state_dict_from_url = lambda *args, **kwargs: load_tensor_file(path, 'Inception weights file '
+                                                                                        '(--inception_weights)')
     try:
         yield
     finally:
@@ -85,7 +86,8 @@ def inception_model(weights_path: str = '', device: str = 'cpu', dims: int = PAP
             model = InceptionV3([block])
         except Exception as exc:  # no network and nothing cached
             raise UserError(f'the FID Inception weights are not available offline ({type(exc).__name__}): pass '
-                            '--inception_weights PATH (pt_inception-2015-12-05-6726825d.pth from pytorch-fid)') from None
+                            '--inception_weights PATH (pt_inception-2015-12-05-6726825d.pth from '
+                            'pytorch-fid)') from None
     return model.to(device).eval()
 
 
@@ -96,7 +98,8 @@ def weights_tag(weights_path: str) -> str:
     return f'{os.path.abspath(weights_path)}:{stat.st_size}:{stat.st_mtime_ns}'
 
 
-def statistics_cache_path(files: List[str], folder: str, weights_path: str, cache_dir: str, dims: int = PAPER_DIMS) -> str:
+def statistics_cache_path(files: List[str], folder: str, weights_path: str, cache_dir: str,
+                          dims: int = PAPER_DIMS) -> str:
     """A name that changes whenever a file is added, removed or modified, or the weights or feature size change."""
     listing = [(os.path.basename(f), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
     digest = hashlib.sha1(json.dumps([listing, weights_tag(weights_path), dims]).encode()).hexdigest()[:16]
@@ -161,7 +164,8 @@ def fid_between(real: str, fake: str, weights_path: str = '', batch_size: int = 
         real_size = image_size(image_files(real), real)
         fake_size = image_size(image_files(fake), fake)
         if real_size != fake_size:
-            raise UserError(f'real images are {real_size[0]}x{real_size[1]} but generated ones {fake_size[0]}x{fake_size[1]}: '
+            raise UserError(f'real images are {real_size[0]}x{real_size[1]} but generated ones '
+                            f'{fake_size[0]}x{fake_size[1]}: '
                             'compare at the generator\'s resolution')
     given = real.endswith('.npz')  # read first: a bad file is named before Inception is loaded
     stats = read_npz(real, 'statistics file', {'mu': 1, 'sigma': 2}) if given else None
@@ -170,7 +174,8 @@ def fid_between(real: str, fake: str, weights_path: str = '', batch_size: int = 
         folder_statistics(real, model, batch_size, device, weights_path, cache_dir, dims, dist)
     mu2, sigma2 = folder_statistics(fake, model, batch_size, device, weights_path, dims=dims, dist=dist)
     if mu1.shape != mu2.shape:
-        raise UserError(f'--real_dir {real} holds statistics of {mu1.shape[0]} features, not {dims}: pass --dims {mu1.shape[0]}')
+        raise UserError(f'--real_dir {real} holds statistics of {mu1.shape[0]} features, not {dims}: pass --dims '
+                        f'{mu1.shape[0]}')
     # pytorch-fid prints its own notice when the covariance product is singular; ours says why and what to do.
     with contextlib.redirect_stdout(io.StringIO()):
         value = float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))

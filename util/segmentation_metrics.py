@@ -14,7 +14,8 @@ def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int, igno
     valid = label != ignore_index
     truth, guess = label[valid].astype(np.int64), pred[valid].astype(np.int64)
     if truth.size and (truth.max() >= num_classes or guess.max() >= num_classes or min(truth.min(), guess.min()) < 0):
-        raise UserError(f'a label or prediction id is outside 0..{num_classes - 1}: check --num_classes and --ignore_index')
+        raise UserError(f'a label or prediction id is outside 0..{num_classes - 1}: check --num_classes and '
+                        f'--ignore_index')
     return np.bincount(truth * num_classes + guess, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
@@ -29,8 +30,10 @@ def paired_maps(pred_dir: str, label_dir: str) -> List[Tuple[str, str]]:
     for folder, flag in ((pred_dir, '--pred_dir'), (label_dir, '--label_dir')):
         if not os.path.isdir(folder):
             raise UserError(f'{flag} {folder} does not exist')
-    labels = {os.path.splitext(f)[0]: os.path.join(label_dir, f) for f in sorted(os.listdir(label_dir)) if f.endswith('.png')}
-    preds = {os.path.splitext(f)[0]: os.path.join(pred_dir, f) for f in sorted(os.listdir(pred_dir)) if f.endswith('.png')}
+    labels = {os.path.splitext(f)[0]: os.path.join(label_dir,
+                                                   f) for f in sorted(os.listdir(label_dir)) if f.endswith('.png')}
+    preds = {os.path.splitext(f)[0]: os.path.join(pred_dir,
+                                                  f) for f in sorted(os.listdir(pred_dir)) if f.endswith('.png')}
     if not preds:
         raise UserError(f'--pred_dir {pred_dir} has no .png label maps')
     missing = sorted(set(preds) - set(labels))

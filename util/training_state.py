@@ -27,7 +27,8 @@ def restore_rng(rng: Dict) -> None:
     py = rng['python']
     random.setstate((py['version'], tuple(int(v) for v in py['state'].tolist()), py['gauss']))
     n = rng['numpy']
-    np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['cached_gaussian']))
+    np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'],
+                         n['cached_gaussian']))
     torch.set_rng_state(rng['torch'])
     if 'cuda' in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng['cuda'])

@@ -121,8 +121,10 @@ def read_npz(path: str, what: str, arrays: Dict[str, int]) -> Dict[str, np.ndarr
     except UserError:
         raise
     except ValueError as exc:
-        reason = 'it holds Python objects, which are never loaded' if 'allow_pickle' in str(exc) else exception_reason(exc, 80)
-        raise UserError(f'{what} {path} is not an .npz of numbers ({reason}): give the .npz that evaluate.py writes') from None
+        reason = 'it holds Python objects, which are never loaded' if 'allow_pickle' in str(exc) else \
+            exception_reason(exc, 80)
+        raise UserError(f'{what} {path} is not an .npz of numbers ({reason}): give the .npz that evaluate.py '
+                        'writes') from None
     except Exception as exc:
         raise UserError(f'{what} {path} is not a readable .npz ({exception_reason(exc, 80)}): replace it') from None
     for name, dims in arrays.items():

@@ -24,7 +24,8 @@ def loss_panels(names) -> List[Tuple[str, List[str]]]:
     """Losses grouped so that each panel's curves share a scale: the λ-weighted matching terms are ten times the
     adversarial ones, and the discriminator's have their own range."""
     groups = [('generator: adversarial', [n for n in names if n == 'GAN']),
-              ('generator: feature matching, VGG, KL (weighted)', [n for n in names if n != 'GAN' and not n.startswith('D_')]),
+              ('generator: feature matching, VGG, KL (weighted)',
+               [n for n in names if n != 'GAN' and not n.startswith('D_')]),
               ('discriminator', [n for n in names if n.startswith('D_')])]
     return [(title, sorted(members)) for title, members in groups if members]
 
@@ -88,7 +89,8 @@ class Visualizer:
     def convert_visuals(self, visuals: Dict[str, torch.Tensor]) -> Dict:
         converted = OrderedDict()
         for key, tensor in visuals.items():
-            converted[key] = util.tensor2label(tensor, self.label_colors) if key == 'input_label' else util.tensor2im(tensor)
+            converted[key] = util.tensor2label(tensor,
+                                               self.label_colors) if key == 'input_label' else util.tensor2im(tensor)
         return converted
 
     def log_losses(self, epoch: int, i: int, losses: Dict[str, float], t: float) -> str:

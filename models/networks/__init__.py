@@ -57,7 +57,8 @@ def argument_problem(cls: Type[BaseNetwork], name: str, value: Any) -> Optional[
         return None if isinstance(value, str) else f'{name} {value!r} is not a string'
     if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
         return f'{name} {value!r} is not a whole number'
-    if expected is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+    if expected is float and (isinstance(value,
+                                         bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
         return f'{name} {value!r} is not a finite number'
     low, high = INT_LIMITS.get(name) or FLOAT_LIMITS.get(name) or (None, None)
     if low is not None and not low <= value <= high:
@@ -85,7 +86,8 @@ def build_network(description: Dict[str, Any], device: torch.device = torch.devi
     required = [name for name, p in inspect.signature(cls.__init__).parameters.items()
                 if name != 'self' and p.default is inspect.Parameter.empty and name not in arguments]
     problems = [f'{name} is missing' for name in required]
-    problems += [problem for name, value in arguments.items() for problem in [argument_problem(cls, name, value)] if problem]
+    problems += [problem for name,
+                 value in arguments.items() for problem in [argument_problem(cls, name, value)] if problem]
     if problems:
         raise UserError(f'{source}: {cls.__name__}: {problems[0]}: restore the file')
     try:

@@ -166,7 +166,8 @@ def load_vgg19_features(weights_path: str = '') -> nn.Sequential:
         if not os.path.isfile(weights_path):
             raise UserError(f'--vgg_weights {weights_path}: no such file')
         # Memory-mapped when the format allows, so that the classifier's weights are never read.
-        state = load_tensor_file(weights_path, 'VGG19 weights file (--vgg_weights)', mmap=zipfile.is_zipfile(weights_path))
+        state = load_tensor_file(weights_path, 'VGG19 weights file (--vgg_weights)',
+                                 mmap=zipfile.is_zipfile(weights_path))
     else:
         try:
             state = torchvision.models.VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)

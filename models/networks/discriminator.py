@@ -95,7 +95,8 @@ class NLayerDiscriminator(BaseNetwork):
         super().__init__()
         norm_layer = get_nonspade_norm_layer(norm_D, sync_bn)
         nf, in_channels = ndf, input_nc
-        layers = [nn.Sequential(nn.Conv2d(in_channels, nf, kernel_size=4, stride=2, padding=2), nn.LeakyReLU(0.2, False))]
+        layers = [nn.Sequential(nn.Conv2d(in_channels, nf, kernel_size=4, stride=2, padding=2),
+                                nn.LeakyReLU(0.2, False))]
         for n in range(1, n_layers_D):
             nf_prev, nf = nf, min(nf * 2, 512)
             conv = nn.Conv2d(nf_prev, nf, kernel_size=4, stride=1 if n == n_layers_D - 1 else 2, padding=2)
@@ -117,8 +118,10 @@ SUBARCHITECTURES = {'n_layer': NLayerDiscriminator}
 
 
 def multiscale_options(parser, is_train: bool) -> None:
-    parser.add_argument('--num_D', type=limited_int('num_D'), default=2, architecture=True, help='number of discriminators (scales)')
-    parser.add_argument('--n_layers_D', type=limited_int('n_layers_D'), default=4, architecture=True, help='layers in each discriminator')
+    parser.add_argument('--num_D', type=limited_int('num_D'), default=2, architecture=True,
+                        help='number of discriminators (scales)')
+    parser.add_argument('--n_layers_D', type=limited_int('n_layers_D'), default=4, architecture=True,
+                        help='layers in each discriminator')
 
 
 @register('discriminator', 'multiscale', add_options=multiscale_options, checkpoint_keys=r'^discriminator_\d\.')

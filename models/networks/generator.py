@@ -71,11 +71,13 @@ def condconv_options(parser, is_train: bool) -> None:
                         help="hidden channels of every block's kernel and attention predictors (the paper's 128); "
                              "fewer make small CPU models several times faster")
     parser.add_argument('--depthconv_impl', type=str, default='lean', choices=['lean', 'unfold'],
-                        help='conditional depthwise convolution: lean (never builds the unfolded input) or unfold (the reference formulation); same numbers')
+                        help='conditional depthwise convolution: lean (never builds the unfolded input) or unfold (the '
+                             'reference formulation); same numbers')
     parser.add_argument('--predictor_impl', type=str, default='fused', choices=['fused', 'reference'],
                         help="kernel/attention predictors: fused (a block's first layers as one convolution that skips "
                              "label channels absent from the batch; with --depthconv_impl lean, kernel maps predicted "
-                             "a tap at a time without autograd) or reference (one convolution each, whole kernel maps); "
+                             "a tap at a time without autograd) or reference (one convolution each, whole kernel "
+                             "maps); "
                              "same numbers")
     parser.add_argument('--memory_format', type=str, default='auto', choices=list(MEMORY_FORMATS),
                         help='layout of the generator\'s activations: auto is channels_last on CPU under --amp bf16 '
@@ -83,7 +85,8 @@ def condconv_options(parser, is_train: bool) -> None:
                              'otherwise; channels-last, kernel maps are predicted tap-major so that a tap\'s kernels '
                              'are adjacent channels; same numbers')
     parser.add_argument('--checkpoint_predictors', action='store_true',
-                        help='recompute the per-pixel kernels in backward instead of keeping them: less memory, more time')
+                        help='recompute the per-pixel kernels in backward instead of keeping them: less memory, more '
+                             'time')
     add_upsampling_option(parser, tuple(BLOCK_SCHEDULES))
 
 
@@ -112,7 +115,8 @@ class CondConvGenerator(GeneratorBase):
                  predictor_impl: str = 'fused',             # 'fused' or 'reference': same numbers
                  memory_format: str = 'auto',               # a key of MEMORY_FORMATS: same numbers
                  checkpoint_predictors: bool = False,       # recompute the predicted kernels in backward
-                 predictor_nc: int = PREDICTOR_NC):         # hidden width of the blocks' kernel and attention predictors
+                 predictor_nc: int = PREDICTOR_NC):         # hidden width of the blocks' kernel and attention
+                                                            # predictors
         super().__init__()
         nf = ngf
         self.fused = predictor_impl == 'fused'
@@ -202,7 +206,8 @@ class CondConvGenerator(GeneratorBase):
 
         semantics, input_channels = self.conditioning_semantics(seg)
         semantics = semantics.contiguous(memory_format=layout)
-        pyramid = self.label_pyramid(seg, semantics, None if input_channels is None else input_channels[:semantics.size(1)])
+        pyramid = self.label_pyramid(seg, semantics,
+                                     None if input_channels is None else input_channels[:semantics.size(1)])
         for name, upsample, level in self.schedule:
             if upsample:
                 x = self.up(x)

@@ -36,7 +36,8 @@ SEGMENTERS: Dict[str, SegmenterSpec] = {
     'upernet101_ade20k': SegmenterSpec(
         UPerNetADE20K,
         tuple(WeightFile(f'{part}_epoch_50.pth', part,
-                         f'http://sceneparsing.csail.mit.edu/model/pytorch/ade20k-resnet101-upernet/{part}_epoch_50.pth',
+                         'http://sceneparsing.csail.mit.edu/model/pytorch/ade20k-resnet101-upernet/'
+                         f'{part}_epoch_50.pth',
                          ignored_suffixes=('._tmp_running_mean', '._tmp_running_var', '._running_iter'))
               for part in ('encoder', 'decoder')),
         'CSAILVision/semantic-segmentation-pytorch'),

@@ -93,7 +93,8 @@ class DeepLabV2COCOStuff(nn.Module):
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """The multi-scale logits at 1/8 of the input: the element-wise max over the scales."""
-        bgr = (images.flip(1) + 1) * 127.5 - torch.tensor(MEAN_BGR, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+        bgr = (images.flip(1) + 1) * 127.5 - torch.tensor(MEAN_BGR, dtype=images.dtype,
+                                                          device=images.device).view(1, 3, 1, 1)
         full = self.base(bgr)
         size = full.shape[2:]
         pyramid = [full]

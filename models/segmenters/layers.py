@@ -45,9 +45,11 @@ def bottleneck_stage(in_channels: int, planes: int, blocks: int, stride: int = 1
     return nn.Sequential(*layers)
 
 
-def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 dilation: int = 1) -> nn.Sequential:
     """Conv (no bias) -> BN -> ReLU as an nn.Sequential: keys `0.weight`, `1.*`."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=dilation * (kernel_size // 2),
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size, stride,
+                                   padding=dilation * (kernel_size // 2),
                                    dilation=dilation, bias=False),
                          nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
@@ -68,7 +70,8 @@ class Normalize(nn.Module):
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(N, 3, H, W) in [-1, 1] -> (N, H, W, 3) uint8, the pixels of the PNG files the images come from."""
-    return ((images.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    pixels = ((images.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).numpy()
 
 
 def pil_resize_images(images: torch.Tensor, size: Tuple[int, int], method: int) -> torch.Tensor:

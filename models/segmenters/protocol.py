@@ -65,7 +65,8 @@ def _cityscapes() -> DatasetProtocol:
     return DatasetProtocol('cityscapes', 'drn_d_105_cityscapes', 19,
                            _lookup([(v, train_id.get(v, IGNORED)) for v in range(34)]),
                            tuple(labels.names[i] for i in ids), labels.colors[ids], 'drn',
-                           'labelIds mapped to the 19 trainIds (cityscapesscripts\' table); the other ids are not scored')
+                           'labelIds mapped to the 19 trainIds (cityscapesscripts\' table); the other ids are not '
+                           'scored')
 
 
 PROTOCOLS = {'coco': _coco, 'ade20k': _ade20k, 'cityscapes': _cityscapes}

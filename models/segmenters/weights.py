@@ -34,7 +34,8 @@ def _download(file: WeightFile, option: str) -> str:
     cached = hub_cache_path(file.filename)
     if os.path.isfile(cached):
         return cached
-    way_out = f'download {file.filename} from {file.source()} and pass {option} PATH (or put it in {os.path.dirname(cached)})'
+    way_out = (f'download {file.filename} from {file.source()} and pass {option} PATH (or put it in '
+               f'{os.path.dirname(cached)})')
     if not file.url:
         raise UserError(f'{file.filename} is not in the torch hub cache and has no direct download link: {way_out}')
     try:
@@ -59,7 +60,8 @@ def locate(files: Tuple[WeightFile, ...], weights: Optional[str], option: str = 
     if not os.path.isfile(weights):
         raise UserError(f'{option} {weights}: no such file or folder')
     if len(files) > 1:
-        raise UserError(f'{option} {weights} is a file, but this segmenter has {len(files)}: pass the folder that holds '
+        raise UserError(f'{option} {weights} is a file, but this segmenter has {len(files)}: pass the folder that '
+                        f'holds '
                         f'{" and ".join(f.filename for f in files)}')
     return [weights]
 

@@ -62,7 +62,8 @@ class OASISGenerator(BaseNetwork):
         self.initial_size = (round((crop_size // steps) / aspect_ratio), crop_size // steps)  # (H, W)
         if (self.initial_size[1] * steps, self.initial_size[0] * steps) != self.output_size:
             raise UserError(f'--crop_size {crop_size} with --aspect_ratio {aspect_ratio} makes {self.output_size[0]}x'
-                            f'{self.output_size[1]} images, but the OASIS generator doubles its size {NUM_RES_BLOCKS - 1}'
+                            f'{self.output_size[1]} images, but the OASIS generator doubles its size '
+                            f'{NUM_RES_BLOCKS - 1}'
                             f' times: width and height must be multiples of {steps}')
         conditioning = semantic_nc + self.z_dim
         widths = [w * ngf for w in GENERATOR_WIDTHS]
