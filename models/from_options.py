@@ -56,7 +56,7 @@ def spec_from_options(opt: argparse.Namespace) -> ModelSpec:
     trained = method(method_of(opt))
     if opt.use_vae and not trained.style_encoder:
         raise UserError(f'--use_vae: --model {trained.name} has no style encoder; drop it')
-    labels = ['G'] + (['E'] if opt.use_vae else []) + (['D'] if opt.isTrain else [])
+    labels = ['G'] + (['E'] if opt.use_vae else []) + (['D'] if opt.isTrain and trained.discriminators else [])
     networks = {label: network_spec(label, opt) for label in labels}
     inputs = ModelInputs(**{name: getattr(opt, name) for name in INPUT_FIELDS}, label_order=trained.label_order.name)
     return ModelSpec(networks, inputs, opt.use_vae, opt.z_dim,

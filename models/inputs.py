@@ -56,7 +56,7 @@ def model_input(spec: 'ModelSpec', label: torch.Tensor, instance: Optional[torch
     label = label.to(device)
     reorder = label_orders()[spec.inputs.label_order].reorder  # the method's order of the channels
     if reorder is not None:
-        label = reorder(label, spec.inputs.unlabeled_channel)
+        label = reorder(label, spec.inputs)
     if not spec.reads_instances:
         return one_hot_semantics(label, None, spec.inputs.num_labels)
     return one_hot_semantics(label, (label if instance is None else instance).to(device), spec.inputs.num_labels)

@@ -29,10 +29,10 @@ METHOD_PACKAGE = 'models.methods'
 
 @dataclass(frozen=True)
 class LabelOrder:
-    """How a method orders the label channels for its networks: `reorder(ids, unlabeled_channel)` maps the dataset's
-    channel ids to the networks' (None: as the dataset numbers them)."""
+    """How a method orders the label channels for its networks: `reorder(ids, inputs)` maps the dataset's channel
+    ids to the networks' for a model of `inputs` (models.spec.ModelInputs; None: as the dataset numbers them)."""
     name: str
-    reorder: Optional[Callable[[torch.Tensor, Optional[int]], torch.Tensor]] = None
+    reorder: Optional[Callable[[torch.Tensor, Any], torch.Tensor]] = None
 
 
 DATASET_ORDER = LabelOrder('dataset')

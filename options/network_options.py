@@ -13,12 +13,15 @@ def add_model_options(parser: OptionParser, is_train: bool) -> None:
     parser.add_argument('--cpu_allocator', type=str, default='retain', choices=['retain', 'system'],
                         help='on the CPU: retain (keep freed memory for reuse, faster) or system (the C library '
                              'default)')
-    if is_train and parser.selected('model') in method_registry.names():  # another is argparse's to reject
-        method = method_registry.method(parser.selected('model'))
-        parser.set_defaults(netG=method.default_generator, netD=method.discriminators[0])
+    method = method_registry.method(parser.selected('model')) \
+        if is_train and parser.selected('model') in method_registry.names() else None  # another: argparse rejects it
+    if method is not None:
+        parser.set_defaults(netG=method.default_generator, **({'netD': method.discriminators[0]}
+                                                               if method.discriminators else {}))
         if method.add_options is not None:
             method.add_options(parser, is_train)
-    chosen = [('generator', 'netG')] + ([('discriminator', 'netD')] if is_train else [])
+    trains_discriminator = is_train and (method is None or bool(method.discriminators))
+    chosen = [('generator', 'netG')] + ([('discriminator', 'netD')] if trains_discriminator else [])
     for kind, option in chosen:
         add_options = registry.entry(kind, parser.selected(option)).add_options
         if add_options is not None:

@@ -288,8 +288,11 @@ class TrainingLoop:
             self.visualizer.display_current_results(self.latest_visuals(batch), counter.epoch, counter.total_steps)
 
     def latest_visuals(self, batch: Dict) -> OrderedDict:
+        """The batch's first label map and photo, and the image generated from it when the method's steps make one
+        (a diffusion model's training step does not)."""
+        generated = self.trainer.get_latest_generated()
         return OrderedDict([('input_label', batch['label'][0]),
-                            ('synthesized_image', self.trainer.get_latest_generated()[0]),
+                            *([('synthesized_image', generated[0])] if generated is not None else []),
                             ('real_image', batch['image'][0])])
 
     def refresh_ema(self) -> None:

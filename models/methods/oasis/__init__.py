@@ -2,7 +2,6 @@
 discriminator (networks.py), its class-balanced (N+1)-class loss with LabelMix and its average of every state entry
 (objective.py), its label order (the unlabelled class first) and 64-d noise code, and its per-dataset settings."""
 import os
-from typing import Optional
 
 import torch
 
@@ -39,9 +38,10 @@ def oasis_options(parser, is_train: bool) -> None:
                                                                     "generator's (off in the paper)")
 
 
-def unlabeled_first(label: torch.Tensor, unlabeled: Optional[int]) -> torch.Tensor:
+def unlabeled_first(label: torch.Tensor, inputs) -> torch.Tensor:
     """Channel ids with the unlabelled pixels' channel moved to 0 and the classes before it one up (OASIS's order:
     COCO-Stuff's don't-care 182 becomes 0 and class c becomes c + 1; ADE20K and Cityscapes already start with it)."""
+    unlabeled = inputs.unlabeled_channel
     if not unlabeled:  # None (no such channel) or 0 (already first)
         return label
     label = label.long()
