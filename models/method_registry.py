@@ -5,7 +5,7 @@ presets and torch.hub entries of released checkpoints, the benchmark's choices, 
 A method's folder holds:
 
     __init__.py      register(Method(...)): the facts below, its options, and its networks' modules (imported there,
-                     so that their @register decorators run)
+                     so that their @register decorators run); its sampler, for a generator that is not one pass
     objective.py     its training half: a models.base_model.TrainableModel subclass (its losses, loss settings,
                      optimizer groups and average policy), named by `Method.objective` and imported only to train
     presets/*.json   specs of released checkpoints (optional)
@@ -57,6 +57,9 @@ class Method:
                                                               # noise code when given none
     code_note: str = ''                      # what the model card says of its code z (with a noise code)
     add_options: Optional[Callable] = None   # (parser, is_train): its options and per-dataset defaults
+    # How its generator makes images when that is not one call netG(semantics, z) (a diffusion model's sampler):
+    # (netG, **sampling settings) -> a callable (semantics, z) -> images, with codes_from_seeds(seeds) -> z.
+    synthesis: Optional[Callable] = None
     hub_entries: Mapping[str, Tuple[str, str]] = field(default_factory=dict)  # torch.hub entry: (preset, what)
 
     def paper(self, generator: str) -> str:

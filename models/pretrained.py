@@ -46,6 +46,8 @@ def model_card(spec: ModelSpec, networks: Dict[str, Optional[torch.nn.Module]], 
         style = f'a VAE style code of {spec.z_dim} dimensions (E.safetensors encodes photos; a seed draws one)'
     elif spec.noise:
         style = f'{spec.z_dim} dimensions, {trained.code_note or "a noise code: each seed gives another image"}'
+    elif trained.synthesis is not None:
+        style = trained.code_note
     else:
         style = 'none (the label map alone decides the image)'
     lines = ['---', 'library_name: pytorch', 'tags:', '- semantic-image-synthesis', f'- {trained.name}',

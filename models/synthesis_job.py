@@ -11,7 +11,7 @@ the page once all have finished.
 import os
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from tqdm import tqdm
@@ -95,6 +95,7 @@ class SplitJob:
     record: Dict[str, Any]         # what decides the images besides the model's files (manifest.json)
     options_table: str             # printed once the model and the data are found
     memory_budget: float = 0.0     # GB a model beyond the published sizes may take (models.budget)
+    sampling: Optional[Dict[str, Any]] = None  # a diffusion model's sampler settings (Synthesizer's `sampling`)
 
 
 def batch_seed(seed: int, index: int) -> int:
@@ -107,7 +108,7 @@ def synthesize_split(job: SplitJob) -> str:
     index.html. Each batch draws its style noise from a seed of its own, so the images are the same, byte for byte,
     whatever the number of processes. Returns that folder."""
     synthesizer = Synthesizer.from_pretrained(job.model, gpu_ids=job.gpu_ids, amp=job.amp, runtime=job.runtime,
-                                              memory_budget=job.memory_budget)
+                                              memory_budget=job.memory_budget, sampling=job.sampling)
     dist = init_distributed(synthesizer.device.type == 'cuda')
     dataset = data.create_dataset(job.data)
     total = int(min(len(dataset), job.how_many))

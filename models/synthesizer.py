@@ -21,6 +21,7 @@ from util.device import select_device
 from util.errors import UserError
 from .budget import check_memory
 from .inputs import autocast, model_input, reparameterize, seed_style
+from .method_registry import method
 from .pretrained import model_card, write_model_folder
 from .sources import ResolvedModel, load_weights, resolve
 from .spec import ModelSpec, build_networks
@@ -39,25 +40,36 @@ class Synthesizer:
                  # the model's spec (models.spec; ModelSpec.describe for new networks)
                  device: torch.device = torch.device('cpu'),
                  amp: str = 'off',                  # mixed precision: off, bf16, fp16
-                 model_files: Sequence[str] = ()):  # the files its weights came from (G or G_ema, E)
+                 model_files: Sequence[str] = (),   # the files its weights came from (G or G_ema, E)
+                 sampling: Optional[Mapping[str, Any]] = None):  # a sampler's settings (SDM: sampler, steps,
+                                                                 # guidance, eta, progress)
         self.netG, self.netE, self.spec = netG, netE, spec
         self.labels: LabelSet = spec.labels
         self.device, self.amp, self.model_files = device, amp, list(model_files)
         self.checkpoint = self.model_files[0] if self.model_files else f'the {type(netG).__name__} built in Python'
+        # How the generator makes images: one call, or the method's sampler (a diffusion model's).
+        synthesis = method(spec.method).synthesis
+        if synthesis is None and sampling:
+            raise UserError(f'{", ".join(sorted(sampling))}: a {spec.method} model makes its images in one pass; '
+                            'sampler settings are for diffusion models (--model sdm)')
+        self.run = synthesis(netG, **(sampling or {})) if synthesis is not None else \
+            (lambda semantics, z: self.netG(semantics, z=z))
 
     @classmethod
     def from_pretrained(cls, source: Union[str, ResolvedModel], which_epoch: str = 'latest', use_ema: bool = False,
                         preset: Optional[str] = None, spec: Optional[ModelSpec] = None, gpu_ids: str = '-1',
                         amp: str = 'off', revision: Optional[str] = None, runtime: Optional[Dict[str, Any]] = None,
                         arguments: Optional[Dict[str, Any]] = None, backend: str = 'pytorch',
-                        memory_budget: Optional[float] = None) -> 'Synthesizer':
+                        memory_budget: Optional[float] = None,
+                        sampling: Optional[Mapping[str, Any]] = None) -> 'Synthesizer':
         """The generator (and encoder) of `source`, in eval mode: a run folder (checkpoints/<name>: `which_epoch`,
         `use_ema` choose its files; released files come without a spec: `preset` names theirs (a method's presets/), or
         `spec` gives one), a model folder (scripts/convert_checkpoint.py, `save_pretrained`), an exported folder
         (`backend='onnxruntime'`), a Hugging Face Hub id ('owner/name' at `revision`), or what models.sources.resolve
         found. `gpu_ids` '0' for the first GPU (the CPU when there is none); `runtime`: how the networks compute
         (models.networks.RUNTIME_ARGUMENTS); `arguments`: other sizes of the architecture (ModelSpec.with_arguments);
-        `memory_budget`: GB a model beyond the published sizes may take (models.budget; None: the machine's)."""
+        `memory_budget`: GB a model beyond the published sizes may take (models.budget; None: the machine's);
+        `sampling`: a diffusion model's sampler settings (models.methods.sdm.sampling)."""
         model = source if isinstance(source, ResolvedModel) else \
             resolve(source, which_epoch, use_ema, preset, spec, revision, arguments)
         if backend not in BACKENDS:
@@ -81,7 +93,7 @@ class Synthesizer:
             for net in networks.values():
                 if net is not None:
                     net.eval()
-        return cls(networks['G'], networks['E'], spec, device, amp, files)
+        return cls(networks['G'], networks['E'], spec, device, amp, files, sampling)
 
     def save_pretrained(self, folder: str, overwrite: bool = False, provenance: Optional[Mapping[str, Any]] = None,
                         metrics: Optional[Dict[str, Any]] = None, repo_hint: Optional[str] = None) -> None:
@@ -108,8 +120,9 @@ class Synthesizer:
 
     @property
     def takes_code(self) -> bool:
-        """Whether the generator takes a code z: a VAE style (seeds or a photo) or a noise code (OASIS: seeds)."""
-        return self.spec.code_dim > 0
+        """Whether the generator takes a code z: a VAE style (seeds or a photo), a noise code (OASIS: seeds), or a
+        sampler's seed (SDM)."""
+        return self.spec.code_dim > 0 or hasattr(self.run, 'codes_from_seeds')
 
     @property
     def encodes_photos(self) -> bool:
@@ -143,6 +156,8 @@ class Synthesizer:
         return self.encode(photo)[0].float()
 
     def styles_from_seeds(self, seeds: Sequence[int]) -> torch.Tensor:
+        if hasattr(self.run, 'codes_from_seeds'):  # a sampler's code is its seed
+            return self.run.codes_from_seeds(seeds).to(self.device)
         return torch.stack([seed_style(seed, self.netG.z_dim) for seed in seeds]).to(self.device)
 
     def check_restyling(self) -> None:
@@ -167,7 +182,7 @@ class Synthesizer:
         """Images in [-1, 1] for the generator input `semantics` and codes `z` (one per image, (N, z_dim); per pixel
         from region_codes; None without a code, or to draw them from the global RNG)."""
         with torch.no_grad(), autocast(self.device, self.amp):
-            images = self.netG(semantics, z=z).float()
+            images = self.run(semantics, z).float()
         if check_finite and not torch.isfinite(images).all():
             raise UserError(f'{self.checkpoint} generates non-finite pixels: the checkpoint is broken (a diverged '
                             'run?); use another --which_epoch')

@@ -30,6 +30,24 @@ def add_preset_argument(parser) -> None:
                              "without networks.json or opt.json): models/methods/<method>/presets/<name>.json")
 
 
+SAMPLING_OPTIONS = ('sampler', 'steps', 'guidance')
+
+
+def add_sampling_arguments(parser) -> None:
+    """A diffusion model's sampler (--model sdm); unset, the method's defaults (SDM: DDPM, all 1000 steps,
+    guidance 1.5, as published)."""
+    parser.add_argument('--sampler', type=str, default=None, help='diffusion models: ddpm (ancestral) or ddim')
+    parser.add_argument('--steps', type=int, default=None,
+                        help='diffusion models: sampling steps of the 1000 (fewer respace the schedule)')
+    parser.add_argument('--guidance', type=float, default=None,
+                        help='diffusion models: classifier-free guidance scale s (<= 1: none; SDM published 1.5)')
+
+
+def sampling_of(args) -> dict:
+    """The sampler settings the command line gives (models.synthesizer.Synthesizer's `sampling`)."""
+    return {name: getattr(args, name) for name in SAMPLING_OPTIONS if getattr(args, name, None) is not None}
+
+
 def add_epoch_argument(parser) -> None:
     parser.add_argument('--which_epoch', type=str, default='latest', help='which epoch to load')
 

@@ -10,7 +10,7 @@ from models.synthesizer import Synthesizer
 from util.errors import UserError
 from util.arguments import int_in
 from .shared_arguments import (add_device_arguments, add_ema_argument, add_epoch_argument, add_preset_argument,
-                               add_run_arguments)
+                               add_run_arguments, add_sampling_arguments, sampling_of)
 
 
 # The most images one --seeds may ask for (each is a file): a typo such as 0-100000000 stops at once instead of
@@ -58,6 +58,7 @@ def add_model_arguments(parser, sources: bool = True) -> None:
     add_preset_argument(parser)
     add_ema_argument(parser)
     add_device_arguments(parser)
+    add_sampling_arguments(parser)
 
 
 def model_name(args: argparse.Namespace) -> str:
@@ -97,4 +98,4 @@ def model_of_arguments(args: argparse.Namespace) -> ResolvedModel:
 def synthesizer_from_arguments(args: argparse.Namespace, backend: str = 'pytorch') -> Synthesizer:
     """The model chosen by the options of add_model_arguments, loaded (Synthesizer.from_pretrained)."""
     return Synthesizer.from_pretrained(model_of_arguments(args), gpu_ids=args.gpu_ids, amp=args.amp, backend=backend,
-                                       memory_budget=args.memory_budget)
+                                       memory_budget=args.memory_budget, sampling=sampling_of(args))

@@ -13,14 +13,15 @@ from util.checkpoint import NETWORKS_FILE, CheckpointStore
 from util.errors import UserError
 from .base_options import BaseOptions, OptionParser
 from .data_settings import data_settings
-from .shared_arguments import (DEFAULT_CHECKPOINTS_DIR, DEFAULT_NAME, add_ema_argument, add_epoch_argument,
-                               add_preset_argument)
+from .shared_arguments import (DEFAULT_CHECKPOINTS_DIR, DEFAULT_NAME, SAMPLING_OPTIONS, add_ema_argument,
+                               add_epoch_argument, add_preset_argument, add_sampling_arguments, sampling_of)
 from .synthesis_options import chosen_model
 
 
 # The options that change pixels or which samples are made: a rerun with other values starts over.
 DECISIVE_OPTIONS = ('dataset_mode', 'phase', 'seed', 'batchSize', 'amp', 'use_ema', 'preprocess_mode', 'load_size',
-                    'crop_size', 'aspect_ratio', 'no_instance', 'label_nc', 'contain_dontcare_label')
+                    'crop_size', 'aspect_ratio', 'no_instance', 'label_nc', 'contain_dontcare_label',
+                    *SAMPLING_OPTIONS)
 
 
 def spec_defaults(model: ResolvedModel) -> Dict[str, Any]:
@@ -52,6 +53,7 @@ class TestOptions(BaseOptions):
         parser.add_argument('--how_many', type=int_in(1), default=float('inf'), help='how many test images to run')
         add_ema_argument(parser)
         add_preset_argument(parser)
+        add_sampling_arguments(parser)
         parser.set_defaults(preprocess_mode='scale_width_and_crop', crop_size=256, load_size=256, display_winsize=256)
         parser.set_defaults(serial_batches=True, no_flip=True, phase='test')
         return parser
@@ -119,8 +121,10 @@ class TestOptions(BaseOptions):
 
     def split_job(self, opt: argparse.Namespace) -> SplitJob:
         """test.py's job (models.synthesis_job) of parsed options."""
-        return SplitJob(self.model_of(opt), opt.gpu_ids, opt.amp, runtime_from_options(opt), data_settings(opt),
-                        opt.how_many, opt.results_dir, opt.name, opt.phase, opt.which_epoch, opt.display_winsize,
-                        {'options': {name: getattr(opt, name) for name in DECISIVE_OPTIONS},
-                         'dataroot': os.path.abspath(opt.dataroot)},
-                        self.format_options(opt), opt.memory_budget)
+        return SplitJob(model=self.model_of(opt), gpu_ids=opt.gpu_ids, amp=opt.amp, runtime=runtime_from_options(opt),
+                        data=data_settings(opt), how_many=opt.how_many, results_dir=opt.results_dir, name=opt.name,
+                        phase=opt.phase, which_epoch=opt.which_epoch, display_winsize=opt.display_winsize,
+                        record={'options': {name: getattr(opt, name) for name in DECISIVE_OPTIONS},
+                                'dataroot': os.path.abspath(opt.dataroot)},
+                        options_table=self.format_options(opt), memory_budget=opt.memory_budget,
+                        sampling=sampling_of(opt))

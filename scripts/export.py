@@ -53,6 +53,10 @@ def main() -> None:
     synthesizer = synthesizer_from_arguments(args)
     if synthesizer.device.type != 'cpu' or synthesizer.amp != 'off':
         raise UserError('export runs on the CPU in float32: pass --gpu_ids -1 and no --amp')
+    if hasattr(synthesizer.run, 'codes_from_seeds'):
+        raise UserError(f'{synthesizer.checkpoint}: a --model {synthesizer.spec.method} model makes images with a '
+                        'sampler loop, which is not exported (its network step is not yet either); synthesize it '
+                        'with scripts/synthesize.py')
     out = args.out or os.path.join('exported', f'{model_name(args)}-{args.format}')
     check_outside_code(out, '--out')
     check_output_apart(out, '--out', {'the model folder': [os.path.dirname(f) for f in synthesizer.model_files]})

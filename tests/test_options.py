@@ -96,8 +96,9 @@ def test_networks_take_explicit_arguments_named_as_their_options():
 
     from models.networks import CondConvGenerator, ConvEncoder, FPSEDiscriminator, registry
     options = set()
+    from models import method_registry
     for choice in (['--netG', 'condconv', '--netD', 'multiscale'], ['--netG', 'spade', '--netD', 'fpse'],
-                   ['--model', 'oasis']):
+                   *(['--model', name] for name in method_registry.names())):
         options |= set(vars(TrainOptions().parse(['--gpu_ids', '-1', *choice], quiet=True)))
     for cls in [e.cls for table in registry.REGISTRY.values() for e in table.values()]:
         arguments = [name for name in inspect.signature(cls.__init__).parameters if name != 'self']
@@ -172,7 +173,7 @@ def test_a_preset_stands_for_the_released_architecture_and_the_scripts_use_one()
             text = f.read()
         assert f'--preset {preset} ' in text and not re.search(r'--(dataset_mode|netG|use_vae)\b', text), script
     assert preset_names() == ['ade20k', 'cityscapes', 'coco', 'oasis_ade20k', 'oasis_cityscapes', 'oasis_coco',
-                              'spade_ade20k', 'spade_cityscapes', 'spade_coco']
+                              'sdm_ade20k', 'spade_ade20k', 'spade_cityscapes', 'spade_coco']
 
 
 def test_unknown_preset_and_phase_are_one_line_errors(tmp_path):

@@ -22,8 +22,13 @@ ALL = [(kind, name) for kind, table in registry.REGISTRY.items() for name in sor
 CHOICE = {'generator': '--netG', 'discriminator': '--netD'}
 
 
+# Networks whose published size is large at any image size: a small one of the same architecture.
+SMALL_SIZES = {'sdm': ['--num_channels', '32', '--num_res_blocks', '1', '--num_head_channels', '16',
+                       '--attention_resolutions', '16,8']}
+
+
 def tiny_opt(kind, name, tmp_path):
-    choice = [CHOICE[kind], name] if kind in CHOICE else []
+    choice = [CHOICE[kind], name, *SMALL_SIZES.get(name, [])] if kind in CHOICE else []
     return train_opt('--dataset_mode', 'coco', '--label_nc', '5', '--crop_size', '64', '--use_vae', '--z_dim', '8',
                      '--checkpoints_dir', str(tmp_path), '--name', 'r', *choice)
 
@@ -38,6 +43,8 @@ def tiny_forward(kind, net, opt):
     torch.manual_seed(1)
     w, h = image_size(opt.crop_size, opt.aspect_ratio)
     semantics = torch.rand(2, opt.semantic_nc, h, w)
+    if kind == 'generator' and type(net).__name__ == 'SDMUNet':  # a denoiser: noisy images, timesteps, label map
+        return net(torch.rand(2, 3, h, w), torch.tensor([0, 999]), semantics)
     if kind == 'generator':
         return net(semantics, z=torch.randn(2, opt.z_dim))
     if kind == 'discriminator' and type(net).__name__ == 'OASISDiscriminator':

@@ -10,7 +10,8 @@ from torch.nn import init
 # How a network computes, not what it is: none of these changes a number beyond float rounding, nor a checkpoint.
 # A description leaves them out, so that a network trained on several GPUs, with recomputation or another
 # implementation is rebuilt with whatever this process chooses (the constructors' defaults unless it says).
-RUNTIME_ARGUMENTS = ('sync_bn', 'checkpoint_predictors', 'depthconv_impl', 'predictor_impl', 'memory_format')
+RUNTIME_ARGUMENTS = ('sync_bn', 'checkpoint_predictors', 'depthconv_impl', 'predictor_impl', 'memory_format',
+                     'use_checkpoint')
 
 
 def _recording(constructor: Callable) -> Callable:

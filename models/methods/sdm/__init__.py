@@ -9,6 +9,7 @@ import torch
 from models.method_registry import LabelOrder, Method, register
 from util.arguments import float_in
 from . import networks  # noqa: F401 (registers --netG sdm)
+from .sampling import DiffusionSynthesis
 
 # The public code's published training settings (scripts/ade20k.sh, celeba.sh): 4 images per process on 8 GPUs,
 # learning rate 1e-4 (2e-5 for fine-tuning with --drop_rate 0.2), the average at 0.9999; ADE20K without instance
@@ -46,4 +47,8 @@ register(Method(
     default_generator='sdm',
     label_order=LabelOrder('other_last', other_last),
     add_options=sdm_options,
+    synthesis=DiffusionSynthesis,
+    code_note="a seed: the sampler draws x_T and every step's noise from it (--seeds), with --sampler ddpm|ddim, "
+              '--steps and --guidance (1.5 published)',
+    hub_entries={'sdm_ade20k': ('sdm_ade20k', "SDM's ADE20K model (WeilunWang/semantic-diffusion-model)")},
 ))

@@ -1,7 +1,7 @@
 """SDM's Gaussian diffusion, equal to the public code's (guided-diffusion's GaussianDiffusion as SDM configures it:
-always wrapped as its SpacedDiffusion): the linear noise schedule over 1000 steps, respacing, the learned-range
-variance, x0 from the predicted noise, the posterior mean, classifier-free guidance, and the two samplers (ancestral
-DDPM and DDIM).
+always wrapped as its SpacedDiffusion; the network predicts the noise and a learned-range variance): the linear
+noise schedule over 1000 steps, respacing, x0 from the predicted noise, the posterior mean, classifier-free
+guidance, and the two samplers (ancestral DDPM and DDIM).
 
 Numbers as the public code computes them: the schedule's tables in float64 (numpy, the same formulas in the same
 order), each coefficient taken at t and cast to the computation's dtype (float32 there; a float64 computation keeps
@@ -56,8 +56,7 @@ def respaced_steps(steps: int, respacing: Union[str, Sequence[int]]) -> List[int
 class Diffusion:
     """The diffusion over the kept steps of a `STEPS`-step linear schedule (all of them without `respacing`)."""
 
-    def __init__(self, respacing: Union[str, Sequence[int], None] = None, steps: int = STEPS,
-                 learned_sigma: bool = True):
+    def __init__(self, respacing: Union[str, Sequence[int], None] = None, steps: int = STEPS):
         base = linear_betas(steps)
         kept = respaced_steps(steps, respacing) if respacing else list(range(steps))
         kept_set = set(kept)
@@ -68,7 +67,6 @@ class Diffusion:
                 betas.append(1 - alpha_bar / last)
                 last = alpha_bar
         self.timestep_map = torch.tensor(kept)
-        self.learned_sigma = learned_sigma
         self.num_timesteps = len(betas)
         self.tables: Dict[str, np.ndarray] = self._tables(np.array(betas, dtype=np.float64))
 
@@ -93,9 +91,6 @@ class Diffusion:
             'posterior_log_variance_clipped': np.log(np.append(posterior_variance[1], posterior_variance[1:])),
             'posterior_mean_coef1': betas * np.sqrt(alphas_cumprod_prev) / (1.0 - alphas_cumprod),
             'posterior_mean_coef2': (1.0 - alphas_cumprod_prev) * np.sqrt(alphas) / (1.0 - alphas_cumprod),
-            # without a learned variance: the "large" fixed variance (beta_t, its first the posterior's)
-            'fixed_variance': np.append(posterior_variance[1], betas[1:]),
-            'log_fixed_variance': np.log(np.append(posterior_variance[1], betas[1:])),
         }
 
     def at(self, name: str, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -127,14 +122,12 @@ class Diffusion:
         [-1, 1] with `clip`)."""
         c = x.shape[1]
         eps = output[:, :c]
-        if self.learned_sigma:
-            # v in [-1, 1] interpolates the log variance between the posterior's (clipped) and beta_t (not clamped)
-            fraction = (output[:, c:] + 1) / 2
-            log_variance = fraction * self.at('log_betas', t, x) + \
-                (1 - fraction) * self.at('posterior_log_variance_clipped', t, x)
-        else:
-            log_variance = self.at('log_fixed_variance', t, x)
-        pred_xstart = self.at('sqrt_recip_alphas_cumprod', t, x) * x - self.at('sqrt_recipm1_alphas_cumprod', t, x) * eps
+        # v in [-1, 1] interpolates the log variance between the posterior's (clipped) and beta_t (not clamped)
+        fraction = (output[:, c:] + 1) / 2
+        log_variance = fraction * self.at('log_betas', t, x) + \
+            (1 - fraction) * self.at('posterior_log_variance_clipped', t, x)
+        pred_xstart = self.at('sqrt_recip_alphas_cumprod', t, x) * x - \
+            self.at('sqrt_recipm1_alphas_cumprod', t, x) * eps
         if clip:
             pred_xstart = pred_xstart.clamp(-1, 1)
         mean = self.at('posterior_mean_coef1', t, x) * pred_xstart + self.at('posterior_mean_coef2', t, x) * x

@@ -7,7 +7,7 @@ released model.pt / ema_*.pt files load strictly.
 - The middle and the decoder use the same blocks with both normalisations replaced by SPADE group normalisation:
   a parameter-free GroupNorm, then a scale and shift predicted from the label map (resized with 'nearest', at each
   norm from the full-resolution map) by a 128-wide convolution. The label reaches the network only there.
-- The output has 6 channels with a learned variance (the noise, then the variance interpolation v), else 3.
+- The output has 6 channels: the noise, then the variance interpolation v (the published learned variance).
 - Numbers: GroupNorm and the attention's softmax run in at least float32 (the public code's float32 casts; a
   float64 model keeps float64); the timestep embedding is [cos, sin]; attention splits heads before q, k, v (its
   "legacy" order) with the scale split over q and k; the residual output convolutions, the attention projections and
@@ -45,8 +45,6 @@ def sdm_options(parser, is_train: bool) -> None:
                         help='SDM: attention where the image size divided by the feature size is one of these')
     parser.add_argument('--num_head_channels', type=int, default=64, architecture=True,
                         help='SDM: channels per attention head')
-    parser.add_argument('--learn_sigma', type=lambda v: v.lower() in ('1', 'true', 'yes'), default=True,
-                        architecture=True, help='SDM: the network also predicts the variance (true, as published)')
     parser.add_argument('--dropout', type=float, default=0.0, architecture=True, help='SDM: dropout in the blocks')
     parser.add_argument('--use_checkpoint', action='store_true',
                         help='SDM: recompute the blocks in the backward pass (less activation memory, same numbers)')
@@ -218,7 +216,6 @@ class SDMUNet(BaseNetwork):
                  channel_mult: str = '',             # width multipliers per resolution ('': by the image size)
                  attention_resolutions: str = '32,16,8',  # image size / feature size where attention runs
                  num_head_channels: int = 64,        # channels per attention head
-                 learn_sigma: bool = True,           # 6 output channels: noise and variance
                  dropout: float = 0.0,
                  output_nc: int = 3,                 # image channels
                  use_checkpoint: bool = False):      # recompute the blocks in backward (runtime)
@@ -235,7 +232,7 @@ class SDMUNet(BaseNetwork):
             raise UserError(f'{self.output_size[0]}x{self.output_size[1]} images: SDM halves the size '
                             f'{len(mults) - 1} times, so width and height must be multiples of {steps}')
         self.z_dim = 0  # its noise is the image itself (models.methods.sdm.diffusion draws it)
-        self.model_channels, self.output_nc, self.learns_sigma = num_channels, output_nc, learn_sigma
+        self.model_channels, self.output_nc = num_channels, output_nc
         emb = 4 * num_channels
         self.time_embed = nn.Sequential(nn.Linear(num_channels, emb), nn.SiLU(), nn.Linear(emb, emb))
 
@@ -275,8 +272,7 @@ class SDMUNet(BaseNetwork):
                 self.output_blocks.append(Stage(layers))
         input_width = int(mults[0] * num_channels)
         self.out = nn.Sequential(GroupNorm32(GROUPS, ch), nn.SiLU(),
-                                 zeroed(nn.Conv2d(input_width, 2 * output_nc if learn_sigma else output_nc, 3,
-                                                  padding=1)))
+                                 zeroed(nn.Conv2d(input_width, 2 * output_nc, 3, padding=1)))
 
     @staticmethod
     def channel_mults(channel_mult: str, size: int) -> Tuple[float, ...]:

@@ -25,9 +25,11 @@ class SDMSettings:
     drop_rate: float = 0.0
 
 
-def normal_kl(mean1: torch.Tensor, logvar1: torch.Tensor, mean2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
+def normal_kl(mean1: torch.Tensor, logvar1: torch.Tensor, mean2: torch.Tensor,
+              logvar2: torch.Tensor) -> torch.Tensor:
     """KL(N(mean1, exp(logvar1)) || N(mean2, exp(logvar2))), elementwise."""
-    return 0.5 * (-1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + ((mean1 - mean2) ** 2) * torch.exp(-logvar2))
+    return 0.5 * (-1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2)
+                  + ((mean1 - mean2) ** 2) * torch.exp(-logvar2))
 
 
 def approx_standard_normal_cdf(x: torch.Tensor) -> torch.Tensor:
@@ -57,19 +59,16 @@ def training_losses(diffusion: Diffusion, model, x_start: torch.Tensor, t: torch
     x_t = diffusion.q_sample(x_start, t, noise)
     output = diffusion.denoise(model, x_t, t, label)
     c = x_start.shape[1]
-    terms = {}
-    if diffusion.learned_sigma:
-        # The bound trains the variance only: the noise channels enter it detached.
-        frozen = torch.cat([output[:, :c].detach(), output[:, c:]], dim=1)
-        true_mean, true_log_variance = diffusion.q_posterior(x_start, x_t, t)
-        out = diffusion.posterior_of_output(frozen, x_t, t, clip=False)
-        kl = mean_flat(normal_kl(true_mean, true_log_variance, out['mean'], out['log_variance'])) / LOG2
-        decoder_nll = mean_flat(-discretized_gaussian_log_likelihood(x_start, out['mean'],
-                                                                     0.5 * out['log_variance'])) / LOG2
-        terms['vb'] = torch.where(t == 0, decoder_nll, kl)
-    terms['mse'] = mean_flat((noise - output[:, :c]) ** 2)
-    terms['loss'] = terms['mse'] + terms['vb'] if 'vb' in terms else terms['mse']
-    return terms
+    # The bound trains the variance only: the noise channels enter it detached.
+    frozen = torch.cat([output[:, :c].detach(), output[:, c:]], dim=1)
+    true_mean, true_log_variance = diffusion.q_posterior(x_start, x_t, t)
+    out = diffusion.posterior_of_output(frozen, x_t, t, clip=False)
+    kl = mean_flat(normal_kl(true_mean, true_log_variance, out['mean'], out['log_variance'])) / LOG2
+    decoder_nll = mean_flat(-discretized_gaussian_log_likelihood(x_start, out['mean'],
+                                                                 0.5 * out['log_variance'])) / LOG2
+    vb = torch.where(t == 0, decoder_nll, kl)
+    mse = mean_flat((noise - output[:, :c]) ** 2)
+    return {'mse': mse, 'vb': vb, 'loss': mse + vb}
 
 
 class SDMModel(TrainableModel):
@@ -80,7 +79,7 @@ class SDMModel(TrainableModel):
                            refresh_when_printing=False)
 
     def build_losses(self, settings: SDMSettings) -> None:
-        self.diffusion = Diffusion(learned_sigma=self.netG.learns_sigma)
+        self.diffusion = Diffusion()
 
     def optimization(self) -> Optimization:
         return Optimization(self.settings.lr, {'G': OptimizerGroup('denoiser', 'G', 1.0, (0.9, 0.999))},
@@ -97,5 +96,4 @@ class SDMModel(TrainableModel):
         t = torch.from_numpy(np.random.choice(steps, size=(batch,), p=np.ones(steps) / steps)).long().to(self.device)
         noise = torch.randn_like(real_image)
         terms = training_losses(self.diffusion, self.netG, real_image, t, semantics, noise)
-        return {'mse': terms['mse'].mean(), 'vb': terms['vb'].mean()} if 'vb' in terms else \
-            {'mse': terms['mse'].mean()}
+        return {'mse': terms['mse'].mean(), 'vb': terms['vb'].mean()}
