@@ -4,6 +4,7 @@ import argparse
 import inspect
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Type
 
+from data import find_dataset_using_name
 from util.checkpoint import CheckpointStore
 from util.errors import UserError, exception_reason
 from util.util import settings_from
@@ -59,8 +60,11 @@ def spec_from_options(opt: argparse.Namespace) -> ModelSpec:
     labels = ['G'] + (['E'] if opt.use_vae else []) + (['D'] if opt.isTrain and trained.discriminators else [])
     networks = {label: network_spec(label, opt) for label in labels}
     inputs = ModelInputs(**{name: getattr(opt, name) for name in INPUT_FIELDS}, label_order=trained.label_order.name)
-    return ModelSpec(networks, inputs, opt.use_vae, opt.z_dim,
-                     {'dataset_mode': opt.dataset_mode, 'dataroot': opt.dataroot, 'name': opt.name}, trained.name,
+    # Where the data came from: --dataroot only for datasets read from it (the synthetic and custom ones are not).
+    reads_dataroot = find_dataset_using_name(opt.dataset_mode).reads_dataroot
+    provenance = {'dataset_mode': opt.dataset_mode, **({'dataroot': opt.dataroot} if reads_dataroot else {}),
+                  'name': opt.name}
+    return ModelSpec(networks, inputs, opt.use_vae, opt.z_dim, provenance, trained.name,
                      trained.draws_noise(networks['G'].arguments))
 
 

@@ -5,6 +5,7 @@ import os
 from typing import List, Optional
 
 from data.label_maps import MAX_INPUT_PIXELS
+from models.method_registry import names as method_names
 from models.sources import ResolvedModel, preset_names, resolve, source_name
 from models.synthesizer import Synthesizer
 from util.errors import UserError
@@ -71,6 +72,10 @@ def chosen_model(model: Optional[str], name: Optional[str], checkpoints_dir: str
     """The model the command line chooses: --model SOURCE (a model folder, a run folder or a Hub id), or the run
     --name in --checkpoints_dir, whose released files --preset describes. The one way from a command line to a
     model (test.py, the synthesis scripts, evaluate.py all --model)."""
+    if model in method_names() and not os.path.exists(model):
+        raise UserError(f'--model {model} is a method, which train.py takes; a trained model knows its method: give '
+                        '--name NAME of its run in --checkpoints_dir, or --model SOURCE (a run folder, a model folder '
+                        'or a Hub id)')
     if model is not None and preset:
         raise UserError(f'--model {model} names the model: drop --preset (a preset describes released files in the '
                         'folder of --name)')

@@ -4,7 +4,7 @@ python scripts/benchmark.py [--method NAME] [--netG spade] [--dataset_mode coco]
                             [--batchSize 1] [--ngf 64] [--ndf 64]
                             [--no_vae] [--no_vgg] [--amps off,bf16] [--modes train,inference]
                             [--variants reference,ours] [--classes_per_image 12 | --labels DIR]
-                            [--repeats 3] [--warmup 1]
+                            [--repeats 3] [--warmup 1] [--sampler ddim --steps 50] [train.py's model options]
 Each configuration runs in its own process, so peak memory (RSS on CPU, max allocated on GPU) is its own; on the
 CPU the peak is also given above the RSS of the loaded libraries (torch alone holds ~0.6 GB), which is what the
 model can change. Variants: 'reference' is the released formulation (unfolded depthwise convolution, one
@@ -22,6 +22,7 @@ E) as torch.utils.flop_counter counts them (two per multiply-add). --method NAME
 and image (train.py --model NAME: pix2pix, oasis, ...); --netG spade SPADE's generator.
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -32,6 +33,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from models import method_registry
+from options.shared_arguments import add_sampling_arguments, sampling_of
 
 # The released code's formulation, ours (the defaults), and ours with one choice fixed.
 VARIANT_OPTIONS = {'reference': ['--depthconv_impl', 'unfold', '--predictor_impl', 'reference', '--cpu_allocator',
@@ -41,7 +43,11 @@ VARIANT_OPTIONS = {'reference': ['--depthconv_impl', 'unfold', '--predictor_impl
                    'ours_channels_last': ['--memory_format', 'channels_last'],
                    'ours_contiguous': ['--memory_format', 'contiguous'],
                    'ours_compile': [],
-                   'ours_onnxruntime': []}
+                   'ours_onnxruntime': [],
+                   'ours_use_checkpoint': ['--use_checkpoint']}
+# The variants that choose one generator's implementation; the others apply to every generator.
+VARIANT_GENERATORS = {'reference': 'condconv', 'ours_recompute': 'condconv', 'ours_channels_last': 'condconv',
+                      'ours_contiguous': 'condconv', 'ours_use_checkpoint': 'sdm'}
 # Inference only: ours run by another backend than eager PyTorch (torch.compile of G; the exported ONNX files of
 # scripts/export.py in onnxruntime, float32). Their first call (compilation, session start) is a warm-up run.
 BACKENDS = {'ours_compile': 'compile', 'ours_onnxruntime': 'onnxruntime'}
@@ -49,7 +55,7 @@ BACKENDS = {'ours_compile': 'compile', 'ours_onnxruntime': 'onnxruntime'}
 
 def model_args(args: argparse.Namespace) -> list:
     """Options for a model of the chosen set-up with random weights (VGG too, so nothing is downloaded)."""
-    options = ['--model', args.method, *(['--netG', args.netG] if args.netG else []),
+    options = ['--model', args.method, *(['--netG', args.netG] if args.netG else []), *args.model_options,
                '--dataset_mode', args.dataset_mode, '--crop_size', str(args.crop_size),
                '--batchSize', str(args.batchSize), '--ngf', str(args.ngf), '--ndf', str(args.ndf), '--gpu_ids',
                args.gpu_ids, '--name', 'benchmark', '--checkpoints_dir', args.workdir]
@@ -77,7 +83,8 @@ def measure(config: dict) -> dict:
         device = model.device
     else:  # the networks test.py loads: G, and E with --use_vae, from the model folder the parent wrote
         synthesizer = Synthesizer.from_pretrained(os.path.join(config['workdir'], 'model'), gpu_ids=opt.gpu_ids,
-                                                  amp=opt.amp, runtime=runtime_from_options(opt))
+                                                  amp=opt.amp, runtime=runtime_from_options(opt),
+                                                  sampling=config['sampling'])
         synthesizer = with_backend(synthesizer, BACKENDS.get(config['variant'], 'eager'), config['workdir'])
         device = synthesizer.device
         if device.type == 'cpu':
@@ -123,11 +130,14 @@ def measure(config: dict) -> dict:
         peak = rss_bytes('VmHWM')
         above_runtime = peak - runtime_bytes
     activations = None
-    if config['mode'] == 'train':  # what one G step keeps for backward (after the peak is read)
+    if config['mode'] == 'train':  # what the method's first step (G) keeps for backward (after the peak is read)
         from trainers.trainer import frozen
         from util.memory import saved_tensor_bytes
-        with frozen(model.netD):
-            _, activations = saved_tensor_bytes(lambda: model(batch, mode='generator'), model.parameters())
+        label, group = next(iter(trainer.optimization.steps.items()))
+        with contextlib.ExitStack() as stack:
+            for net in trainer.others(label):
+                stack.enter_context(frozen(net))
+            _, activations = saved_tensor_bytes(lambda: model(batch, mode=group.mode), model.parameters())
     return {'seconds': statistics.median(times), 'peak_bytes': peak, 'above_runtime_bytes': above_runtime,
             'activation_bytes': activations, 'gflop': gflop}
 
@@ -235,8 +245,10 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--workdir', default=os.path.join(ROOT, 'checkpoints', 'benchmark_work'))
+    add_sampling_arguments(parser)
     parser.add_argument('--child', default='', help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    # Other options go to the model as train.py reads them (e.g. SDM's --num_channels 64 --use_checkpoint).
+    args, args.model_options = parser.parse_known_args()
     if args.child:
         print(json.dumps(measure(json.loads(args.child))))
         return
@@ -244,10 +256,11 @@ def main() -> None:
     unknown = [variant for variant in variants if variant not in VARIANT_OPTIONS]
     if unknown:
         sys.exit(f'error: --variants: unknown {", ".join(unknown)}; choose from {", ".join(VARIANT_OPTIONS)}')
-    condconv_only = set(variants) - {'ours', *BACKENDS}
-    if (args.netG or method_registry.method(args.method).default_generator) != 'condconv' and condconv_only:
-        sys.exit(f'error: --variants {", ".join(sorted(condconv_only))} choose CC-FPSE\'s implementations: with '
-                 'another generator use ours, ours_compile, ours_onnxruntime')
+    generator = args.netG or method_registry.method(args.method).default_generator
+    others = sorted(v for v in variants if VARIANT_GENERATORS.get(v, generator) != generator)
+    if others:
+        sys.exit(f'error: --variants {", ".join(others)} choose another generator\'s implementation than --netG '
+                 f'{generator}\'s: {", ".join(f"{v} is --netG {VARIANT_GENERATORS[v]}" for v in others)}')
     if 'train' in args.modes.split(',') and set(variants) & set(BACKENDS):
         sys.exit(f'error: --variants {", ".join(sorted(set(variants) & set(BACKENDS)))} time inference only: pass '
                  f'--modes inference')
@@ -268,12 +281,13 @@ def main() -> None:
                 options = model_args(args) + ['--amp', amp] + VARIANT_OPTIONS[variant]
                 config = {'options': options, 'mode': mode, 'repeats': args.repeats, 'warmup': args.warmup,
                           'variant': variant, 'workdir': os.path.abspath(args.workdir),
-                          'classes_per_image': args.classes_per_image,
+                          'classes_per_image': args.classes_per_image, 'sampling': sampling_of(args),
                           'labels': os.path.abspath(args.labels) if args.labels else ''}
                 child = subprocess.run([sys.executable, os.path.abspath(__file__), '--child', json.dumps(config)],
                                        capture_output=True, text=True)
-                if child.returncode != 0:
-                    sys.exit(f'error: {mode}/{amp}/{variant} failed: {child.stderr.strip().splitlines()[-1]}')
+                if child.returncode != 0:  # a child killed for memory says nothing
+                    last = (child.stderr.strip().splitlines() or [f'exit status {child.returncode} (out of memory?)'])[-1]
+                    sys.exit(f'error: {mode}/{amp}/{variant} failed: {last}')
                 results[mode, amp, variant] = json.loads(child.stdout.strip().splitlines()[-1])
     width = max(map(len, variants)) + 2
     print(f'{"mode":<10}{"amp":<6}{"variant":<{width}}{"seconds":>9}{"peak MiB":>10}{"above rt":>10}'

@@ -143,3 +143,19 @@ def test_a_new_method_is_its_folder_alone(tmp_path):
     assert report['hub_size'] == [64, 64]
     card = (work / 'folder' / 'README.md').read_text()
     assert 'Least Squares Generative Adversarial Networks' in card and '- lsgan' in card
+
+
+def test_a_method_name_given_as_a_model_source_says_where_the_method_comes_from(tmp_path):
+    from helpers import run_script
+    for script, extra in (('test.py', ['--name', 'syn_oasis']), ('scripts/synthesize.py', ['--labels', str(tmp_path)])):
+        result = run_script(script, '--model', 'oasis', '--checkpoints_dir', str(tmp_path), '--gpu_ids', '-1', *extra)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1 and '--model oasis is a method, which train.py takes' in \
+            lines[0], (script, result.stderr[-500:])
+
+
+def test_the_spec_records_dataroot_only_for_datasets_read_from_it():
+    from helpers import train_opt
+    from models.from_options import spec_from_options
+    assert 'dataroot' not in spec_from_options(train_opt('--dataset_mode', 'synthetic')).provenance
+    assert spec_from_options(train_opt('--dataset_mode', 'coco', '--dataroot', 'x')).provenance['dataroot'] == 'x'
