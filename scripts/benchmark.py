@@ -286,7 +286,8 @@ def main() -> None:
                 child = subprocess.run([sys.executable, os.path.abspath(__file__), '--child', json.dumps(config)],
                                        capture_output=True, text=True)
                 if child.returncode != 0:  # a child killed for memory says nothing
-                    last = (child.stderr.strip().splitlines() or [f'exit status {child.returncode} (out of memory?)'])[-1]
+                    said = child.stderr.strip().splitlines()
+                    last = said[-1] if said else f'exit status {child.returncode} (out of memory?)'
                     sys.exit(f'error: {mode}/{amp}/{variant} failed: {last}')
                 results[mode, amp, variant] = json.loads(child.stdout.strip().splitlines()[-1])
     width = max(map(len, variants)) + 2
