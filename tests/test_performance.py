@@ -67,7 +67,8 @@ def test_benchmark_times_oasis_and_refuses_cc_fpses_variants_for_it(tmp_path):
     rows = [line.split() for line in result.stdout.strip().splitlines()[1:]]
     assert [r[0] for r in rows] == ['train', 'inference'] and float(rows[0][9]) > 0 and float(rows[1][11]) > 0
     result = subprocess.run(common + ['--variants', 'reference,ours'], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 1 and "--variants reference choose CC-FPSE's implementations" in result.stderr
+    assert result.returncode == 1 and "--variants reference choose another generator's implementation than --netG " \
+        "oasis's: reference is --netG condconv" in result.stderr
 
 
 def test_benchmark_rejects_an_unknown_variant(tmp_path):
@@ -75,7 +76,8 @@ def test_benchmark_rejects_an_unknown_variant(tmp_path):
                         str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip() == ('error: --variants: unknown fastest; choose from reference, ours, ours_recompute, '
-                                     'ours_channels_last, ours_contiguous, ours_compile, ours_onnxruntime')
+                                     'ours_channels_last, ours_contiguous, ours_compile, ours_onnxruntime, '
+                                     'ours_use_checkpoint')
     assert os.listdir(tmp_path) == []
     result = run_script('scripts/benchmark.py', '--variants', 'ours,ours_onnxruntime', '--no_vgg', '--workdir',
                         str(tmp_path))
