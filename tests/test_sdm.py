@@ -237,3 +237,12 @@ def test_export_refuses_a_sampler_in_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and 'sampler loop, which is not exported' in lines[0]
     assert not (tmp_path / 'onnx').exists()
+
+
+def test_sizes_out_of_range_are_one_line(tmp_path):
+    for option, value in (('--num_channels', '100000'), ('--num_channels', '48'), ('--dropout', '1')):
+        result = run_script('train.py', *TINY_OPTIONS, option, value, '--name', 'bad', '--checkpoints_dir',
+                            str(tmp_path))
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode in (1, 2) and len(lines) == 1 and option.strip('-') in lines[0], (option, lines)
+        assert not (tmp_path / 'bad').exists()

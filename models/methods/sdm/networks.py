@@ -23,6 +23,7 @@ from torch.utils.checkpoint import checkpoint
 
 from models.networks.base_network import BaseNetwork
 from models.networks.registry import register
+from util.arguments import float_in, int_in
 from util.errors import UserError
 from util.util import image_size as output_size_of
 
@@ -34,18 +35,19 @@ CHANNEL_MULTS = {512: (0.5, 1, 1, 2, 2, 4, 4), 256: (1, 1, 2, 2, 4, 4), 128: (1,
 
 def sdm_options(parser, is_train: bool) -> None:
     """The public code's flags of the network, with its published defaults (its scripts' values)."""
-    parser.add_argument('--num_channels', type=int, default=256, architecture=True,
+    parser.add_argument('--num_channels', type=int_in(32, 1024), default=256, architecture=True,
                         help='SDM: base width of the UNet (a multiple of 32)')
-    parser.add_argument('--num_res_blocks', type=int, default=2, architecture=True,
+    parser.add_argument('--num_res_blocks', type=int_in(1, 8), default=2, architecture=True,
                         help='SDM: residual blocks per resolution')
     parser.add_argument('--channel_mult', type=str, default='', architecture=True,
                         help="SDM: width multipliers per resolution, e.g. 1,1,2,2,4,4 ('': the public code's for the "
                              'image size)')
     parser.add_argument('--attention_resolutions', type=str, default='32,16,8', architecture=True,
                         help='SDM: attention where the image size divided by the feature size is one of these')
-    parser.add_argument('--num_head_channels', type=int, default=64, architecture=True,
+    parser.add_argument('--num_head_channels', type=int_in(1, 1024), default=64, architecture=True,
                         help='SDM: channels per attention head')
-    parser.add_argument('--dropout', type=float, default=0.0, architecture=True, help='SDM: dropout in the blocks')
+    parser.add_argument('--dropout', type=float_in(0, 1, high_included=False), default=0.0, architecture=True,
+                        help='SDM: dropout in the blocks')
     parser.add_argument('--use_checkpoint', action='store_true',
                         help='SDM: recompute the blocks in the backward pass (less activation memory, same numbers)')
 
