@@ -60,6 +60,22 @@ def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
 
 
+# The folders that are not the project's files (.gitignore's, and hidden ones): skipped when the tests walk the tree
+# (CI's copy has no .git to ask).
+NOT_SOURCE = {'__pycache__', 'checkpoints', 'results', 'datasets', 'pretrained', 'exported', 'build'}
+
+
+def project_files(root: str = ROOT, suffix: str = '') -> list:
+    """The repository's files below `root` (relative paths), as a clone has them."""
+    found = []
+    for base, folders, files in os.walk(root):
+        folders[:] = sorted(f for f in folders if not f.startswith('.') and f not in NOT_SOURCE
+                            and not f.endswith('.egg-info'))
+        found += [os.path.relpath(os.path.join(base, name), root) for name in sorted(files)
+                  if name.endswith(suffix) and not name.endswith('.pyc')]
+    return found
+
+
 META = torch.device('meta')
 
 

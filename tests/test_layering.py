@@ -107,9 +107,8 @@ LINE_LIMIT = 120
 
 
 def test_no_line_of_code_is_longer_than_the_limit():
-    listed = subprocess.run(['git', 'ls-files', '--cached', '--others', '--exclude-standard', '*.py'], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout.split()
-    long = [f'{path}:{number}' for path in listed if os.path.isfile(os.path.join(ROOT, path))
+    from helpers import project_files
+    long = [f'{path}:{number}' for path in project_files(suffix='.py')
             for number, line in enumerate(open(os.path.join(ROOT, path), encoding='utf-8'), 1)
             if len(line.rstrip('\n')) > LINE_LIMIT]
     assert long == []

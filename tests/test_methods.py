@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, project_files
 from models import method_registry
 from models.base_model import TrainableModel
 from models.networks import registry
@@ -24,16 +24,12 @@ def guide_files() -> dict:
 
 
 def copy_of_repository(destination) -> str:
-    """The tracked and untracked-but-not-ignored files of the repository, as a clone would have them."""
-    listed = subprocess.run(['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split('\0')
-    for path in filter(None, listed):
-        source = os.path.join(ROOT, path)
-        if os.path.isfile(source):
-            target = os.path.join(destination, path)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(source, 'rb') as src, open(target, 'wb') as dst:
-                dst.write(src.read())
+    """The repository's files, as a clone has them."""
+    for path in project_files():
+        target = os.path.join(destination, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(os.path.join(ROOT, path), 'rb') as src, open(target, 'wb') as dst:
+            dst.write(src.read())
     return str(destination)
 
 
