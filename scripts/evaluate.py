@@ -19,6 +19,7 @@ from typing import Callable, Optional
 
 
 from options.parser import OneLineErrorParser
+from options.shared_arguments import SAMPLING_OPTIONS, add_sampling_arguments
 from util.arguments import int_in
 from util.errors import run_cli
 
@@ -87,6 +88,7 @@ def add_all_command(commands) -> None:
     run.add_argument('--which_epoch', default='latest', help='with --model of a run folder: its epoch')
     run.add_argument('--use_ema', action='store_true', help='with --model of a run folder: the averaged generator')
     run.add_argument('--results_dir', default='./results/', help='with --model: where test.py\'s folder goes')
+    add_sampling_arguments(run)  # with --model of a diffusion model: its sampler, as test.py takes it
     run.add_argument('--segmenter_weights', default=None,
                      help='the published segmenter file (UPerNet: the folder with encoder_epoch_50.pth and '
                           'decoder_epoch_50.pth); default: downloaded once into the torch hub cache')
@@ -118,9 +120,11 @@ def test_options(args: argparse.Namespace):
     synthesizing it and pairing its label maps with the images."""
     from options.test_options import TestOptions
     options = TestOptions()
+    sampling = [part for name in SAMPLING_OPTIONS if getattr(args, name) is not None
+                for part in (f'--{name}', str(getattr(args, name)))]
     model = ['--model', args.model, '--which_epoch', args.which_epoch, '--results_dir', args.results_dir,
-             '--batchSize', str(args.batch_size), '--gpu_ids', args.gpu_ids, *(['--use_ema'] if args.use_ema else [])] \
-        if args.model is not None else ['--no_instance', '--gpu_ids', '-1']
+             '--batchSize', str(args.batch_size), '--gpu_ids', args.gpu_ids, *(['--use_ema'] if args.use_ema else []),
+             *sampling] if args.model is not None else ['--no_instance', '--gpu_ids', '-1']
     opt = options.parse(['--dataset_mode', args.dataset_mode, '--dataroot', args.dataroot, '--phase', 'test', *model],
                         quiet=True)
     return options, opt

@@ -24,10 +24,12 @@ SMALL_PREDICTORS = ['--predictor_nc', '16']
 def small_predictors(args) -> list:
     """SMALL_PREDICTORS, or nothing when `args` choose another generator than CC-FPSE's (which have no such option:
     --netG spade, --model oasis) or a width."""
+    from models import method_registry
     args = list(args)
-    other = ('--netG' in args and args[args.index('--netG') + 1] != 'condconv') or \
-        ('--model' in args and args[args.index('--model') + 1] == 'oasis')
-    return [] if other or '--predictor_nc' in args else SMALL_PREDICTORS
+    method = args[args.index('--model') + 1] if '--model' in args else method_registry.REFERENCE_METHOD
+    generator = args[args.index('--netG') + 1] if '--netG' in args else \
+        method_registry.method(method).default_generator
+    return [] if generator != 'condconv' or '--predictor_nc' in args else SMALL_PREDICTORS
 
 
 def small_options(args) -> list:
@@ -176,8 +178,9 @@ def save_trained_looking_model(checkpoints_dir: str, name: str, args) -> None:
     options.save_options(opt)
     torch.manual_seed(0)
     model = build_model(opt)
+    first_step = next(iter(model.optimization().steps.values()))  # the generator's (SDM: the denoiser's)
     with torch.no_grad():
-        model(random_batch(opt), mode='generator')
+        model(random_batch(opt), mode=first_step.mode)
     save_model(model, 'latest')
 
 

@@ -266,8 +266,8 @@ def test_an_oasis_model_is_scored_as_the_paper_did_through_evaluate_all(tmp_path
     from options.test_options import TestOptions
     parses = []
     parse = TestOptions.parse
-    monkeypatch.setattr(TestOptions, 'parse', lambda self, *args,
-                        **kwargs: parses.append(1) or parse(self, *args, **kwargs))
+    monkeypatch.setattr(TestOptions, 'parse',
+                        lambda self, *args, **kwargs: parses.append(1) or parse(self, *args, **kwargs))
     code, out, err = run_evaluate(capsys, monkeypatch, 'all', '--dataset_mode', 'coco', '--dataroot', root,
                                   '--segmenter_weights', weights, '--inception_weights', inception_weights, '--gpu_ids',
                                   '-1', '--stats_cache', '', '--dims', '64', '--model',

@@ -246,3 +246,25 @@ def test_sizes_out_of_range_are_one_line(tmp_path):
         lines = result.stderr.strip().splitlines()
         assert result.returncode in (1, 2) and len(lines) == 1 and option.strip('-') in lines[0], (option, lines)
         assert not (tmp_path / 'bad').exists()
+
+
+@pytest.mark.slow(seconds=15)
+def test_an_sdm_model_is_scored_through_evaluate_all_with_its_sampler(tmp_path, capsys, monkeypatch,
+                                                                      inception_weights):
+    from helpers import save_trained_looking_model
+    from segmenter_files import write_published_files
+    from test_evaluate_protocol import run_evaluate, write_case
+    root, _ = write_case(tmp_path, 'coco')
+    save_trained_looking_model(str(tmp_path / 'ck'), 'coco_sdm', ['--dataset_mode', 'coco', '--crop_size', '64',
+                                                                 *TINY_OPTIONS[:2], *TINY_OPTIONS[4:12]])
+    weights = write_published_files('deeplabv2_cocostuff', str(tmp_path / 'weights'), 7)
+    code, out, err = run_evaluate(capsys, monkeypatch, 'all', '--dataset_mode', 'coco', '--dataroot', root,
+                                  '--segmenter_weights', weights, '--inception_weights', inception_weights,
+                                  '--gpu_ids', '-1', '--stats_cache', '', '--dims', '64', '--model',
+                                  str(tmp_path / 'ck' / 'coco_sdm'), '--results_dir', str(tmp_path / 'results'),
+                                  '--sampler', 'ddim', '--steps', '2')
+    assert code == 0, err
+    results = tmp_path / 'results' / 'coco_sdm' / 'test_latest'
+    manifest = json.load(open(results / 'manifest.json'))
+    assert (manifest['options']['sampler'], manifest['options']['steps']) == ('ddim', 2)
+    assert json.load(open(results / 'metrics.json'))['protocol']['image_count'] == 3
