@@ -36,8 +36,7 @@ class Synthesizer:
     def __init__(self,
                  netG: torch.nn.Module,             # a generator of models.networks (or one exported, models.exported)
                  netE: Optional[torch.nn.Module],   # its style encoder (models trained with --use_vae), else None
-                 spec: ModelSpec,
-                 # the model's spec (models.spec; ModelSpec.describe for new networks)
+                 spec: ModelSpec,                   # its spec (models.spec; ModelSpec.describe for new networks)
                  device: torch.device = torch.device('cpu'),
                  amp: str = 'off',                  # mixed precision: off, bf16, fp16
                  model_files: Sequence[str] = (),   # the files its weights came from (G or G_ema, E)
@@ -49,10 +48,11 @@ class Synthesizer:
         self.checkpoint = self.model_files[0] if self.model_files else f'the {type(netG).__name__} built in Python'
         # How the generator makes images: one call, or the method's sampler (a diffusion model's).
         synthesis = method(spec.method).synthesis
-        if synthesis is None and sampling:
+        self.uses_sampler = synthesis is not None  # a loop of network calls, whose code is each image's seed
+        if not self.uses_sampler and sampling:
             raise UserError(f'{", ".join(sorted(sampling))}: a {spec.method} model makes its images in one pass; '
                             'sampler settings are for diffusion models (--model sdm)')
-        self.run = synthesis(netG, **(sampling or {})) if synthesis is not None else \
+        self.run = synthesis(netG, **(sampling or {})) if self.uses_sampler else \
             (lambda semantics, z: self.netG(semantics, z=z))
 
     @classmethod
@@ -122,7 +122,7 @@ class Synthesizer:
     def takes_code(self) -> bool:
         """Whether the generator takes a code z: a VAE style (seeds or a photo), a noise code (OASIS: seeds), or a
         sampler's seed (SDM)."""
-        return self.spec.code_dim > 0 or hasattr(self.run, 'codes_from_seeds')
+        return self.spec.code_dim > 0 or self.uses_sampler
 
     @property
     def encodes_photos(self) -> bool:
@@ -156,7 +156,7 @@ class Synthesizer:
         return self.encode(photo)[0].float()
 
     def styles_from_seeds(self, seeds: Sequence[int]) -> torch.Tensor:
-        if hasattr(self.run, 'codes_from_seeds'):  # a sampler's code is its seed
+        if self.uses_sampler:  # a sampler's code is its seed
             return self.run.codes_from_seeds(seeds).to(self.device)
         return torch.stack([seed_style(seed, self.netG.z_dim) for seed in seeds]).to(self.device)
 

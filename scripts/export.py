@@ -53,7 +53,7 @@ def main() -> None:
     synthesizer = synthesizer_from_arguments(args)
     if synthesizer.device.type != 'cpu' or synthesizer.amp != 'off':
         raise UserError('export runs on the CPU in float32: pass --gpu_ids -1 and no --amp')
-    if hasattr(synthesizer.run, 'codes_from_seeds'):
+    if synthesizer.uses_sampler:
         raise UserError(f'{synthesizer.checkpoint}: a --model {synthesizer.spec.method} model makes images with a '
                         'sampler loop, which is not exported (its network step is not yet either); synthesize it '
                         'with scripts/synthesize.py')
