@@ -8,7 +8,8 @@ from .base_dataset import BaseDataset
 from .errors import DatasetError
 from .registry import DATASETS
 # The built-in datasets register themselves when imported (data.registry), in this order (--dataset_mode's choices).
-from . import coco_dataset, ade20k_dataset, cityscapes_dataset, custom_dataset, synthetic_dataset  # noqa: F401,E402
+from . import (coco_dataset, ade20k_dataset, cityscapes_dataset, celebamask_hq_dataset, custom_dataset,  # noqa: F401
+               synthetic_dataset)
 from .settings import DataSettings
 
 

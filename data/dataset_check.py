@@ -31,8 +31,9 @@ def _read(path: str, what: str, report: ItemReport) -> Optional[Image.Image]:
         return None
 
 
-def check_item(item: Item) -> ItemReport:
-    """Read one item's files as the loader would; what it finds and every problem."""
+def check_item(item: Item, photo_size_matches_label: bool = True) -> ItemReport:
+    """Read one item's files as the loader would; what it finds and every problem. A photo whose size differs from
+    its label map's is a problem unless the dataset resizes each on its own (`photo_size_matches_label` False)."""
     label_path, photo_path, instance_path = item
     report = ItemReport()
     label = _read(label_path, 'label map', report)
@@ -49,7 +50,8 @@ def check_item(item: Item) -> ItemReport:
             report.label_pixels = {int(v): int(c) for v, c in zip(values, counts)}
     if photo is not None:
         report.photo_size = photo.size
-    for other, path in ((photo, photo_path), (instance, instance_path)):
+    others = ([(photo, photo_path)] if photo_size_matches_label else []) + [(instance, instance_path)]
+    for other, path in others:
         if label is not None and other is not None and other.size != label.size:
             report.problems.append(f'{path}: {other.size[0]}x{other.size[1]}, but its label map {label_path} is '
                                    f'{label.size[0]}x{label.size[1]}')

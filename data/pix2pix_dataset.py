@@ -34,6 +34,7 @@ class Pix2pixDataset(BaseDataset):
         return make_dataset(folder, self.settings.cache_filelist_read, self.settings.cache_filelist_write, what)
 
     reads_dataroot = True  # the dataset's files are below --dataroot (custom: its own folder options)
+    photo_size_matches_label = True  # a photo of another size than its label map is a broken item
 
     @classmethod
     def input_folders(cls, settings: DataSettings) -> Dict[str, List[str]]:

@@ -6,6 +6,7 @@ Prints one table (items, label ids against --label_nc and don't-care, photo size
 and how many images hold each class), then every broken or unpaired file. Exit status 0 when training would run,
 1 otherwise.
 """
+import functools
 import multiprocessing
 import os
 import sys
@@ -13,6 +14,7 @@ import sys
 from tqdm import tqdm
 
 
+from data import find_dataset_using_name
 from data.dataset_check import DatasetReport, check_item, list_dataset
 from options.data_settings import data_settings
 from options.parser import OptionParser
@@ -30,8 +32,10 @@ def main() -> None:
         raise UserError(f'--workers {args.workers}: give at least 1')
     settings = data_settings(TrainOptions().parse(rest, quiet=True))
     items, unpaired = list_dataset(settings)
+    check = functools.partial(check_item, photo_size_matches_label=find_dataset_using_name(
+        settings.dataset_mode).photo_size_matches_label)
     with multiprocessing.get_context('fork').Pool(args.workers) as pool:
-        item_reports = list(tqdm(pool.imap(check_item, items, chunksize=16), total=len(items), desc='checking',
+        item_reports = list(tqdm(pool.imap(check, items, chunksize=16), total=len(items), desc='checking',
                                  unit='item'))
     report = DatasetReport(items, unpaired, item_reports, settings)
     width = max(len(name) for name, _ in report.summary())

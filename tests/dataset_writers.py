@@ -79,3 +79,15 @@ def write_custom(root: str, count: int = 3, size=(30, 26), label_nc: int = 13, s
         Image.fromarray(_label_map(rng, size, label_nc, dontcare=False)).save(os.path.join(label_dir, f'scene{i}.png'))
         Image.fromarray(_photo(rng, size)).save(os.path.join(image_dir, f'scene{i}.jpg'))
     return label_dir, image_dir
+
+
+def write_celebamask_hq(root: str, phase: str = 'train', count: int = 3, size=(32, 32), seed: int = 0) -> str:
+    """Photos at twice their label maps' size, as released (1024² photos, 512² maps)."""
+    rng = np.random.default_rng(seed)
+    split = os.path.join(root, 'train' if phase == 'train' else 'test')
+    for kind in ('images', 'labels'):
+        os.makedirs(os.path.join(split, kind), exist_ok=True)
+    for i in range(count):
+        Image.fromarray(_photo(rng, (2 * size[0], 2 * size[1]))).save(os.path.join(split, 'images', f'{i}.jpg'))
+        Image.fromarray(_label_map(rng, size, 19, dontcare=False)).save(os.path.join(split, 'labels', f'{i}.png'))
+    return root

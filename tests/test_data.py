@@ -7,12 +7,12 @@ import torch
 from PIL import Image
 
 import data
-from helpers import make_test_opt, train_opt
+from helpers import make_test_opt, run_script, train_opt
 from options.data_settings import data_settings
 from data.errors import DatasetError
 from data.classes import label_set
 from data.synthetic_dataset import class_colors
-from dataset_writers import write_ade20k, write_cityscapes, write_coco, write_custom
+from dataset_writers import write_ade20k, write_celebamask_hq, write_cityscapes, write_coco, write_custom
 
 MODES_AND_SHAPES = {  # written images are 37x29 (w x h); --load_size 40 --crop_size 24
     'resize_and_crop': (24, 24), 'crop': (24, 24), 'scale_width': (31, 40), 'scale_width_and_crop': (24, 24),
@@ -115,6 +115,31 @@ def test_cityscapes_layout_with_16_bit_instances(tmp_path):
     assert os.path.basename(item['path']).startswith('aachen_000001_000019')
     opt = train_opt('--dataset_mode', 'cityscapes', '--dataroot', str(tmp_path), '--crop_size', '64')
     assert data.create_dataset(data_settings(opt))[0]['label'].shape == (1, 32, 64)
+
+
+def test_celebamask_hq_layout_reads_its_edges_from_the_labels(tmp_path):
+    write_celebamask_hq(str(tmp_path), 'train')
+    write_celebamask_hq(str(tmp_path), 'test', count=2)
+    opt = train_opt('--dataset_mode', 'celebamask_hq', '--dataroot', str(tmp_path), '--load_size', '32',
+                    '--crop_size', '32', '--no_flip')
+    assert (opt.label_nc, opt.contain_dontcare_label, opt.no_instance) == (19, False, False)
+    dataset = data.create_dataset(data_settings(opt))
+    assert len(dataset) == 3 and dataset.instance_paths == dataset.label_paths
+    item = dataset[1]
+    check_item(item, 19, (32, 32))  # the 64² photo and the 32² map, each resized to --load_size
+    assert torch.equal(item['instance'], item['label'].long())  # SDM's loader: the labels are the instances
+    assert item['path'].endswith(os.path.join('train', 'images', '1.jpg'))
+    test = data.create_dataset(data_settings(make_test_opt('--dataset_mode', 'celebamask_hq', '--dataroot',
+                                                           str(tmp_path))))
+    assert len(test) == 2 and all(os.sep + 'test' + os.sep in p for p in test.image_paths)
+    result = run_script('scripts/check_dataset.py', '--dataset_mode', 'celebamask_hq', '--dataroot', str(tmp_path),
+                        '--batchSize', '1', '--workers', '1')
+    assert result.returncode == 0 and 'none: training would run' in result.stdout and ' 13  hair' in result.stdout
+    os.remove(tmp_path / 'train' / 'images' / '2.jpg')
+    result = run_script('scripts/check_dataset.py', '--dataset_mode', 'celebamask_hq', '--dataroot', str(tmp_path),
+                        '--batchSize', '1', '--workers', '1')
+    expected = os.path.join(str(tmp_path), 'train', 'images', '2.jpg')
+    assert result.returncode == 1 and f'no photo {expected}' in result.stdout
 
 
 def test_custom_folders(tmp_path):

@@ -173,7 +173,7 @@ def test_a_preset_stands_for_the_released_architecture_and_the_scripts_use_one()
             text = f.read()
         assert f'--preset {preset} ' in text and not re.search(r'--(dataset_mode|netG|use_vae)\b', text), script
     assert preset_names() == ['ade20k', 'cityscapes', 'coco', 'oasis_ade20k', 'oasis_cityscapes', 'oasis_coco',
-                              'sdm_ade20k', 'spade_ade20k', 'spade_cityscapes', 'spade_coco']
+                              'sdm_ade20k', 'sdm_celeba', 'spade_ade20k', 'spade_cityscapes', 'spade_coco']
 
 
 def test_unknown_preset_and_phase_are_one_line_errors(tmp_path):

@@ -47,12 +47,22 @@ def test_the_published_configuration_has_the_public_codes_layout_and_size(label_
     again.load_state_dict(state, strict=True, assign=True)
 
 
-def test_the_preset_describes_the_released_ade20k_model():
-    spec = read_spec_file(preset_file('sdm_ade20k'))
-    assert spec.method == 'sdm' and spec.inputs.num_labels == 151 and spec.released_files == {
-        'G': 'ema_0.9999_{epoch}.pt'}
+@pytest.mark.parametrize('preset, dataset_mode, num_labels, edges, parameters', [
+    ('sdm_ade20k', 'ade20k', 151, False, 660_608_518), ('sdm_celeba', 'celebamask_hq', 19, True, 653_062_918)])
+def test_the_presets_describe_the_released_models(preset, dataset_mode, num_labels, edges, parameters):
+    spec = read_spec_file(preset_file(preset))
+    assert (spec.method, spec.inputs.dataset_mode, spec.inputs.num_labels, spec.reads_instances) == (
+        'sdm', dataset_mode, num_labels, edges)
+    assert spec.released_files == {'G': 'ema_0.9999_{epoch}.pt'}
     with torch.device('meta'):
-        assert build_networks(spec, torch.device('meta'))['G'].num_parameters() == 660_608_518
+        assert build_networks(spec, torch.device('meta'))['G'].num_parameters() == parameters
+
+
+def test_the_published_learning_rates_are_the_defaults():
+    from options.train_options import TrainOptions
+    rates = {mode: TrainOptions().parse(['--model', 'sdm', '--dataset_mode', mode, '--gpu_ids', '-1'], quiet=True).lr
+             for mode in ('ade20k', 'celebamask_hq')}
+    assert rates == {'ade20k': 1e-4, 'celebamask_hq': 2e-5}  # scripts/ade20k.sh, scripts/celeba.sh
 
 
 def tiny_unet(label_channels=13, seed=0):
@@ -196,6 +206,21 @@ def test_a_tiny_sdm_trains_resumes_exactly_and_serves_the_commands(tmp_path):
         a = torch.load(os.path.join(ck, 'once', f'latest_net_{label}.pth'), weights_only=True)
         b = torch.load(os.path.join(ck, 'twice', f'latest_net_{label}.pth'), weights_only=True)
         assert all(torch.equal(a[k], b[k]) for k in a), label
+    # Fine-tuning (the public guidance fine-tuning: a new run, a fresh optimizer): at --lr 0 nothing moves, so the
+    # new run's G and its average are the source's G.
+    tuned = run_script('train.py', *TINY_OPTIONS, '--drop_rate', '0.2', '--name', 'tuned', '--checkpoints_dir', ck,
+                       '--niter', '1', '--lr', '0', '--init_from', os.path.join(ck, 'once'))
+    assert tuned.returncode == 0 and 'fine-tuning from' in tuned.stdout, tuned.stderr[-3000:]
+    source = torch.load(os.path.join(ck, 'once', 'latest_net_G.pth'), weights_only=True)
+    for label in ('G', 'G_ema'):
+        state = torch.load(os.path.join(ck, 'tuned', f'latest_net_{label}.pth'), weights_only=True)
+        assert all(torch.equal(source[k], state[k]) for k in source), label
+    for name, source_run, expected in (('once', os.path.join(ck, 'once'), "this run's own folder"),
+                                       ('other', os.path.join(ck, 'missing'), '--init_from ' + os.path.join(ck, 'missing') + ': no such')):
+        refused = run_script('train.py', *TINY_OPTIONS, '--name', name, '--checkpoints_dir', ck, '--overwrite',
+                             '--init_from', source_run)
+        assert refused.returncode == 1 and expected in refused.stderr, refused.stderr[-2000:]
+    assert not os.path.exists(os.path.join(ck, 'other'))
     spec = json.load(open(os.path.join(ck, 'once', 'networks.json')))
     assert spec['method'] == 'sdm' and sorted(spec['networks']) == ['G'] and 'use_checkpoint' not in \
         spec['networks']['G']['arguments']

@@ -13,9 +13,9 @@ from .sampling import DiffusionSynthesis
 
 # The public code's published training settings (scripts/ade20k.sh, celeba.sh): 4 images per process on 8 GPUs,
 # learning rate 1e-4 (2e-5 for fine-tuning with --drop_rate 0.2), the average at 0.9999; ADE20K without instance
-# edges. It has no epoch or step limit (its runs were stopped by hand).
+# edges, CelebAMask-HQ at 2e-5 from the start. It has no epoch or step limit (its runs were stopped by hand).
 SDM_DEFAULTS = {'batchSize': 4, 'lr': 0.0001, 'ema_decay': 0.9999}
-SDM_DATASET_DEFAULTS = {'ade20k': {'no_instance': True}}
+SDM_DATASET_DEFAULTS = {'ade20k': {'no_instance': True}, 'celebamask_hq': {'lr': 0.00002}}
 
 
 def sdm_options(parser, is_train: bool) -> None:
@@ -50,5 +50,6 @@ register(Method(
     synthesis=DiffusionSynthesis,
     code_note="a seed: the sampler draws x_T and every step's noise from it (--seeds), with --sampler ddpm|ddim, "
               '--steps and --guidance (1.5 published)',
-    hub_entries={'sdm_ade20k': ('sdm_ade20k', "SDM's ADE20K model (WeilunWang/semantic-diffusion-model)")},
+    hub_entries={'sdm_ade20k': ('sdm_ade20k', "SDM's ADE20K model (WeilunWang/semantic-diffusion-model)"),
+                 'sdm_celeba': ('sdm_celeba', "SDM's CelebAMask-HQ model (WeilunWang/semantic-diffusion-model)")},
 ))
