@@ -87,25 +87,25 @@ def preset_file(name: str) -> str:
 
 def resolve(source: str, which_epoch: str = 'latest', use_ema: bool = False, preset: Optional[str] = None,
             spec: Optional[ModelSpec] = None, revision: Optional[str] = None,
-            arguments: Optional[Dict[str, Any]] = None) -> ResolvedModel:
+            arguments: Optional[Dict[str, Any]] = None, option: str = '--model') -> ResolvedModel:
     """The model at `source`: a run folder (`which_epoch`, `use_ema` choose its files), a model folder, an exported
     folder, or a Hub repository id ('owner/name', at `revision`; read from the Hugging Face cache when it is there,
     always with HF_HUB_OFFLINE=1). Released files come without a spec: `preset` names theirs (a method's presets/), or
     `spec` gives one (test.py builds it from its options). `arguments` give other sizes of the same architecture
-    (ModelSpec.with_arguments)."""
+    (ModelSpec.with_arguments). `option` is what gave `source`, for the error lines."""
     preset_path = preset_file(preset) if preset else None
     described = (read_spec_file(preset_path), preset_path) if preset_path else \
         (spec, 'the command line\'s options') if spec is not None else None
     if os.path.isdir(source) or described is not None:  # released files: the folder is named in any error on loading
         found = _resolve_folder(source, which_epoch, use_ema, described)
     elif HUB_ID.match(source) and not os.path.exists(source):
-        folder = hub_snapshot(source, revision)  # its error also says that no such local folder exists
+        folder = hub_snapshot(source, revision, option)  # its error also says that no such local folder exists
         if not os.path.isfile(os.path.join(folder, CONFIG_FILE)):
-            raise UserError(f'--model {source}: the Hub repository has no {CONFIG_FILE}: it is not a model converted '
+            raise UserError(f'{option} {source}: the Hub repository has no {CONFIG_FILE}: it is not a model converted '
                             'by scripts/convert_checkpoint.py')
         found = replace(_resolve_folder(folder, which_epoch, use_ema, None), name=source_name(source))
     else:
-        raise UserError(f'--model {source}: no such folder, and not a Hugging Face Hub repository id (owner/name)')
+        raise UserError(f'{option} {source}: no such folder, and not a Hugging Face Hub repository id (owner/name)')
     return replace(found, spec=found.spec.with_arguments(**arguments)) if arguments else found
 
 
@@ -153,14 +153,14 @@ def source_name(source: str) -> str:
     return os.path.basename(os.path.normpath(source))
 
 
-def hub_snapshot(repo_id: str, revision: Optional[str] = None) -> str:
+def hub_snapshot(repo_id: str, revision: Optional[str] = None, option: str = '--model') -> str:
     """The local folder of a Hub repository's model files: from the cache when it is there (always with
     HF_HUB_OFFLINE=1), else downloaded into it."""
     from huggingface_hub import constants, snapshot_download
     try:
         return snapshot_download(repo_id, revision=revision, allow_patterns=HUB_FILES)
     except Exception as exc:  # offline and not cached, no such repository, no network: all end the same way
-        raise UserError(f'--model {repo_id}: no such local folder, and not in the Hugging Face cache '
+        raise UserError(f'{option} {repo_id}: no such local folder, and not in the Hugging Face cache '
                         f'({constants.HF_HUB_CACHE}) nor downloadable ({exception_reason(exc)}); on a machine '
                         f'with a network run `hf download {repo_id}` with the same HF_HOME, or pass a local model '
                         'folder') from None

@@ -46,6 +46,11 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--overwrite', action='store_true',
                             help='start over in a run folder that holds checkpoints, replacing them (without it, '
                                  'train.py refuses to)')
+        parser.add_argument('--init_from', type=str, default='', metavar='SOURCE',
+                            help='fine-tune: a new run starts from the weights of SOURCE (a run folder at '
+                                 '--which_epoch, a model folder or a Hub id) with a fresh optimizer, average and '
+                                 'count, so that its own --lr applies (SDM\'s guidance fine-tuning); --continue_train '
+                                 'resumes the run itself instead')
         add_epoch_argument(parser)
         parser.add_argument('--niter', type=int_in(0), default=50, help='epochs at the initial learning rate')
         parser.add_argument('--niter_decay', type=int_in(0), default=0,

@@ -36,6 +36,7 @@ class LoopSettings:
     gpu_ids: str
     sync_bn: bool
     continue_train: bool
+    init_from: str
     which_epoch: str
     overwrite: bool
     seed: int
@@ -322,11 +323,26 @@ class TrainingLoop:
 
 
 def build_trainer(run: TrainingRun, dist_info: Optional[DistInfo] = None) -> Trainer:
-    """The trainer of a training run: its model (with --continue_train, the --which_epoch weights)."""
+    """The trainer of a training run: its model (with --continue_train, the --which_epoch weights; with --init_from,
+    the weights of another model, for every network that both have)."""
     store = CheckpointStore(run.loop.checkpoints_dir, run.loop.name)
     model = run.model.build(store)
     if run.loop.continue_train:
         load_weights(model.networks_by_label(), resolve(store.folder, run.loop.which_epoch, spec=model.spec))
+    elif run.loop.init_from:
+        source = resolve(run.loop.init_from, run.loop.which_epoch, option='--init_from')
+        if os.path.abspath(source.folder) == os.path.abspath(store.folder):
+            raise UserError(f'--init_from {run.loop.init_from} is this run\'s own folder: give the new run another '
+                            '--name, or resume it with --continue_train')
+        if source.spec.method != model.spec.method:
+            raise UserError(f'--init_from {run.loop.init_from} is a {source.spec.method} model, and this run trains '
+                            f'--model {model.spec.method}: give a model of the same method')
+        shared = {label: net for label, net in model.networks_by_label().items() if label in source.files}
+        read = load_weights(shared, source)
+        if dist_info is None or dist_info.is_main:
+            print(f'fine-tuning from {run.loop.init_from}: ' + ', '.join(f'{label} ({path})' for label, path in
+                                                                        zip(shared, read))
+                  + '; a fresh optimizer and count')
     return Trainer(model, run.optimization, dist_info)
 
 
