@@ -36,9 +36,11 @@ SAMPLING_OPTIONS = ('sampler', 'steps', 'guidance')
 def add_sampling_arguments(parser) -> None:
     """A diffusion model's sampler (--model sdm); unset, the method's defaults (SDM: DDPM, all 1000 steps,
     guidance 1.5, as published)."""
-    parser.add_argument('--sampler', type=str, default=None, help='diffusion models: ddpm (ancestral) or ddim')
+    parser.add_argument('--sampler', type=str, default=None,
+                        help='diffusion models: ddpm (ancestral), ddim, or dpm++ (DPM-Solver++, a few-step solver)')
     parser.add_argument('--steps', type=int, default=None,
-                        help='diffusion models: sampling steps of the 1000 (fewer respace the schedule)')
+                        help='diffusion models: sampling steps of the 1000 (fewer respace the schedule; default: '
+                             '1000 for ddpm and ddim, 20 for dpm++)')
     parser.add_argument('--guidance', type=float, default=None,
                         help='diffusion models: classifier-free guidance scale s (<= 1: none; SDM published 1.5)')
 

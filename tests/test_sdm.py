@@ -13,6 +13,8 @@ from models.methods.sdm import other_last
 from models.methods.sdm.diffusion import Diffusion, linear_betas, respaced_steps
 from models.methods.sdm.networks import SDMUNet, timestep_embedding
 from models.methods.sdm.objective import training_losses
+from models.methods.sdm.sampling import DiffusionSynthesis, SamplingSettings
+from models.methods.sdm.solver import dpm_solver_sample, dpm_solver_scheduler
 from models.sources import preset_file, read_spec_file
 from models.spec import ModelInputs, ModelSpec, build_networks
 
@@ -171,6 +173,53 @@ def test_sampling_draws_its_noise_after_the_network_even_where_it_is_not_used():
         assert torch.equal(torch.randn(1), after)
     expected = diffusion.posterior_of_output(Recorder()(x, diffusion.timestep_map[:1], label), x, torch.tensor([0]))
     assert torch.equal(diffusion.p_sample(Recorder(), x, torch.tensor([0]), label)['sample'], expected['mean'])
+
+
+@pytest.mark.filterwarnings('ignore::DeprecationWarning')  # the library's use of numpy's __array__
+def test_the_librarys_ddim_and_first_order_solver_equal_the_public_ddim_step_for_step():
+    """The few-step solver is diffusers' DPM-Solver++: on the public code's schedule, the library's DDIM and its
+    first-order solver (which is DDIM) equal the public DDIM-25 (clipped x0, eta 0) on the same network outputs, to
+    the library's float32 tables."""
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+    ours = Diffusion('ddim25')
+    ddim = DDIMScheduler(num_train_timesteps=1000, trained_betas=linear_betas(), clip_sample=True,
+                         set_alpha_to_one=True, steps_offset=0, timestep_spacing='leading')
+    ddim.set_timesteps(25)
+    first_order = DPMSolverMultistepScheduler.from_config(dpm_solver_scheduler(25).config, solver_order=1)
+    first_order.set_timesteps(timesteps=ours.timestep_map.flip(0).tolist())
+    assert ddim.timesteps.tolist() == ours.timestep_map.flip(0).tolist() == first_order.timesteps.tolist()
+    torch.manual_seed(0)
+    x = y = z = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    for index in range(24, -1, -1):
+        output = torch.randn(2, 6, 8, 8, dtype=torch.float64)
+        step = int(ours.timestep_map[index])
+        x = ours.ddim_sample(lambda *args: output, x, torch.full((2,), index), None)['sample']
+        y = ddim.step(output[:, :3], step, y, eta=0.0, use_clipped_model_output=True).prev_sample
+        z = first_order.step(output[:, :3], step, z).prev_sample
+        assert (x - y).abs().max() < 1e-5 and (x - z).abs().max() < 1e-5, index
+
+
+def test_the_solver_takes_its_steps_in_two_network_evaluations_each_from_the_seed():
+    from models.synthesizer import Synthesizer
+    net = tiny_unet()
+    calls = []
+
+    def counted(x, t, label):
+        calls.append(int(t[0]))
+        return net(x, t, label)
+    settings = SamplingSettings(sampler='dpm++', guidance=1.5)
+    assert (settings.step_count, settings.network_evaluations, settings.respacing) == (20, 40, None)
+    label = torch.rand(1, 13, 64, 64)
+    noise = DiffusionSynthesis.noise_of(None, torch.tensor([4]), label.device)
+    images = dpm_solver_sample(counted, label, (1, 3, 64, 64), 5, 1.5, noise=noise)
+    assert calls == [999, 999, 799, 799, 599, 599, 400, 400, 200, 200]  # 'linspace' from 999, conditional first
+    assert images.abs().max() <= 1 and images.shape == (1, 3, 64, 64)
+    spec = ModelSpec.describe(ModelInputs('synthetic', 12, False, False), method='sdm', G=net)
+    synthesizer = Synthesizer(net, None, spec, sampling={'sampler': 'dpm++', 'steps': 5, 'progress': False})
+    semantics = synthesizer.semantics(torch.randint(0, 12, (2, 1, 64, 64)))
+    both = synthesizer.generate(semantics, synthesizer.styles_from_seeds([2, 3]))
+    alone = synthesizer.generate(semantics[1:], synthesizer.styles_from_seeds([3]))
+    assert (both[1:] - alone).abs().max() < 1e-3 and (both[0] - both[1]).abs().max() > 0.1
 
 
 def test_ade20k_other_is_the_last_channel():

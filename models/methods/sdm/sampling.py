@@ -1,6 +1,6 @@
 """How an SDM model makes images (its Method.synthesis): the samplers of the public code — ancestral DDPM over all
-1000 steps or respaced, and DDIM — with its classifier-free guidance, behind the synthesis API's one call
-(models.synthesizer: images of label maps and codes).
+1000 steps or respaced, and DDIM — and a few-step solver it does not have (DPM-Solver++, solver.py), with its
+classifier-free guidance, behind the synthesis API's one call (models.synthesizer: images of label maps and codes).
 
 The code z of an image is its seed: x_T and every step's noise come from a generator of that seed, so an image
 depends on its seed alone. Without codes the noise comes from torch's global generator, as the public code draws it.
@@ -13,15 +13,18 @@ from tqdm import tqdm
 
 from util.errors import UserError
 from .diffusion import STEPS, Diffusion
+from .solver import dpm_solver_sample
 
-SAMPLERS = ('ddpm', 'ddim')
+# Each sampler and its steps when --steps is not given: the public code's 1000, and 20 for the solver.
+SAMPLERS = {'ddpm': STEPS, 'ddim': STEPS, 'dpm++': 20}
 GUIDANCE = 1.5  # the public scripts' --s (ADE20K and CelebAMask-HQ)
 
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    sampler: str = 'ddpm'            # ddpm (ancestral) or ddim (eta 0 unless given)
-    steps: int = STEPS               # of the 1000; fewer respace them ('ddimN' striding for DDIM, sections for DDPM)
+    sampler: str = 'ddpm'            # ddpm (ancestral), ddim (eta 0 unless given) or dpm++ (DPM-Solver++(2M))
+    steps: Optional[int] = None      # of the 1000 (None: the sampler's own); fewer respace them ('ddimN' striding for
+    #                                  DDIM, sections for DDPM, evenly from 999 for the solver)
     guidance: float = GUIDANCE       # classifier-free guidance scale s (s <= 1: none)
     eta: float = 0.0                 # DDIM's noise scale
     progress: bool = True            # a bar of the steps (on stderr, cleared when done)
@@ -29,18 +32,27 @@ class SamplingSettings:
     def check(self) -> None:
         if self.sampler not in SAMPLERS:
             raise UserError(f'--sampler {self.sampler}: choose one of {", ".join(SAMPLERS)}')
-        if not 1 <= self.steps <= STEPS:
+        if not 1 <= self.step_count <= STEPS:
             raise UserError(f'--steps {self.steps}: an SDM samples with 1 to {STEPS} of its {STEPS} steps')
         if not 0 <= self.guidance <= 100 or not 0 <= self.eta <= 1:
             raise UserError(f'--guidance {self.guidance} / eta {self.eta}: the guidance scale is 0..100 (1.5 '
                             'published; <= 1: none), eta 0..1')
 
     @property
+    def step_count(self) -> int:
+        return SAMPLERS.get(self.sampler, STEPS) if self.steps is None else self.steps
+
+    @property
+    def network_evaluations(self) -> int:
+        """Network evaluations an image: one a step, two with guidance (a conditional and an unconditional pass)."""
+        return self.step_count * (2 if self.guidance > 1.0 else 1)
+
+    @property
     def respacing(self) -> Optional[str]:
-        """The public code's --timestep_respacing for these steps (None: all 1000)."""
-        if self.steps == STEPS:
+        """The public code's --timestep_respacing for these steps (None: all 1000, or the solver's own)."""
+        if self.step_count == STEPS or self.sampler == 'dpm++':
             return None
-        return f'ddim{self.steps}' if self.sampler == 'ddim' else str(self.steps)
+        return f'ddim{self.step_count}' if self.sampler == 'ddim' else str(self.step_count)
 
 
 class DiffusionSynthesis:
@@ -75,7 +87,10 @@ class DiffusionSynthesis:
         s = self.settings
         height, width = semantics.shape[2:]
         shape = (semantics.shape[0], self.unet.output_nc, height, width)
-        steps = (lambda indices: tqdm(indices, desc=f'{s.sampler} {s.steps} steps', leave=False)) \
+        steps = (lambda indices: tqdm(indices, desc=f'{s.sampler} {s.step_count} steps', leave=False)) \
             if s.progress else None
+        noise = self.noise_of(z, semantics.device)
+        if s.sampler == 'dpm++':
+            return dpm_solver_sample(self.unet, semantics, shape, s.step_count, s.guidance, noise=noise, wrap=steps)
         return self.diffusion.sample(self.unet, semantics, shape, s.sampler, s.guidance, s.eta,
-                                     noise=self.noise_of(z, semantics.device), steps=steps)
+                                     noise=noise, steps=steps)
