@@ -12,6 +12,7 @@ Styles: a seed gives `torch.randn(z_dim)` from its own generator, so an image de
 (models trained with --use_vae, where a style photo gives the encoder's mean instead) or OASIS's noise code, which
 `region_codes` draws for some classes only (restyling them). Other generators take no style.
 """
+import copy
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -52,8 +53,19 @@ class Synthesizer:
         if not self.uses_sampler and sampling:
             raise UserError(f'{", ".join(sorted(sampling))}: a {spec.method} model makes its images in one pass; '
                             'sampler settings are for diffusion models (--model sdm)')
-        self.run = synthesis(netG, **(sampling or {})) if self.uses_sampler else \
+        self.sampling = dict(sampling or {})
+        self.run = synthesis(netG, **self.sampling) if self.uses_sampler else \
             (lambda semantics, z: self.netG(semantics, z=z))
+
+    def with_sampling(self, **changes: Any) -> 'Synthesizer':
+        """The same networks with other sampler settings (a diffusion model's: sampler, steps, guidance, ...)."""
+        if not self.uses_sampler:
+            raise UserError(f'{", ".join(sorted(changes))}: a {self.spec.method} model makes its images in one pass; '
+                            'sampler settings are for diffusion models (--model sdm)')
+        other = copy.copy(self)
+        other.sampling = {**self.sampling, **changes}
+        other.run = method(self.spec.method).synthesis(self.netG, **other.sampling)
+        return other
 
     @classmethod
     def from_pretrained(cls, source: Union[str, ResolvedModel], which_epoch: str = 'latest', use_ema: bool = False,

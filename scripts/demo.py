@@ -3,10 +3,12 @@
 python scripts/demo.py --name NAME [--which_epoch latest] [--port 7860] [--host 127.0.0.1]
 python scripts/demo.py --preset coco --name coco_best --which_epoch 100
 python scripts/demo.py --model SOURCE       # a converted model folder, a run folder or a Hub id
+python scripts/demo.py --model SOURCE --sampler ddim --steps 50   # a diffusion model (SDM): its sampler
 
 Needs `pip install -r requirements-demo.txt`. The page's Synthesize and its API endpoint `synthesize` (for
 gradio_client) use the same synthesis as scripts/synthesize.py, so a seed shown here reproduces with
-`synthesize.py --seeds N`. Nothing is fetched from the network: analytics are off and the page uses system fonts.
+`synthesize.py --seeds N`. A diffusion model samples with DPM-Solver++ (20 steps) unless --sampler is given, and the
+page has a steps slider and shows the sampler's progress. Nothing is fetched from the network: analytics are off and the page uses system fonts.
 """
 import argparse
 import html
@@ -55,6 +57,9 @@ SCENES = [
                 x: (y > 0.55) & (abs(x - 0.5) < 0.05 + 0.4 * (y - 0.55)))]),
 ]
 
+# A diffusion model's sampler on the page unless --sampler says otherwise: DPM-Solver++ (20 steps, seconds on a CPU
+# at small sizes) rather than the public 1000-step DDPM.
+DEMO_SAMPLER = 'dpm++'
 # Uploads (label maps, style photos) are deleted from gradio's cache every 10 minutes once an hour old.
 UPLOAD_CACHE_LIFETIME = (600, 3600)
 
@@ -162,10 +167,13 @@ class Demo:
         return self.synthesizer.styles_from_seeds([int(seed or 0)])
 
     def synthesize_channels(self, channels: torch.Tensor, seed: Optional[float], style_photo: Optional[str],
-                            restyle: Optional[Tuple[int, int]] = None) -> Image.Image:
+                            restyle: Optional[Tuple[int, int]] = None, steps: Optional[float] = None) -> Image.Image:
         """The image of a label map; `restyle` (channel, seed): that class takes the seed's noise, the rest the
-        seed's of `seed` (models with a noise code, as synthesize.py --restyle)."""
+        seed's of `seed` (models with a noise code, as synthesize.py --restyle); `steps`: a diffusion model's
+        sampling steps (its sampler's own without)."""
         synthesizer = self.synthesizer
+        if steps and synthesizer.uses_sampler:
+            synthesizer = synthesizer.with_sampling(steps=int(steps))
         z = self.style(seed, style_photo)
         if restyle is not None:
             channel, restyle_seed = restyle
@@ -181,7 +189,7 @@ class Demo:
         return self.synthesize_channels(channels, seed, style_photo)
 
     def synthesize_painting(self, painting: Image.Image, seed: Optional[float], style_photo: Optional[str],
-                            restyle: Optional[Tuple[int, int]] = None) -> Image.Image:
+                            restyle: Optional[Tuple[int, int]] = None, steps: Optional[float] = None) -> Image.Image:
         """A painted canvas: every pixel snapped to the nearest class colour (brush strokes come back
         anti-aliased, with colours between two classes), then synthesized."""
         too_large = pixel_limit_problem('the canvas', painting.size, self.max_input_pixels)
@@ -190,7 +198,14 @@ class Demo:
         rgb = np.array(painting.convert('RGB'))
         values = snap_to_palette(rgb, self.labels)
         channels = file_values_to_channels(values, self.labels, self.synthesizer.size, 'the canvas')
-        return self.synthesize_channels(channels, seed, style_photo, restyle)
+        return self.synthesize_channels(channels, seed, style_photo, restyle, steps)
+
+    def sampling_arguments(self, steps: Optional[float]) -> str:
+        """synthesize.py's options for the sampler a page's image used ('' for a model without one)."""
+        if not self.synthesizer.uses_sampler:
+            return ''
+        settings = self.synthesizer.run.settings
+        return f' --sampler {settings.sampler} --steps {int(steps) if steps else settings.step_count}'
 
     def load_label_map(self, label_path: str) -> Image.Image:
         """An uploaded label map (ids or palette colours), shown in the palette at the model's size."""
@@ -223,21 +238,23 @@ def build_app(demo: Demo):
             raise gr.Error('paint a label map first')
         return editor['composite']
 
-    def synthesize(editor, seed, style_photo):
-        image = reported(demo.synthesize_painting)(painting_of(editor), seed, style_photo)
+    # A diffusion model's sampler shows its progress (its tqdm bar of steps) on the page.
+    def synthesize(editor, seed, style_photo, steps, progress=gr.Progress(track_tqdm=True)):
+        image = reported(demo.synthesize_painting)(painting_of(editor), seed, style_photo, None, steps)
         note = ('' if not synthesizer.takes_code or style_photo else
                 f'Seed {int(seed or 0)}: reproduce with `python scripts/synthesize.py {model} --labels MAP.png '
-                f'--seeds {int(seed or 0)}` on this label map (download it from the canvas).')
+                f'--seeds {int(seed or 0)}{demo.sampling_arguments(steps)}` on this label map (download it from the '
+                'canvas).')
         return image, note
 
-    def restyle_class(editor, seed, choice):
+    def restyle_class(editor, seed, choice, steps, progress=gr.Progress(track_tqdm=True)):
         """A new noise code for the chosen class only; the rest keeps the seed's."""
         channel, restyle_seed = demo.channel(choice), random.randrange(2 ** 31)
-        image = reported(demo.synthesize_painting)(painting_of(editor), seed, None, (channel, restyle_seed))
+        image = reported(demo.synthesize_painting)(painting_of(editor), seed, None, (channel, restyle_seed), steps)
         name = labels.names[channel]
         note = (f'{name} restyled with seed {restyle_seed}, the rest seed {int(seed or 0)}: reproduce with `python '
                 f'scripts/synthesize.py {model} --labels MAP.png --seeds {restyle_seed} --base_seed {int(seed or 0)} '
-                f'--restyle "{name}"`.')
+                f'--restyle "{name}"{demo.sampling_arguments(steps)}`.')
         return image, note
 
     font = ['ui-sans-serif', 'system-ui', 'sans-serif']  # system fonts: the default theme would fetch web fonts
@@ -268,6 +285,10 @@ def build_app(demo: Demo):
                     seed = gr.Number(value=0, precision=0, label='seed', minimum=0)
                     new_seed = gr.Button('New random style')
                 restyle = gr.Button('New style for this class', visible=synthesizer.spec.noise, elem_id='restyle')
+                sampling = synthesizer.run.settings if synthesizer.uses_sampler else None
+                steps = gr.Slider(1, 1000, step=1, value=sampling.step_count if sampling else 0,
+                                  label=f'{sampling.sampler} steps (fewer: faster, coarser)' if sampling else 'steps',
+                                  visible=sampling is not None)
                 style_photo = gr.Image(type='filepath', label='style photo (instead of the seed)',
                                        visible=synthesizer.encodes_photos)
                 run = gr.Button('Synthesize', variant='primary', elem_id='synthesize')
@@ -292,8 +313,8 @@ def build_app(demo: Demo):
         editor.change(lambda e: demo.palette_html(None if e is None else e.get('composite')), editor, palette,
                       **page_only)
         new_seed.click(lambda: random.randrange(2 ** 31), None, seed, **page_only)
-        run.click(synthesize, [editor, seed, style_photo], [output, note], api_name='paint')
-        restyle.click(restyle_class, [editor, seed, choice], [output, note], **page_only)
+        run.click(synthesize, [editor, seed, style_photo, steps], [output, note], api_name='paint')
+        restyle.click(restyle_class, [editor, seed, choice, steps], [output, note], **page_only)
 
         # The API for scripts (gradio_client): a label-map file, a seed, a style photo or None -> the image. Files,
         # not images, so that an unreadable upload reaches our checks and gets their message.
@@ -323,13 +344,21 @@ def check_port_free(host: str, port: int) -> None:
                             '--port') from None
 
 
+def page_synthesizer(args: argparse.Namespace) -> Synthesizer:
+    """The model of the command line; a diffusion model samples with the few-step solver unless --sampler is given."""
+    synthesizer = synthesizer_from_arguments(args)
+    if synthesizer.uses_sampler and args.sampler is None:  # a page answers in seconds
+        synthesizer = synthesizer.with_sampling(sampler=DEMO_SAMPLER)
+    return synthesizer
+
+
 def main() -> None:
     args = build_parser().parse_args()
     # Looked for, not imported: a port in use is reported before gradio's import (seconds) and the model's load.
     if importlib.util.find_spec('gradio') is None:
         raise UserError('the demo needs gradio: pip install -e ".[demo]" (or -r requirements-demo.txt)')
     check_port_free(args.host, args.port)
-    synthesizer = synthesizer_from_arguments(args)
+    synthesizer = page_synthesizer(args)
     model = ' '.join(f'--{key} {getattr(args, key)}'
                      for key in ('model', 'preset', 'name', 'checkpoints_dir', 'which_epoch')
                      if getattr(args, key) not in (None, DEFAULT_CHECKPOINTS_DIR))

@@ -225,3 +225,42 @@ def test_a_stroke_painted_in_a_real_browser_is_synthesized(served, tmp_path):
     assert 'grass' in legends['Scene: field'] and 'asphalt' not in legends['Scene: field']
     assert legends['Blank canvas (sky)'].split(':', 1)[1].split() == ['0', 'sky']
     assert 'asphalt' in legends['Scene: street']
+
+
+def test_a_diffusion_model_gets_a_steps_control_and_the_solver_by_default(tmp_path):
+    """An SDM model on the page: a steps slider, the few-step solver unless --sampler is given, and a note whose
+    synthesize.py command (with the sampler and steps) gives the page's image."""
+    import torch
+
+    from models.methods.sdm.networks import SDMUNet
+    from models.spec import ModelInputs, ModelSpec
+    torch.manual_seed(0)
+    net = SDMUNet(13, crop_size=64, num_channels=32, num_res_blocks=1, attention_resolutions='16,8',
+                  num_head_channels=16)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    spec = ModelSpec.describe(ModelInputs('synthetic', 12, False, False), method='sdm', G=net)
+    Synthesizer(net.eval(), None, spec).save_pretrained(str(tmp_path / 'sdm'))
+    synthesizer = DEMO.page_synthesizer(DEMO.build_parser().parse_args(['--model', str(tmp_path / 'sdm'),
+                                                                         '--gpu_ids', '-1']))
+    assert synthesizer.run.settings.sampler == 'dpm++'
+    given = DEMO.page_synthesizer(DEMO.build_parser().parse_args(['--model', str(tmp_path / 'sdm'), '--gpu_ids', '-1',
+                                                                  '--sampler', 'ddim']))
+    assert given.run.settings.sampler == 'ddim'
+    demo = DEMO.Demo(synthesizer, f'--model {tmp_path / "sdm"}')
+    assert demo.sampling_arguments(3) == ' --sampler dpm++ --steps 3'
+    app, _ = DEMO.build_app(demo)
+    sliders = [block for block in app.blocks.values() if type(block).__name__ == 'Slider']
+    assert len(sliders) == 1 and sliders[0].visible and sliders[0].value == 20
+    painting = demo.scenes[0][1]
+    image = np.array(demo.synthesize_painting(painting, 5, None, None, 3))
+    painting.save(tmp_path / 'map.png')
+    values = np.array(Image.open(tmp_path / 'map.png').convert('RGB'))
+    assert image.shape == (64, 64, 3) and values.shape == (64, 64, 3)
+    made = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'synthesize.py'), '--model',
+                           str(tmp_path / 'sdm'), '--labels', str(tmp_path / 'map.png'), '--seeds', '5', '--out',
+                           str(tmp_path / 'out'), '--gpu_ids', '-1', '--sampler', 'dpm++', '--steps', '3'],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert np.array_equal(np.array(Image.open(tmp_path / 'out' / 'map_seed5.png')), image)
