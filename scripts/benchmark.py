@@ -19,7 +19,9 @@ a folder of the dataset's label maps (--labels DIR; their class boundaries serve
 autograd keeps for backward (distinct storages, parameters left out; util/memory.py), which is the same on CPU and
 GPU and does not depend on the allocator. For inference, 'GFLOP' is one image's floating-point operations in G (and
 E) as torch.utils.flop_counter counts them (two per multiply-add). --method NAME times that method's training step
-and image (train.py --model NAME: pix2pix, oasis, ...); --netG spade SPADE's generator.
+and image (train.py --model NAME: pix2pix, oasis, ...); --netG spade SPADE's generator. A method that samples (sdm)
+also has '--modes network': one evaluation of its network, and from it the time an image of each of its samplers
+(evaluations x that time; 'inference' with --sampler/--steps times a whole image).
 """
 import argparse
 import contextlib
@@ -81,7 +83,7 @@ def measure(config: dict) -> dict:
         trainer = build_trainer(training_run(opt))
         model = trainer.model
         device = model.device
-    else:  # the networks test.py loads: G, and E with --use_vae, from the model folder the parent wrote
+    else:  # the networks test.py loads (G, and E with --use_vae) from the model folder the parent wrote
         synthesizer = Synthesizer.from_pretrained(os.path.join(config['workdir'], 'model'), gpu_ids=opt.gpu_ids,
                                                   amp=opt.amp, runtime=runtime_from_options(opt),
                                                   sampling=config['sampling'])
@@ -108,6 +110,13 @@ def measure(config: dict) -> dict:
     if config['mode'] == 'train':
         def step():
             trainer.run_iteration(batch)
+    elif config['mode'] == 'network':
+        from models.inputs import autocast
+        evaluate = synthesizer.run.one_evaluation(synthesizer.semantics(batch['label'], batch['instance']))
+
+        def step():
+            with torch.no_grad(), autocast(device, opt.amp):
+                evaluate()
     else:
         def step():
             synthesizer.synthesize_batch(batch, check_finite=False)
@@ -261,6 +270,10 @@ def main() -> None:
     if others:
         sys.exit(f'error: --variants {", ".join(others)} choose another generator\'s implementation than --netG '
                  f'{generator}\'s: {", ".join(f"{v} is --netG {VARIANT_GENERATORS[v]}" for v in others)}')
+    synthesis = method_registry.method(args.method).synthesis
+    if 'network' in args.modes.split(',') and synthesis is None:
+        sys.exit(f'error: --modes network times one evaluation of a sampler\'s network: --method {args.method} makes '
+                 'its images in one pass (its inference mode times that)')
     if 'train' in args.modes.split(',') and set(variants) & set(BACKENDS):
         sys.exit(f'error: --variants {", ".join(sorted(set(variants) & set(BACKENDS)))} time inference only: pass '
                  f'--modes inference')
@@ -272,7 +285,7 @@ def main() -> None:
         import torch
         import torchvision
         torch.save(torchvision.models.vgg19().state_dict(), os.path.join(args.workdir, 'vgg19.pth'))
-    if 'inference' in args.modes.split(','):
+    if {'inference', 'network'} & set(args.modes.split(',')):
         write_model_folder(model_args(args) + ['--gpu_ids', '-1'], args.workdir)
     results = {}
     for mode in args.modes.split(','):
@@ -303,6 +316,14 @@ def main() -> None:
               f'{r["peak_bytes"] / base["peak_bytes"]:>7.2f}'
               f'{r["above_runtime_bytes"] / base["above_runtime_bytes"]:>11.2f}'
               f'{activations}{gflop}')
+    for (mode, amp, variant), r in results.items():
+        if mode != 'network':
+            continue
+        for given in synthesis.BENCHMARKED:
+            settings = synthesis.settings_of(**{**given, **({'guidance': args.guidance} if args.guidance else {})})
+            print(f'{amp} {variant}: {settings.sampler} {settings.step_count} steps, guidance {settings.guidance}: '
+                  f'{settings.network_evaluations} evaluations, {settings.network_evaluations * r["seconds"]:.1f} s '
+                  + ('an image' if args.batchSize == 1 else f'a batch of {args.batchSize}'))
 
 
 if __name__ == '__main__':

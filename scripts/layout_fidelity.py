@@ -1,6 +1,7 @@
 """Measure how well a trained model follows the synthetic layouts.
 
 python scripts/layout_fidelity.py --name NAME [--checkpoints_dir DIR] [--how_many N] [test options]
+                                  [--sampler dpm++ --steps 20]   # a diffusion model's sampler
 Prints the per-class mean colour error (0..1) of the trained model, of the same model untrained, and of a
 layout-blind image (each photo's mean colour everywhere); a model that follows the layouts beats both.
 """
@@ -13,6 +14,7 @@ from models.from_options import runtime_from_options
 from models.spec import build_networks
 from models.synthesizer import Synthesizer
 from options.data_settings import data_settings
+from options.shared_arguments import sampling_of
 from options.test_options import TestOptions
 from util.errors import UserError, run_cli
 from util.layout_fidelity import layout_blind_baseline, per_class_color_error
@@ -36,14 +38,14 @@ def main() -> None:
         raise UserError('layout_fidelity.py measures models trained on --dataset_mode synthetic')
     dataloader = data.create_dataloader(data_settings(opt))
     trained = Synthesizer.from_pretrained(options.model_of(opt), gpu_ids=opt.gpu_ids, amp=opt.amp,
-                                          runtime=runtime_from_options(opt))
+                                          runtime=runtime_from_options(opt), sampling=sampling_of(opt))
     torch.manual_seed(opt.seed)
     # The same networks with fresh weights. Untrained batch norms have no running statistics yet, so the fresh
     # model runs on batch statistics.
     fresh = build_networks(trained.spec, trained.device, runtime_from_options(opt),
                            init=(opt.init_type, opt.init_variance))
     untrained = Synthesizer(fresh['G'].train(), fresh['E'] and fresh['E'].train(), trained.spec, trained.device,
-                            opt.amp)
+                            opt.amp, sampling=trained.sampling)
     print('How well the images follow their layouts: the mean per-class colour error against the real photos '
           '(0..1, lower is better)')
     rows = [('trained', trained.synthesize_batch, 'the model just trained'),

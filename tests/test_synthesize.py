@@ -320,8 +320,8 @@ def test_non_finite_images_stop_with_the_checkpoint_named(checkpoints):
 SYNTHESIZED_ELSEWHERE = {'coco', 'ade20k', 'spade_coco', 'oasis_ade20k', 'oasis_coco'}
 
 
-# SDM's released file is 2.6 GB: its preset's layout and size are checked on the meta device (test_sdm.py).
-SIZED_ON_META = {'sdm_ade20k'}
+# SDM's released files are 2.6 GB: their presets' layouts and size are checked on the meta device (test_sdm.py).
+SIZED_ON_META = {'sdm_ade20k', 'sdm_celeba'}
 
 
 @pytest.mark.slow

@@ -38,7 +38,8 @@ LOCK_FILE = '.lock'
 
 
 def cpu_state_dict(net: torch.nn.Module) -> Dict[str, torch.Tensor]:
-    return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    """The state_dict on the CPU, each tensor contiguous (a network may hold channels-last weights)."""
+    return {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
 
 
 class RunLock:

@@ -57,6 +57,9 @@ class SamplingSettings:
 
 class DiffusionSynthesis:
     """The images of an SDM UNet for label maps: `__call__(semantics, z)`, z an (N,) tensor of seeds or None."""
+    # The samplers whose time an image the benchmark states (scripts/benchmark.py --modes network): the public
+    # DDPM-1000, DDIM-50 and the solver's 20 steps.
+    BENCHMARKED = ({'sampler': 'ddpm'}, {'sampler': 'ddim', 'steps': 50}, {'sampler': 'dpm++'})
 
     def __init__(self, unet: torch.nn.Module, **settings):
         unknown = set(settings) - set(SamplingSettings.__dataclass_fields__)
@@ -67,6 +70,17 @@ class DiffusionSynthesis:
         self.settings.check()
         self.unet = unet
         self.diffusion = Diffusion(self.settings.respacing)
+
+    @staticmethod
+    def settings_of(**settings) -> SamplingSettings:
+        return SamplingSettings(**settings)
+
+    def one_evaluation(self, semantics: torch.Tensor) -> Callable[[], torch.Tensor]:
+        """One network evaluation of the sampler's loop for `semantics` (at the middle step), to time it."""
+        height, width = semantics.shape[2:]
+        x = torch.randn(semantics.shape[0], self.unet.output_nc, height, width, device=semantics.device)
+        t = torch.full((semantics.shape[0],), STEPS // 2, dtype=torch.long, device=semantics.device)
+        return lambda: self.unet(x, t, semantics)
 
     @staticmethod
     def codes_from_seeds(seeds: Sequence[int]) -> torch.Tensor:
