@@ -13,6 +13,7 @@ Styles: a seed gives `torch.randn(z_dim)` from its own generator, so an image de
 `region_codes` draws for some classes only (restyling them). Other generators take no style.
 """
 import copy
+import sys
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -28,6 +29,25 @@ from .sources import ResolvedModel, load_weights, resolve
 from .spec import ModelSpec, build_networks
 
 BACKENDS = ('pytorch', 'onnxruntime')
+
+
+def warn_of_a_young_average(model: ResolvedModel) -> None:
+    """One line when the generator is a moving average that has had fewer updates than its decay needs to forget
+    its start (about 1 / (1 - decay)): its images are then mostly the untrained network's (grey, blurred)."""
+    provenance = model.spec.provenance
+    average = provenance.get('average')
+    is_average = str(model.files.get('G', '')).endswith('_net_G_ema.pth') or \
+        provenance.get('generator_weights') == 'G_ema'
+    # networks.json records the average of its last save: the count is known for that epoch only
+    same_epoch = model.kind != 'run' or model.epoch in ('latest', str(provenance.get('epoch')))
+    if not (is_average and isinstance(average, dict) and same_epoch):
+        return
+    decay, updates = float(average.get('decay', 0)), int(average.get('updates', 0))
+    needed = round(1 / (1 - decay)) if 0 < decay < 1 else 0
+    if updates < needed:
+        print(f'warning: the average (--use_ema) of {model.name} has had {updates} updates, fewer than its decay '
+              f'{decay} needs (about {needed}): its images are mostly the untrained network\'s; drop --use_ema, or '
+              'train longer or with a smaller --ema_decay', file=sys.stderr)
 
 
 class Synthesizer:
@@ -105,6 +125,9 @@ class Synthesizer:
             for net in networks.values():
                 if net is not None:
                     net.eval()
+                    if hasattr(net, 'prepare_for_inference'):  # a layout faster for synthesis (SDM's, on the CPU)
+                        net.prepare_for_inference(device)
+        warn_of_a_young_average(model)
         return cls(networks['G'], networks['E'], spec, device, amp, files, sampling)
 
     def save_pretrained(self, folder: str, overwrite: bool = False, provenance: Optional[Mapping[str, Any]] = None,

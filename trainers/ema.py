@@ -14,9 +14,11 @@ class ExponentialMovingAverage:
     def __init__(self, net: torch.nn.Module, decay: float, policy: EMAPolicy):
         self.decay, self.policy = decay, policy
         self.net = copy.deepcopy(net).eval().requires_grad_(False)
+        self.updates = 0  # saved with the training state and in networks.json (a young average warns when used)
 
     @torch.no_grad()
     def update(self, net: torch.nn.Module) -> None:
+        self.updates += 1
         if self.policy.average_buffers:
             # OASIS's formula on every state entry, integer counters too (truncated when written back).
             current = net.state_dict()

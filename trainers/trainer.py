@@ -202,8 +202,12 @@ class Trainer:
         if position is not None:
             state = {**{f'optimizer_{label}': optimizer.state_dict() for label, optimizer in self.optimizers.items()},
                      'scalers': {name: scaler.state_dict() for name, scaler in self.scalers.items()},
-                     'old_lr': self.old_lr, 'position': dict(position), 'rng': capture_rng()}
-        model.store.save(epoch, networks, state, model.spec_at(epoch).to_text())
+                     'old_lr': self.old_lr, 'position': dict(position), 'rng': capture_rng(),
+                     **({'ema_updates': self.ema.updates} if self.ema is not None else {})}
+        spec = model.spec_at(epoch)
+        if self.ema is not None:  # how young the average is: synthesis warns when it is used too early
+            spec = spec.with_provenance(average={'decay': self.ema.decay, 'updates': self.ema.updates})
+        model.store.save(epoch, networks, state, spec.to_text())
 
     def load_training_state(self, epoch: str) -> Optional[Dict[str, int]]:
         """Restore optimizers, learning rate and RNG states; returns the saved position, or None without a state
@@ -219,5 +223,6 @@ class Trainer:
         self.old_lr = state['old_lr']
         if self.ema is not None and os.path.isfile(store.network_path(epoch, 'G_ema')):
             load_weights({'G': self.ema.net}, resolve(store.folder, epoch, use_ema=True, spec=self.model.spec))
+            self.ema.updates = state.get('ema_updates', 0)
         restore_rng(state['rng'])
         return state['position']
