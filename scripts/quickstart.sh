@@ -9,6 +9,7 @@ CHECKPOINTS=${CHECKPOINTS:-./checkpoints}
 RESULTS=${RESULTS:-./results}
 
 python -m pip install -q -e .
+python -m util.vision   # torch and torchvision must be a pair (one line, and the way out, when they are not)
 python train.py --dataset_mode synthetic --name "$NAME" --checkpoints_dir "$CHECKPOINTS" --gpu_ids -1 \
     --ngf 8 --ndf 16 --batchSize 2 --lr 0.001 --lambda_feat 20 --no_vgg_loss \
     --niter 2 --niter_decay 1 --max_dataset_size 400 --display_freq 40 --print_freq 20 --overwrite "$@"
