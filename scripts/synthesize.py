@@ -157,8 +157,9 @@ def list_classes(args: argparse.Namespace) -> None:
         print(f'{labels.file_value_of_channel(channel):>4}  {name:<28} {tuple(int(c) for c in color)}')
 
 
-def main() -> None:
-    args = build_parser().parse_args()
+def main(argv: Optional[List[str]] = None) -> None:
+    """synthesize.py with `argv` (the command line's without); scripts/compare.py runs it once per model."""
+    args = build_parser().parse_args(argv)
     if args.list_classes:
         return list_classes(args)
     synthesizer = load_model(args)

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import pathlib
+import warnings
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -177,7 +178,11 @@ def fid_between(real: str, fake: str, weights_path: str = '', batch_size: int = 
         raise UserError(f'--real_dir {real} holds statistics of {mu1.shape[0]} features, not {dims}: pass --dims '
                         f'{mu1.shape[0]}')
     # pytorch-fid prints its own notice when the covariance product is singular; ours says why and what to do.
-    with contextlib.redirect_stdout(io.StringIO()):
+    # Its scipy warnings too: the singular product (said below with its reason) and scipy's deprecation of the
+    # `disp` argument that pytorch-fid passes (the library's, not ours to mend).
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        warnings.filterwarnings('ignore', message='Matrix is singular')
         value = float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
     images = len(image_files(fake))
     if images <= dims and dist.is_main:
