@@ -1,9 +1,9 @@
 """The classes a model knows: a name and a colour for every one-hot channel of its label maps.
 
 Names are each dataset's own (COCO-Stuff's labels.txt, ADE20K's objectInfo150, Cityscapes' labels.py,
-CelebAMask-HQ's g_mask.py, kept in class_names.json). Colours are Cityscapes' own; the other datasets have no official palette, so they get the
-standard colormap that SPADE's pages use. The built-in `synthetic` classes have their own names and colours;
-`custom` models' classes are named by their ids.
+CelebAMask-HQ's g_mask.py, kept in class_names.json). Colours are Cityscapes' own; the other datasets have no
+official palette, so they get the standard colormap that SPADE's pages use. The built-in `synthetic` classes have
+their own names and colours; `custom` models' classes are named by their ids.
 """
 import functools
 import json

@@ -8,7 +8,8 @@ python scripts/demo.py --model SOURCE --sampler ddim --steps 50   # a diffusion 
 Needs `pip install -r requirements-demo.txt`. The page's Synthesize and its API endpoint `synthesize` (for
 gradio_client) use the same synthesis as scripts/synthesize.py, so a seed shown here reproduces with
 `synthesize.py --seeds N`. A diffusion model samples with DPM-Solver++ (20 steps) unless --sampler is given, and the
-page has a steps slider and shows the sampler's progress. Nothing is fetched from the network: analytics are off and the page uses system fonts.
+page has a steps slider and shows the sampler's progress. Nothing is fetched from the network: analytics are off
+and the page uses system fonts.
 """
 import argparse
 import html

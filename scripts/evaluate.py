@@ -6,8 +6,9 @@ python scripts/evaluate.py all --dataset_mode coco --dataroot datasets/coco_stuf
 python scripts/evaluate.py fid --real_dir A --fake_dir B [--inception_weights PATH] [--batch_size N] [--stats_cache DIR]
 python scripts/evaluate.py seg --pred_dir P --label_dir L --num_classes K [--ignore_index 255]
 `all` ends with the lines `fid <v>`, `miou <v>`, `accuracy <v>` (percent) and writes metrics.json and
-evaluation.html into the results folder; `fid` ends with `fid <value>`; `seg` with `miou <value>` and
-`pixel_accuracy <value>` (fractions).
+evaluation.html into the results folder; `fid` ends with `fid <value>`; `seg` says how many maps it scored and ends
+with `miou <value>` and `pixel_accuracy <value>` (percent, as `all`); it refuses a partial set of predictions unless
+--partial is given.
 `all` and `fid` also run as `torchrun --nproc_per_node=N scripts/evaluate.py ...`: batch k of the segmenter and of
 Inception goes to process k mod N, the confusion matrices are summed and the features gathered in order, so the
 scores equal one process's; rank 0 prints and writes.
@@ -45,6 +46,8 @@ def main() -> None:
     seg.add_argument('--label_dir', required=True, help='ground-truth label maps (.png ids)')
     seg.add_argument('--num_classes', type=int_in(1, 65536), required=True)
     seg.add_argument('--ignore_index', type=int, default=255)
+    seg.add_argument('--partial', action='store_true',
+                     help='score the predictions there are when --label_dir has more ground-truth maps')
     args = parser.parse_args()
 
     if args.command == 'all':
@@ -69,11 +72,12 @@ def main() -> None:
             print(f'fid {value:.6f}')
     else:
         from util.segmentation_metrics import evaluate_folders
-        result = evaluate_folders(args.pred_dir, args.label_dir, args.num_classes, args.ignore_index)
+        result = evaluate_folders(args.pred_dir, args.label_dir, args.num_classes, args.ignore_index, args.partial)
+        print(f'scored {result["scored"]} label maps of the {result["ground_truth"]} in --label_dir')
         for cls, iou in enumerate(result['iou']):
-            print(f'iou class {cls} {iou:.4f}')
-        print(f'miou {result["miou"]:.6f}')
-        print(f'pixel_accuracy {result["pixel_accuracy"]:.6f}')
+            print(f'iou class {cls} {100 * iou:.4f}')
+        print(f'miou {100 * result["miou"]:.6f}')
+        print(f'pixel_accuracy {100 * result["pixel_accuracy"]:.6f}')
 
 
 def add_all_command(commands) -> None:

@@ -114,7 +114,19 @@ def test_segmentation_scores_on_hand_made_maps(tmp_path):
                      str(tmp_path / 'gt'), '--num_classes', '5')
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert lines[-2] == f'miou {(0.6 + 0.8 + 0.5) / 3:.6f}' and lines[-1] == 'pixel_accuracy 0.800000'
+    assert lines[-2] == f'miou {100 * (0.6 + 0.8 + 0.5) / 3:.6f}' and lines[-1] == 'pixel_accuracy 80.000000'
+    assert 'scored 1 label maps of the 1 in --label_dir' in lines
+    for extra in ('b', 'c'):  # ground truth without predictions: refused, or scored in part with --partial
+        Image.fromarray(label).save(tmp_path / 'gt' / f'{extra}.png')
+    seg = ['scripts/evaluate.py', 'seg', '--pred_dir', str(tmp_path / 'pred'), '--label_dir', str(tmp_path / 'gt'),
+           '--num_classes', '5']
+    refused = run_script(*seg)
+    assert refused.returncode == 1 and 'has 1 predictions for the 3 ground-truth maps' in refused.stderr
+    assert '--partial' in refused.stderr and 'miou' not in refused.stdout
+    partial = run_script(*seg, '--partial')
+    assert partial.returncode == 0 and 'scored 1 label maps of the 3 in --label_dir' in partial.stdout
+    for extra in ('b', 'c'):
+        os.remove(tmp_path / 'gt' / f'{extra}.png')
     with pytest.raises(UserError, match='--num_classes'):
         evaluate_folders(str(tmp_path / 'pred'), str(tmp_path / 'gt'), num_classes=2)
     Image.fromarray(pred[:2]).save(tmp_path / 'pred' / 'a.png')

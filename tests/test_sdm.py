@@ -265,7 +265,8 @@ def test_a_tiny_sdm_trains_resumes_exactly_and_serves_the_commands(tmp_path):
         state = torch.load(os.path.join(ck, 'tuned', f'latest_net_{label}.pth'), weights_only=True)
         assert all(torch.equal(source[k], state[k]) for k in source), label
     for name, source_run, expected in (('once', os.path.join(ck, 'once'), "this run's own folder"),
-                                       ('other', os.path.join(ck, 'missing'), '--init_from ' + os.path.join(ck, 'missing') + ': no such')):
+                                       ('other', os.path.join(ck, 'missing'),
+                                        '--init_from ' + os.path.join(ck, 'missing') + ': no such')):
         refused = run_script('train.py', *TINY_OPTIONS, '--name', name, '--checkpoints_dir', ck, '--overwrite',
                              '--init_from', source_run)
         assert refused.returncode == 1 and expected in refused.stderr, refused.stderr[-2000:]

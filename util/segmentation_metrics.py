@@ -26,7 +26,8 @@ def scores(confusion: np.ndarray) -> Dict[str, object]:
     return {'miou': result['miou'], 'pixel_accuracy': result['accuracy_scored_pixels'], 'iou': result['iou']}
 
 
-def paired_maps(pred_dir: str, label_dir: str) -> List[Tuple[str, str]]:
+def paired_maps(pred_dir: str, label_dir: str, partial: bool = False) -> List[Tuple[str, str]]:
+    """(prediction, ground truth) by file stem; every ground-truth map needs its prediction unless `partial`."""
     for folder, flag in ((pred_dir, '--pred_dir'), (label_dir, '--label_dir')):
         if not os.path.isdir(folder):
             raise UserError(f'{flag} {folder} does not exist')
@@ -39,6 +40,11 @@ def paired_maps(pred_dir: str, label_dir: str) -> List[Tuple[str, str]]:
     missing = sorted(set(preds) - set(labels))
     if missing:
         raise UserError(f'no ground truth in {label_dir} for {len(missing)} predictions (e.g. {missing[0]}.png)')
+    unpredicted = sorted(set(labels) - set(preds))
+    if unpredicted and not partial:
+        raise UserError(f'--pred_dir {pred_dir} has {len(preds)} predictions for the {len(labels)} ground-truth '
+                        f'maps of {label_dir} (none for {unpredicted[0]}.png): predict them all, or pass --partial '
+                        'to score those there are')
     return [(preds[k], labels[k]) for k in sorted(preds)]
 
 
@@ -51,15 +57,19 @@ def read_id_map(path: str, option: str, max_pixels: int = MAX_INPUT_PIXELS) -> n
     return np.array(img)
 
 
-def evaluate_folders(pred_dir: str, label_dir: str, num_classes: int, ignore_index: int = 255) -> Dict[str, object]:
+def evaluate_folders(pred_dir: str, label_dir: str, num_classes: int, ignore_index: int = 255,
+                     partial: bool = False) -> Dict[str, object]:
+    """Scores (fractions) of the predictions against their ground truth, with how many maps were scored."""
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    for pred_path, label_path in paired_maps(pred_dir, label_dir):
+    pairs = paired_maps(pred_dir, label_dir, partial)
+    for pred_path, label_path in pairs:
         pred, label = read_id_map(pred_path, '--pred_dir'), read_id_map(label_path, '--label_dir')
         if pred.shape != label.shape:
             raise UserError(f'{pred_path} is {pred.shape[1]}x{pred.shape[0]} but {label_path} is '
                             f'{label.shape[1]}x{label.shape[0]}: resize predictions to the labels (nearest)')
         confusion += confusion_matrix(pred, label, num_classes, ignore_index)
-    return {**scores(confusion), 'confusion': confusion}
+    ground_truth = sum(1 for f in os.listdir(label_dir) if f.endswith('.png'))
+    return {**scores(confusion), 'confusion': confusion, 'scored': len(pairs), 'ground_truth': ground_truth}
 
 
 # Each segmenter repository's own score definitions, from a confusion matrix of the scored pixels.
