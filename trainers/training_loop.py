@@ -22,7 +22,7 @@ from trainers.validation import ValidationMonitor, ValidationSettings
 from util.checkpoint import CheckpointStore
 from util.device import select_device
 from util.distributed import DistInfo, all_true, barrier, init_distributed
-from util.errors import UserError
+from util.errors import Stopped, UserError
 from util.iter_counter import IterationCounter
 from util.paths import check_output_apart
 from util.visualizer import SCORE_NAMES, Visualizer
@@ -246,7 +246,7 @@ class TrainingLoop:
                 barrier(self.dist)  # the other ranks wait for rank 0's evaluation
             if stop:
                 barrier(self.dist)
-                raise UserError(f'interrupted: saved latest at epoch {counter.epoch}, iteration {counter.epoch_iter} '
+                raise Stopped(f'interrupted: saved latest at epoch {counter.epoch}, iteration {counter.epoch_iter} '
                                 f'in {self.store.folder}; add --continue_train to resume')
             iter_start = time.time()
         batches.close()

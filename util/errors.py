@@ -9,6 +9,11 @@ class UserError(Exception):
     """Bad input or configuration: reported as one line, never as a traceback."""
 
 
+class Stopped(UserError):
+    """A deliberate stop (Ctrl-C, SIGTERM) that saved what it had: one line without 'error:', exit status 1 (the
+    job did not finish)."""
+
+
 def _one_line(exc: BaseException) -> str:
     message = str(exc).strip()
     # DataLoader workers re-raise with the worker traceback prepended; the cause is the last line.
@@ -44,7 +49,7 @@ def run_cli(main: Callable[[], None]) -> None:
     try:
         main()
     except UserError as exc:
-        print(f'error: {_one_line(exc)}', file=sys.stderr)
+        print(f'{"" if isinstance(exc, Stopped) else "error: "}{_one_line(exc)}', file=sys.stderr)
         sys.exit(1)
     except Exception as exc:
         cause = environment_error(exc)
