@@ -1,6 +1,7 @@
 """The command-line side of synthesis: choosing a trained model (add_model_arguments, the presets of the released
 checkpoints) and reading seeds, for scripts/synthesize.py and scripts/demo.py."""
 import argparse
+import difflib
 import os
 from typing import List, Optional
 
@@ -86,10 +87,27 @@ def chosen_model(model: Optional[str], name: Optional[str], checkpoints_dir: str
                         'NAME of a run in --checkpoints_dir')
     source = os.path.join(checkpoints_dir, name)
     if not os.path.isdir(source) and not preset:  # released files: their missing files are named on loading
-        raise UserError(f'{os.path.join(source, "networks.json")} does not exist: give --name of a model trained here '
-                        f'(and its --checkpoints_dir), or --preset {"|".join(preset_names())} with the folder of the '
-                        'released checkpoints')
+        runs = runs_in(checkpoints_dir)
+        close = difflib.get_close_matches(name, runs, n=1)
+        listed = (f'did you mean --name {close[0]}? ' if close else '') + \
+            (f'the runs in {checkpoints_dir}: {", ".join(runs[:MAX_RUNS_LISTED])}'
+             f'{" ..." if len(runs) > MAX_RUNS_LISTED else ""}; ' if runs else f'{checkpoints_dir} holds no run; ')
+        raise UserError(f'{os.path.join(source, "networks.json")} does not exist: {listed}give --name of a model '
+                        f'trained here (and its --checkpoints_dir), or --preset {"|".join(preset_names())} with the '
+                        'folder of the released checkpoints')
     return resolve(source, which_epoch, use_ema, preset)
+
+
+MAX_RUNS_LISTED = 12
+
+
+def runs_in(checkpoints_dir: str) -> List[str]:
+    """The run folders of --checkpoints_dir (those holding networks.json or opt.json), sorted."""
+    if not os.path.isdir(checkpoints_dir):
+        return []
+    return sorted(entry for entry in os.listdir(checkpoints_dir)
+                  if any(os.path.isfile(os.path.join(checkpoints_dir, entry, name))
+                         for name in ('networks.json', 'opt.json')))
 
 
 def model_of_arguments(args: argparse.Namespace) -> ResolvedModel:
