@@ -7,7 +7,15 @@ _NOT_GIVEN = object()
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Defaults after each option's help; a script's description (its usage lines) kept as written."""
+    """Defaults after each option's help; a script's description (its usage lines) kept as written. A default that
+    the chosen dataset or method set (COCO-Stuff's don't-care label, SDM's batch size) says so, with the option's
+    own default beside it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        declared = getattr(action, 'declared_default', action.default)
+        if declared == action.default or action.help is None or '%(default)' in action.help:
+            return super()._get_help_string(action)
+        return f'{action.help} (default: %(default)s for this --dataset_mode / --model; otherwise {declared})'
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -43,6 +51,7 @@ class OptionParser(OneLineErrorParser):
 
     def add_argument(self, *args, architecture: bool = False, **kwargs) -> argparse.Action:
         action = super().add_argument(*args, **kwargs)
+        action.declared_default = action.default  # set_defaults may change action.default (help says so)
         self.declared.append(action.dest)
         if architecture:
             self.architecture_options.add(action.dest)

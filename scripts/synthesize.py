@@ -217,7 +217,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     made, page = run_synthesis_job(job, dist, lambda mine: zip(mine, read_inputs(mine, args, synthesizer)), make,
                                    write_page)
     if dist.is_main:
-        print(f'Synthesized {made} images ({len(items) * len(image_styles)} in all): {page}')
+        total = len(items) * len(image_styles)
+        print(f'Synthesized {made} image{"" if made == 1 else "s"} ({total} in all): {page}')
 
 
 if __name__ == '__main__':

@@ -61,9 +61,10 @@ class GeneratorBase(BaseNetwork):
 def add_upsampling_option(parser, choices: Tuple[str, ...]) -> None:
     # Both codes choose the deeper layout for Cityscapes by dataset name; the released checkpoints need it.
     default = 'more' if parser.selected('dataset_mode') == 'cityscapes' else 'normal'
+    most = " 'most' also a last block at twice the resolution." if 'most' in choices else ''
     parser.add_argument('--num_upsampling_layers', choices=choices, default=default, architecture=True,
-                        help="'more' adds an upsampling step between the two middle blocks (one more pyramid level); "
-                             "'most' (SPADE) also a last block at twice the resolution")
+                        help="'more' adds an upsampling step between the two middle blocks (one more pyramid "
+                             f"level).{most}")
 
 
 def condconv_options(parser, is_train: bool) -> None:
