@@ -93,7 +93,7 @@ class SplitJob:
     which_epoch: str
     display_winsize: int
     record: Dict[str, Any]         # what decides the images besides the model's files (manifest.json)
-    options_table: str             # printed once the model and the data are found
+    options_table: str             # printed once the model and the data are found ('': not asked for)
     memory_budget: float = 0.0     # GB a model beyond the published sizes may take (models.budget)
     sampling: Optional[Dict[str, Any]] = None  # a diffusion model's sampler settings (Synthesizer's `sampling`)
 
@@ -126,8 +126,8 @@ def synthesize_split(job: SplitJob) -> str:
         lambda k: len(batches[k]),
         {**data.input_folders(job.data), 'the model folder': [os.path.dirname(f) for f in synthesizer.model_files]},
         'batches', 'model, options and dataset')
-    if dist.is_main:
-        print(job.options_table)  # once the checkpoint and the data are found
+    if dist.is_main and job.options_table:
+        print(job.options_table)  # once the checkpoint and the data are found (--print_options)
 
     def prepare(mine: List[int]):
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=[list(batches[k]) for k in mine],

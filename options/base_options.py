@@ -32,7 +32,7 @@ MAX_WORKERS = WORKERS_PER_CPU * (os.cpu_count() or 1)
 # How and where this process runs, not what the run is: a resumed run takes them from the command line (or their
 # defaults), never from its opt.json.
 PROCESS_OPTIONS = frozenset({'continue_train', 'which_epoch', 'load_from_opt_file', 'overwrite', 'name',
-                             'checkpoints_dir', 'gpu_ids', 'nThreads', 'cpu_allocator'})
+                             'checkpoints_dir', 'gpu_ids', 'nThreads', 'cpu_allocator', 'print_options'})
 
 
 class BaseOptions:
@@ -98,6 +98,9 @@ class BaseOptions:
                             help='read the file list of each folder from files.list')
 
         # Display.
+        parser.add_argument('--print_options', action='store_true',
+                            help='print the table of every option at the start (it is always written to opt.txt in '
+                                 'the run folder)')
         parser.add_argument('--display_winsize', type=int_in(1), default=400, help='width of images on the HTML pages')
 
         # Networks shared by training and testing (each generator adds its own options).
@@ -235,10 +238,12 @@ class BaseOptions:
         return '\n'.join(lines)
 
     def save_options(self, opt: argparse.Namespace) -> None:
-        """Print the options table, and write it to opt.txt (for people) and opt.json (for the code) in
-        checkpoints/<name>/."""
-        print(self.format_options(opt))
-        CheckpointStore(opt.checkpoints_dir, opt.name).write_options(self.format_options(opt), options_to_dict(opt))
+        """Write the options table to opt.txt (for people) and opt.json (for the code) in checkpoints/<name>/, and
+        print it with --print_options (else one line saying where it is)."""
+        store = CheckpointStore(opt.checkpoints_dir, opt.name)
+        store.write_options(self.format_options(opt), options_to_dict(opt))
+        print(self.format_options(opt) if opt.print_options else
+              f'options: {store.path("opt.txt")} (--print_options prints them)')
 
 
 def finish_options(opt: argparse.Namespace) -> None:

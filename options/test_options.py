@@ -126,5 +126,6 @@ class TestOptions(BaseOptions):
                         phase=opt.phase, which_epoch=opt.which_epoch, display_winsize=opt.display_winsize,
                         record={'options': {name: getattr(opt, name) for name in DECISIVE_OPTIONS},
                                 'dataroot': os.path.abspath(opt.dataroot)},
-                        options_table=self.format_options(opt), memory_budget=opt.memory_budget,
+                        options_table=self.format_options(opt) if opt.print_options else '',
+                        memory_budget=opt.memory_budget,
                         sampling=sampling_of(opt))

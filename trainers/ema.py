@@ -4,6 +4,7 @@ import copy
 from typing import Callable, Iterable
 
 import torch
+from tqdm import tqdm
 
 from models.base_model import EMAPolicy
 
@@ -42,7 +43,8 @@ class ExponentialMovingAverage:
                 m.reset_running_stats()
                 m.momentum = None  # cumulative average
         self.net.train()
-        for batch in batches:
+        # A bar of its own: on a CPU this pass can take minutes at an epoch's end (OASIS re-estimates on 50 batches)
+        for batch in tqdm(batches, desc="the average's BatchNorm statistics", unit='batch', leave=False):
             run(self.net, batch)
         self.net.eval()
         for m, momentum in zip(norms, momenta):
