@@ -46,6 +46,16 @@ class ResolvedModel:
     epoch: str = ''            # a run's --which_epoch
 
     @property
+    def is_run_average(self) -> bool:
+        """Whether the generator is a run's moving average (<epoch>_net_G_ema.pth, --use_ema)."""
+        return self.kind == 'run' and str(self.files.get('G', '')).endswith('_net_G_ema.pth')
+
+    @property
+    def folder_suffix(self) -> str:
+        """What tells its output folders from the plain generator's: '_ema' for a run's average."""
+        return '_ema' if self.is_run_average else ''
+
+    @property
     def described_by_its_folder(self) -> bool:
         """Whether the spec is the folder's own file (not a preset's, nor the command line's)."""
         return os.path.dirname(os.path.abspath(self.spec_file)) == os.path.abspath(self.folder)

@@ -104,16 +104,17 @@ def batch_seed(seed: int, index: int) -> int:
 
 
 def synthesize_split(job: SplitJob) -> str:
-    """test.py's job: every sample of the split synthesized into <results_dir>/<name>/<phase>_<which_epoch>/ with its
-    index.html. Each batch draws its style noise from a seed of its own, so the images are the same, byte for byte,
-    whatever the number of processes. Returns that folder."""
+    """test.py's job: every sample of the split synthesized into <results_dir>/<name>/<phase>_<which_epoch>/
+    (`_ema` after it for a run's average) with its index.html. Each batch draws its style noise from a seed of its
+    own, so the images are the same, byte for byte, whatever the number of processes. Returns that folder."""
     synthesizer = Synthesizer.from_pretrained(job.model, gpu_ids=job.gpu_ids, amp=job.amp, runtime=job.runtime,
                                               memory_budget=job.memory_budget, sampling=job.sampling)
     dist = init_distributed(synthesizer.device.type == 'cuda')
     dataset = data.create_dataset(job.data)
     total = int(min(len(dataset), job.how_many))
     batches = chunks(range(total), job.data.batchSize)
-    web_dir = os.path.join(job.results_dir, job.name, f'{job.phase}_{job.which_epoch}')
+    # A run's average writes beside the plain generator's folder, not over it.
+    web_dir = os.path.join(job.results_dir, job.name, f'{job.phase}_{job.which_epoch}{job.model.folder_suffix}')
     image_dir = os.path.join(web_dir, 'images')
     names = [test_image_name(dataset.item_path(index)) for index in range(total)]
     work = SynthesisJob(

@@ -36,8 +36,7 @@ def warn_of_a_young_average(model: ResolvedModel) -> None:
     its start (about 1 / (1 - decay)): its images are then mostly the untrained network's (grey, blurred)."""
     provenance = model.spec.provenance
     average = provenance.get('average')
-    is_average = str(model.files.get('G', '')).endswith('_net_G_ema.pth') or \
-        provenance.get('generator_weights') == 'G_ema'
+    is_average = model.is_run_average or provenance.get('generator_weights') == 'G_ema'
     # networks.json records the average of its last save: the count is known for that epoch only
     same_epoch = model.kind != 'run' or model.epoch in ('latest', str(provenance.get('epoch')))
     if not (is_average and isinstance(average, dict) and same_epoch):

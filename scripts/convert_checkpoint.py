@@ -37,7 +37,8 @@ def build_parser() -> OneLineErrorParser:
 
 
 def read_metrics(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
-    path = args.metrics or os.path.join('results', args.name, f'test_{args.which_epoch}', 'metrics.json')
+    folder = f'test_{args.which_epoch}' + ('_ema' if args.use_ema else '')  # test.py's folder of that generator
+    path = args.metrics or os.path.join('results', args.name, folder, 'metrics.json')
     if not os.path.isfile(path):
         if args.metrics:
             raise UserError(f'--metrics {path}: no such file')

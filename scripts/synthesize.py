@@ -55,7 +55,8 @@ def build_parser() -> OptionParser:
     inputs.add_argument('--base_seed', type=int_in(0), default=0, help='with --restyle: the noise of the other classes')
     outputs = parser.add_argument_group('outputs')
     outputs.add_argument('--out', default=None,
-                         help='output folder (default results/<name>/synthesized_<which_epoch>/)')
+                         help='output folder (default results/<name>/synthesized_<which_epoch>/, '
+                              'synthesized_<which_epoch>_ema/ with --use_ema)')
     outputs.add_argument('--batchSize', type=int, default=1,
                          help='styles per forward pass; above 1 (faster on a GPU) an image can differ from the one '
                               'made alone by float rounding')
@@ -177,7 +178,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     if restyled and (args.style_image or args.seeds is None):
         raise UserError('--restyle: give the seeds of the classes\' new noise with --seeds')
     base = synthesizer.styles_from_seeds([args.base_seed])
-    out = args.out or os.path.join('results', model_name(args), f'synthesized_{args.which_epoch}')
+    suffix = '_ema' if args.use_ema else ''  # a run's average writes beside the plain generator's folder
+    out = args.out or os.path.join('results', model_name(args), f'synthesized_{args.which_epoch}{suffix}')
     job = SynthesisJob(
         out, '--out', job_record(args, synthesizer, items) if dist.is_main else {}, items,
         lambda item: [os.path.join(out, 'labels', f'{item[0]}.png')] +

@@ -67,9 +67,11 @@ def test_training_with_fid_and_ema_then_testing_with_ema(tmp_path, inception_wei
     assert ema.keys() == plain.keys() and not torch.equal(ema['conv_img.weight'], plain['conv_img.weight'])
     test = run_script('test.py', *common, '--use_ema', '--how_many', '2', '--results_dir', str(tmp_path / 'res'))
     assert test.returncode == 0, test.stderr[-2000:]
-    assert len(os.listdir(tmp_path / 'res' / 'fe' / 'test_latest' / 'images' / 'synthesized_image')) == 2
+    assert len(os.listdir(tmp_path / 'res' / 'fe' / 'test_latest_ema' / 'images' / 'synthesized_image')) == 2
     # 8 images in batches of 2: 4 updates, where a decay of 0.9 needs about 10 to forget the untrained start
     warnings = [line for line in test.stderr.splitlines() if line.startswith('warning: the average')]
     assert len(warnings) == 1 and 'has had 4 updates, fewer than its decay 0.9 needs (about 10)' in warnings[0]
     plain_test = run_script('test.py', *common, '--how_many', '2', '--results_dir', str(tmp_path / 'res'))
     assert plain_test.returncode == 0 and 'warning: the average' not in plain_test.stderr
+    # the plain generator's pages beside the average's, neither replacing the other
+    assert {p.name for p in (tmp_path / 'res' / 'fe').iterdir()} == {'test_latest', 'test_latest_ema'}

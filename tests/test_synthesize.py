@@ -381,3 +381,7 @@ def test_a_rerun_skips_what_is_written_and_a_changed_job_starts_over(checkpoints
     calls.clear()
     synthesize(monkeypatch, str(other), *job[:-4], '--seeds', '0-2', '--out', str(out))
     assert len(calls) == 9  # another model: everything again
+    synthesize(monkeypatch, str(other), *job[:-4], '--seeds', '1-2', '--out', str(out))
+    # the seed the new job does not make is gone with the old job's files; only this job's remain
+    assert sorted(f for f in os.listdir(out) if f.endswith('.png')) == [f'm{i}_seed{s}.png' for i in range(3)
+                                                                          for s in (1, 2)]

@@ -20,28 +20,49 @@ def sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+OUTPUTS_KEY = 'outputs'  # the files a job writes, relative to its folder: the next other job removes them
+
+
+def inside(folder: str, name: str) -> bool:
+    """Whether a relative path a manifest lists stays in `folder` (a hand-edited manifest removes nothing else)."""
+    path = os.path.normpath(os.path.join(folder, name))
+    return not os.path.isabs(name) and os.path.commonpath([os.path.abspath(folder), os.path.abspath(path)]) == \
+        os.path.abspath(folder)
+
+
 class OutputManifest:
     def __init__(self, folder: str, record: Dict[str, Any]):
         self.path = os.path.join(folder, MANIFEST)
         self.record = json.loads(json.dumps(record))  # as it reads back from the file
 
-    def matches(self) -> bool:
-        """Whether the folder's files were made by this very job (so that those written are done)."""
+    def read(self) -> Dict[str, Any]:
         try:
             with open(self.path) as f:
-                return json.load(f) == self.record
+                found = json.load(f)
+            return found if isinstance(found, dict) else {}
         except (OSError, ValueError):
-            return False
+            return {}
+
+    def matches(self) -> bool:
+        """Whether the folder's files were made by this very job (so that those written are done)."""
+        found = self.read()
+        return bool(found) and {k: v for k, v in found.items() if k != OUTPUTS_KEY} == self.record
 
     def start_over(self, outputs: Iterable[str]) -> None:
-        """Remove `outputs` left by another job (a changed model, options or inputs), then record this job: a kill
-        after this leaves only files of this job, which a rerun keeps."""
+        """Remove the files another job wrote here (those its manifest lists: other seeds, other names) and this
+        job's `outputs` left by it, then record this job and its files: a kill after this leaves only files of this
+        job, which a rerun keeps."""
+        folder = os.path.dirname(self.path)
+        listed = self.read().get(OUTPUTS_KEY, [])
+        previous = [os.path.join(folder, name) for name in listed if isinstance(name, str) and inside(folder, name)]
         if os.path.exists(self.path):
             os.remove(self.path)
-        for path in outputs:
-            if os.path.exists(path):
+        outputs = list(outputs)
+        for path in previous + outputs:
+            if os.path.isfile(path):
                 os.remove(path)
-        atomic_write_text(self.path, json.dumps(self.record, indent=1, sort_keys=True))
+        files = sorted(os.path.relpath(path, folder) for path in outputs)
+        atomic_write_text(self.path, json.dumps({**self.record, OUTPUTS_KEY: files}, indent=1, sort_keys=True))
 
 
 class ResumableOutputs:
