@@ -51,6 +51,42 @@ def test_a_torchvision_that_does_not_match_torch_is_one_line(monkeypatch):
     assert 'import torch, torchvision; print(torch.__version__, torchvision.__version__)' in readme
 
 
+def test_the_quickstart_checks_the_pair_before_training_and_says_how_to_mend_it(tmp_path):
+    """A torchvision that does not import (a CPU torch beside another index's torchvision): the quickstart's first
+    check after installing stops with one line giving the recovery, before any training."""
+    script = open(os.path.join(ROOT, 'scripts', 'quickstart.sh')).read()
+    assert script.index('python -m util.vision') < script.index('python train.py')
+    fake = tmp_path / 'torchvision'
+    fake.mkdir()
+    (fake / '__init__.py').write_text("raise RuntimeError('operator torchvision::nms does not exist')\n")
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(tmp_path), ROOT])}
+    result = subprocess.run([sys.executable, '-m', 'util.vision'], capture_output=True, text=True, env=env, cwd=ROOT)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert 'pip uninstall -y torch torchvision && python -m pip install torch torchvision' in lines[0]
+    fine = subprocess.run([sys.executable, '-m', 'util.vision'], capture_output=True, text=True, cwd=ROOT)
+    assert fine.returncode == 0 and 'a working pair' in fine.stdout
+
+
+def test_the_options_table_is_written_and_printed_only_when_asked(tmp_path):
+    args = ['--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path), '--gpu_ids', '-1', '--max_dataset_size',
+            '2', '--niter', '1', '--ngf', '4', '--ndf', '4', '--predictor_nc', '16', '--no_vgg_loss', '--batchSize', '2']
+    quiet = run_script('train.py', *args, '--name', 'quiet')
+    assert quiet.returncode == 0 and 'Options ---' not in quiet.stdout
+    assert f'options: {tmp_path / "quiet" / "opt.txt"} (--print_options prints them)' in quiet.stdout
+    assert 'Options ---' in (tmp_path / 'quiet' / 'opt.txt').read_text()
+    shown = run_script('train.py', *args, '--name', 'shown', '--print_options')
+    assert shown.returncode == 0 and shown.stdout.count('----------------- Options ---------------') == 1
+
+
+def test_a_mistyped_name_lists_the_runs_there_are(plain, tmp_path):
+    result = run_script('scripts/synthesize.py', '--name', 'plian', '--checkpoints_dir', plain, '--labels',
+                        label_file(tmp_path), '--gpu_ids', '-1')
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1
+    assert 'did you mean --name plain?' in lines[0] and f'the runs in {plain}: plain;' in lines[0]
+
+
 def test_option_abbreviations_are_not_taken(plain, tmp_path):
     """argparse would take --label for --labels: every script takes whole names only."""
     result = run_script('scripts/synthesize.py', '--name', 'plain', '--checkpoints_dir', plain, '--label',
@@ -69,7 +105,10 @@ def test_model_folders_go_outside_the_code(plain, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and 'inside the code package models/' in lines[0]
     assert not os.path.exists(os.path.join(ROOT, 'models', 'my_run'))
-    readme = open(os.path.join(ROOT, 'README.md')).read()
+    pages = [os.path.join(ROOT, 'README.md')] + [os.path.join(ROOT, 'docs', name)
+                                                 for name in os.listdir(os.path.join(ROOT, 'docs'))
+                                                 if name.endswith('.md')]
+    readme = ''.join(open(page).read() for page in pages)
     assert '--out models/' not in readme and '--out pretrained/my_run' in readme
     assert '/pretrained/' in open(os.path.join(ROOT, '.gitignore')).read()
 
