@@ -287,7 +287,8 @@ def build_app(demo: Demo):
                     new_seed = gr.Button('New random style')
                 restyle = gr.Button('New style for this class', visible=synthesizer.spec.noise, elem_id='restyle')
                 sampling = synthesizer.run.settings if synthesizer.uses_sampler else None
-                steps = gr.Slider(1, 1000, step=1, value=sampling.step_count if sampling else 0,
+                # 0: the sampler's own steps (and what a model without a sampler passes)
+                steps = gr.Slider(0, 1000, step=1, value=sampling.step_count if sampling else 0,
                                   label=f'{sampling.sampler} steps (fewer: faster, coarser)' if sampling else 'steps',
                                   visible=sampling is not None)
                 style_photo = gr.Image(type='filepath', label='style photo (instead of the seed)',

@@ -258,9 +258,10 @@ def test_a_diffusion_model_gets_a_steps_control_and_the_solver_by_default(tmp_pa
     painting.save(tmp_path / 'map.png')
     values = np.array(Image.open(tmp_path / 'map.png').convert('RGB'))
     assert image.shape == (64, 64, 3) and values.shape == (64, 64, 3)
+    # (one thread, as the test's own process: oneDNN's channels-last convolutions round by their thread count)
     made = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'synthesize.py'), '--model',
                            str(tmp_path / 'sdm'), '--labels', str(tmp_path / 'map.png'), '--seeds', '5', '--out',
                            str(tmp_path / 'out'), '--gpu_ids', '-1', '--sampler', 'dpm++', '--steps', '3'],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert made.returncode == 0, made.stderr[-2000:]
     assert np.array_equal(np.array(Image.open(tmp_path / 'out' / 'map_seed5.png')), image)

@@ -17,7 +17,7 @@ LAUNCHERS = {'torchrun', 'srun'}  # run a script in several processes: the scrip
 
 
 def bash_blocks(page: str):
-    return re.findall(r'```bash\n(.+?)\n```', open(os.path.join(ROOT, page)).read(), re.S)
+    return re.findall(r'^ *```bash\n(.+?)\n *```', open(os.path.join(ROOT, page)).read(), re.S | re.M)
 
 
 def documented_commands(page: str):

@@ -69,8 +69,9 @@ def test_the_quickstart_checks_the_pair_before_training_and_says_how_to_mend_it(
 
 
 def test_the_options_table_is_written_and_printed_only_when_asked(tmp_path):
-    args = ['--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path), '--gpu_ids', '-1', '--max_dataset_size',
-            '2', '--niter', '1', '--ngf', '4', '--ndf', '4', '--predictor_nc', '16', '--no_vgg_loss', '--batchSize', '2']
+    args = ['--dataset_mode', 'synthetic', '--checkpoints_dir', str(tmp_path), '--gpu_ids', '-1',
+            '--max_dataset_size', '2', '--niter', '1', '--ngf', '4', '--ndf', '4', '--predictor_nc', '16',
+            '--no_vgg_loss', '--batchSize', '2']
     quiet = run_script('train.py', *args, '--name', 'quiet')
     assert quiet.returncode == 0 and 'Options ---' not in quiet.stdout
     assert f'options: {tmp_path / "quiet" / "opt.txt"} (--print_options prints them)' in quiet.stdout
@@ -142,7 +143,7 @@ def test_notes_are_said_once_and_only_where_they_apply(plain, tmp_path, monkeypa
     assert made.returncode == 0 and made.stdout.count('note: no GPU found') == 1
     # the options table: the synthetic dataset reads no --dataroot
     tested = run_script('test.py', '--name', 'plain', '--checkpoints_dir', plain, '--gpu_ids', '-1', '--results_dir',
-                        str(tmp_path / 'results'), '--how_many', '1')
+                        str(tmp_path / 'results'), '--how_many', '1', '--print_options')
     assert tested.returncode == 0
     assert re.search(r'dataroot: \(not read by --dataset_mode synthetic\)', tested.stdout)
     assert './datasets/cityscapes/' not in tested.stdout

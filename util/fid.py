@@ -187,7 +187,8 @@ def fid_between(real: str, fake: str, weights_path: str = '', batch_size: int = 
     images = len(image_files(fake))
     if images <= dims and dist.is_main:
         smaller = [str(d) for d in DIMS if d < dims]
-        instead = f', or a smaller --dims ({", ".join(smaller)}) for a comparison among your own runs' if smaller else ''
+        instead = (f', or a smaller --dims ({", ".join(smaller)}) for a comparison among your own runs'
+                   if smaller else '')
         print(f'note: {images} generated images for {dims}-d features: their covariance is singular, so this FID is '
               f'far from what more images give; use a few thousand images{instead}')
     return value
