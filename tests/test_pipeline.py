@@ -309,6 +309,9 @@ def test_resume_keeps_the_runs_training_options_and_names_the_ones_changed(tmp_p
     assert notes == ["note: resuming with options that differ from the run's opt.json: --lr 0.002 (the run had 0.001), "
                      '--niter 2 (the run had 1)']
     assert json.load(open(tmp_path / 'ck' / 'r' / 'opt.json'))['lr'] == 0.002  # used, and logged
+    state = torch.load(tmp_path / 'ck' / 'r' / 'latest_train_state.pth', weights_only=True)
+    rates = {label: state[f'optimizer_{label}']['param_groups'][0]['lr'] for label in ('G', 'D')}
+    assert rates == {'G': 0.001, 'D': 0.004} and state['base_lr'] == 0.002  # TTUR at the new rate, not the saved
 
 
 def png_files(folder) -> dict:

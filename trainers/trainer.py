@@ -202,7 +202,8 @@ class Trainer:
         if position is not None:
             state = {**{f'optimizer_{label}': optimizer.state_dict() for label, optimizer in self.optimizers.items()},
                      'scalers': {name: scaler.state_dict() for name, scaler in self.scalers.items()},
-                     'old_lr': self.old_lr, 'position': dict(position), 'rng': capture_rng(),
+                     'old_lr': self.old_lr, 'base_lr': self.optimization.base_lr, 'position': dict(position),
+                     'rng': capture_rng(),
                      **({'ema_updates': self.ema.updates} if self.ema is not None else {})}
         spec = model.spec_at(epoch)
         if self.ema is not None:  # how young the average is: synthesis warns when it is used too early
@@ -221,6 +222,12 @@ class Trainer:
         for name, scaler in self.scalers.items():
             scaler.load_state_dict(state['scalers'][name])
         self.old_lr = state['old_lr']
+        saved_base = state.get('base_lr', self.optimization.base_lr)
+        if saved_base != self.optimization.base_lr and saved_base > 0:  # resumed with another --lr: the schedule
+            self.old_lr = state['old_lr'] * self.optimization.base_lr / saved_base  # goes on at the new rate
+        for label, group in self.optimization.steps.items():  # and each step at its scale (--lr_g, --lr_d, TTUR)
+            for param_group in self.optimizers[label].param_groups:
+                param_group['lr'] = self.old_lr * group.lr_scale
         if self.ema is not None and os.path.isfile(store.network_path(epoch, 'G_ema')):
             load_weights({'G': self.ema.net}, resolve(store.folder, epoch, use_ema=True, spec=self.model.spec))
             self.ema.updates = state.get('ema_updates', 0)
