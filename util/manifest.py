@@ -6,6 +6,7 @@ import os
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from util.atomic import atomic_write_text
+from util.paths import within
 from util.distributed import DistInfo, all_true
 
 MANIFEST = 'manifest.json'
@@ -21,13 +22,6 @@ def sha256(path: str) -> str:
 
 
 OUTPUTS_KEY = 'outputs'  # the files a job writes, relative to its folder: the next other job removes them
-
-
-def inside(folder: str, name: str) -> bool:
-    """Whether a relative path a manifest lists stays in `folder` (a hand-edited manifest removes nothing else)."""
-    path = os.path.normpath(os.path.join(folder, name))
-    return not os.path.isabs(name) and os.path.commonpath([os.path.abspath(folder), os.path.abspath(path)]) == \
-        os.path.abspath(folder)
 
 
 class OutputManifest:
@@ -54,7 +48,9 @@ class OutputManifest:
         job, which a rerun keeps."""
         folder = os.path.dirname(self.path)
         listed = self.read().get(OUTPUTS_KEY, [])
-        previous = [os.path.join(folder, name) for name in listed if isinstance(name, str) and inside(folder, name)]
+        # only paths that stay in the folder: a hand-edited manifest removes nothing else
+        previous = [os.path.join(folder, name) for name in listed if isinstance(name, str) and not os.path.isabs(name)
+                    and within(os.path.realpath(os.path.join(folder, name)), os.path.realpath(folder))]
         if os.path.exists(self.path):
             os.remove(self.path)
         outputs = list(outputs)

@@ -11,7 +11,7 @@ from util.errors import UserError
 Inputs = Mapping[str, Iterable[Optional[str]]]  # {option or what it is: the paths} ('' and None are skipped)
 
 
-def _within(path: str, folder: str) -> bool:
+def within(path: str, folder: str) -> bool:
     """Whether `path` is `folder` or below it (both real, absolute paths)."""
     try:
         return os.path.commonpath([path, folder]) == folder
@@ -30,11 +30,11 @@ def check_output_apart(output: str, option: str, inputs: Inputs, output_is_file:
                 continue
             real_input = os.path.realpath(path)
             if output_is_file:
-                clash = real_output == real_input or (os.path.isdir(real_input) and _within(real_output, real_input))
+                clash = real_output == real_input or (os.path.isdir(real_input) and within(real_output, real_input))
             else:
-                clash = _within(real_output, real_input) or _within(real_input, real_output)
+                clash = within(real_output, real_input) or within(real_input, real_output)
             if clash:
-                what = 'is inside' if real_output != real_input and _within(real_output, real_input) else \
+                what = 'is inside' if real_output != real_input and within(real_output, real_input) else \
                     ('is' if real_output == real_input else 'contains')
                 raise UserError(f'{option} {output} {what} {input_option} {path}, which this command reads: its '
                                 f'files could be overwritten; choose {option} outside the inputs (nothing was written)')
@@ -50,6 +50,6 @@ def check_outside_code(output: str, option: str) -> None:
     real_output = os.path.realpath(output)
     for package in CODE_PACKAGES:
         folder = os.path.realpath(os.path.join(REPOSITORY, package))
-        if _within(real_output, folder):
+        if within(real_output, folder):
             raise UserError(f'{option} {output} is inside the code package {package}/: write models elsewhere, e.g. '
                             f'{option} pretrained/{os.path.basename(os.path.normpath(output))} (ignored by git)')
