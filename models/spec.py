@@ -93,6 +93,16 @@ class ModelSpec:
         return (self.z_dim or 0) if self.use_vae or self.noise else 0
 
     @property
+    def samples(self) -> bool:
+        """Whether its method makes images with a sampler (a loop of network calls: SDM's), not in one pass."""
+        return method_registry.method(self.method).synthesis is not None
+
+    @property
+    def takes_code(self) -> bool:
+        """Whether the generator takes a code z: a VAE style, a noise code (OASIS), or a sampler's seed (SDM)."""
+        return self.code_dim > 0 or self.samples
+
+    @property
     def generator(self) -> NetworkSpec:
         return self.networks['G']
 

@@ -66,24 +66,23 @@ class Synthesizer:
         self.labels: LabelSet = spec.labels
         self.device, self.amp, self.model_files = device, amp, list(model_files)
         self.checkpoint = self.model_files[0] if self.model_files else f'the {type(netG).__name__} built in Python'
-        # How the generator makes images: one call, or the method's sampler (a diffusion model's).
-        synthesis = method(spec.method).synthesis
-        self.uses_sampler = synthesis is not None  # a loop of network calls, whose code is each image's seed
+        self.uses_sampler = spec.samples  # a loop of network calls, whose code is each image's seed
+        self.sampling: Dict[str, Any] = {}
+        self._set_sampling(dict(sampling or {}))
+
+    def _set_sampling(self, sampling: Dict[str, Any]) -> None:
+        """How the generator makes images: one call, or the method's sampler with `sampling` (a diffusion model's)."""
         if not self.uses_sampler and sampling:
-            raise UserError(f'{", ".join(sorted(sampling))}: a {spec.method} model makes its images in one pass; '
-                            'sampler settings are for diffusion models (--model sdm)')
-        self.sampling = dict(sampling or {})
-        self.run = synthesis(netG, **self.sampling) if self.uses_sampler else \
+            raise UserError(f'{", ".join(sorted(sampling))}: a {self.spec.method} model makes its images in one '
+                            'pass; sampler settings are for diffusion models (--model sdm)')
+        self.sampling = sampling
+        self.run = method(self.spec.method).synthesis(self.netG, **sampling) if self.uses_sampler else \
             (lambda semantics, z: self.netG(semantics, z=z))
 
     def with_sampling(self, **changes: Any) -> 'Synthesizer':
         """The same networks with other sampler settings (a diffusion model's: sampler, steps, guidance, ...)."""
-        if not self.uses_sampler:
-            raise UserError(f'{", ".join(sorted(changes))}: a {self.spec.method} model makes its images in one pass; '
-                            'sampler settings are for diffusion models (--model sdm)')
         other = copy.copy(self)
-        other.sampling = {**self.sampling, **changes}
-        other.run = method(self.spec.method).synthesis(self.netG, **other.sampling)
+        other._set_sampling({**self.sampling, **changes})
         return other
 
     @classmethod
@@ -156,7 +155,7 @@ class Synthesizer:
     def takes_code(self) -> bool:
         """Whether the generator takes a code z: a VAE style (seeds or a photo), a noise code (OASIS: seeds), or a
         sampler's seed (SDM)."""
-        return self.spec.code_dim > 0 or self.uses_sampler
+        return self.spec.takes_code
 
     @property
     def encodes_photos(self) -> bool:

@@ -26,7 +26,6 @@ from PIL import Image
 from data.classes import LabelSet
 from data.image_folder import stem
 from data.label_maps import list_image_files, read_label_map, read_photo
-from models.method_registry import method
 from models.sources import preset_names, resolve, source_name
 from options.parser import OptionParser
 from options.shared_arguments import add_sampling_arguments, sampling_of
@@ -46,6 +45,7 @@ class ComparedModel:
     title: str
     folder: str
     takes_code: bool
+    samples: bool     # a diffusion model: it takes the sampler options
     method: str
     labels: LabelSet  # its classes: how its label renders read back
 
@@ -77,9 +77,10 @@ def compared_models(given: List[str], out: str) -> List[ComparedModel]:
             title = f'{title} ({index + 1})'
         titles.add(title)
         spec = resolved.spec
-        takes_code = spec.use_vae or spec.noise or method(spec.method).synthesis is not None
         slug = re.sub(r'[^\w.-]+', '_', title).strip('_') or f'model{index + 1}'
-        models.append(ComparedModel(arguments, title, os.path.join(out, slug), takes_code, spec.method, spec.labels))
+        models.append(ComparedModel(arguments=arguments, title=title, folder=os.path.join(out, slug),
+                                    takes_code=spec.takes_code, samples=spec.samples, method=spec.method,
+                                    labels=spec.labels))
     return models
 
 
@@ -150,9 +151,8 @@ def main() -> None:
     for model in models:
         print(f'{model.title}:')
         common = ['--labels', *args.labels, '--out', model.folder, '--gpu_ids', args.gpu_ids]
-        uses_sampler = method(model.method).synthesis is not None
         synthesize.main(model.arguments + common + (['--seeds', args.seeds] if model.takes_code else []) +
-                        (sampling if uses_sampler else []))
+                        (sampling if model.samples else []))
     dist = init_distributed(False)  # under torchrun, synthesize.py shared the label maps among the processes
     barrier(dist)
     if not dist.is_main:
