@@ -186,10 +186,14 @@ class Trainer:
         new_lr = self.old_lr - base / settings.niter_decay if epoch > settings.niter else self.old_lr
         if new_lr == self.old_lr:
             return
+        self.old_lr = new_lr
+        self.apply_rates()
+
+    def apply_rates(self) -> None:
+        """Each step's optimizer at its scale of the current base rate (--lr_g, --lr_d, TTUR)."""
         for label, group in self.optimization.steps.items():
             for param_group in self.optimizers[label].param_groups:
-                param_group['lr'] = new_lr * group.lr_scale
-        self.old_lr = new_lr
+                param_group['lr'] = self.old_lr * group.lr_scale
 
     def save(self, epoch, position: Optional[Dict[str, int]] = None) -> None:
         """Write <epoch>_net_{G,D,E}.pth (and G_ema) and, with `position` ({'epoch', 'epoch_iter',
@@ -225,9 +229,7 @@ class Trainer:
         saved_base = state.get('base_lr', self.optimization.base_lr)
         if saved_base != self.optimization.base_lr and saved_base > 0:  # resumed with another --lr: the schedule
             self.old_lr = state['old_lr'] * self.optimization.base_lr / saved_base  # goes on at the new rate
-        for label, group in self.optimization.steps.items():  # and each step at its scale (--lr_g, --lr_d, TTUR)
-            for param_group in self.optimizers[label].param_groups:
-                param_group['lr'] = self.old_lr * group.lr_scale
+        self.apply_rates()  # and each step at its scale, which --lr_g / --lr_d may have changed
         if self.ema is not None and os.path.isfile(store.network_path(epoch, 'G_ema')):
             load_weights({'G': self.ema.net}, resolve(store.folder, epoch, use_ema=True, spec=self.model.spec))
             self.ema.updates = state.get('ema_updates', 0)
