@@ -34,6 +34,12 @@ HUB_ID = re.compile(r'^[A-Za-z0-9][\w.-]*/[\w.-]+$')  # owner/name
 MAX_SPEC_BYTES = 1 << 20
 
 
+def average_suffix(average: bool) -> str:
+    """The end of an output folder's name (test_<epoch>, synthesized_<epoch>) for a run's average, beside the plain
+    generator's."""
+    return '_ema' if average else ''
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     """A model found on this machine: its spec and the file of each of its networks."""
@@ -53,7 +59,7 @@ class ResolvedModel:
     @property
     def folder_suffix(self) -> str:
         """What tells its output folders from the plain generator's: '_ema' for a run's average."""
-        return '_ema' if self.is_run_average else ''
+        return average_suffix(self.is_run_average)
 
     @property
     def described_by_its_folder(self) -> bool:

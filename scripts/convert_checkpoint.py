@@ -13,6 +13,7 @@ import os
 from typing import Any, Dict, Optional
 
 
+from models.sources import average_suffix
 from options.parser import OneLineErrorParser
 from options.synthesis_options import add_model_arguments, synthesizer_from_arguments
 from util.errors import UserError, exception_reason, run_cli
@@ -37,7 +38,7 @@ def build_parser() -> OneLineErrorParser:
 
 
 def read_metrics(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
-    folder = f'test_{args.which_epoch}' + ('_ema' if args.use_ema else '')  # test.py's folder of that generator
+    folder = f'test_{args.which_epoch}{average_suffix(args.use_ema)}'  # test.py's folder of that generator
     path = args.metrics or os.path.join('results', args.name, folder, 'metrics.json')
     if not os.path.isfile(path):
         if args.metrics:

@@ -20,6 +20,7 @@ import torch
 
 from data.image_folder import stem
 from data.label_maps import list_image_files, read_instance_map, read_label_map, read_photo, render_label_map
+from models.sources import average_suffix
 from models.synthesis_job import SynthesisJob, model_record, run_synthesis_job
 from models.synthesizer import BACKENDS, Synthesizer
 from options.parser import OptionParser
@@ -178,8 +179,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     if restyled and (args.style_image or args.seeds is None):
         raise UserError('--restyle: give the seeds of the classes\' new noise with --seeds')
     base = synthesizer.styles_from_seeds([args.base_seed])
-    suffix = '_ema' if args.use_ema else ''  # a run's average writes beside the plain generator's folder
-    out = args.out or os.path.join('results', model_name(args), f'synthesized_{args.which_epoch}{suffix}')
+    out = args.out or os.path.join('results', model_name(args),
+                                   f'synthesized_{args.which_epoch}{average_suffix(args.use_ema)}')
     job = SynthesisJob(
         out, '--out', job_record(args, synthesizer, items) if dist.is_main else {}, items,
         lambda item: [os.path.join(out, 'labels', f'{item[0]}.png')] +
