@@ -240,10 +240,9 @@ class BaseOptions:
     def save_options(self, opt: argparse.Namespace) -> None:
         """Write the options table to opt.txt (for people) and opt.json (for the code) in checkpoints/<name>/, and
         print it with --print_options (else one line saying where it is)."""
-        store = CheckpointStore(opt.checkpoints_dir, opt.name)
-        store.write_options(self.format_options(opt), options_to_dict(opt))
-        print(self.format_options(opt) if opt.print_options else
-              f'options: {store.path("opt.txt")} (--print_options prints them)')
+        store, table = CheckpointStore(opt.checkpoints_dir, opt.name), self.format_options(opt)
+        store.write_options(table, options_to_dict(opt))
+        print(table if opt.print_options else f'options: {store.path("opt.txt")} (--print_options prints them)')
 
 
 def finish_options(opt: argparse.Namespace) -> None:

@@ -247,7 +247,7 @@ class TrainingLoop:
             if stop:
                 barrier(self.dist)
                 raise Stopped(f'interrupted: saved latest at epoch {counter.epoch}, iteration {counter.epoch_iter} '
-                                f'in {self.store.folder}; add --continue_train to resume')
+                              f'in {self.store.folder}; add --continue_train to resume')
             iter_start = time.time()
         batches.close()
         self.check_finite()

@@ -96,11 +96,13 @@ class LabelPyramid:
     def __init__(self, label: torch.Tensor, lookup: bool):
         self.label = label
         self.resized: dict = {}
-        binary = ((label == 0) | (label == 1)).all()
-        self.one_hot = lookup and bool(binary and (label.sum(dim=1) <= 1).all())
+        self.one_hot = False
+        if lookup:  # (training convolves: no test there)
+            per_pixel = label.sum(dim=1)
+            self.one_hot = bool(((label == 0) | (label == 1)).all() and (per_pixel <= 1).all())
         if self.one_hot:  # the class of each pixel; label channels (one past the last) where there is none
-            none = torch.full_like(label[:, 0], label.shape[1], dtype=torch.long)
-            self.index = torch.where(label.sum(dim=1) > 0, label.argmax(dim=1), none)
+            none = torch.full_like(per_pixel, label.shape[1], dtype=torch.long)
+            self.index = torch.where(per_pixel > 0, label.argmax(dim=1), none)
 
     def at(self, size: Tuple[int, int]) -> torch.Tensor:
         if size not in self.resized:
