@@ -21,6 +21,7 @@ import torch
 from data.classes import LabelSet
 from util.device import select_device
 from util.errors import UserError
+from util.threads import follow_fair_share
 from .budget import check_memory
 from .inputs import autocast, model_input, reparameterize, seed_style
 from .method_registry import method
@@ -214,6 +215,7 @@ class Synthesizer:
                  check_finite: bool = True) -> torch.Tensor:
         """Images in [-1, 1] for the generator input `semantics` and codes `z` (one per image, (N, z_dim); per pixel
         from region_codes; None without a code, or to draw them from the global RNG)."""
+        follow_fair_share()
         with torch.no_grad(), autocast(self.device, self.amp):
             images = self.run(semantics, z).float()
         if check_finite and not torch.isfinite(images).all():

@@ -8,7 +8,6 @@ and how many images hold each class), then every broken or unpaired file. Exit s
 """
 import functools
 import multiprocessing
-import os
 import sys
 
 from tqdm import tqdm
@@ -20,11 +19,13 @@ from options.data_settings import data_settings
 from options.parser import OptionParser
 from options.train_options import TrainOptions
 from util.errors import UserError, run_cli
+from util.threads import usable_cpus
 
 
 def main() -> None:
     own = OptionParser(description=__doc__)
-    own.add_argument('--workers', type=int, default=max(1, os.cpu_count() or 1), help='parallel processes')
+    own.add_argument('--workers', type=int, default=usable_cpus(),
+                     help='parallel processes (default: the CPUs this process may use)')
     args, rest = own.parse_known_args()
     if {'-h', '--help'} & set(rest):  # this script's own option first, then the training options' help
         print(own.format_help())

@@ -26,6 +26,7 @@ from util.atomic import check_writable_folder
 from util.user_files import MAX_ANNOTATION_BYTES, read_json
 from util.paths import check_output_apart
 from util.errors import UserError, run_cli
+from util.threads import usable_cpus
 
 Task = Tuple[str, str, list]  # label map path, instance map path, each annotation's segmentation in order
 
@@ -37,7 +38,8 @@ def build_parser() -> OptionParser:
                         help='COCO instances file (instances_train2017.json or instances_val2017.json)')
     parser.add_argument('--input_label_dir', default='./train_label/', help='COCO-Stuff label maps (stuffthingmaps)')
     parser.add_argument('--output_instance_dir', default='./train_inst/', help='where the instance maps go')
-    parser.add_argument('--workers', type=int, default=max(1, os.cpu_count() or 1), help='parallel processes')
+    parser.add_argument('--workers', type=int, default=usable_cpus(),
+                     help='parallel processes (default: the CPUs this process may use)')
     parser.add_argument('--overwrite', action='store_true', help='write maps that exist already again')
     return parser
 

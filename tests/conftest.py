@@ -6,7 +6,11 @@ import os
 import pytest
 import torch
 
-torch.set_num_threads(1 if os.environ.get('PYTEST_XDIST_WORKER') else 2)
+THREADS = 1 if os.environ.get('PYTEST_XDIST_WORKER') else 2
+torch.set_num_threads(THREADS)
+# A fixed count for the commands run here and the ones they start: no fair-share watcher (util.threads) changing the
+# count, and so the float sums, between two runs a test compares.
+os.environ['OMP_NUM_THREADS'] = str(THREADS)
 # The commands the tests start (python scripts/x.py) import this tree's packages, whichever checkout an editable
 # install (pip install -e .) points to.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -25,6 +25,7 @@ from util.distributed import DistInfo, all_true, barrier, init_distributed
 from util.errors import Stopped, UserError
 from util.iter_counter import IterationCounter
 from util.paths import check_output_apart
+from util.threads import follow_fair_share
 from util.visualizer import SCORE_NAMES, Visualizer
 
 
@@ -256,6 +257,7 @@ class TrainingLoop:
         counter.end_epoch()
 
     def step(self, batch: Dict) -> None:
+        follow_fair_share()
         self.trainer.run_iteration(batch)
 
     def check_finite(self) -> None:

@@ -4,6 +4,8 @@ import os
 import sys
 from typing import Callable, Optional
 
+from util.threads import share_cpus
+
 
 class UserError(Exception):
     """Bad input or configuration: reported as one line, never as a traceback."""
@@ -46,6 +48,7 @@ def environment_error(exc: BaseException) -> Optional[OSError]:
 def run_cli(main: Callable[[], None]) -> None:
     """Run a script's main(); a UserError, or a full disk or unwritable file, becomes `error: <message>` on stderr
     and exit status 1. Files are written atomically, so nothing is left half-written either way."""
+    share_cpus()
     try:
         main()
     except UserError as exc:

@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from util.errors import UserError
+from util.threads import following_fair_share
 from .diffusion import STEPS, Diffusion
 from .solver import dpm_solver_sample
 
@@ -101,8 +102,9 @@ class DiffusionSynthesis:
         s = self.settings
         height, width = semantics.shape[2:]
         shape = (semantics.shape[0], self.unet.output_nc, height, width)
-        steps = (lambda indices: tqdm(indices, desc=f'{s.sampler} {s.step_count} steps', leave=False)) \
-            if s.progress else None
+        # Each step follows the machine's fair share of threads (util.threads); a bar of steps if asked.
+        steps = (lambda indices: following_fair_share(tqdm(indices, desc=f'{s.sampler} {s.step_count} steps',
+                                                           leave=False) if s.progress else indices))
         noise = self.noise_of(z, semantics.device)
         if s.sampler == 'dpm++':
             return dpm_solver_sample(self.unet, semantics, shape, s.step_count, s.guidance, noise=noise, wrap=steps)
