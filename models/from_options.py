@@ -42,6 +42,8 @@ def network_spec(label: str, opt: Any) -> NetworkSpec:
     kind = registry.KIND_OF_LABEL[label]
     option = registry.KINDS[kind].option
     name = getattr(opt, option.lstrip('-')) if option else ENCODER
+    if not isinstance(name, str) or name not in registry.names(kind):  # an opt.json edited by hand
+        raise UserError(f'{option} {name!r} is not a {kind} ({", ".join(registry.names(kind))})')
     cls = registry.entry(kind, name).cls
     arguments = {k: v for k, v in network_arguments(cls, opt).items() if k not in RUNTIME_ARGUMENTS}
     return NetworkSpec(name, cls.__name__, arguments)
@@ -76,10 +78,14 @@ def spec_from_saved_options(saved: Mapping[str, Any], source: str) -> ModelSpec:
         raise UserError(f'{source} does not say {", ".join(missing)}: restore it, or give the architecture with '
                         '--preset')
     try:
-        return spec_from_options(options)
-    except (KeyError, AttributeError) as exc:
+        spec = spec_from_options(options)
+    except UserError as exc:
+        raise UserError(f'{source}: {exc}: restore it') from None
+    except (KeyError, AttributeError, TypeError, ValueError) as exc:
         raise UserError(f'{source} does not describe a model this code builds ({exception_reason(exc)}): '
                         'restore it') from None
+    # Through the checks of a spec file, so that an edited opt.json cannot bring in `ngf -4` either.
+    return ModelSpec.from_json(spec.to_json(), source)
 
 
 def runtime_from_options(opt: argparse.Namespace) -> Dict[str, Any]:

@@ -114,7 +114,7 @@ def resolve(source: str, which_epoch: str = 'latest', use_ema: bool = False, pre
         (spec, 'the command line\'s options') if spec is not None else None
     if os.path.isdir(source) or described is not None:  # released files: the folder is named in any error on loading
         found = _resolve_folder(source, which_epoch, use_ema, described)
-    elif HUB_ID.match(source) and not os.path.exists(source):
+    elif HUB_ID.fullmatch(source) and not os.path.exists(source):
         folder = hub_snapshot(source, revision, option)  # its error also says that no such local folder exists
         if not os.path.isfile(os.path.join(folder, CONFIG_FILE)):
             raise UserError(f'{option} {source}: the Hub repository has no {CONFIG_FILE}: it is not a model converted '

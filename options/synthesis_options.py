@@ -18,6 +18,8 @@ from .shared_arguments import (add_device_arguments, add_ema_argument, add_epoch
 # The most images one --seeds may ask for (each is a file): a typo such as 0-100000000 stops at once instead of
 # filling the memory with seeds.
 MAX_SEEDS = 100_000
+# Seeds are below it: torch.Generator.manual_seed takes a signed 64-bit number.
+SEED_LIMIT = 2 ** 63
 
 
 def parse_seeds(text: str) -> List[int]:
@@ -29,7 +31,7 @@ def parse_seeds(text: str) -> List[int]:
             ranges.append(range(int(first), int(last or first) + 1))
     except ValueError:
         raise UserError(f'--seeds {text}: give seeds as numbers and ranges, e.g. 0-3,7') from None
-    if not any(ranges) or min(r.start for r in ranges) < 0 or max(r.stop for r in ranges) > 2 ** 63:
+    if not any(ranges) or min(r.start for r in ranges) < 0 or max(r.stop for r in ranges) > SEED_LIMIT:
         raise UserError(f'--seeds {text}: give seeds as numbers and ranges of non-negative numbers, e.g. 0-3,7')
     count = sum(len(r) for r in ranges)
     if count > MAX_SEEDS:

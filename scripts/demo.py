@@ -14,6 +14,7 @@ and the page uses system fonts.
 import argparse
 import html
 import importlib.util
+import math
 import os
 import random
 import socket
@@ -32,9 +33,11 @@ from data.label_maps import (MAX_INPUT_PIXELS, file_values_to_channels, read_lab
 from models.synthesizer import Synthesizer
 from options.parser import OptionParser
 from options.shared_arguments import DEFAULT_CHECKPOINTS_DIR
-from options.synthesis_options import add_input_limit_argument, add_model_arguments, synthesizer_from_arguments
+from options.synthesis_options import (SEED_LIMIT, add_input_limit_argument, add_model_arguments,
+                                       synthesizer_from_arguments)
 from util import util
 from util.util import pixel_limit_problem
+from util.arguments import int_in
 from util.errors import UserError, run_cli
 
 # Scene layouts built from named classes. A role names the classes that can play it, the first the model has
@@ -153,19 +156,30 @@ class Demo:
     def channel(self, choice: str) -> int:
         return class_choices(self.labels).index(choice)
 
+    @staticmethod
+    def seed_of(seed: Optional[float]) -> int:
+        """The seed a page or API request gives (gradio hands over a number, or None for empty), as synthesize.py's
+        --seeds takes them: a whole number from 0 below SEED_LIMIT."""
+        if seed is None:
+            return 0
+        if not (isinstance(seed, (int, float)) and math.isfinite(seed) and seed == int(seed)
+                and 0 <= int(seed) < SEED_LIMIT):
+            raise UserError(f'seed {seed}: give a whole number from 0 to {SEED_LIMIT - 1}')
+        return int(seed)
+
     def style(self, seed: Optional[float], style_photo: Optional[str]) -> Optional[torch.Tensor]:
         """The code of a seed or a photo; for a model that takes none, a seed other than 0 or a photo is refused,
         as synthesize.py refuses --seeds and --style_image (it would silently give seed 0's image)."""
         if not self.synthesizer.takes_code:
-            if style_photo or (seed or 0) != 0:
-                given = 'a style photo' if style_photo else f'seed {int(seed)}'
+            if style_photo or self.seed_of(seed) != 0:
+                given = 'a style photo' if style_photo else f'seed {self.seed_of(seed)}'
                 raise UserError(f'{given}: this model makes one image per label map and takes no style; use seed 0 '
                                 'and no photo')
             return None
         if style_photo:
             photo = read_photo(style_photo, self.synthesizer.size, self.synthesizer.output_nc, self.max_input_pixels)
             return self.synthesizer.style_from_photo(photo[None])
-        return self.synthesizer.styles_from_seeds([int(seed or 0)])
+        return self.synthesizer.styles_from_seeds([self.seed_of(seed)])
 
     def synthesize_channels(self, channels: torch.Tensor, seed: Optional[float], style_photo: Optional[str],
                             restyle: Optional[Tuple[int, int]] = None, steps: Optional[float] = None) -> Image.Image:
@@ -242,19 +256,19 @@ def build_app(demo: Demo):
     # A diffusion model's sampler shows its progress (its tqdm bar of steps) on the page.
     def synthesize(editor, seed, style_photo, steps, progress=gr.Progress(track_tqdm=True)):
         image = reported(demo.synthesize_painting)(painting_of(editor), seed, style_photo, None, steps)
+        seed = demo.seed_of(seed)  # a valid one: the synthesis took it
         note = ('' if not synthesizer.takes_code or style_photo else
-                f'Seed {int(seed or 0)}: reproduce with `python scripts/synthesize.py {model} --labels MAP.png '
-                f'--seeds {int(seed or 0)}{demo.sampling_arguments(steps)}` on this label map (download it from the '
-                'canvas).')
+                f'Seed {seed}: reproduce with `python scripts/synthesize.py {model} --labels MAP.png '
+                f'--seeds {seed}{demo.sampling_arguments(steps)}` on this label map (download it from the canvas).')
         return image, note
 
     def restyle_class(editor, seed, choice, steps, progress=gr.Progress(track_tqdm=True)):
         """A new noise code for the chosen class only; the rest keeps the seed's."""
         channel, restyle_seed = demo.channel(choice), random.randrange(2 ** 31)
         image = reported(demo.synthesize_painting)(painting_of(editor), seed, None, (channel, restyle_seed), steps)
-        name = labels.names[channel]
-        note = (f'{name} restyled with seed {restyle_seed}, the rest seed {int(seed or 0)}: reproduce with `python '
-                f'scripts/synthesize.py {model} --labels MAP.png --seeds {restyle_seed} --base_seed {int(seed or 0)} '
+        name, seed = labels.names[channel], demo.seed_of(seed)
+        note = (f'{name} restyled with seed {restyle_seed}, the rest seed {seed}: reproduce with `python '
+                f'scripts/synthesize.py {model} --labels MAP.png --seeds {restyle_seed} --base_seed {seed} '
                 f'--restyle "{name}"{demo.sampling_arguments(steps)}`.')
         return image, note
 

@@ -25,7 +25,7 @@ from util.arguments import int_in
 from util.errors import run_cli
 
 
-def main() -> None:
+def build_parser() -> OneLineErrorParser:
     parser = OneLineErrorParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest='command', required=True)
     add_all_command(commands)
@@ -48,7 +48,11 @@ def main() -> None:
     seg.add_argument('--ignore_index', type=int, default=255)
     seg.add_argument('--partial', action='store_true',
                      help='score the predictions there are when --label_dir has more ground-truth maps')
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
 
     if args.command == 'all':
         evaluate_all(args)

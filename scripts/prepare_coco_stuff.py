@@ -73,7 +73,7 @@ def load_tasks(annotation_file: str, label_dir: str, output_dir: str) -> List[Ta
         raise UserError(f'--annotation_file {annotation_file}: not a COCO annotation file (it needs an "images" list '
                         'and an "annotations" list)')
     for image in images:
-        if not isinstance(image, dict) or not isinstance(image.get('id'), int) or \
+        if not isinstance(image, dict) or type(image.get('id')) is not int or \
                 not isinstance(image.get('file_name'), str) or not is_plain_file_name(image['file_name']):
             shown = image.get('file_name') if isinstance(image, dict) else image
             raise UserError(f'--annotation_file {annotation_file}: image '

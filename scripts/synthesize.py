@@ -24,7 +24,7 @@ from models.sources import average_suffix
 from models.synthesis_job import SynthesisJob, model_record, run_synthesis_job
 from models.synthesizer import BACKENDS, Synthesizer
 from options.parser import OptionParser
-from options.synthesis_options import (add_input_limit_argument, add_model_arguments, model_name,
+from options.synthesis_options import (SEED_LIMIT, add_input_limit_argument, add_model_arguments, model_name,
                                        model_of_arguments, parse_seeds, synthesizer_from_arguments)
 from util import html, util
 from util.distributed import init_distributed
@@ -53,7 +53,8 @@ def build_parser() -> OptionParser:
     inputs.add_argument('--restyle', nargs='+', default=[], metavar='CLASS',
                         help='OASIS models: only these classes (names or ids, see --list_classes) take each seed\'s '
                              'noise; the rest of the image keeps --base_seed\'s')
-    inputs.add_argument('--base_seed', type=int_in(0), default=0, help='with --restyle: the noise of the other classes')
+    inputs.add_argument('--base_seed', type=int_in(0, SEED_LIMIT - 1), default=0,
+                        help='with --restyle: the noise of the other classes')
     outputs = parser.add_argument_group('outputs')
     outputs.add_argument('--out', default=None,
                          help='output folder (default results/<name>/synthesized_<which_epoch>/, '
@@ -91,8 +92,9 @@ def restyled_channels(args: argparse.Namespace, synthesizer: Synthesizer) -> Lis
     """The label channels of --restyle's classes (by name, or by the id a label map file holds)."""
     labels, channels = synthesizer.labels, []
     for given in args.restyle:
+        # An id is ASCII digits ('²' is a digit to str.isdigit, and int() refuses it and numbers of 4300 digits).
         channel = labels.names.index(given) if given in labels.names else \
-            labels.channel_of_file_value(int(given)) if given.isdigit() else None
+            labels.channel_of_file_value(int(given)) if given.isascii() and given.isdigit() and len(given) < 6 else None
         if channel is None:
             raise UserError(f'--restyle {given}: the model has no such class (names and ids: --list_classes)')
         channels.append(channel)

@@ -5,12 +5,20 @@ import os
 
 import pytest
 import torch
+from hypothesis import settings
+
 
 THREADS = 1 if os.environ.get('PYTEST_XDIST_WORKER') else 2
 torch.set_num_threads(THREADS)
 # A fixed count for the commands run here and the ones they start: no fair-share watcher (util.threads) changing the
 # count, and so the float sums, between two runs a test compares.
 os.environ['OMP_NUM_THREADS'] = str(THREADS)
+# Generated inputs (tests/test_fuzz.py): a fixed seed and 100 examples each in the suite (about 40 s of test time in
+# all); `--hypothesis-profile long` for the long run. No example database (its cache of constants goes to
+# .hypothesis/, which git ignores).
+settings.register_profile('ci', max_examples=100, derandomize=True, deadline=10_000, database=None)
+settings.register_profile('long', max_examples=2000, deadline=30_000, database=None)
+settings.load_profile('ci')
 # The commands the tests start (python scripts/x.py) import this tree's packages, whichever checkout an editable
 # install (pip install -e .) points to.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -16,17 +16,24 @@ class Stopped(UserError):
     job did not finish)."""
 
 
-def _one_line(exc: BaseException) -> str:
+# Control characters a user's text (a file name, an id) may bring into a message, shown escaped: the message stays
+# one line and says what was typed.
+_ESCAPED = {code: repr(chr(code))[1:-1] for code in [*range(32), 127]}
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message as the one line a command prints."""
     message = str(exc).strip()
     # DataLoader workers re-raise with the worker traceback prepended; the cause is the last line.
     if 'Original Traceback' in message:
         message = message.splitlines()[-1].split(': ', 1)[-1]
-    return message.splitlines()[0] if message else type(exc).__name__
+    return message.translate(_ESCAPED) if message else type(exc).__name__
 
 
 def exception_reason(exc: BaseException, limit: int = 160) -> str:
     """A library's exception in a few words, to put inside one of our lines: its type and its first sentence."""
-    return f'{type(exc).__name__}: {_one_line(exc).split(". ")[0][:limit]}'
+    first_line = one_line(exc).split(_ESCAPED[ord('\n')])[0]  # a library's message may go on for lines
+    return f'{type(exc).__name__}: {first_line.split(". ")[0][:limit]}'
 
 
 # What the machine, not the code, refused: a full disk, a quota, a read-only or unwritable folder, a failing disk.
@@ -52,7 +59,7 @@ def run_cli(main: Callable[[], None]) -> None:
     try:
         main()
     except UserError as exc:
-        print(f'{"" if isinstance(exc, Stopped) else "error: "}{_one_line(exc)}', file=sys.stderr)
+        print(f'{"" if isinstance(exc, Stopped) else "error: "}{one_line(exc)}', file=sys.stderr)
         sys.exit(1)
     except Exception as exc:
         cause = environment_error(exc)
