@@ -64,6 +64,8 @@ SCENES = [
 # A diffusion model's sampler on the page unless --sampler says otherwise: DPM-Solver++ (20 steps, seconds on a CPU
 # at small sizes) rather than the public 1000-step DDPM.
 DEMO_SAMPLER = 'dpm++'
+# Requests waiting beyond the one being synthesized: each holds its upload (up to --max_file_size).
+DEFAULT_MAX_QUEUE = 16
 # Uploads (label maps, style photos) are deleted from gradio's cache every 10 minutes once an hour old.
 UPLOAD_CACHE_LIFETIME = (600, 3600)
 
@@ -76,7 +78,11 @@ def build_parser() -> OptionParser:
     parser.add_argument('--max_file_size', default='20mb', help="the largest upload gradio accepts (e.g. 5mb); "
                         'a small file can still hold many pixels, which --max_input_pixels limits')
     parser.add_argument('--host', default='127.0.0.1', help='address to serve on (0.0.0.0: every interface)')
-    parser.add_argument('--port', type=int, default=7860)
+    parser.add_argument('--port', type=int_in(1, 65535), default=7860)
+    parser.add_argument('--max_queue', type=int_in(1, 10_000), default=DEFAULT_MAX_QUEUE,
+                        help='requests that may wait for their turn (one synthesis runs at a time); beyond them a '
+                        'request is answered at once with "Queue is full! Please try again." (HTTP 503), so that '
+                        'memory stays bounded whatever the number of clients')
     return parser
 
 
@@ -228,7 +234,7 @@ class Demo:
         return render_label_map(channels, self.labels).convert('RGB')
 
 
-def build_app(demo: Demo):
+def build_app(demo: Demo, max_queue: int = DEFAULT_MAX_QUEUE):
     import gradio as gr
     labels, synthesizer = demo.labels, demo.synthesizer
     choices = class_choices(labels)
@@ -339,7 +345,7 @@ def build_app(demo: Demo):
         api_output = gr.Image(type='pil', format='png', visible=False)
         gr.Button(visible=False).click(lambda path, s, photo: reported(demo.synthesize_file)(path, s, photo),
                                        api_inputs, api_output, api_name='synthesize')
-    app.queue(default_concurrency_limit=1)  # requests wait their turn: one synthesis at a time
+    app.queue(default_concurrency_limit=1, max_size=max_queue)  # one synthesis at a time; a bounded wait
     return app, theme
 
 
@@ -378,7 +384,8 @@ def main() -> None:
     model = ' '.join(f'--{key} {getattr(args, key)}'
                      for key in ('model', 'preset', 'name', 'checkpoints_dir', 'which_epoch')
                      if getattr(args, key) not in (None, DEFAULT_CHECKPOINTS_DIR))
-    app, theme = build_app(Demo(synthesizer, model + (' --use_ema' if args.use_ema else ''), args.max_input_pixels))
+    app, theme = build_app(Demo(synthesizer, model + (' --use_ema' if args.use_ema else ''), args.max_input_pixels),
+                           args.max_queue)
     print(f'Serving on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
     app.launch(**launch_settings(args), theme=theme, css=PAGE_CSS, ssr_mode=False, quiet=True, footer_links=['api'])
 

@@ -265,3 +265,38 @@ def test_a_diffusion_model_gets_a_steps_control_and_the_solver_by_default(tmp_pa
                           capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert made.returncode == 0, made.stderr[-2000:]
     assert np.array_equal(np.array(Image.open(tmp_path / 'out' / 'map_seed5.png')), image)
+
+
+def test_beyond_the_queue_requests_are_told_busy_and_the_server_keeps_answering(served, tmp_path):
+    """A queue of one: while one request is synthesized and one waits, the others are answered at once with gradio's
+    "Queue is full" (HTTP 503 to plain HTTP), never queued without bound; afterwards the page answers as before."""
+    import time
+    _, demo, _ = served
+
+    class SlowDemo(DEMO.Demo):
+        def synthesize_file(self, *args):
+            time.sleep(1.5)  # a synthesis that takes a while
+            return super().synthesize_file(*args)
+
+    slow = SlowDemo(demo.synthesizer, '--name vae')
+    app, theme = DEMO.build_app(slow, max_queue=1)
+    port = free_port()
+    app.launch(server_name='127.0.0.1', server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False,
+               theme=theme, css=DEMO.PAGE_CSS)
+    try:
+        client = gradio_client.Client(f'http://127.0.0.1:{port}/', verbose=False)
+        label = gradio_client.handle_file(label_map(tmp_path))
+        jobs = [client.submit(label, seed, None, api_name='/synthesize') for seed in range(5)]
+        answers = []
+        for job in jobs:
+            try:
+                answers.append(np.array(Image.open(job.result(timeout=120))).shape)
+            except Exception as exc:
+                answers.append(str(exc))
+        busy = [a for a in answers if isinstance(a, str)]
+        assert busy and all('Queue is full' in a for a in busy), answers
+        assert answers.count((64, 64, 3)) >= 2, answers  # the one running and the one waiting
+        result = client.predict(label, 7, None, api_name='/synthesize')
+        assert np.array(Image.open(result)).shape == (64, 64, 3)
+    finally:
+        app.close()
