@@ -3,7 +3,7 @@ gradio_client, half through plain HTTP) each send --requests label maps of the -
 --clients. Prints, per N: the answers (images, "busy" answers of the full queue, failures), throughput, p50/p95
 latency of the images, and the server's peak resident memory; then checks that the server still answers.
 
-python scripts/load_demo.py --model SOURCE [--clients 1,4,17,170] [--requests 4] [--sizes 64,256,1024]
+python scripts/load_demo.py --model SOURCE [--clients 1,4,17,170] [--requests 4] [--sizes 64,256,1024,4096]
                             [--max_queue 16] [--port 7871]
 Needs requirements-demo.txt. A request the server turned away (HTTP 503, gradio_client's QueueError) counts as busy.
 """
@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument('--model', required=True, help="the demo's model: a run or model folder, a Hub id")
     parser.add_argument('--clients', default='1,4,17,170', help='comma-separated numbers of clients at once')
     parser.add_argument('--requests', type=int_in(1, 1000), default=4, help='requests of each client')
-    parser.add_argument('--sizes', default='64,256,1024', help='canvas sizes, in turn (pixels a side)')
+    parser.add_argument('--sizes', default='64,256,1024,4096', help='canvas sizes, in turn (pixels a side)')
     parser.add_argument('--max_queue', type=int_in(1, 10_000), default=16, help="the demo's --max_queue")
     parser.add_argument('--port', type=int_in(1, 65535), default=7871)
     parser.add_argument('--json', default='', help='also write the figures to this JSON file')
