@@ -15,22 +15,22 @@ from tqdm import tqdm
 
 from data import find_dataset_using_name
 from data.dataset_check import DatasetReport, check_item, list_dataset
+from options.base_options import MAX_WORKERS
 from options.data_settings import data_settings
 from options.parser import OptionParser
 from options.train_options import TrainOptions
-from util.errors import UserError, run_cli
+from util.arguments import int_in
+from util.errors import run_cli
 from util.threads import usable_cpus
 
 
 def main() -> None:
     own = OptionParser(description=__doc__)
-    own.add_argument('--workers', type=int, default=usable_cpus(),
+    own.add_argument('--workers', type=int_in(1, MAX_WORKERS), default=usable_cpus(),
                      help='parallel processes (default: the CPUs this process may use)')
     args, rest = own.parse_known_args()
     if {'-h', '--help'} & set(rest):  # this script's own option first, then the training options' help
         print(own.format_help())
-    if args.workers < 1:
-        raise UserError(f'--workers {args.workers}: give at least 1')
     settings = data_settings(TrainOptions().parse(rest, quiet=True))
     items, unpaired = list_dataset(settings)
     check = functools.partial(check_item, photo_size_matches_label=find_dataset_using_name(

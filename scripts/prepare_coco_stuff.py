@@ -20,7 +20,9 @@ from tqdm import tqdm
 from data.coco_instances import instance_map
 from data.errors import DatasetError
 from data.image_folder import open_image
+from options.base_options import MAX_WORKERS
 from options.parser import OptionParser
+from util.arguments import int_in
 from util import util
 from util.atomic import check_writable_folder
 from util.user_files import MAX_ANNOTATION_BYTES, read_json
@@ -38,7 +40,7 @@ def build_parser() -> OptionParser:
                         help='COCO instances file (instances_train2017.json or instances_val2017.json)')
     parser.add_argument('--input_label_dir', default='./train_label/', help='COCO-Stuff label maps (stuffthingmaps)')
     parser.add_argument('--output_instance_dir', default='./train_inst/', help='where the instance maps go')
-    parser.add_argument('--workers', type=int, default=usable_cpus(),
+    parser.add_argument('--workers', type=int_in(1, MAX_WORKERS), default=usable_cpus(),
                      help='parallel processes (default: the CPUs this process may use)')
     parser.add_argument('--overwrite', action='store_true', help='write maps that exist already again')
     return parser
@@ -131,8 +133,6 @@ def write_instance_map(task: Task) -> Optional[str]:
 
 def main() -> None:
     args = build_parser().parse_args()
-    if args.workers < 1:
-        raise UserError(f'--workers {args.workers}: give at least 1')
     if not os.path.isdir(args.input_label_dir):
         raise UserError(f'--input_label_dir {args.input_label_dir}: no such folder (stuffthingmaps_trainval2017.zip '
                         'unpacked: train2017/ or val2017/)')

@@ -85,3 +85,15 @@ def test_seeds_outside_the_generator_range_are_one_line(tmp_path):
     result = run_script('scripts/synthesize.py', '--name', 'x', '--labels', str(tmp_path / 'map.png'),
                         '--base_seed', str(2 ** 63))
     assert result.returncode == 2 and 'base_seed' in result.stderr and result.stderr.count('\n') == 1
+
+
+@pytest.mark.parametrize('script, option, value', [
+    ('scripts/check_dataset.py', '--workers', '100000'),      # forked that many processes
+    ('scripts/prepare_coco_stuff.py', '--workers', '100000'),
+    ('scripts/demo.py', '--port', '99999'),                    # an OverflowError from bind()
+])
+def test_counts_and_ports_beyond_their_range_are_one_argparse_line(script, option, value, tmp_path, monkeypatch):
+    # Found reading the parsers the fuzz draws from: these took any integer.
+    monkeypatch.chdir(tmp_path)
+    result = run_script(script, option, value)
+    assert result.returncode == 2 and result.stderr.count('\n') == 1 and option in result.stderr, result.stderr
