@@ -42,8 +42,6 @@ def network_spec(label: str, opt: Any) -> NetworkSpec:
     kind = registry.KIND_OF_LABEL[label]
     option = registry.KINDS[kind].option
     name = getattr(opt, option.lstrip('-')) if option else ENCODER
-    if not isinstance(name, str) or name not in registry.names(kind):  # an opt.json edited by hand
-        raise UserError(f'{option} {name!r} is not a {kind} ({", ".join(registry.names(kind))})')
     cls = registry.entry(kind, name).cls
     arguments = {k: v for k, v in network_arguments(cls, opt).items() if k not in RUNTIME_ARGUMENTS}
     return NetworkSpec(name, cls.__name__, arguments)
@@ -79,8 +77,6 @@ def spec_from_saved_options(saved: Mapping[str, Any], source: str) -> ModelSpec:
                         '--preset')
     try:
         spec = spec_from_options(options)
-    except UserError as exc:
-        raise UserError(f'{source}: {exc}: restore it') from None
     except (KeyError, AttributeError, TypeError, ValueError) as exc:
         raise UserError(f'{source} does not describe a model this code builds ({exception_reason(exc)}): '
                         'restore it') from None

@@ -55,6 +55,10 @@ def names(kind: str) -> List[str]:
 
 
 def entry(kind: str, name: str) -> Registered:
+    """The network registered as `name`; any other value (a saved opt.json can hold anything) is a KeyError that
+    names the option and its choices."""
+    if not isinstance(name, str) or name not in REGISTRY[kind]:
+        raise KeyError(f'{KINDS[kind].option or kind} {name!r}: not one of {", ".join(names(kind))}')
     return REGISTRY[kind][name]
 
 
