@@ -26,15 +26,17 @@ def scores(confusion: np.ndarray) -> Dict[str, object]:
     return {'miou': result['miou'], 'pixel_accuracy': result['accuracy_scored_pixels'], 'iou': result['iou']}
 
 
+def png_maps(folder: str) -> Dict[str, str]:
+    """{stem: path} of the .png label maps of a folder."""
+    return {os.path.splitext(f)[0]: os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith('.png')}
+
+
 def paired_maps(pred_dir: str, label_dir: str, partial: bool = False) -> List[Tuple[str, str]]:
     """(prediction, ground truth) by file stem; every ground-truth map needs its prediction unless `partial`."""
     for folder, flag in ((pred_dir, '--pred_dir'), (label_dir, '--label_dir')):
         if not os.path.isdir(folder):
             raise UserError(f'{flag} {folder} does not exist')
-    labels = {os.path.splitext(f)[0]: os.path.join(label_dir,
-                                                   f) for f in sorted(os.listdir(label_dir)) if f.endswith('.png')}
-    preds = {os.path.splitext(f)[0]: os.path.join(pred_dir,
-                                                  f) for f in sorted(os.listdir(pred_dir)) if f.endswith('.png')}
+    labels, preds = png_maps(label_dir), png_maps(pred_dir)
     if not preds:
         raise UserError(f'--pred_dir {pred_dir} has no .png label maps')
     missing = sorted(set(preds) - set(labels))
@@ -68,8 +70,8 @@ def evaluate_folders(pred_dir: str, label_dir: str, num_classes: int, ignore_ind
             raise UserError(f'{pred_path} is {pred.shape[1]}x{pred.shape[0]} but {label_path} is '
                             f'{label.shape[1]}x{label.shape[0]}: resize predictions to the labels (nearest)')
         confusion += confusion_matrix(pred, label, num_classes, ignore_index)
-    ground_truth = sum(1 for f in os.listdir(label_dir) if f.endswith('.png'))
-    return {**scores(confusion), 'confusion': confusion, 'scored': len(pairs), 'ground_truth': ground_truth}
+    return {**scores(confusion), 'confusion': confusion, 'scored': len(pairs),
+            'ground_truth': len(png_maps(label_dir))}
 
 
 # Each segmenter repository's own score definitions, from a confusion matrix of the scored pixels.
