@@ -15,6 +15,15 @@ from util.util import image_size
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (scripts are not a package), loaded anew: its functions and classes."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'{name}_script', os.path.join(ROOT, 'scripts', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 # The C library's allocator: the default policy ('retain') is process-wide, and no test should set it for the others.
 SMALL = ['--ngf', '4', '--ndf', '4', '--gpu_ids', '-1', '--no_vgg_loss', '--cpu_allocator', 'system']
 # CC-FPSE's predictors 16 wide instead of the paper's 128: a tiny generator's step is then several times faster.

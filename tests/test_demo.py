@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import ROOT, save_trained_looking_model
+from helpers import ROOT, load_script, save_trained_looking_model
 
 pytestmark = pytest.mark.slow  # a served page, gradio_client, subprocesses
 if importlib.util.find_spec('gradio') is None:  # looked for, not imported: the demo imports it in its own process
@@ -21,12 +21,6 @@ gradio_client = pytest.importorskip('gradio_client')
 from data.label_maps import render_label_map  # noqa: E402
 from models.synthesizer import Synthesizer  # noqa: E402
 
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f'{name}_script', os.path.join(ROOT, 'scripts', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 DEMO = load_script('demo')

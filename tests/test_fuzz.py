@@ -6,6 +6,7 @@ stay within a stated memory bound (a subprocess measures its peak).
 Budgets (tests/conftest.py): the suite's profile `ci` (a fixed seed and few examples); `python -m pytest -m fuzz
 --hypothesis-profile long` for the long run. Every failure found is kept below as a regular test."""
 import argparse
+import functools
 import io
 import json
 import os
@@ -22,6 +23,7 @@ from PIL import Image
 
 from data.classes import label_set
 from data.label_maps import read_instance_map, read_label_map, read_photo
+from helpers import load_script
 from models.sources import read_spec_file
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
@@ -33,6 +35,12 @@ from util.user_files import image_header_size, read_json, read_npz
 pytestmark = [pytest.mark.fuzz, pytest.mark.filterwarnings('ignore::Warning:PIL.*')]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TMP = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@functools.lru_cache(maxsize=None)
+def script(name: str):
+    """scripts/<name>.py as a module, loaded once for all the examples."""
+    return load_script(name)
 
 
 def one_line_or_result(call, *args, **kwargs):
@@ -207,7 +215,7 @@ def test_image_decoders_stay_within_a_memory_bound(tmp_path):
     subprocess whose peak resident memory is measured: at most 1 GB above what the imports take. The largest file
     the readers accept costs about that (a 4096 x 4096 colour label map: 0.74 GB measured; grey 0.26 GB); a header
     above the pixel limit is refused before anything is allocated."""
-    script = (
+    program = (
         'import resource, sys\n'
         f'sys.path[:0] = [{ROOT!r}, {os.path.join(ROOT, "tests")!r}]\n'
         'import test_fuzz\n'
@@ -222,7 +230,7 @@ def test_image_decoders_stay_within_a_memory_bound(tmp_path):
         'decode()\n'
         'print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)\n')
     examples = settings.default.max_examples
-    done = subprocess.run([sys.executable, '-c', script, str(examples)], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, '-c', program, str(examples)], capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout.split()[-1]) < 1024, f'peak grew by {done.stdout.split()[-1]} MB'
@@ -312,8 +320,7 @@ coco_documents = st.fixed_dictionaries({}, optional={
 @TMP
 @given(document=coco_documents)
 def test_coco_annotations_give_tasks_or_one_line_and_every_map_draws(tmp_path, document):
-    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
-    import prepare_coco_stuff
+    prepare_coco_stuff = script('prepare_coco_stuff')
     labels, out = tmp_path / 'labels', tmp_path / 'out'
     labels.mkdir(exist_ok=True)
     out.mkdir(exist_ok=True)
@@ -332,21 +339,15 @@ HOSTILE_VALUES = st.sampled_from(['', '-1', '0', '1e309', 'nan', 'inf', '-inf', 
     st.text(max_size=12) | st.integers(-2 ** 70, 2 ** 70).map(str)
 
 
+@functools.lru_cache(maxsize=None)
 def command_parsers():
     """Each command's parser: (name, a function of argv that parses it as the command does, its option flags)."""
-    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
-    import compare
-    import convert_checkpoint
-    import demo
-    import evaluate
-    import export
-    import prepare_coco_stuff
-    import synthesize
     parsers = []
     for name, options in (('train.py', TrainOptions), ('test.py', TestOptions)):
         flags = [a.option_strings[0] for a in options().build_parser([])._actions if a.option_strings]
         parsers.append((name, lambda argv, options=options: options().parse(argv, quiet=True), flags))
-    for module in (synthesize, compare, convert_checkpoint, export, demo, prepare_coco_stuff, evaluate):
+    for module in map(script, ('synthesize', 'compare', 'convert_checkpoint', 'export', 'demo', 'prepare_coco_stuff',
+                               'evaluate')):
         parser = module.build_parser()
         commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         for command, sub in (commands[0].choices.items() if commands else [('', parser)]):
@@ -357,15 +358,9 @@ def command_parsers():
     return parsers
 
 
-PARSERS = None
-
-
 @st.composite
 def command_lines(draw):
-    global PARSERS
-    if PARSERS is None:
-        PARSERS = command_parsers()
-    name, parse, flags = draw(st.sampled_from(PARSERS))
+    name, parse, flags = draw(st.sampled_from(command_parsers()))
     argv = []
     for _ in range(draw(st.integers(0, 5))):
         flag = draw(st.sampled_from([f for f in flags if f not in ('-h', '--help')]))
@@ -393,11 +388,8 @@ class_names = st.sampled_from(LABELS.names) | st.text(max_size=12) | \
 @given(names=st.lists(class_names, max_size=6) | st.lists(st.sampled_from(LABELS.names), min_size=1000,
                                                            max_size=3000))
 def test_restyle_names_give_channels_or_one_line(names):
-    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
-    import argparse as _argparse
-    import synthesize
-    channels = one_line_or_result(synthesize.restyled_channels, _argparse.Namespace(restyle=names),
-                                  _argparse.Namespace(labels=LABELS))
+    channels = one_line_or_result(script('synthesize').restyled_channels, argparse.Namespace(restyle=names),
+                                  argparse.Namespace(labels=LABELS))
     assert channels is None or all(0 <= c < len(LABELS) for c in channels)
 
 
@@ -419,15 +411,11 @@ def test_model_sources_resolve_or_give_one_line(tmp_path, monkeypatch, source, r
 # ---- The demo's API: an uploaded label map, a seed and a style photo, as gradio hands them over
 @pytest.fixture(scope='module')
 def demo_page(tmp_path_factory):
-    import importlib.util
     from helpers import save_trained_looking_model
     from models.synthesizer import Synthesizer
     checkpoints = str(tmp_path_factory.mktemp('checkpoints'))
     save_trained_looking_model(checkpoints, 'vae', ['--dataset_mode', 'synthetic', '--use_vae'])
-    spec = importlib.util.spec_from_file_location('demo_for_fuzz', os.path.join(ROOT, 'scripts', 'demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.Demo(Synthesizer.from_pretrained(os.path.join(checkpoints, 'vae')), '--name vae')
+    return script('demo').Demo(Synthesizer.from_pretrained(os.path.join(checkpoints, 'vae')), '--name vae')
 
 
 seeds = st.none() | st.integers(-2 ** 70, 2 ** 70) | st.floats() | st.sampled_from([0, 1.5, -0.0])

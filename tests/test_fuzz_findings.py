@@ -1,27 +1,18 @@
 """The failures the generated inputs of tests/test_fuzz.py found, each kept as its minimal example (they run in every
 suite, whatever the fuzz budget)."""
-import importlib.util
 import json
 import math
-import os
-import sys
 
 import pytest
 from PIL import Image
 
 from data.classes import label_set
-from helpers import ROOT, run_script
+from helpers import load_script, run_script
 from models.sources import resolve
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from util.errors import UserError, one_line
 
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f'{name}_findings', os.path.join(ROOT, 'scripts', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_an_opt_json_naming_a_list_as_the_generator_is_one_line(tmp_path):
@@ -56,8 +47,7 @@ def test_control_characters_in_a_model_source_are_shown_escaped_on_one_line(tmp_
 
 def test_a_coco_image_id_of_true_or_false_is_one_line(tmp_path):
     # Found: {"id": false} passed `isinstance(.., int)`; pycocotools then lost the image (a TypeError).
-    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
-    import prepare_coco_stuff
+    prepare_coco_stuff = load_script('prepare_coco_stuff')
     path = tmp_path / 'instances.json'
     path.write_text(json.dumps({'images': [{'id': False, 'file_name': '1.jpg'}], 'annotations': []}))
     with pytest.raises(UserError, match='image False'):

@@ -252,13 +252,10 @@ def test_tampered_networks_json_is_one_line_before_any_allocation(model, tmp_pat
 
 
 def test_the_demo_refuses_huge_uploads_and_canvases(model, tmp_path):
-    import importlib.util
-    from helpers import ROOT
+    from helpers import load_script
     from models.synthesizer import Synthesizer
     from util.errors import UserError
-    spec = importlib.util.spec_from_file_location('demo_script', os.path.join(ROOT, 'scripts', 'demo.py'))
-    demo_script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo_script)
+    demo_script = load_script('demo')
     demo = demo_script.Demo(Synthesizer.from_pretrained(os.path.join(model, 'vae')), '--name vae',
                             max_input_pixels=100 * 100)
     with pytest.raises(UserError, match='above the limit'):

@@ -1,7 +1,6 @@
 """What a first-time user meets in the first hour: install mistakes, abbreviations, where model folders go, the
 demo's seeds, and the notes and messages the commands print."""
 import builtins
-import importlib.util
 import os
 import re
 import subprocess
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import ROOT, run_script, save_trained_looking_model
+from helpers import ROOT, load_script, run_script, save_trained_looking_model
 from util.errors import UserError
 
 
@@ -117,9 +116,7 @@ def test_model_folders_go_outside_the_code(plain, tmp_path):
 def test_the_demo_refuses_a_seed_the_model_cannot_use(plain, tmp_path):
     """On a model without a style code, the API's seed 3 gave seed 0's image; now both it and a style photo are
     refused, as synthesize.py refuses --seeds."""
-    spec = importlib.util.spec_from_file_location('demo_script', os.path.join(ROOT, 'scripts', 'demo.py'))
-    demo_script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo_script)
+    demo_script = load_script('demo')
     from models.synthesizer import Synthesizer
     demo = demo_script.Demo(Synthesizer.from_pretrained(os.path.join(plain, 'plain')), '--name plain')
     path = label_file(tmp_path)

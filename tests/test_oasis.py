@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import (ROOT, oasis_layout, random_batch, run_script, save_trained_looking_model, strict_load_on_meta,
-                     train_opt)
+from helpers import (load_script, oasis_layout, random_batch, run_script, save_trained_looking_model,
+                     strict_load_on_meta, train_opt)
 from models.methods.oasis.networks import OASISDiscriminator, OASISGenerator
 from models.methods.oasis.objective import labelmix_loss, labelmix_mask, oasis_adversarial_loss, oasis_class_weights
 from models.synthesizer import Synthesizer
@@ -283,10 +283,7 @@ def test_an_oasis_model_is_scored_as_the_paper_did_through_evaluate_all(tmp_path
 def test_the_demos_new_style_for_one_class(tmp_path):
     """The demo's "New style for this class": the chosen class takes a new seed's noise, the rest keeps the seed's,
     as synthesize.py --restyle CLASS --seeds NEW --base_seed SEED makes it."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('demo_script', os.path.join(ROOT, 'scripts', 'demo.py'))
-    demo_script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo_script)
+    demo_script = load_script('demo')
     synthesizer = toy_synthesizer(tmp_path)
     demo = demo_script.Demo(synthesizer, '--model toy')
     channels = torch.zeros(1, 64, 64)

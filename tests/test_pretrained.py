@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import ENV, ROOT, run_script, save_trained_looking_model
+from helpers import ENV, ROOT, load_script, run_script, save_trained_looking_model
 from models.synthesizer import Synthesizer
 from util.errors import UserError
 
@@ -293,10 +293,7 @@ def test_an_export_that_differs_from_pytorch_writes_nothing(run, tmp_path, monke
 
 
 def test_the_demo_takes_model_as_the_other_commands(run):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('demo_script', os.path.join(ROOT, 'scripts', 'demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_script('demo')
     args = demo.build_parser().parse_args(['--model', str(run / 'model'), '--gpu_ids', '-1'])
     synthesizer = demo.synthesizer_from_arguments(args)
     assert [os.path.basename(f) for f in synthesizer.model_files] == ['G.safetensors', 'E.safetensors']

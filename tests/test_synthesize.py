@@ -1,5 +1,4 @@
 """Synthesis from your own label maps: the API, scripts/synthesize.py, presets for the released checkpoints."""
-import importlib.util
 import json
 import os
 import sys
@@ -9,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import oasis_layout, ROOT, random_state, released_layout, save_trained_looking_model, spade_layout
+from helpers import (load_script, oasis_layout, random_state, released_layout, save_trained_looking_model,
+                     spade_layout)
 from data.classes import label_set
 from data.label_maps import read_label_map, render_label_map
 from models.inputs import seed_style
@@ -47,14 +47,8 @@ def write(path, array_or_image) -> str:
     return str(path)
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location('synthesize_script', os.path.join(ROOT, 'scripts', 'synthesize.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-SCRIPT = load_script()
+SCRIPT = load_script('synthesize')
 
 
 def synthesize(monkeypatch, checkpoints, *args) -> None:
