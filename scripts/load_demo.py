@@ -14,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Dict, List, Optional, Tuple
@@ -174,7 +175,6 @@ def main() -> None:
     figures: List[Dict] = []
     try:
         wait_until_served(url, server)
-        import tempfile
         with tempfile.TemporaryDirectory() as folder:
             print(f'{"clients":>7} {"images":>6} {"busy":>5} {"failed":>6} {"images/s":>8} {"p50 s":>6} '
                   f'{"p95 s":>6} {"server peak RSS":>15}')
